@@ -1,0 +1,41 @@
+import type { Knex } from 'knex';
+import type { Migration } from './index';
+
+// The read model: denormalized for browsing, written only by the CDC projector.
+export const menuReadMigrations: Migration[] = [
+  {
+    name: '0001_menu_read',
+    async up(knex: Knex) {
+      await knex.schema.createTable('restaurants_read', (t) => {
+        t.text('restaurant_id').primary();
+        t.text('name').notNullable();
+        t.boolean('auto_accept').notNullable();
+        t.integer('item_count').notNullable().defaultTo(0);
+        t.text('source_lsn');
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+      });
+      await knex.schema.createTable('menu_items_read', (t) => {
+        t.text('menu_id').primary();
+        t.text('restaurant_id').notNullable();
+        t.text('name').notNullable();
+        t.bigInteger('price').notNullable();
+        t.text('status').notNullable();
+        t.integer('version').notNullable();
+        t.text('source_lsn');
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+        t.index(['restaurant_id', 'menu_id']);
+      });
+      await knex.schema.createTable('projector_state', (t) => {
+        t.text('slot_name').primary();
+        t.text('last_lsn').notNullable();
+        t.timestamp('last_commit_time', { useTz: true });
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+      });
+    },
+    async down(knex: Knex) {
+      await knex.schema.dropTable('projector_state');
+      await knex.schema.dropTable('menu_items_read');
+      await knex.schema.dropTable('restaurants_read');
+    },
+  },
+];

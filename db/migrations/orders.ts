@@ -1,0 +1,63 @@
+import type { Knex } from 'knex';
+import type { Migration } from './index';
+
+export const ordersMigrations: Migration[] = [
+  {
+    name: '0001_orders',
+    async up(knex: Knex) {
+      await knex.schema.createTable('orders', (t) => {
+        t.text('order_id').primary();
+        t.text('customer_id').notNullable();
+        t.text('restaurant_id').notNullable();
+        t.text('status').notNullable();
+        t.text('failure_reason');
+        t.bigInteger('total_amount').notNullable();
+        t.text('delivery_address').notNullable();
+        // The saga keeps a copy of the payment's state here so reads never cross into the payments DB.
+        t.text('payment_status');
+        t.timestamp('acceptance_deadline', { useTz: true });
+        t.text('workflow_id').notNullable();
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+        t.index(['restaurant_id', 'created_at']);
+        t.index(['customer_id', 'created_at']);
+        t.index(['status', 'updated_at']);
+      });
+      await knex.raw(`ALTER TABLE orders ADD CONSTRAINT orders_status_check CHECK
+        (status IN ('PENDING','AWAITING_RESTAURANT','CONFIRMED','REJECTED','CANCELLED'))`);
+      await knex.schema.createTable('order_items', (t) => {
+        t.text('order_id').notNullable().references('order_id').inTable('orders').onDelete('CASCADE');
+        t.integer('line_no').notNullable();
+        t.text('menu_id').notNullable();
+        t.text('name').notNullable();
+        t.bigInteger('unit_price').notNullable();
+        t.integer('quantity').notNullable();
+        t.integer('menu_version').notNullable();
+        t.primary(['order_id', 'line_no']);
+      });
+      await knex.schema.createTable('order_status_history', (t) => {
+        t.bigIncrements('id');
+        t.text('order_id').notNullable().references('order_id').inTable('orders').onDelete('CASCADE');
+        t.text('status').notNullable();
+        t.text('reason');
+        t.timestamp('at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+        // A status is entered at most once per order: a retried activity cannot add a second row.
+        t.unique(['order_id', 'status']);
+      });
+      await knex.schema.createTable('idempotency_keys', (t) => {
+        t.text('customer_id').notNullable();
+        t.text('key').notNullable();
+        t.text('request_hash').notNullable();
+        t.text('order_id').notNullable();
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+        t.primary(['customer_id', 'key']);
+      });
+    },
+    async down(knex: Knex) {
+      await knex.schema.dropTable('idempotency_keys');
+      await knex.schema.dropTable('order_status_history');
+      await knex.schema.dropTable('order_items');
+      await knex.schema.dropTable('orders');
+    },
+  },
+];

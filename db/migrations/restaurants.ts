@@ -1,0 +1,50 @@
+import type { Knex } from 'knex';
+import type { Migration } from './index';
+
+export const restaurantsMigrations: Migration[] = [
+  {
+    name: '0001_restaurants',
+    async up(knex: Knex) {
+      await knex.schema.createTable('restaurants', (t) => {
+        t.text('restaurant_id').primary();
+        t.text('name').notNullable();
+        t.boolean('auto_accept').notNullable().defaultTo(false);
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+      });
+      await knex.schema.createTable('menu_items', (t) => {
+        t.text('menu_id').primary();
+        t.text('restaurant_id').notNullable().references('restaurant_id').inTable('restaurants');
+        t.text('name').notNullable();
+        t.bigInteger('price').notNullable();
+        t.text('status').notNullable().defaultTo('ON_SALE');
+        // Optimistic locking: every change names the version it read and bumps it.
+        t.integer('version').notNullable().defaultTo(1);
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+        t.index(['restaurant_id']);
+      });
+      await knex.raw(`ALTER TABLE menu_items ADD CONSTRAINT menu_items_status_check CHECK
+        (status IN ('ON_SALE','SOLD_OUT','HIDDEN'))`);
+      await knex.raw('ALTER TABLE menu_items ADD CONSTRAINT menu_items_price_check CHECK (price > 0)');
+      await knex.schema.createTable('tickets', (t) => {
+        t.text('ticket_id').primary();
+        t.text('order_id').notNullable().unique();
+        t.text('restaurant_id').notNullable().references('restaurant_id').inTable('restaurants');
+        t.text('status').notNullable();
+        t.jsonb('items').notNullable();
+        t.text('reason');
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+        t.index(['restaurant_id', 'created_at']);
+      });
+      await knex.raw(`ALTER TABLE tickets ADD CONSTRAINT tickets_status_check CHECK
+        (status IN ('PENDING','ACCEPTED','REJECTED','CANCELLED'))`);
+    },
+    async down(knex: Knex) {
+      await knex.schema.dropTable('tickets');
+      await knex.schema.dropTable('menu_items');
+      await knex.schema.dropTable('restaurants');
+    },
+  },
+];

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+// One schema over the environment: every address and credential has a default that matches
+// `npm start`'s embedded stack, so the same code runs against external Postgres and Temporal.
+const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('127.0.0.1'),
+  ORDERS_DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:54329/orders'),
+  PAYMENTS_DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:54329/payments'),
+  RESTAURANTS_DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:54329/restaurants'),
+  MENU_READ_DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:54339/menu_read'),
+  DB_POOL_MAX: z.coerce.number().int().min(1).default(10),
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_UI_URL: z.string().default('http://127.0.0.1:8233'),
+  // Lets several stacks (or test files) share one Temporal server without stealing each other's tasks.
+  TASK_QUEUE_PREFIX: z.string().default(''),
+  PSP_URL: z.string().default('http://127.0.0.1:4010'),
+  PSP_PORT: z.coerce.number().int().min(0).max(65535).default(4010),
+  PSP_TIMEOUT_MS: z.coerce.number().int().min(1).default(5000),
+  AUTH_SECRET: z.string().optional(),
+  TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
+  ACCEPTANCE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(300),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type Config = z.infer<typeof envSchema> & { AUTH_SECRET: string };
+
+const DEV_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`Invalid environment: ${problems}`);
+  }
+  const cfg = parsed.data;
+  if (!cfg.AUTH_SECRET || cfg.AUTH_SECRET.length < 32) {
+    if (cfg.NODE_ENV === 'production') {
+      throw new Error('AUTH_SECRET must be set to at least 32 characters in production');
+    }
+    return { ...cfg, AUTH_SECRET: cfg.AUTH_SECRET && cfg.AUTH_SECRET.length >= 32 ? cfg.AUTH_SECRET : DEV_SECRET };
+  }
+  return { ...cfg, AUTH_SECRET: cfg.AUTH_SECRET };
+}

@@ -1,0 +1,35 @@
+import { createTestDatabases, type TestDatabases } from './support/databases';
+import { seedRestaurants } from '../db/seed';
+import { migrateLatest } from '../db/migrations';
+
+describe('migrations and seed', () => {
+  let dbs: TestDatabases;
+  beforeAll(async () => {
+    dbs = await createTestDatabases('migrations');
+  });
+  afterAll(async () => {
+    await dbs.destroy();
+  });
+
+  it('creates every table and is a no-op the second time', async () => {
+    expect(await migrateLatest(dbs.orders, 'orders')).toEqual([]);
+    for (const table of ['orders', 'order_items', 'order_status_history', 'idempotency_keys']) {
+      expect(await dbs.orders.schema.hasTable(table)).toBe(true);
+    }
+    expect(await dbs.payments.schema.hasTable('payment_events')).toBe(true);
+    expect(await dbs.restaurants.schema.hasTable('tickets')).toBe(true);
+    expect(await dbs.menuRead.schema.hasTable('menu_items_read')).toBe(true);
+  });
+
+  it('seeds 50 restaurants with 10 items each, idempotently, some auto-accepting', async () => {
+    await seedRestaurants(dbs.restaurants);
+    await seedRestaurants(dbs.restaurants);
+    const [{ count: restaurants }] = await dbs.restaurants('restaurants').count<{ count: string }[]>('* as count');
+    const [{ count: items }] = await dbs.restaurants('menu_items').count<{ count: string }[]>('* as count');
+    const [{ count: auto }] = await dbs.restaurants('restaurants').where({ auto_accept: true }).count<{ count: string }[]>('* as count');
+    expect(Number(restaurants)).toBe(50);
+    expect(Number(items)).toBe(500);
+    expect(Number(auto)).toBeGreaterThan(0);
+    expect(Number(auto)).toBeLessThan(50);
+  });
+});
