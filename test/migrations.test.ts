@@ -24,9 +24,9 @@ describe('migrations and seed', () => {
   it('seeds 50 restaurants with 10 items each, idempotently, some auto-accepting', async () => {
     await seedRestaurants(dbs.restaurants);
     await seedRestaurants(dbs.restaurants);
-    const [{ count: restaurants }] = await dbs.restaurants('restaurants').count<{ count: string }[]>('* as count');
-    const [{ count: items }] = await dbs.restaurants('menu_items').count<{ count: string }[]>('* as count');
-    const [{ count: auto }] = await dbs.restaurants('restaurants').where({ auto_accept: true }).count<{ count: string }[]>('* as count');
+    const restaurants = (await dbs.restaurants('restaurants').count('* as count').first())?.count;
+    const items = (await dbs.restaurants('menu_items').count('* as count').first())?.count;
+    const auto = (await dbs.restaurants('restaurants').where({ auto_accept: true }).count('* as count').first())?.count;
     expect(Number(restaurants)).toBe(50);
     expect(Number(items)).toBe(500);
     expect(Number(auto)).toBeGreaterThan(0);

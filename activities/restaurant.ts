@@ -1,0 +1,98 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Db } from '../db/knex';
+import type { OrderLine, TicketStatus } from '../lib/domain';
+
+export interface RestaurantDeps {
+  db: Db;
+}
+
+export function ticketIdFor(orderId: string): string {
+  return `tkt_${orderId}`;
+}
+
+interface MenuRow {
+  menu_id: string;
+  restaurant_id: string;
+  name: string;
+  price: number;
+  status: string;
+  version: number;
+}
+
+/**
+ * Restaurant service activities: the restaurants database is the source of truth for menus, so the
+ * ticket is created only after every line is re-checked against it (the API priced the order from
+ * the read model, which may be slightly behind).
+ */
+export function createRestaurantActivities({ db }: RestaurantDeps) {
+  async function transition(orderId: string, from: TicketStatus[], to: TicketStatus, reason: string | null = null) {
+    return db('tickets')
+      .where({ order_id: orderId })
+      .whereIn('status', from)
+      .update({ status: to, reason, updated_at: db.fn.now() });
+  }
+
+  return {
+    async createTicket(input: { orderId: string; restaurantId: string; items: OrderLine[] }): Promise<{ ticketId: string; autoAccept: boolean }> {
+      const ticketId = ticketIdFor(input.orderId);
+      return db.transaction(async (trx) => {
+        const restaurant = await trx('restaurants').where({ restaurant_id: input.restaurantId }).first();
+        if (!restaurant) throw ApplicationFailure.nonRetryable('Unknown restaurant', 'ITEM_UNAVAILABLE');
+        const existing = await trx('tickets').where({ order_id: input.orderId }).first();
+        if (existing) {
+          if (existing.status === 'CANCELLED') throw ApplicationFailure.nonRetryable('The ticket was already cancelled', 'SYSTEM_ERROR');
+          return { ticketId, autoAccept: Boolean(restaurant.auto_accept) };
+        }
+        // FOR SHARE: a concurrent sold-out or price change waits for this check, or this check waits for it.
+        const rows: MenuRow[] = await trx('menu_items')
+          .whereIn('menu_id', input.items.map((i) => i.menuId))
+          .forShare();
+        const byId = new Map(rows.map((r) => [r.menu_id, r]));
+        for (const line of input.items) {
+          const row = byId.get(line.menuId);
+          if (!row || row.restaurant_id !== input.restaurantId || row.status !== 'ON_SALE') {
+            throw ApplicationFailure.nonRetryable(`${line.name} is no longer available`, 'ITEM_UNAVAILABLE', { menuId: line.menuId });
+          }
+          if (Number(row.price) !== line.unitPrice) {
+            throw ApplicationFailure.nonRetryable(`The price of ${line.name} changed`, 'PRICE_CHANGED', {
+              menuId: line.menuId,
+              orderedPrice: line.unitPrice,
+              currentPrice: Number(row.price),
+            });
+          }
+        }
+        const items = input.items.map((line) => ({ ...line, currentVersion: byId.get(line.menuId)?.version }));
+        await trx('tickets')
+          .insert({ ticket_id: ticketId, order_id: input.orderId, restaurant_id: input.restaurantId, status: 'PENDING', items: JSON.stringify(items) })
+          .onConflict('order_id')
+          .ignore();
+        return { ticketId, autoAccept: Boolean(restaurant.auto_accept) };
+      });
+    },
+
+    async acceptTicket(input: { orderId: string }): Promise<void> {
+      await transition(input.orderId, ['PENDING'], 'ACCEPTED');
+      const ticket = await db('tickets').where({ order_id: input.orderId }).first();
+      if (ticket?.status !== 'ACCEPTED') throw new Error(`ticket of ${input.orderId} is ${ticket?.status ?? 'missing'}, cannot accept`);
+    },
+
+    async rejectTicket(input: { orderId: string; reason: string | null }): Promise<void> {
+      await transition(input.orderId, ['PENDING'], 'REJECTED', input.reason);
+    },
+
+    /**
+     * Compensation of createTicket. Safe when the ticket was never created: it leaves a CANCELLED
+     * ticket so a late createTicket attempt cannot open one afterwards.
+     */
+    async cancelTicket(input: { orderId: string; restaurantId: string }): Promise<void> {
+      const restaurantExists = await db('restaurants').where({ restaurant_id: input.restaurantId }).first();
+      if (restaurantExists) {
+        await db('tickets')
+          .insert({ ticket_id: ticketIdFor(input.orderId), order_id: input.orderId, restaurant_id: input.restaurantId, status: 'CANCELLED', items: '[]', reason: 'never opened' })
+          .onConflict('order_id')
+          .ignore();
+      }
+      await transition(input.orderId, ['PENDING', 'ACCEPTED'], 'CANCELLED', 'compensated');
+    },
+  };
+}

@@ -1,0 +1,48 @@
+import { Client, Connection } from '@temporalio/client';
+import { createDb } from '../db/knex';
+import { loadConfig } from '../lib/config';
+import { createLogger } from '../lib/logger';
+import { createRegistry } from '../lib/metrics';
+import { createApp } from './app';
+
+// Entry point of the API process.
+async function main() {
+  const config = loadConfig();
+  const logger = createLogger('api', config.LOG_LEVEL);
+  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const dbs = {
+    ordersDb: createDb(config.ORDERS_DATABASE_URL, config.DB_POOL_MAX),
+    restaurantsDb: createDb(config.RESTAURANTS_DATABASE_URL, config.DB_POOL_MAX),
+    menuReadDb: createDb(config.MENU_READ_DATABASE_URL, config.DB_POOL_MAX),
+  };
+  const app = createApp({
+    ...dbs,
+    temporal,
+    logger,
+    registry: createRegistry('api'),
+    authSecret: config.AUTH_SECRET,
+    taskQueuePrefix: config.TASK_QUEUE_PREFIX,
+    acceptanceWindowSeconds: config.ACCEPTANCE_WINDOW_SECONDS,
+    temporalUiUrl: config.TEMPORAL_UI_URL,
+    namespace: config.TEMPORAL_NAMESPACE,
+  });
+  const server = app.listen(config.PORT, config.HOST, () => logger.info({ port: config.PORT, host: config.HOST }, 'API listening'));
+  // Graceful stop: finish in-flight requests, then close pools and the Temporal connection.
+  const stop = () => {
+    logger.info('shutting down: finishing in-flight requests');
+    server.close(() => {
+      Promise.all(Object.values(dbs).map((d) => d.destroy()))
+        .then(() => connection.close())
+        .finally(() => process.exit(0));
+    });
+    setTimeout(() => process.exit(0), 15000).unref();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

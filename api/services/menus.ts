@@ -1,0 +1,98 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Db } from '../../db/knex';
+import type { MenuItemStatus } from '../../lib/domain';
+import type { Principal } from '../../lib/auth';
+import { HttpError, notFound } from '../errors';
+
+export interface MenuServiceDeps {
+  /** Commands write the source of truth... */
+  restaurantsDb: Db;
+  /** ...queries read only the read model that CDC keeps up to date. */
+  menuReadDb: Db;
+}
+
+export function createMenuService({ restaurantsDb, menuReadDb }: MenuServiceDeps) {
+  return {
+    async listRestaurants(q: { limit: number; cursor?: string }) {
+      let query = menuReadDb('restaurants_read').select('restaurant_id', 'name', 'auto_accept');
+      if (q.cursor) query = query.where('restaurant_id', '>', q.cursor);
+      const rows = await query.orderBy('restaurant_id').limit(q.limit + 1);
+      const page = rows.slice(0, q.limit);
+      return {
+        restaurants: page.map((r) => ({ restaurantId: r.restaurant_id, name: r.name, autoAccept: r.auto_accept })),
+        nextCursor: rows.length > q.limit ? page[page.length - 1]!.restaurant_id : null,
+      };
+    },
+
+    /** Hidden items are shown only to the restaurant itself and to admins. */
+    async getMenu(restaurantId: string, principal: Principal | undefined) {
+      const restaurant = await menuReadDb('restaurants_read').where({ restaurant_id: restaurantId }).first();
+      if (!restaurant) throw notFound('Restaurant');
+      const seesHidden = principal?.role === 'admin' || (principal?.role === 'restaurant' && principal.restaurantId === restaurantId);
+      let query = menuReadDb('menu_items_read').where({ restaurant_id: restaurantId });
+      if (!seesHidden) query = query.whereNot({ status: 'HIDDEN' });
+      const [items, state] = await Promise.all([
+        query.orderBy('menu_id').select('menu_id', 'name', 'price', 'status', 'version'),
+        menuReadDb('projector_state').max('last_commit_time as asOf').first(),
+      ]);
+      const asOf = state?.asOf ? new Date(state.asOf as string).toISOString() : null;
+      return {
+        restaurantId,
+        name: restaurant.name as string,
+        items: items.map((i) => ({ menuId: i.menu_id, name: i.name, price: Number(i.price), status: i.status, version: i.version })),
+        asOf,
+      };
+    },
+
+    /**
+     * With an Idempotency-Key the item's id is derived from it, so a retried create returns the
+     * item it made the first time instead of making a second one.
+     */
+    async createMenuItem(restaurantId: string, body: { name: string; price: number; status?: MenuItemStatus }, idempotencyKey?: string) {
+      const restaurant = await restaurantsDb('restaurants').where({ restaurant_id: restaurantId }).first();
+      if (!restaurant) throw notFound('Restaurant');
+      const menuId = idempotencyKey
+        ? `mnu_${createHash('sha256').update(`${restaurantId}\n${idempotencyKey}`).digest('hex').slice(0, 24)}`
+        : `mnu_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
+      const status = body.status ?? 'ON_SALE';
+      const inserted = await restaurantsDb('menu_items')
+        .insert({ menu_id: menuId, restaurant_id: restaurantId, name: body.name, price: body.price, status, version: 1 })
+        .onConflict('menu_id')
+        .ignore()
+        .returning(['menu_id', 'version']);
+      if (inserted.length > 0) return { created: true, item: { menuId, version: inserted[0].version as number } };
+      const existing = await restaurantsDb('menu_items').where({ menu_id: menuId }).first();
+      if (!existing || existing.restaurant_id !== restaurantId || existing.name !== body.name || Number(existing.price) !== body.price) {
+        throw new HttpError(422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request body');
+      }
+      return { created: false, item: { menuId, version: existing.version as number } };
+    },
+
+    /** Optimistic locking: the change applies only to the version the caller read. */
+    async updateMenuItem(restaurantId: string, menuId: string, expectedVersion: number, patch: { name?: string; price?: number; status?: MenuItemStatus }) {
+      const updated = await restaurantsDb('menu_items')
+        .where({ menu_id: menuId, restaurant_id: restaurantId, version: expectedVersion })
+        .update({ ...patch, version: restaurantsDb.raw('version + 1'), updated_at: restaurantsDb.fn.now() })
+        .returning(['menu_id', 'version']);
+      if (updated.length > 0) return { menuId, version: updated[0].version as number };
+      const current = await restaurantsDb('menu_items').where({ menu_id: menuId, restaurant_id: restaurantId }).first();
+      if (!current) throw notFound('Menu item');
+      // A retried PATCH whose first attempt applied also lands here: it changes nothing a second
+      // time, and the 409's details show the item as it now stands.
+      throw new HttpError(409, 'VERSION_CONFLICT', 'The menu item changed since you read it', {
+        currentVersion: current.version,
+        current: { menuId, name: current.name, price: Number(current.price), status: current.status, version: current.version },
+      });
+    },
+  };
+}
+
+export type MenuService = ReturnType<typeof createMenuService>;
+
+/** Accepts `3`, `"3"` and `W/"3"` as an If-Match version. */
+export function parseIfMatch(header: string | undefined): number {
+  if (header === undefined) throw new HttpError(428, 'PRECONDITION_REQUIRED', 'If-Match: <version> is required to change a menu item');
+  const m = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
+  if (!m) throw new HttpError(400, 'VALIDATION_FAILED', 'If-Match must be the item version, e.g. If-Match: 3');
+  return Number(m[1]);
+}

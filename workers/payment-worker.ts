@@ -1,0 +1,17 @@
+import { runWorkerProcess } from './run-worker';
+import { createPaymentWorker } from './service-workers';
+import { createPspClient } from '../activities/psp-client';
+
+// Payment worker process: payment activities (payments DB and the PSP only).
+runWorkerProcess('payment', (c) => c.PAYMENTS_DATABASE_URL, ({ config, connection, db }) =>
+  createPaymentWorker({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueuePrefix: config.TASK_QUEUE_PREFIX,
+    db,
+    psp: createPspClient({ baseUrl: config.PSP_URL, timeoutMs: config.PSP_TIMEOUT_MS }),
+  }),
+).catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,10 @@
+import { runWorkerProcess } from './run-worker';
+import { createRestaurantWorker } from './service-workers';
+
+// Restaurant worker process: ticket activities (restaurants DB only).
+runWorkerProcess('restaurant', (c) => c.RESTAURANTS_DATABASE_URL, ({ config, connection, db }) =>
+  createRestaurantWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueuePrefix: config.TASK_QUEUE_PREFIX, db }),
+).catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

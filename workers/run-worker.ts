@@ -1,0 +1,46 @@
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { createDb, type Db } from '../db/knex';
+import { loadConfig, type Config } from '../lib/config';
+import { createLogger } from '../lib/logger';
+
+/**
+ * The shared shape of a worker process: connect to Temporal (retrying while it starts), open this
+ * service's own pool, run until SIGINT/SIGTERM, then let in-flight activities finish and close.
+ */
+export async function runWorkerProcess(
+  service: string,
+  databaseUrl: (config: Config) => string,
+  build: (args: { config: Config; connection: NativeConnection; db: Db }) => Promise<Worker>,
+): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(`${service}-worker`, config.LOG_LEVEL);
+  const db = createDb(databaseUrl(config), config.DB_POOL_MAX);
+  const connection = await connectWithRetry(config.TEMPORAL_ADDRESS, logger);
+  const worker = await build({ config, connection, db });
+  const stop = () => {
+    logger.info('shutting down: finishing in-flight tasks');
+    worker.shutdown();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  logger.info({ taskQueue: worker.options.taskQueue, temporal: config.TEMPORAL_ADDRESS }, 'worker running');
+  try {
+    await worker.run();
+  } finally {
+    await connection.close();
+    await db.destroy();
+    logger.info('worker stopped');
+  }
+}
+
+async function connectWithRetry(address: string, logger: ReturnType<typeof createLogger>): Promise<NativeConnection> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await NativeConnection.connect({ address });
+    } catch (err) {
+      if (attempt >= 60) throw err;
+      logger.warn({ attempt, err: (err as Error).message }, 'Temporal not reachable yet; retrying');
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}

@@ -1,0 +1,217 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createOrderActivities } from '../activities/order';
+import type { createPaymentActivities } from '../activities/payment';
+import type { createRestaurantActivities } from '../activities/restaurant';
+import {
+  isFailureReason,
+  type FailureReason,
+  type OrderSagaInput,
+  type OrderSagaResult,
+  type OrderStatus,
+  type PaymentStatus,
+} from '../lib/domain';
+import { ORDER_STATUS } from '../lib/search-attributes';
+import { cancelUpdate, decideUpdate, getStateQuery, UPDATE_REFUSALS, type OrderSagaState } from './messages';
+import { taskQueuesFromOrderQueue } from '../lib/task-queues';
+
+type OrderActivities = ReturnType<typeof createOrderActivities>;
+type PaymentActivities = ReturnType<typeof createPaymentActivities>;
+type RestaurantActivities = ReturnType<typeof createRestaurantActivities>;
+
+const DEFAULT_ACCEPTANCE_WINDOW_SECONDS = 300;
+
+// Business failures are non-retryable ApplicationFailures thrown by the activities; everything else
+// (database or PSP unreachable, timeouts, a worker crash) is retried with backoff.
+const STEP_RETRY = { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
+// Compensations must finish: no maximumAttempts means retry until they succeed.
+const COMPENSATION_RETRY = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+
+/**
+ * The order saga: createOrder → authorizePayment → createTicket → restaurant decision →
+ * capturePayment → acceptTicket → confirmOrder. Every step with an effect registers its
+ * compensation before it runs; on any failure they run in reverse, then the order is closed with
+ * a reason the customer can read.
+ */
+export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult> {
+  const queues = taskQueuesFromOrderQueue(workflowInfo().taskQueue);
+  const order = proxyActivities<OrderActivities>({
+    taskQueue: queues.order,
+    startToCloseTimeout: '10s',
+    retry: STEP_RETRY,
+  });
+  const payment = proxyActivities<PaymentActivities>({
+    taskQueue: queues.payment,
+    startToCloseTimeout: '15s',
+    // A PSP that stays down this long ends the order (PAYMENT_UNAVAILABLE) instead of holding it open.
+    scheduleToCloseTimeout: '3m',
+    retry: STEP_RETRY,
+  });
+  const capture = proxyActivities<PaymentActivities>({
+    taskQueue: queues.payment,
+    startToCloseTimeout: '15s',
+    // The restaurant has accepted: capture is retried until the PSP answers.
+    retry: { ...STEP_RETRY, maximumInterval: '30s' },
+  });
+  const restaurant = proxyActivities<RestaurantActivities>({
+    taskQueue: queues.restaurant,
+    startToCloseTimeout: '10s',
+    retry: STEP_RETRY,
+  });
+  const compensatePayment = proxyActivities<PaymentActivities>({
+    taskQueue: queues.payment,
+    startToCloseTimeout: '15s',
+    retry: COMPENSATION_RETRY,
+  });
+  const compensateRestaurant = proxyActivities<RestaurantActivities>({
+    taskQueue: queues.restaurant,
+    startToCloseTimeout: '10s',
+    retry: COMPENSATION_RETRY,
+  });
+  const closeOrder = proxyActivities<OrderActivities>({
+    taskQueue: queues.order,
+    startToCloseTimeout: '10s',
+    retry: COMPENSATION_RETRY,
+  });
+
+  const state: OrderSagaState = {
+    status: 'PENDING',
+    paymentStatus: null,
+    failureReason: null,
+    decision: null,
+    cancelRequested: false,
+    acceptanceDeadline: null,
+  };
+  let finished = false;
+  let rejectionNote: string | null = null;
+
+  const setStatus = (status: OrderStatus) => {
+    state.status = status;
+    upsertSearchAttributes([{ key: ORDER_STATUS, value: status }]);
+  };
+
+  setHandler(getStateQuery, () => state);
+
+  setHandler(
+    decideUpdate,
+    async (decision) => {
+      if (state.decision === null) state.decision = decision.decision;
+      if (decision.decision === 'REJECT') rejectionNote = decision.reason ?? null;
+      await condition(() => finished);
+      return state.status;
+    },
+    {
+      validator: (decision) => {
+        if (state.cancelRequested || state.status === 'CANCELLED') {
+          throw ApplicationFailure.create({ type: UPDATE_REFUSALS.notAwaitingDecision, message: 'The customer cancelled this order' });
+        }
+        if (state.decision !== null && state.decision !== decision.decision) {
+          throw ApplicationFailure.create({ type: UPDATE_REFUSALS.alreadyDecided, message: `The order was already ${state.decision === 'ACCEPT' ? 'accepted' : 'rejected'}` });
+        }
+        if (state.decision === null && finished) {
+          throw ApplicationFailure.create({ type: UPDATE_REFUSALS.notAwaitingDecision, message: `The order is already ${state.status}` });
+        }
+      },
+    },
+  );
+
+  setHandler(
+    cancelUpdate,
+    async () => {
+      state.cancelRequested = true;
+      await condition(() => finished);
+      return state.status;
+    },
+    {
+      validator: () => {
+        if (state.cancelRequested || state.status === 'CANCELLED') return;
+        if (state.decision !== null || finished) {
+          const why = state.decision === 'ACCEPT' ? 'the restaurant accepted it' : state.decision === 'REJECT' ? 'the restaurant rejected it' : `it is ${state.status}`;
+          throw ApplicationFailure.create({ type: UPDATE_REFUSALS.notCancellable, message: `The order can no longer be cancelled: ${why}` });
+        }
+      },
+    },
+  );
+
+  // Compensations, most recent first. Each is registered before its step runs, because a step that
+  // timed out may still have taken effect; each is safe to run when its step never happened.
+  const compensations: Array<() => Promise<void>> = [];
+  const { orderId, totalAmount: amount } = input;
+
+  const stopIfCancelled = () => {
+    if (state.cancelRequested) throw ApplicationFailure.nonRetryable('Cancelled by the customer', 'CUSTOMER_CANCELLED');
+  };
+
+  try {
+    await order.createOrder(input);
+
+    compensations.unshift(async () => {
+      state.paymentStatus = await compensatePayment.voidAuthorization({ orderId, amount });
+    });
+    state.paymentStatus = await payment.authorizePayment({ orderId, amount, cardToken: input.cardToken });
+    stopIfCancelled();
+
+    compensations.unshift(async () => {
+      await compensateRestaurant.cancelTicket({ orderId, restaurantId: input.restaurantId });
+    });
+    const ticket = await restaurant.createTicket({ orderId, restaurantId: input.restaurantId, items: input.items });
+    stopIfCancelled();
+
+    if (ticket.autoAccept && state.decision === null) state.decision = 'ACCEPT';
+    if (state.decision === null) {
+      const windowSeconds = input.acceptanceWindowSeconds ?? DEFAULT_ACCEPTANCE_WINDOW_SECONDS;
+      state.acceptanceDeadline = new Date(Date.now() + windowSeconds * 1000).toISOString();
+      await order.markAwaitingRestaurant({ orderId, acceptanceDeadline: state.acceptanceDeadline });
+      setStatus('AWAITING_RESTAURANT');
+      const decided = await condition(() => state.decision !== null || state.cancelRequested, windowSeconds * 1000);
+      stopIfCancelled();
+      if (!decided) throw ApplicationFailure.nonRetryable('The restaurant did not answer in time', 'RESTAURANT_TIMEOUT');
+    }
+
+    if (state.decision === 'REJECT') {
+      await restaurant.rejectTicket({ orderId, reason: rejectionNote });
+      throw ApplicationFailure.nonRetryable('The restaurant rejected the order', 'RESTAURANT_REJECTED');
+    }
+
+    compensations.unshift(async () => {
+      state.paymentStatus = await compensatePayment.refundPayment({ orderId, amount });
+    });
+    state.paymentStatus = await capture.capturePayment({ orderId, amount });
+    await restaurant.acceptTicket({ orderId });
+    await order.confirmOrder({ orderId });
+    setStatus('CONFIRMED');
+  } catch (err) {
+    const reason = failureReasonOf(err);
+    log.info('Saga failed; compensating', { orderId, reason, compensations: compensations.length });
+    // Compensations run to the end even if the workflow is cancelled meanwhile.
+    await CancellationScope.nonCancellable(async () => {
+      for (const compensate of compensations) await compensate();
+      const status: OrderStatus = reason === 'CUSTOMER_CANCELLED' ? 'CANCELLED' : 'REJECTED';
+      await closeOrder.rejectOrder({ orderId, status, reason, paymentStatus: state.paymentStatus });
+      state.failureReason = reason;
+      setStatus(status);
+    });
+  }
+
+  finished = true;
+  // Let decision and cancel handlers answer their callers before the run closes.
+  await condition(allHandlersFinished);
+  return { orderId, status: state.status, failureReason: state.failureReason, paymentStatus: state.paymentStatus };
+}
+
+function failureReasonOf(err: unknown): FailureReason {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure && isFailureReason(cause.type)) return cause.type;
+  if (err instanceof ActivityFailure && /authorizePayment/.test(err.activityType ?? '')) return 'PAYMENT_UNAVAILABLE';
+  return 'SYSTEM_ERROR';
+}
