@@ -80,6 +80,7 @@ export function createApp(deps: ApiDeps): express.Express {
     acceptanceWindowSeconds: deps.acceptanceWindowSeconds,
     temporalUiUrl: deps.temporalUiUrl,
     namespace: deps.namespace,
+    logger: deps.logger,
     ...(deps.decisionWaitMs !== undefined ? { decisionWaitMs: deps.decisionWaitMs } : {}),
   });
   const menus = createMenuService({ restaurantsDb: deps.restaurantsDb, menuReadDb: deps.menuReadDb });

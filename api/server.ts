@@ -32,7 +32,7 @@ async function main() {
   const stop = () => {
     logger.info('shutting down: finishing in-flight requests');
     server.close(() => {
-      Promise.all(Object.values(dbs).map((d) => d.destroy()))
+      void Promise.all(Object.values(dbs).map((d) => d.destroy()))
         .then(() => connection.close())
         .finally(() => process.exit(0));
     });

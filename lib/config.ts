@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { z } from 'zod';
 
 // One schema over the environment: every address and credential has a default that matches
@@ -11,6 +14,10 @@ const envSchema = z.object({
   RESTAURANTS_DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:54329/restaurants'),
   MENU_READ_DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:54339/menu_read'),
   DB_POOL_MAX: z.coerce.number().int().min(1).default(10),
+  // CDC projector (db/projector): slot and publication on the restaurants database, its /metrics port.
+  CDC_SLOT_NAME: z.string().regex(/^[a-z0-9_]{1,63}$/).default('menu_read_projector'),
+  CDC_PUBLICATION: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('menu_cdc'),
+  PROJECTOR_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_UI_URL: z.string().default('http://127.0.0.1:8233'),
@@ -27,7 +34,21 @@ const envSchema = z.object({
 
 export type Config = z.infer<typeof envSchema> & { AUTH_SECRET: string };
 
-const DEV_SECRET = 'dev-only-secret-change-me-0123456789abcdef';
+/**
+ * Outside production a missing secret is generated once and kept in .data/auth-secret, so the dev
+ * stack and `npm run token` agree without anyone choosing a secret.
+ */
+function devSecret(): string {
+  const file = path.resolve(__dirname, '..', '.data', 'auth-secret');
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    const secret = randomBytes(32).toString('base64url');
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, secret, { mode: 0o600 });
+    return secret;
+  }
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
@@ -36,11 +57,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`Invalid environment: ${problems}`);
   }
   const cfg = parsed.data;
-  if (!cfg.AUTH_SECRET || cfg.AUTH_SECRET.length < 32) {
-    if (cfg.NODE_ENV === 'production') {
-      throw new Error('AUTH_SECRET must be set to at least 32 characters in production');
-    }
-    return { ...cfg, AUTH_SECRET: cfg.AUTH_SECRET && cfg.AUTH_SECRET.length >= 32 ? cfg.AUTH_SECRET : DEV_SECRET };
+  if (cfg.AUTH_SECRET !== undefined && cfg.AUTH_SECRET.length < 32) {
+    throw new Error('AUTH_SECRET must be at least 32 characters');
+  }
+  if (cfg.AUTH_SECRET === undefined) {
+    if (cfg.NODE_ENV === 'production') throw new Error('AUTH_SECRET must be set in production');
+    return { ...cfg, AUTH_SECRET: devSecret() };
   }
   return { ...cfg, AUTH_SECRET: cfg.AUTH_SECRET };
 }

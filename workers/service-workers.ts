@@ -1,4 +1,4 @@
-import { NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
+import { type NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Db } from '../db/knex';
 import { createOrderActivities } from '../activities/order';
 import { createPaymentActivities } from '../activities/payment';

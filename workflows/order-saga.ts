@@ -19,7 +19,6 @@ import {
   type OrderSagaInput,
   type OrderSagaResult,
   type OrderStatus,
-  type PaymentStatus,
 } from '../lib/domain';
 import { ORDER_STATUS } from '../lib/search-attributes';
 import { cancelUpdate, decideUpdate, getStateQuery, UPDATE_REFUSALS, type OrderSagaState } from './messages';

@@ -1,12 +1,12 @@
-import { Router, type Request } from 'express';
+import { Router, type NextFunction, type Request, type Response } from 'express';
 import { assertActsFor, principalOf, requireRole } from '../auth';
 import { HttpError } from '../errors';
 import type { OrderService } from '../services/orders';
 import { idempotencyKeyHeader, parse, pathId, placeOrderBody, rejectBody, restaurantOrdersQuery, waitQuery } from '../validation';
 
 const asyncRoute =
-  (fn: (req: Request, res: import('express').Response) => Promise<void>) =>
-  (req: Request, res: import('express').Response, next: import('express').NextFunction) => {
+  (fn: (req: Request, res: Response) => Promise<void>) =>
+  (req: Request, res: Response, next: NextFunction) => {
     fn(req, res).catch(next);
   };
 

@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Client, WorkflowUpdateFailedError } from '@temporalio/client';
+import { type Client, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Db } from '../../db/knex';
+import type { Logger } from '../../lib/logger';
 import { insertOrder } from '../../activities/order';
 import type { OrderSagaInput, OrderStatus } from '../../lib/domain';
 import { TERMINAL_ORDER_STATUSES } from '../../lib/domain';
@@ -21,6 +22,7 @@ export interface OrderServiceDeps {
   acceptanceWindowSeconds: number;
   temporalUiUrl: string;
   namespace: string;
+  logger?: Logger;
   /** How long accept/reject/cancel wait for the saga to act before answering with the current status. */
   decisionWaitMs?: number;
 }
@@ -81,6 +83,7 @@ export function createOrderService(deps: OrderServiceDeps) {
       });
     } catch (err) {
       if ((err as Error).name === 'WorkflowExecutionAlreadyStartedError') return;
+      deps.logger?.warn({ err, orderId: input.orderId, workflowId: orderWorkflowId(input.orderId) }, 'could not start the order saga');
       throw new HttpError(503, 'TEMPORAL_UNAVAILABLE', 'The order was recorded but could not be started yet; retry with the same Idempotency-Key', undefined, { 'retry-after': '1' });
     }
   }

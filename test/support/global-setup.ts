@@ -5,7 +5,7 @@ import { startPostgres, type PostgresInstance } from '../../lib/embedded-postgre
 import { freePort } from '../../lib/ports';
 
 declare global {
-  // eslint-disable-next-line no-var
+   
   var __TEST_POSTGRES__: { instances: PostgresInstance[]; root: string } | undefined;
 }
 

@@ -1,0 +1,58 @@
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { temporal } from '@temporalio/proto';
+import { ORDER_SEARCH_ATTRIBUTES } from '../lib/search-attributes';
+import { menuIdFor, restaurantIdFor } from '../db/seed';
+import { temporalTestServerPath } from '../lib/temporal-tools';
+import { http, startStack, type TestStack } from './support/stack';
+import { placeOrder, rowsOf, waitForOrder } from './support/orders';
+import { maybeRecordHistory, replayWorkflows } from './support/histories';
+
+// The acceptance window is a durable timer of minutes; the time-skipping server lets it pass at once.
+describe('restaurant never answers (time-skipping Temporal)', () => {
+  let env: TestWorkflowEnvironment;
+  let stack: TestStack;
+
+  beforeAll(async () => {
+    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: temporalTestServerPath() } } });
+    // The test server knows no custom search attributes until they are added.
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: env.namespace ?? 'default',
+      searchAttributes: Object.fromEntries(ORDER_SEARCH_ATTRIBUTES.map((k) => [k.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD])),
+    });
+    stack = await startStack('timeout', { env, acceptanceWindowSeconds: 300 });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+    await env?.teardown();
+  });
+
+  it('ends REJECTED with RESTAURANT_TIMEOUT after the window, payment VOIDED, ticket CANCELLED', async () => {
+    const customer = await stack.token({ role: 'customer', sub: 'cust-timeout' });
+    const placed = await placeOrder(stack, customer, { restaurantId: restaurantIdFor(1), items: [{ menuId: menuIdFor(1, 1), quantity: 1 }] });
+    expect(placed.status).toBe(202);
+    const awaiting = await waitForOrder(stack, customer, placed.body.orderId, ['AWAITING_RESTAURANT']);
+    const deadline = Date.parse(awaiting.acceptanceDeadline);
+    expect(deadline - Date.parse(awaiting.createdAt)).toBeGreaterThanOrEqual(299_000);
+
+    const started = Date.now();
+    // Waiting on the result lets the test server skip the five minutes.
+    const result = await stack.client.workflow.getHandle(`order-${placed.body.orderId}`).result();
+    expect(Date.now() - started).toBeLessThan(60_000);
+    expect(result).toMatchObject({ status: 'REJECTED', failureReason: 'RESTAURANT_TIMEOUT', paymentStatus: 'VOIDED' });
+
+    const rows = await rowsOf(stack, placed.body.orderId);
+    expect(rows.order.status).toBe('REJECTED');
+    expect(rows.order.failure_reason).toBe('RESTAURANT_TIMEOUT');
+    expect(rows.payment.status).toBe('VOIDED');
+    expect(rows.ticket.status).toBe('CANCELLED');
+    // Too late to accept now.
+    const restaurant = await stack.token({ role: 'restaurant', sub: 'owner', restaurantId: restaurantIdFor(1) });
+    const late = await http(stack.baseUrl, 'POST', `/restaurants/${restaurantIdFor(1)}/orders/${placed.body.orderId}/accept`, { token: restaurant });
+    expect(late.status).toBe(409);
+    expect(late.body.error.code).toBe('ORDER_CLOSED');
+
+    const workflowId = `order-${placed.body.orderId}`;
+    await maybeRecordHistory(stack.client, env.address, 'restaurant-timeout', workflowId);
+    expect(await replayWorkflows(stack.client, [workflowId])).toEqual([]);
+  });
+});

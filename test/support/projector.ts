@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { createMenuProjector, type MenuProjector } from '../../db/projector/projector';
+import { createLogger } from '../../lib/logger';
+import { createRegistry } from '../../lib/metrics';
+import type { TestDatabases } from './databases';
+
+export interface TestProjector {
+  projector: MenuProjector;
+  slotName: string;
+  /** Resolves once the read model holds every change committed on the source so far. */
+  waitForCatchUp(timeoutMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The real CDC projector, in-process, on a slot of its own (slots are cluster-wide). */
+export async function startTestProjector(dbs: TestDatabases, label: string): Promise<TestProjector> {
+  const slotName = `t_${label.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 20)}_${randomBytes(4).toString('hex')}`;
+  const projector = createMenuProjector({
+    sourceUrl: dbs.urls.restaurants,
+    readDb: dbs.menuRead,
+    slotName,
+    publicationName: 'menu_cdc',
+    logger: createLogger('projector-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
+    registry: createRegistry('projector'),
+  });
+  await projector.start();
+  const sourceLsn = async () => {
+    const c = new pg.Client({ connectionString: dbs.urls.restaurants });
+    await c.connect();
+    try {
+      return (await c.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn')).rows[0]!.lsn;
+    } finally {
+      await c.end();
+    }
+  };
+  return {
+    projector,
+    slotName,
+    async waitForCatchUp(timeoutMs = 15000) {
+      await projector.waitForLsn(await sourceLsn(), timeoutMs);
+    },
+    async stop() {
+      await projector.stop();
+      const c = new pg.Client({ connectionString: dbs.urls.restaurants });
+      await c.connect();
+      try {
+        await c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slotName]);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}

@@ -1,0 +1,217 @@
+import type { Server } from 'node:http';
+import type { Express } from 'express';
+import type { AddressInfo } from 'node:net';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Runtime, DefaultLogger, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import { createApp } from '../../api/app';
+import { createPspClient } from '../../activities/psp-client';
+import { createPspSandbox, type PspSandbox } from '../../psp/sandbox';
+import { createOrderWorker, createPaymentWorker, createRestaurantWorker } from '../../workers/service-workers';
+import { seedRestaurants } from '../../db/seed';
+import { mintToken, type Principal } from '../../lib/auth';
+import { createLogger } from '../../lib/logger';
+import { createRegistry } from '../../lib/metrics';
+import { ORDER_SEARCH_ATTRIBUTES } from '../../lib/search-attributes';
+import { temporalCliPath } from '../../lib/temporal-tools';
+import { createTestDatabases, type TestDatabases } from './databases';
+import { startTestProjector, type TestProjector } from './projector';
+
+export const TEST_SECRET = 'test-secret-0123456789-0123456789-abcdef';
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundle the workflows once per test file (webpack takes a few seconds). */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows'), logger: new DefaultLogger('WARN') });
+  return bundle;
+}
+
+let runtimeInstalled = false;
+function quietRuntime() {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger((process.env.TEST_TEMPORAL_LOG_LEVEL as 'ERROR' | undefined) ?? 'ERROR') });
+  } catch {
+    // already installed by an earlier file in this process
+  }
+}
+
+export interface StackOptions {
+  acceptanceWindowSeconds?: number;
+  /** Which in-process service workers to start (default: all three). */
+  workers?: boolean | WorkerSet;
+  /** Existing Temporal environment (e.g. time-skipping); default: a local dev server. */
+  env?: TestWorkflowEnvironment;
+  seed?: { restaurants?: number; itemsPerRestaurant?: number };
+  decisionWaitMs?: number;
+}
+
+export interface WorkerSet {
+  order?: boolean;
+  payment?: boolean;
+  restaurant?: boolean;
+}
+
+export interface TestStack {
+  baseUrl: string;
+  dbs: TestDatabases;
+  env: TestWorkflowEnvironment;
+  client: Client;
+  psp: PspSandbox;
+  pspUrl: string;
+  taskQueuePrefix: string;
+  projector: TestProjector;
+  token(principal: Principal): Promise<string>;
+  startWorkers(which?: WorkerSet): Promise<void>;
+  /** Environment for a service process started outside the test (see processes.ts). */
+  serviceEnv(): Record<string, string>;
+  stopWorkers(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function listen(app: Express): Promise<{ server: Server; url: string }> {
+  return new Promise((resolve) => {
+    const server = app.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      resolve({ server, url: `http://127.0.0.1:${port}` });
+    });
+  });
+}
+
+/**
+ * The whole system for one test file, with real parts: a Temporal dev server (the installed CLI),
+ * fresh Postgres databases, the CDC projector feeding the read model, the PSP sandbox over HTTP,
+ * the three service workers and the API over HTTP.
+ */
+export async function startStack(label: string, opts: StackOptions = {}): Promise<TestStack> {
+  quietRuntime();
+  const ownsEnv = !opts.env;
+  const env =
+    opts.env ??
+    (await TestWorkflowEnvironment.createLocal({
+      server: { executable: { type: 'existing-path', path: temporalCliPath() }, searchAttributes: ORDER_SEARCH_ATTRIBUTES, ui: false },
+    }));
+  const dbs = await createTestDatabases(label);
+  await seedRestaurants(dbs.restaurants, opts.seed ?? { restaurants: 6, itemsPerRestaurant: 5 });
+  const projector = await startTestProjector(dbs, label);
+  await projector.waitForCatchUp();
+
+  const psp = createPspSandbox();
+  const pspServer = await listen(psp.app);
+  const taskQueuePrefix = `${label}-${Math.random().toString(36).slice(2, 8)}-`;
+  const logger = createLogger('api-test', 'silent');
+  const app = createApp({
+    ordersDb: dbs.orders,
+    restaurantsDb: dbs.restaurants,
+    menuReadDb: dbs.menuRead,
+    temporal: env.client,
+    logger,
+    registry: createRegistry('api'),
+    authSecret: TEST_SECRET,
+    taskQueuePrefix,
+    acceptanceWindowSeconds: opts.acceptanceWindowSeconds ?? 300,
+    temporalUiUrl: 'http://127.0.0.1:8233',
+    namespace: env.namespace ?? 'default',
+    decisionWaitMs: opts.decisionWaitMs ?? 3000,
+  });
+  const apiServer = await listen(app);
+
+  let workers: Worker[] = [];
+  let running: Promise<void>[] = [];
+  const stack: TestStack = {
+    baseUrl: apiServer.url,
+    dbs,
+    env,
+    client: env.client,
+    psp,
+    pspUrl: pspServer.url,
+    taskQueuePrefix,
+    projector,
+    token: (principal) => mintToken(principal, TEST_SECRET, 3600),
+    async startWorkers(which = { order: true, payment: true, restaurant: true }) {
+      const common = { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueuePrefix };
+      const created = await Promise.all([
+        which.order ? createOrderWorker({ ...common, db: dbs.orders, workflowBundle: await workflowBundle() }) : undefined,
+        which.payment ? createPaymentWorker({ ...common, db: dbs.payments, psp: createPspClient({ baseUrl: pspServer.url, timeoutMs: 2000 }) }) : undefined,
+        which.restaurant ? createRestaurantWorker({ ...common, db: dbs.restaurants }) : undefined,
+      ]);
+      const started = created.filter((w): w is Worker => w !== undefined);
+      workers.push(...started);
+      running.push(...started.map((w) => w.run()));
+    },
+    serviceEnv() {
+      return {
+        ORDERS_DATABASE_URL: dbs.urls.orders,
+        PAYMENTS_DATABASE_URL: dbs.urls.payments,
+        RESTAURANTS_DATABASE_URL: dbs.urls.restaurants,
+        MENU_READ_DATABASE_URL: dbs.urls.menu_read,
+        TEMPORAL_ADDRESS: env.address,
+        TEMPORAL_NAMESPACE: env.namespace ?? 'default',
+        TASK_QUEUE_PREFIX: taskQueuePrefix,
+        PSP_URL: pspServer.url,
+        PSP_TIMEOUT_MS: '10000',
+        AUTH_SECRET: TEST_SECRET,
+        LOG_LEVEL: 'warn',
+        NODE_ENV: 'test',
+      };
+    },
+    async stopWorkers() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await Promise.allSettled(running);
+      workers = [];
+      running = [];
+    },
+    async stop() {
+      await stack.stopWorkers();
+      await new Promise((r) => apiServer.server.close(r));
+      pspServer.server.closeAllConnections?.();
+      await new Promise((r) => pspServer.server.close(r));
+      await projector.stop();
+      await dbs.destroy();
+      if (ownsEnv) await env.teardown();
+    },
+  };
+  if (opts.workers !== false) await stack.startWorkers(opts.workers === true || opts.workers === undefined ? undefined : opts.workers);
+  return stack;
+}
+
+/** Small fetch wrapper for tests: JSON in, status + JSON out. */
+export async function http(
+  baseUrl: string,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown; headers?: Record<string, string>; rawBody?: string } = {},
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  let body: string | undefined;
+  if (opts.rawBody !== undefined) body = opts.rawBody;
+  else if (opts.body !== undefined) body = JSON.stringify(opts.body);
+  if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
+  const res = await fetch(`${baseUrl}${path}`, { method, headers, body });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    // not JSON
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** Polls until `fn` returns a truthy value or the time runs out. */
+export async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 20000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
