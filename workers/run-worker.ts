@@ -10,13 +10,14 @@ import { createLogger } from '../lib/logger';
 export async function runWorkerProcess(
   service: string,
   databaseUrl: (config: Config) => string,
-  build: (args: { config: Config; connection: NativeConnection; db: Db }) => Promise<Worker>,
+  build: (args: { config: Config; connection: NativeConnection; db: Db }) => Promise<Worker | { worker: Worker; onStop: () => Promise<void> }>,
 ): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(`${service}-worker`, config.LOG_LEVEL);
   const db = createDb(databaseUrl(config), config.DB_POOL_MAX);
   const connection = await connectWithRetry(config.TEMPORAL_ADDRESS, logger);
-  const worker = await build({ config, connection, db });
+  const built = await build({ config, connection, db });
+  const { worker, onStop } = 'worker' in built ? built : { worker: built, onStop: async () => undefined };
   const stop = () => {
     logger.info('shutting down: finishing in-flight tasks');
     worker.shutdown();
@@ -27,6 +28,7 @@ export async function runWorkerProcess(
   try {
     await worker.run();
   } finally {
+    await onStop();
     await connection.close();
     await db.destroy();
     logger.info('worker stopped');

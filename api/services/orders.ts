@@ -7,10 +7,9 @@ import { insertOrder } from '../../activities/order';
 import type { OrderSagaInput, OrderStatus } from '../../lib/domain';
 import { TERMINAL_ORDER_STATUSES } from '../../lib/domain';
 import type { Principal } from '../../lib/auth';
-import { CUSTOMER_ID, ORDER_ID, ORDER_STATUS, RESTAURANT_ID } from '../../lib/search-attributes';
-import { orderWorkflowId, taskQueuesFor, workflowUiUrl } from '../../lib/task-queues';
+import { sagaInputFromRows, startOrderSaga } from '../../lib/order-saga-starter';
+import { orderWorkflowId, workflowUiUrl } from '../../lib/task-queues';
 import { cancelUpdate, decideUpdate, UPDATE_REFUSALS } from '../../workflows/messages';
-import type { orderSaga } from '../../workflows/order-saga';
 import { HttpError, notFound } from '../errors';
 import type { PlaceOrderBody } from '../validation';
 
@@ -38,6 +37,7 @@ interface OrderRow {
   payment_status: string | null;
   acceptance_deadline: Date | null;
   workflow_id: string;
+  card_token: string | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -59,30 +59,14 @@ function requestHash(body: PlaceOrderBody): string {
 
 export function createOrderService(deps: OrderServiceDeps) {
   const { ordersDb, menuReadDb, temporal } = deps;
-  const queues = taskQueuesFor(deps.taskQueuePrefix);
   const decisionWaitMs = deps.decisionWaitMs ?? 10_000;
   const uiUrl = (workflowId: string) => workflowUiUrl(deps.temporalUiUrl, deps.namespace, workflowId);
 
-  /** Starts the saga; a second start of the same order joins the running one (USE_EXISTING). */
+  /** Starts the saga (idempotently); Temporal being unreachable is a 503 the client retries. */
   async function startSaga(input: OrderSagaInput): Promise<void> {
     try {
-      await temporal.workflow.start<typeof orderSaga>('orderSaga', {
-        workflowId: orderWorkflowId(input.orderId),
-        taskQueue: queues.order,
-        args: [input],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        // A finished saga is never run again for the same order.
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        typedSearchAttributes: [
-          { key: ORDER_ID, value: input.orderId },
-          { key: CUSTOMER_ID, value: input.customerId },
-          { key: RESTAURANT_ID, value: input.restaurantId },
-          { key: ORDER_STATUS, value: 'PENDING' },
-        ],
-        staticSummary: `Order ${input.orderId}: ${input.items.length} line(s), ${input.totalAmount} KRW at ${input.restaurantId}`,
-      });
+      await startOrderSaga(temporal, input, deps.taskQueuePrefix);
     } catch (err) {
-      if ((err as Error).name === 'WorkflowExecutionAlreadyStartedError') return;
       deps.logger?.warn({ err, orderId: input.orderId, workflowId: orderWorkflowId(input.orderId) }, 'could not start the order saga');
       throw new HttpError(503, 'TEMPORAL_UNAVAILABLE', 'The order was recorded but could not be started yet; retry with the same Idempotency-Key', undefined, { 'retry-after': '1' });
     }
@@ -137,25 +121,10 @@ export function createOrderService(deps: OrderServiceDeps) {
     // The first attempt may have stopped before the saga started: make sure it runs.
     if (row.status === 'PENDING') {
       const items = await ordersDb('order_items').where({ order_id: row.order_id }).orderBy('line_no');
-      await startSaga(sagaInputFromRows(row, items, cardToken));
+      await startSaga(sagaInputFromRows({ ...row, card_token: row.card_token ?? cardToken }, items, deps.acceptanceWindowSeconds));
       if (waitMs > 0) row = (await waitWhilePending(row.order_id, waitMs)) ?? row;
     }
     return { created: false, order: view(row) };
-  }
-
-  // The card token is not kept in the orders DB; a saga restarted from a replayed key uses the token
-  // of the replayed request, which the hash check proved to be the same one.
-  function sagaInputFromRows(row: OrderRow, items: Array<Record<string, unknown>>, cardToken: string): OrderSagaInput {
-    return {
-      orderId: row.order_id,
-      customerId: row.customer_id,
-      restaurantId: row.restaurant_id,
-      items: items.map((i) => ({ menuId: String(i.menu_id), name: String(i.name), unitPrice: Number(i.unit_price), quantity: Number(i.quantity), menuVersion: Number(i.menu_version) })),
-      totalAmount: Number(row.total_amount),
-      deliveryAddress: row.delivery_address,
-      cardToken,
-      acceptanceWindowSeconds: deps.acceptanceWindowSeconds,
-    };
   }
 
   return {

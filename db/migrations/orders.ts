@@ -60,4 +60,19 @@ export const ordersMigrations: Migration[] = [
       await knex.schema.dropTable('orders');
     },
   },
+  {
+    name: '0002_orders_card_token',
+    async up(knex: Knex) {
+      // The PSP's card token (never card data): lets a saga be (re)started from the order row alone,
+      // e.g. by the sweeper when the API stopped between recording an order and starting its saga.
+      await knex.schema.alterTable('orders', (t) => {
+        t.text('card_token');
+      });
+    },
+    async down(knex: Knex) {
+      await knex.schema.alterTable('orders', (t) => {
+        t.dropColumn('card_token');
+      });
+    },
+  },
 ];

@@ -1,0 +1,210 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { startPostgres, type PostgresInstance } from '../lib/embedded-postgres';
+import { createDb } from '../db/knex';
+import { migrateLatest, type DatabaseName } from '../db/migrations';
+import { seedRestaurants, type SeedOptions } from '../db/seed';
+import { SEARCH_ATTRIBUTES, PROJECT_ROOT, temporalCliPath } from '../lib/temporal-tools';
+import { ManagedProcess } from './managed-process';
+
+// The whole system as local processes, shared by `npm start` (scripts/dev-stack.ts) and the chaos
+// harness, which also needs to crash and restart each part.
+
+export interface LocalStackPorts {
+  pgPrimary: number;
+  pgRead: number;
+  temporal: number;
+  temporalUi: number;
+  api: number;
+  psp: number;
+  projectorMetrics: number;
+}
+
+export interface LocalStackOptions {
+  dataDir: string;
+  ports: LocalStackPorts;
+  workers?: { order: number; payment: number; restaurant: number };
+  env?: Record<string, string>;
+  seed?: SeedOptions;
+  log: (msg: string) => void;
+  onUnexpectedExit?: (name: string, code: number | null, signal: string | null) => void;
+}
+
+/** A Postgres instance that can be stopped and started again on the same data. */
+export interface RestartablePostgres {
+  url(database: string): string;
+  restart(downMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface LocalStack {
+  urls: Record<DatabaseName, string>;
+  apiUrl: string;
+  pspUrl: string;
+  temporalAddress: string;
+  temporalUiUrl: string;
+  env: Record<string, string>;
+  primary: RestartablePostgres;
+  read: RestartablePostgres;
+  temporal: ManagedProcess & { restartServer(downMs?: number): Promise<void> };
+  psp: ManagedProcess;
+  projector: ManagedProcess;
+  api: ManagedProcess;
+  workers: { order: ManagedProcess[]; payment: ManagedProcess[]; restaurant: ManagedProcess[] };
+  stop(): Promise<void>;
+}
+
+export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nothing listening on ${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function restartablePostgres(name: string, dataDir: string, port: number, log: (l: string) => void): Promise<RestartablePostgres> {
+  let instance: PostgresInstance = await startPostgres({ dataDir, port, log });
+  let running = true;
+  return {
+    url: (db) => instance.url(db),
+    async restart(downMs = 2000) {
+      await instance.stop();
+      running = false;
+      await new Promise((r) => setTimeout(r, downMs));
+      instance = await startPostgres({ dataDir, port, log });
+      running = true;
+      log(`[${name}] restarted\n`);
+    },
+    async stop() {
+      if (running) await instance.stop();
+      running = false;
+    },
+  };
+}
+
+export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
+  const { dataDir, ports, log } = opts;
+  const logs = path.join(dataDir, 'logs');
+  fs.mkdirSync(logs, { recursive: true });
+  const pgLog = fs.createWriteStream(path.join(logs, 'postgres.log'), { flags: 'a' });
+
+  log('starting Postgres (primary and read instances)');
+  const [primary, read] = await Promise.all([
+    restartablePostgres('primary', path.join(dataDir, 'pg-primary'), ports.pgPrimary, (l) => pgLog.write(`[primary] ${l}`)),
+    restartablePostgres('read', path.join(dataDir, 'pg-read'), ports.pgRead, (l) => pgLog.write(`[read] ${l}`)),
+  ]);
+  const { ensureDatabase } = await import('../lib/pg-admin');
+  for (const name of ['orders', 'payments', 'restaurants']) await ensureDatabase(primary.url('postgres'), name);
+  await ensureDatabase(read.url('postgres'), 'menu_read');
+  const urls: Record<DatabaseName, string> = {
+    orders: primary.url('orders'),
+    payments: primary.url('payments'),
+    restaurants: primary.url('restaurants'),
+    menu_read: read.url('menu_read'),
+  };
+
+  log('migrating and seeding');
+  for (const [name, url] of Object.entries(urls) as Array<[DatabaseName, string]>) {
+    const db = createDb(url, 2);
+    try {
+      await migrateLatest(db, name);
+      if (name === 'restaurants') await seedRestaurants(db, opts.seed);
+    } finally {
+      await db.destroy();
+    }
+  }
+
+  const temporalAddress = `127.0.0.1:${ports.temporal}`;
+  const env: Record<string, string> = {
+    ORDERS_DATABASE_URL: urls.orders,
+    PAYMENTS_DATABASE_URL: urls.payments,
+    RESTAURANTS_DATABASE_URL: urls.restaurants,
+    MENU_READ_DATABASE_URL: urls.menu_read,
+    TEMPORAL_ADDRESS: temporalAddress,
+    TEMPORAL_UI_URL: `http://127.0.0.1:${ports.temporalUi}`,
+    PORT: String(ports.api),
+    PSP_PORT: String(ports.psp),
+    PSP_URL: `http://127.0.0.1:${ports.psp}`,
+    PROJECTOR_METRICS_PORT: String(ports.projectorMetrics),
+    ...(opts.env ?? {}),
+  };
+  const managed = (name: string, command: string, args: string[]) =>
+    new ManagedProcess(name, command, args, { cwd: PROJECT_ROOT, env, logFile: path.join(logs, `${name}.log`), onUnexpectedExit: opts.onUnexpectedExit });
+  const tsProcess = (name: string, file: string) => managed(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file)]);
+
+  log('starting the Temporal dev server');
+  const saArgs = Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]);
+  const temporal = Object.assign(
+    managed('temporal', temporalCliPath(), [
+      'server', 'start-dev',
+      '--ip', '127.0.0.1',
+      '--port', String(ports.temporal),
+      '--ui-port', String(ports.temporalUi),
+      '--db-filename', path.join(dataDir, 'temporal.db'),
+      '--log-level', 'warn',
+      ...saArgs,
+    ]),
+    {
+      async restartServer(this: ManagedProcess, downMs = 2000) {
+        await this.stop();
+        await new Promise((r) => setTimeout(r, downMs));
+        this.restarts++;
+        this.start();
+        await waitForPort(ports.temporal, 60000);
+      },
+    },
+  );
+  temporal.start();
+  await waitForPort(ports.temporal, 60000);
+  await (await Connection.connect({ address: temporalAddress })).close();
+
+  log('starting the PSP sandbox, CDC projector, workers and API');
+  const psp = tsProcess('psp', 'psp/server.ts');
+  const projector = tsProcess('projector', 'db/projector/main.ts');
+  const counts = opts.workers ?? { order: 1, payment: 1, restaurant: 1 };
+  const workers = {
+    order: Array.from({ length: counts.order }, (_, i) => tsProcess(`order-worker-${i + 1}`, 'workers/order-worker.ts')),
+    payment: Array.from({ length: counts.payment }, (_, i) => tsProcess(`payment-worker-${i + 1}`, 'workers/payment-worker.ts')),
+    restaurant: Array.from({ length: counts.restaurant }, (_, i) => tsProcess(`restaurant-worker-${i + 1}`, 'workers/restaurant-worker.ts')),
+  };
+  const api = tsProcess('api', 'api/server.ts');
+  for (const p of [psp, projector, ...workers.order, ...workers.payment, ...workers.restaurant, api]) p.start();
+  await Promise.all([waitForPort(ports.api, 60000), waitForPort(ports.psp, 60000)]);
+
+  const all = [api, ...workers.order, ...workers.payment, ...workers.restaurant, projector, psp];
+  return {
+    urls,
+    apiUrl: `http://127.0.0.1:${ports.api}`,
+    pspUrl: env.PSP_URL!,
+    temporalAddress,
+    temporalUiUrl: env.TEMPORAL_UI_URL!,
+    env,
+    primary,
+    read,
+    temporal,
+    psp,
+    projector,
+    api,
+    workers,
+    async stop() {
+      log('stopping the API, workers, projector and PSP sandbox');
+      await Promise.all(all.map((p) => p.stop()));
+      log('stopping the Temporal dev server');
+      await temporal.stop();
+      log('stopping Postgres');
+      await Promise.allSettled([primary.stop(), read.stop()]);
+      pgLog.end();
+    },
+  };
+}
