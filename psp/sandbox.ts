@@ -1,4 +1,5 @@
 import express, { type Request, type Response } from 'express';
+import { seededRandom } from '../lib/random';
 
 /**
  * A stand-in for a card processor. It keeps authorizations in memory, honours an Idempotency-Key
@@ -51,25 +52,13 @@ export interface PspSandbox {
   setFaults(f: Partial<SandboxFaults>): void;
 }
 
-// Small deterministic PRNG so a seeded chaos run injects the same PSP faults.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function createPspSandbox(): PspSandbox {
   const authorizations = new Map<string, Authorization>();
   const replies = new Map<string, StoredReply>();
   const attempts = new Map<string, number>();
   const stats: SandboxStats = { effects: {}, calls: {} };
   const faults: SandboxFaults = { delayMs: 0, failRate: 0, timeoutAfterProcessRate: 0 };
-  let random = mulberry32(1);
+  let random = seededRandom(1);
 
   const app = express();
   app.disable('x-powered-by');
@@ -209,10 +198,12 @@ export function createPspSandbox(): PspSandbox {
   app.post('/_sandbox/faults', (req, res) => {
     const body = (req.body ?? {}) as Partial<SandboxFaults> & { seed?: number };
     setFaults(body);
-    if (typeof body.seed === 'number') random = mulberry32(body.seed);
+    if (typeof body.seed === 'number') random = seededRandom(body.seed);
     res.json(faults);
   });
   app.get('/_sandbox/stats', (_req, res) => res.json(stats));
+  // Every authorization as the PSP sees it: audits reconcile it with the payments database.
+  app.get('/_sandbox/authorizations', (_req, res) => res.json([...authorizations.values()].map(view)));
   app.get('/healthz', (_req, res) => res.json({ ok: true }));
 
   function setFaults(f: Partial<SandboxFaults>) {
