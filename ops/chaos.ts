@@ -101,7 +101,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     ports,
     workers: { order: n, payment: n, restaurant: n },
     // Retries are part of the test: keep the PSP timeout short so lost answers are retried quickly.
-    env: { AUTH_SECRET: secret, ACCEPTANCE_WINDOW_SECONDS: String(opts.acceptanceWindowSeconds), PSP_TIMEOUT_MS: '3000', LOG_LEVEL: 'warn', RATE_LIMIT_PER_MINUTE: '1000000' },
+    env: { AUTH_SECRET: secret, ACCEPTANCE_WINDOW_SECONDS: String(opts.acceptanceWindowSeconds), PSP_TIMEOUT_MS: '3000', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '0' },
     seed: { restaurants: 12, itemsPerRestaurant: 5 },
     log,
     onUnexpectedExit: (name, code, signal) => unexpected.push(`${name} exited (${signal ?? code})`),

@@ -4,13 +4,13 @@ import type { Change, SourceRow, SourceTable, SourceTransaction } from './change
 import { formatLsn, maxLsn, parseLsn, type Lsn } from './lsn';
 
 /** The durable position of the read model, as stored in `projector_state`. */
-export interface ProjectorState {
+export interface StoredPosition {
   lastLsn: Lsn;
   lastCommitTime: Date | null;
   changesApplied: number;
 }
 
-export async function readState(db: Db | Knex.Transaction, slotName: string, forUpdate = false): Promise<ProjectorState | null> {
+export async function readState(db: Db | Knex.Transaction, slotName: string, forUpdate = false): Promise<StoredPosition | null> {
   const q = db('projector_state')
     .select(db.raw('last_lsn::text AS last_lsn'), 'last_commit_time', 'changes_applied')
     .where({ slot_name: slotName });

@@ -8,6 +8,8 @@ import { formatLsn, parseLsn, type Lsn } from './lsn';
 import { createProjectorMetrics } from './metrics';
 import { resyncFromSnapshot, type SnapshotExportedInfo } from './snapshot';
 import { ensurePublication, getSlot, sourceClientConfig, walBytesBehind, withSourceClient } from './source';
+import { ApplyQueue } from './queue';
+import { Signal } from './signal';
 import { ReplicationStream } from './stream';
 
 export interface MenuProjectorOptions {
@@ -69,7 +71,11 @@ export interface MenuProjector {
   /** Rebuilds the read model from a fresh snapshot; resolves once streaming again. */
   resync(): Promise<void>;
   status(): ProjectorStatus;
-  /** Resolves once the read model has everything up to `lsn` (e.g. from pg_current_wal_lsn()). */
+  /**
+   * Resolves once the read model has everything up to `lsn`, e.g. pg_current_wal_lsn() read after a
+   * write. WAL beyond our last commit (other tables and databases) is passed by idle keepalive
+   * positions, persisted every idlePositionIntervalMs.
+   */
   waitForLsn(lsn: string, timeoutMs?: number): Promise<void>;
 }
 
@@ -79,8 +85,6 @@ export class ProjectorStoppedError extends Error {
   }
 }
 
-type QueueItem = { kind: 'txn'; txn: SourceTransaction } | { kind: 'position'; lsn: Lsn };
-
 const NAME = /^[a-z0-9_]{1,63}$/;
 
 export function createMenuProjector(options: MenuProjectorOptions): MenuProjector {
@@ -89,7 +93,7 @@ export function createMenuProjector(options: MenuProjectorOptions): MenuProjecto
   if (!NAME.test(publicationName)) throw new Error(`invalid publication name ${publicationName}`);
   const maxBatchChanges = options.maxBatchChanges ?? 5000;
   const maxQueuedChanges = options.maxQueuedChanges ?? 50_000;
-  const idlePositionIntervalMs = options.idlePositionIntervalMs ?? 1000;
+  const idlePositionIntervalMs = options.idlePositionIntervalMs ?? 200;
   const backoff = options.backoff ?? { initialMs: 250, maxMs: 10_000 };
   const log = logger.child({ component: 'menu-projector', slot: slotName });
   const metrics = createProjectorMetrics(registry, slotName);
@@ -99,8 +103,7 @@ export function createMenuProjector(options: MenuProjectorOptions): MenuProjecto
   let resyncRequested = false;
   let loop: Promise<void> | null = null;
   let applied: Lsn | null = null;
-  let queue: QueueItem[] = [];
-  let queuedChanges = 0;
+  const queue = new ApplyQueue();
   let inflightOldestCommitMs: number | null = null;
   const wake = new Signal();
   let streamingWaiters: Array<{ resolve(): void; reject(e: Error): void }> = [];
@@ -115,7 +118,10 @@ export function createMenuProjector(options: MenuProjectorOptions): MenuProjecto
   function settleWaiters(e?: Error): void {
     const waiters = streamingWaiters;
     streamingWaiters = [];
-    for (const w of waiters) (e ? w.reject(e) : w.resolve());
+    for (const w of waiters) {
+      if (e) w.reject(e);
+      else w.resolve();
+    }
   }
 
   /** Decides where to stream from: the stored position, or a fresh snapshot when that cannot be trusted. */
@@ -146,7 +152,9 @@ export function createMenuProjector(options: MenuProjectorOptions): MenuProjecto
       return stored.lastLsn;
     }
     state = 'resyncing';
-    log.warn({ reason }, 're-syncing the read model from a snapshot');
+    // A first start is routine; anything else means the stored position could not be trusted.
+    if (stored) log.warn({ reason }, 're-syncing the read model from a snapshot');
+    else log.info({ reason }, 're-syncing the read model from a snapshot');
     metrics.resyncs.inc();
     const result = await resyncFromSnapshot({
       sourceUrl,
@@ -159,44 +167,18 @@ export function createMenuProjector(options: MenuProjectorOptions): MenuProjecto
     return result.consistentLsn;
   }
 
-  function enqueue(item: QueueItem, stream: ReplicationStream, pausedRef: { paused: boolean }): void {
-    if (item.kind === 'position') {
-      const last = queue[queue.length - 1];
-      const floor = last?.kind === 'txn' ? last.txn.endLsn : last?.kind === 'position' ? last.lsn : (applied ?? 0n);
-      if (item.lsn <= floor) return;
-      // Keepalives pile up while idle; only the newest matters.
-      if (last?.kind === 'position') last.lsn = item.lsn;
-      else queue.push(item);
-    } else {
-      queue.push(item);
-      queuedChanges += Math.max(1, item.txn.changes.length);
-      if (queuedChanges >= maxQueuedChanges && !pausedRef.paused) {
-        pausedRef.paused = true;
-        stream.pause();
-        log.debug({ queuedChanges }, 'applier behind; pausing the stream');
-      }
+  function onTransaction(txn: SourceTransaction, stream: ReplicationStream, pausedRef: { paused: boolean }): void {
+    queue.pushTransaction(txn);
+    if (queue.changes >= maxQueuedChanges && !pausedRef.paused) {
+      pausedRef.paused = true;
+      stream.pause();
+      log.debug({ queuedChanges: queue.changes }, 'applier behind; pausing the stream');
     }
     wake.notify();
   }
 
-  /** A prefix of the queue: whole transactions up to maxBatchChanges, and any position among them. */
-  function takeBatch(): { count: number; txns: SourceTransaction[]; position: Lsn | null; changes: number } {
-    const txns: SourceTransaction[] = [];
-    let position: Lsn | null = null;
-    let changes = 0;
-    let count = 0;
-    for (const item of queue) {
-      if (item.kind === 'txn') {
-        const size = Math.max(1, item.txn.changes.length);
-        if (txns.length > 0 && changes + size > maxBatchChanges) break;
-        txns.push(item.txn);
-        changes += size;
-      } else {
-        position = item.lsn;
-      }
-      count += 1;
-    }
-    return { count, txns, position, changes };
+  function onPosition(lsn: Lsn): void {
+    if (queue.pushPosition(lsn, applied ?? 0n)) wake.notify();
   }
 
   async function applyLoop(stream: ReplicationStream, sessionStart: Lsn, pausedRef: { paused: boolean }): Promise<void> {
@@ -209,7 +191,7 @@ export function createMenuProjector(options: MenuProjectorOptions): MenuProjecto
     for (;;) {
       if (stopping || resyncRequested) return;
       if (streamError !== undefined) throw streamError ?? new Error('replication stream closed');
-      const batch = takeBatch();
+      const batch = queue.peekBatch(maxBatchChanges);
       if (batch.count === 0) {
         await wake.wait(1000);
         continue;
@@ -227,11 +209,10 @@ export function createMenuProjector(options: MenuProjectorOptions): MenuProjecto
       const committedAtMs = Date.now();
       inflightOldestCommitMs = null;
       lastWriteAt = committedAtMs;
-      queue.splice(0, batch.count);
-      queuedChanges -= batch.changes;
+      queue.drop(batch);
       applied = result.lastLsn;
       stream.report(options.acknowledge === false ? sessionStart : applied);
-      if (pausedRef.paused && queuedChanges < maxQueuedChanges / 2) {
+      if (pausedRef.paused && queue.changes < maxQueuedChanges / 2) {
         pausedRef.paused = false;
         stream.resume();
       }
@@ -265,8 +246,7 @@ export function createMenuProjector(options: MenuProjectorOptions): MenuProjecto
     const startLsn = await prepare();
     applied = startLsn;
     metrics.appliedLsn.set(Number(applied));
-    queue = [];
-    queuedChanges = 0;
+    queue.clear();
     const pausedRef = { paused: false };
     const stream: ReplicationStream = new ReplicationStream({
       sourceUrl,
@@ -275,8 +255,8 @@ export function createMenuProjector(options: MenuProjectorOptions): MenuProjecto
       logger: log,
       statusIntervalMs: options.statusIntervalMs ?? 10_000,
       handlers: {
-        onTransaction: (txn) => enqueue({ kind: 'txn', txn }, stream, pausedRef),
-        onPosition: (lsn) => enqueue({ kind: 'position', lsn }, stream, pausedRef),
+        onTransaction: (txn) => onTransaction(txn, stream, pausedRef),
+        onPosition,
       },
     });
     try {
@@ -292,8 +272,7 @@ export function createMenuProjector(options: MenuProjectorOptions): MenuProjecto
       metrics.streaming.set(0);
       await stream.close();
       // Whatever was received but not applied comes again from the slot next time.
-      queue = [];
-      queuedChanges = 0;
+      queue.clear();
       inflightOldestCommitMs = null;
       updateLagSeconds();
     }
@@ -324,11 +303,7 @@ export function createMenuProjector(options: MenuProjectorOptions): MenuProjecto
       metrics.lagSeconds.set(caughtUpAtMs === null ? 0 : (Date.now() - caughtUpAtMs) / 1000);
       return;
     }
-    let oldest = inflightOldestCommitMs;
-    if (oldest === null) {
-      const first = queue.find((i) => i.kind === 'txn');
-      oldest = first?.kind === 'txn' ? first.txn.commitTimeMs : null;
-    }
+    const oldest = inflightOldestCommitMs ?? queue.oldestCommitMs();
     if (oldest === null) caughtUpAtMs = Date.now();
     metrics.lagSeconds.set(oldest === null ? 0 : Math.max(0, Date.now() - oldest) / 1000);
   }
@@ -390,8 +365,8 @@ export function createMenuProjector(options: MenuProjectorOptions): MenuProjecto
       return {
         state,
         appliedLsn: applied === null ? null : formatLsn(applied),
-        queuedTransactions: queue.filter((i) => i.kind === 'txn').length,
-        queuedChanges,
+        queuedTransactions: queue.transactions,
+        queuedChanges: queue.changes,
       };
     },
 
@@ -406,26 +381,4 @@ export function createMenuProjector(options: MenuProjectorOptions): MenuProjecto
       }
     },
   };
-}
-
-/** A wake-up flag: wait() returns on the next notify() or after the timeout. */
-class Signal {
-  private waiters: Array<() => void> = [];
-  notify(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
-  }
-  wait(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(done, ms);
-      const self = this;
-      function done() {
-        clearTimeout(t);
-        self.waiters = self.waiters.filter((f) => f !== done);
-        resolve();
-      }
-      this.waiters.push(done);
-    });
-  }
 }

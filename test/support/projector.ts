@@ -45,7 +45,16 @@ export async function startTestProjector(dbs: TestDatabases, label: string): Pro
       const c = new pg.Client({ connectionString: dbs.urls.restaurants });
       await c.connect();
       try {
-        await c.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1 AND NOT active', [slotName]);
+        // The walsender may still show the slot active for a moment after the stream closed.
+        for (let attempt = 0; attempt < 50; attempt++) {
+          const { rows } = await c.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slotName]);
+          if (rows.length === 0) break;
+          if (!rows[0]!.active) {
+            await c.query('SELECT pg_drop_replication_slot($1)', [slotName]);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
       } finally {
         await c.end();
       }

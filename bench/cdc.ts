@@ -1,0 +1,322 @@
+/**
+ * CDC projector benchmark: how many menu updates per second the read model keeps up with.
+ *
+ *   npm run bench:cdc -- [--rates 500,1000,2000,4000] [--step-seconds 20] [--restaurants 1000] [--items 100]
+ *
+ * Starts its own Postgres pair (embedded, wal_level=logical) in a temp dir, seeds the menu, lets the
+ * projector build the read model from a snapshot, then offers single-row updates (one transaction
+ * each) at a steady rate per step. Commit-to-visible lag is measured per source transaction: the
+ * source commit timestamp (from pgoutput) to the moment the read-model transaction holding it
+ * committed (the projector's onApplied hook), on the same host clock.
+ * The projector kept up with a step when p99 lag < 1 s and the backlog at the end of the step is under
+ * half a second of the written rate. A step is "source-limited" when the source database itself
+ * accepted < 95 % of the offered updates (then the step says nothing about the projector's limit).
+ * Last, a catch-up phase stops the projector, writes a backlog as fast as the source takes it, and
+ * times the projector draining it: its apply ceiling, independent of how fast the source can write.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { Registry } from 'prom-client';
+import { createDb, type Db } from '../db/knex';
+import { migrateLatest } from '../db/migrations';
+import { createMenuProjector, type AppliedBatch, type MenuProjector } from '../db/projector/projector';
+import { menuIdFor, seedRestaurants } from '../db/seed';
+import { startPostgres, type PostgresInstance } from '../lib/embedded-postgres';
+import { createLogger } from '../lib/logger';
+import { freePort } from '../lib/ports';
+
+interface Args {
+  rates: number[];
+  stepSeconds: number;
+  restaurants: number;
+  items: number;
+  writerConnections: number;
+  catchup: number;
+}
+
+function parseArgs(argv: string[]): Args {
+  const get = (name: string) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  return {
+    rates: (get('rates') ?? '500,1000,2000,4000').split(',').map(Number),
+    stepSeconds: Number(get('step-seconds') ?? 20),
+    restaurants: Number(get('restaurants') ?? 1000),
+    items: Number(get('items') ?? 100),
+    writerConnections: Number(get('writer-connections') ?? 16),
+    catchup: Number(get('catchup') ?? 50_000),
+  };
+}
+
+interface StepResult {
+  offeredPerSec: number;
+  writtenPerSec: number;
+  appliedPerSec: number;
+  lagP50Ms: number;
+  lagP99Ms: number;
+  lagMaxMs: number;
+  backlogAtEnd: number;
+  lagBytesAtEnd: number;
+  drainMs: number;
+  keptUp: boolean;
+  sourceLimited: boolean;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Offers `rate` single-row updates per second for `seconds`, never more than `maxInFlight` at once. */
+async function offerUpdates(pool: pg.Pool, ids: string[], rate: number, seconds: number, maxInFlight: number) {
+  let issued = 0;
+  let written = 0;
+  let inFlight = 0;
+  let failed = 0;
+  const start = Date.now();
+  const end = start + seconds * 1000;
+  const pending = new Set<Promise<void>>();
+  while (Date.now() < end) {
+    const due = Math.floor(((Date.now() - start) / 1000) * rate);
+    while (issued < due && inFlight < maxInFlight) {
+      issued += 1;
+      inFlight += 1;
+      const id = ids[Math.floor(Math.random() * ids.length)]!;
+      const p: Promise<void> = pool
+        .query('UPDATE menu_items SET price = price + 10, version = version + 1, updated_at = now() WHERE menu_id = $1', [id])
+        .then(
+          (r) => void (written += r.rowCount ?? 0),
+          () => void (failed += 1),
+        )
+        .finally(() => {
+          inFlight -= 1;
+          pending.delete(p);
+        });
+      pending.add(p);
+    }
+    // Updates the source could not take in time are dropped, not queued: the offered rate stays honest.
+    if (issued < due) issued = due;
+    await sleep(2);
+  }
+  await Promise.all(pending);
+  return { written, failed };
+}
+
+/** `total` single-row updates from `connections` connections, as fast as the source takes them. */
+async function writeBacklog(pool: pg.Pool, ids: string[], total: number, connections: number): Promise<number> {
+  let issued = 0;
+  let written = 0;
+  const worker = async () => {
+    while (issued < total) {
+      issued += 1;
+      const id = ids[Math.floor(Math.random() * ids.length)]!;
+      const r = await pool.query('UPDATE menu_items SET price = price + 10, version = version + 1 WHERE menu_id = $1', [id]);
+      written += r.rowCount ?? 0;
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, worker));
+  return written;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const logger = createLogger('cdc-bench', process.env.LOG_LEVEL ?? 'warn');
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cdc-bench-'));
+  fs.chmodSync(root, 0o755); // Postgres runs as its own user when we are root
+  const instances: PostgresInstance[] = [];
+  const dbs: Db[] = [];
+  let projector: MenuProjector | null = null;
+  let writerPool: pg.Pool | null = null;
+
+  let closing = false;
+  const cleanup = async () => {
+    closing = true;
+    await projector?.stop().catch(() => undefined);
+    await writerPool?.end().catch(() => undefined);
+    await Promise.all(dbs.map((d) => d.destroy().catch(() => undefined)));
+    await Promise.all(instances.map((i) => i.stop().catch(() => undefined)));
+    fs.rmSync(root, { recursive: true, force: true });
+  };
+  process.once('SIGINT', () => {
+    console.error('interrupted; cleaning up');
+    void cleanup().then(() => process.exit(130));
+  });
+
+  try {
+    const [primaryPort, readPort] = [await freePort(), await freePort()];
+    const [primary, read] = await Promise.all([
+      startPostgres({ dataDir: path.join(root, 'primary'), port: primaryPort }),
+      startPostgres({ dataDir: path.join(root, 'read'), port: readPort }),
+    ]);
+    instances.push(primary, read);
+    await Promise.all([primary.createDatabase('restaurants'), read.createDatabase('menu_read')]);
+    const source = createDb(primary.url('restaurants'), 4);
+    const readDb = createDb(read.url('menu_read'), 4);
+    dbs.push(source, readDb);
+    await Promise.all([migrateLatest(source, 'restaurants'), migrateLatest(readDb, 'menu_read')]);
+    const pgVersion = (await source.raw('SHOW server_version')).rows[0].server_version as string;
+
+    let t = Date.now();
+    const seeded = await seedRestaurants(source, { restaurants: args.restaurants, itemsPerRestaurant: args.items });
+    const seedMs = Date.now() - t;
+    console.log(`seeded ${seeded.restaurants} restaurants, ${seeded.items} menu items in ${(seedMs / 1000).toFixed(1)} s`);
+
+    // Every applied source transaction: commit time and the moment it became visible.
+    const applied: Array<{ commitMs: number; visibleMs: number }> = [];
+    const registry = new Registry();
+    projector = createMenuProjector({
+      sourceUrl: primary.url('restaurants'),
+      readDb,
+      slotName: 'menu_read_bench',
+      publicationName: 'menu_cdc',
+      logger,
+      registry,
+      onApplied: (b: AppliedBatch) => {
+        for (const tx of b.transactions) applied.push({ commitMs: tx.commitTimeMs, visibleMs: b.committedAtMs });
+      },
+    });
+    t = Date.now();
+    await projector.start();
+    const snapshotMs = Date.now() - t;
+    console.log(`read model built from a snapshot in ${(snapshotMs / 1000).toFixed(1)} s; streaming`);
+
+    const ids: string[] = [];
+    for (let r = 1; r <= args.restaurants; r++) for (let i = 1; i <= args.items; i++) ids.push(menuIdFor(r, i));
+    writerPool = new pg.Pool({ connectionString: primary.url('restaurants'), max: args.writerConnections });
+    // An idle client can lose its server (pool.end() resolves before its clients have closed, so
+    // stopping Postgres right after can hit them): log it instead of dying of an unhandled 'error'.
+    writerPool.on('error', (e) => {
+      if (!closing) console.error(`writer connection error: ${e.message}`);
+    });
+    const lagBytes = async () =>
+      ((await registry.getSingleMetric('cdc_projector_lag_bytes')?.get())?.values[0]?.value as number | undefined) ?? NaN;
+
+    const steps: StepResult[] = [];
+    let writtenTotal = 0;
+    for (const rate of args.rates) {
+      const appliedBefore = applied.length;
+      const stepStart = Date.now();
+      const { written } = await offerUpdates(writerPool, ids, rate, args.stepSeconds, args.writerConnections * 4);
+      const stepEnd = Date.now();
+      writtenTotal += written;
+      const backlogAtEnd = Math.max(0, writtenTotal - applied.length);
+      const lagBytesAtEnd = await lagBytes();
+      // Drain before the next step so that every step starts from zero backlog.
+      const drainStart = Date.now();
+      while (applied.length < writtenTotal && Date.now() - drainStart < 120_000) await sleep(20);
+      const drainMs = Date.now() - drainStart;
+
+      const inStep = applied.slice(appliedBefore).filter((a) => a.commitMs >= stepStart && a.commitMs <= stepEnd);
+      const lags = inStep.map((a) => Math.max(0, a.visibleMs - a.commitMs)).sort((a, b) => a - b);
+      const seconds = (stepEnd - stepStart) / 1000;
+      const appliedInWindow = applied.slice(appliedBefore).filter((a) => a.visibleMs <= stepEnd).length;
+      const result: StepResult = {
+        offeredPerSec: rate,
+        writtenPerSec: Math.round(written / seconds),
+        appliedPerSec: Math.round(appliedInWindow / seconds),
+        lagP50Ms: percentile(lags, 50),
+        lagP99Ms: percentile(lags, 99),
+        lagMaxMs: lags[lags.length - 1] ?? NaN,
+        backlogAtEnd,
+        lagBytesAtEnd,
+        drainMs,
+        keptUp: false,
+        sourceLimited: written < 0.95 * rate * seconds,
+      };
+      result.keptUp = result.lagP99Ms < 1000 && backlogAtEnd < Math.max(50, result.writtenPerSec / 2);
+      steps.push(result);
+      console.log(
+        `  ${rate}/s: written ${result.writtenPerSec}/s, applied ${result.appliedPerSec}/s, ` +
+          `lag p50 ${result.lagP50Ms} ms p99 ${result.lagP99Ms} ms, backlog ${backlogAtEnd}, drained in ${drainMs} ms`,
+      );
+    }
+
+    // Catch-up: a backlog written while the projector is stopped, then drained at full speed.
+    await projector.stop();
+    t = Date.now();
+    const backlog = await writeBacklog(writerPool, ids, args.catchup, args.writerConnections);
+    const backlogWriteMs = Date.now() - t;
+    writtenTotal += backlog;
+    const catchupStart = Date.now();
+    await projector.start();
+    while (applied.length < writtenTotal && Date.now() - catchupStart < 300_000) await sleep(10);
+    const catchupMs = Date.now() - catchupStart;
+    const catchup = {
+      updates: backlog,
+      sourceWritePerSec: Math.round(backlog / (backlogWriteMs / 1000)),
+      drainMs: catchupMs,
+      appliedPerSec: Math.round(backlog / (catchupMs / 1000)),
+      caughtUp: applied.length >= writtenTotal,
+    };
+
+    const best = steps
+      .filter((s) => s.keptUp && !s.sourceLimited)
+      .reduce((m, s) => Math.max(m, s.offeredPerSec), 0);
+    const header = ['offered/s', 'written/s', 'applied/s', 'lag p50 ms', 'lag p99 ms', 'lag max ms', 'backlog@end', 'lag bytes@end', 'kept up', 'note'];
+    const rows = steps.map((s) => [
+      s.offeredPerSec,
+      s.writtenPerSec,
+      s.appliedPerSec,
+      s.lagP50Ms,
+      s.lagP99Ms,
+      s.lagMaxMs,
+      s.backlogAtEnd,
+      s.lagBytesAtEnd,
+      s.keptUp ? 'yes' : 'no',
+      s.sourceLimited ? 'source-limited' : '',
+    ].map(String));
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
+    // Everything (both Postgres servers, writer, projector) shares this host: note how busy it was.
+    const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+    console.log(
+      `\nCDC projector, ${seeded.items} menu items, ${args.stepSeconds} s per step, ${os.cpus().length} CPUs, ` +
+        `Postgres ${pgVersion}, load average ${load}`,
+    );
+    console.log(line(header));
+    for (const r of rows) console.log(line(r));
+    console.log(`highest offered rate kept up with (p99 < 1 s, no growing backlog): ${best > 0 ? `${best} updates/s` : 'none'}`);
+    const maxKept = steps.filter((s) => s.keptUp).reduce((m, s) => Math.max(m, s.writtenPerSec), 0);
+    console.log(`highest written rate kept up with: ${maxKept} updates/s`);
+    console.log(
+      `catch-up: ${catchup.updates} updates written while stopped (${catchup.sourceWritePerSec}/s), drained in ` +
+        `${(catchup.drainMs / 1000).toFixed(1)} s = ${catchup.appliedPerSec} applied/s (the projector's ceiling here)`,
+    );
+
+    const outDir = path.resolve(__dirname, '..', 'bench-results');
+    fs.mkdirSync(outDir, { recursive: true });
+    const file = path.join(outDir, `cdc-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    fs.writeFileSync(
+      file,
+      JSON.stringify(
+        {
+          benchmark: 'cdc-projector',
+          at: new Date().toISOString(),
+          host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, postgres: pgVersion, loadavg: os.loadavg() },
+          config: args,
+          seed: { ...seeded, ms: seedMs },
+          snapshotMs,
+          steps,
+          highestKeptUpRate: best,
+          highestKeptUpWrittenRate: maxKept,
+          catchup,
+        },
+        null,
+        2,
+      ),
+    );
+    console.log(`results: ${path.relative(process.cwd(), file)}`);
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
