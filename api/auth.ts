@@ -1,27 +1,56 @@
-import type { Request, RequestHandler } from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { verifyToken, InvalidTokenError, type Principal, type Role } from '../lib/auth';
 import { HttpError } from './errors';
 
 declare module 'express-serve-static-core' {
   interface Request {
     principal?: Principal;
+    /** Why the bearer token was refused; raised by refuseBadCredentials after rate limiting. */
+    credentialsError?: HttpError;
   }
 }
 
-/** Reads the bearer token when there is one; a present but bad token is a 401 even on public routes. */
-export function authenticate(secret: string): RequestHandler {
+// RFC 7235: the scheme is case-insensitive. A JWT is three base64url parts (the third is empty for
+// `alg: none`, which verifyToken refuses); the length bound keeps verification cheap.
+const BEARER = /^Bearer +([A-Za-z0-9_\-.]{1,4096}) *$/i;
+
+/**
+ * Reads the bearer token when there is one and never fails: a bad token is remembered on the request
+ * so that the rate limiter (keyed by subject, else by IP) still counts the caller, and
+ * refuseBadCredentials turns it into a 401 right after.
+ */
+export function readCredentials(secret: string): RequestHandler {
   return (req, _res, next) => {
     const header = req.header('authorization');
     if (header === undefined) return next();
-    const match = /^Bearer ([A-Za-z0-9_\-.]{1,4096})$/.exec(header);
-    if (!match) return next(new HttpError(401, 'UNAUTHENTICATED', 'Authorization must be "Bearer <token>"'));
-    verifyToken(match[1]!, secret)
-      .then((principal) => {
+    const match = BEARER.exec(header);
+    if (!match) {
+      req.credentialsError = new HttpError(401, 'UNAUTHENTICATED', 'Authorization must be "Bearer <token>"');
+      return next();
+    }
+    // Two-argument then: an error thrown further down the chain must not be taken for a bad token.
+    verifyToken(match[1]!, secret).then(
+      (principal) => {
         req.principal = principal;
         next();
-      })
-      .catch((err) => next(new HttpError(401, 'UNAUTHENTICATED', err instanceof InvalidTokenError ? `Invalid token: ${err.message}` : 'Invalid token')));
+      },
+      (err: unknown) => {
+        req.credentialsError = new HttpError(401, 'UNAUTHENTICATED', err instanceof InvalidTokenError ? `Invalid token: ${err.message}` : 'Invalid token');
+        next();
+      },
+    );
   };
+}
+
+/** A present but bad token is a 401 even on public routes. */
+export const refuseBadCredentials: RequestHandler = (req, _res, next) => {
+  next(req.credentialsError);
+};
+
+/** readCredentials and refuseBadCredentials in one (for apps without a rate limiter in between). */
+export function authenticate(secret: string): RequestHandler {
+  const read = readCredentials(secret);
+  return (req: Request, res: Response, next: NextFunction) => read(req, res, () => refuseBadCredentials(req, res, next));
 }
 
 export function requireRole(...roles: Role[]): RequestHandler {
@@ -37,7 +66,10 @@ export function principalOf(req: Request): Principal {
   return req.principal;
 }
 
-/** A restaurant acts only for itself; admins (when allowed) for any restaurant. */
+/**
+ * A restaurant acts only for itself; admins (when allowed) for any restaurant. The refusal is the
+ * same whether or not the named restaurant exists, so it tells the caller nothing about it.
+ */
 export function assertActsFor(principal: Principal, restaurantId: string, allowAdmin: boolean): void {
   if (principal.role === 'admin' && allowAdmin) return;
   if (principal.role === 'restaurant' && principal.restaurantId === restaurantId) return;

@@ -26,6 +26,8 @@ async function main() {
     acceptanceWindowSeconds: config.ACCEPTANCE_WINDOW_SECONDS,
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,
+    rateLimit: { windowMs: config.RATE_LIMIT_WINDOW_MS, limit: config.RATE_LIMIT_MAX },
+    trustProxy: config.TRUST_PROXY,
   });
   const server = app.listen(config.PORT, config.HOST, () => logger.info({ port: config.PORT, host: config.HOST }, 'API listening'));
   // Graceful stop: finish in-flight requests, then close pools and the Temporal connection.

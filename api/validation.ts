@@ -2,14 +2,35 @@ import { z } from 'zod';
 import { HttpError } from './errors';
 import { MENU_ITEM_STATUSES, ORDER_STATUSES } from '../lib/domain';
 
-// Request schemas. Objects are strict: an unknown field is a 400, not silently dropped.
+// Request schemas. Objects are strict: an unknown field (in a body or a query string) is a 400, not
+// silently dropped. Every string is bounded, and text that is stored is refused when it holds
+// characters Postgres cannot store (NUL) or that are not well-formed Unicode (lone surrogates).
 
 const id = z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only');
-const text = (max: number) => z.string().trim().min(1).max(max);
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_OR_NEWLINE = /[\u0000-\u001f\u007f]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Trimmed text of 1..max UTF-16 units; `multiline` allows tab and line breaks. */
+const text = (max: number, { multiline = false } = {}) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .max(max)
+    .refine((s) => !(multiline ? CONTROL : CONTROL_OR_NEWLINE).test(s), 'control characters are not allowed')
+    .refine((s) => !LONE_SURROGATE.test(s), 'must be well-formed Unicode');
 
 export const MAX_ORDER_LINES = 50;
 export const MAX_QUANTITY = 99;
 export const MAX_PRICE = 10_000_000;
+/** An order's total can be at most MAX_ORDER_LINES * MAX_QUANTITY * MAX_PRICE: a safe integer and a bigint column. */
+export const MAX_ORDER_TOTAL = MAX_ORDER_LINES * MAX_QUANTITY * MAX_PRICE;
+
+const price = z.number().int().min(1).max(MAX_PRICE);
 
 export const placeOrderBody = z
   .object({
@@ -19,7 +40,7 @@ export const placeOrderBody = z
       .min(1)
       .max(MAX_ORDER_LINES)
       .refine((items) => new Set(items.map((i) => i.menuId)).size === items.length, 'each menuId may appear once'),
-    deliveryAddress: text(500),
+    deliveryAddress: text(500, { multiline: true }),
     paymentMethod: z.object({ cardToken: text(100) }).strict(),
   })
   .strict();
@@ -27,23 +48,61 @@ export type PlaceOrderBody = z.infer<typeof placeOrderBody>;
 
 export const idempotencyKeyHeader = z.string().trim().min(1).max(128).regex(/^[\x21-\x7e]+$/, 'printable ASCII');
 
-export const rejectBody = z.object({ reason: text(500).optional() }).strict();
+export const rejectBody = z.object({ reason: text(500, { multiline: true }).optional() }).strict();
 
-export const waitQuery = z.coerce.number().int().min(0).max(30000);
+/** Routes that take no body accept none, or `{}`. */
+export const emptyBody = z.object({}).strict();
+
+// Query strings are parsed flat (app.ts: `query parser` = simple): a value is a string, or an
+// array when the name repeats, which these schemas refuse.
+const intParam = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,9}$/, 'a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+export const waitQuery = intParam(0, 30000);
+
+/** Routes that take no query parameters refuse any. */
+export const noQuery = z.object({}).strict();
+
+export const placeOrderQuery = z.object({ wait: waitQuery.optional() }).strict();
 
 export const pageQuery = z
   .object({
-    limit: z.coerce.number().int().min(1).max(200).default(50),
-    cursor: z.string().max(200).optional(),
+    limit: intParam(1, 200).default(50),
+    cursor: id.optional(),
   })
   .strict();
 
-export const restaurantOrdersQuery = pageQuery.extend({ status: z.enum(ORDER_STATUSES).optional() }).strict();
+// The restaurant-orders cursor is base64url("<ISO time>|<orderId>") (api/services/orders.ts); it is
+// checked here so that a forged one is a 400, not a database error.
+const ordersCursor = z
+  .string()
+  .max(200)
+  .regex(/^[A-Za-z0-9_-]+$/, 'an opaque cursor from a previous page')
+  .refine((c) => {
+    const [at, orderId, ...rest] = Buffer.from(c, 'base64url').toString('utf8').split('|');
+    if (rest.length > 0 || !orderId || !/^[A-Za-z0-9_-]{1,64}$/.test(orderId)) return false;
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z$/.test(at ?? '')) return false;
+    // Within what Postgres's timestamptz and a JS Date both represent (no year 0, no BC).
+    const t = new Date(at!).getTime();
+    return t >= 0 && t <= Date.UTC(9999, 11, 31);
+  }, 'an opaque cursor from a previous page');
+
+export const restaurantOrdersQuery = z
+  .object({
+    limit: intParam(1, 200).default(50),
+    cursor: ordersCursor.optional(),
+    status: z.enum(ORDER_STATUSES).optional(),
+  })
+  .strict();
 
 export const createMenuItemBody = z
   .object({
     name: text(100),
-    price: z.number().int().min(1).max(MAX_PRICE),
+    price,
     status: z.enum(MENU_ITEM_STATUSES).optional(),
   })
   .strict();
@@ -51,7 +110,7 @@ export const createMenuItemBody = z
 export const updateMenuItemBody = z
   .object({
     name: text(100).optional(),
-    price: z.number().int().min(1).max(MAX_PRICE).optional(),
+    price: price.optional(),
     status: z.enum(MENU_ITEM_STATUSES).optional(),
   })
   .strict()
@@ -59,10 +118,15 @@ export const updateMenuItemBody = z
 
 export const pathId = id;
 
+const MAX_DETAILS = 20;
+const clip = (s: string, max = 200) => (s.length > max ? `${s.slice(0, max)}…` : s);
+
 export function parse<T>(schema: z.ZodType<T>, value: unknown, where = 'body'): T {
   const result = schema.safeParse(value);
   if (!result.success) {
-    throw new HttpError(400, 'VALIDATION_FAILED', `The request ${where} is invalid`, result.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })));
+    // Bounded: a body of 10,000 bad lines does not produce a 10,000-entry answer.
+    const details = result.error.issues.slice(0, MAX_DETAILS).map((i) => ({ path: clip(i.path.map(String).join('.')), message: clip(i.message) }));
+    throw new HttpError(400, 'VALIDATION_FAILED', `The request ${where} is invalid`, details);
   }
   return result.data;
 }

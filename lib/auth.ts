@@ -10,8 +10,15 @@ export interface Principal {
   restaurantId?: string;
 }
 
-const ISSUER = 'delivery-order-saga';
+export const TOKEN_ISSUER = 'delivery-order-saga';
 const ALGORITHM = 'HS256';
+/** Clock skew tolerated between the process that minted a token and the API (seconds). */
+const CLOCK_TOLERANCE_SECONDS = 5;
+
+// A subject is stored (idempotency keys, orders.customer_id) and logged: printable, no control
+// characters, bounded. A restaurant id has the same shape as the API's path ids.
+const SUBJECT = /^[\x21-\x7e]{1,128}$/;
+const RESTAURANT_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 function key(secret: string): Uint8Array {
   return new TextEncoder().encode(secret);
@@ -19,12 +26,15 @@ function key(secret: string): Uint8Array {
 
 export async function mintToken(principal: Principal, secret: string, ttlSeconds: number): Promise<string> {
   if (principal.role === 'restaurant' && !principal.restaurantId) throw new Error('a restaurant token needs a restaurantId');
+  if (!SUBJECT.test(principal.sub)) throw new Error('a subject is 1-128 printable ASCII characters');
+  if (principal.restaurantId !== undefined && !RESTAURANT_ID.test(principal.restaurantId)) throw new Error('restaurantId: letters, digits, _ and - only');
+  if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) throw new Error('ttlSeconds must be a positive integer');
   const claims: Record<string, unknown> = { role: principal.role };
   if (principal.restaurantId) claims.restaurantId = principal.restaurantId;
   return new SignJWT(claims)
     .setProtectedHeader({ alg: ALGORITHM, typ: 'JWT' })
     .setSubject(principal.sub)
-    .setIssuer(ISSUER)
+    .setIssuer(TOKEN_ISSUER)
     .setIssuedAt()
     .setExpirationTime(`${ttlSeconds}s`)
     .sign(key(secret));
@@ -32,18 +42,26 @@ export async function mintToken(principal: Principal, secret: string, ttlSeconds
 
 export class InvalidTokenError extends Error {}
 
-/** Verifies signature (HS256 only: `alg: none` and others are refused), issuer, expiry and claims. */
+/**
+ * Verifies signature (HS256 only: `alg: none` and every other algorithm are refused), issuer,
+ * expiry (a token without `exp` is refused: it would never expire) and the claims this API relies on.
+ */
 export async function verifyToken(token: string, secret: string): Promise<Principal> {
   try {
-    const { payload } = await jwtVerify(token, key(secret), { issuer: ISSUER, algorithms: [ALGORITHM] });
+    const { payload } = await jwtVerify(token, key(secret), {
+      issuer: TOKEN_ISSUER,
+      algorithms: [ALGORITHM],
+      requiredClaims: ['exp', 'sub'],
+      clockTolerance: CLOCK_TOLERANCE_SECONDS,
+    });
     const role = payload.role;
     if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) throw new InvalidTokenError('unknown role');
-    if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 128) throw new InvalidTokenError('bad subject');
+    if (typeof payload.sub !== 'string' || !SUBJECT.test(payload.sub)) throw new InvalidTokenError('bad subject');
+    if (role !== 'restaurant') return { role: role as Role, sub: payload.sub };
     const restaurantId = payload.restaurantId;
-    if (role === 'restaurant' && (typeof restaurantId !== 'string' || restaurantId.length === 0)) {
-      throw new InvalidTokenError('restaurant token without restaurantId');
-    }
-    return { role: role as Role, sub: payload.sub, ...(typeof restaurantId === 'string' ? { restaurantId } : {}) };
+    if (typeof restaurantId !== 'string' || restaurantId.length === 0) throw new InvalidTokenError('restaurant token without restaurantId');
+    if (!RESTAURANT_ID.test(restaurantId)) throw new InvalidTokenError('bad restaurantId');
+    return { role: 'restaurant', sub: payload.sub, restaurantId };
   } catch (err) {
     if (err instanceof InvalidTokenError) throw err;
     if (err instanceof joseErrors.JWTExpired) throw new InvalidTokenError('token expired');

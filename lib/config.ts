@@ -8,6 +8,7 @@ import { z } from 'zod';
 const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  // The interface every listener of a process binds: the API, the PSP sandbox, worker and projector /metrics.
   HOST: z.string().default('127.0.0.1'),
   ORDERS_DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:54329/orders'),
   PAYMENTS_DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:54329/payments'),
@@ -18,6 +19,9 @@ const envSchema = z.object({
   CDC_SLOT_NAME: z.string().regex(/^[a-z0-9_]{1,63}$/).default('menu_read_projector'),
   CDC_PUBLICATION: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('menu_cdc'),
   PROJECTOR_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  // Workers (workers/run-worker.ts): one /metrics port per process serving the Temporal SDK's and
+  // the saga's metrics. Unset or empty: no endpoint; 0: any free port (logged at start).
+  WORKER_METRICS_PORT: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(65535).optional()),
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_UI_URL: z.string().default('http://127.0.0.1:8233'),
@@ -29,10 +33,19 @@ const envSchema = z.object({
   AUTH_SECRET: z.string().optional(),
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
   ACCEPTANCE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(300),
+  // API rate limit per client (token subject, else IP) and window; RATE_LIMIT_MAX=0 switches it off.
+  RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000).default(60_000),
+  RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(20_000),
+  // Express "trust proxy" for the API: false (the socket's address is the client), true, a hop count,
+  // or addresses/subnets of the proxies in front of it. Decides the IP the rate limiter sees.
+  TRUST_PROXY: z.string().default('false'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
 export type Config = z.infer<typeof envSchema> & { AUTH_SECRET: string };
+
+/** Every environment variable the processes read through loadConfig (docker-compose.yml is checked against it). */
+export const CONFIG_KEYS = Object.keys(envSchema.shape) as Array<keyof z.infer<typeof envSchema>>;
 
 /**
  * Outside production a missing secret is generated once and kept in .data/auth-secret, so the dev

@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { assertActsFor, principalOf, requireRole } from '../auth';
 import { parseIfMatch, type MenuService } from '../services/menus';
-import { createMenuItemBody, idempotencyKeyHeader, pageQuery, parse, pathId, updateMenuItemBody } from '../validation';
+import { createMenuItemBody, idempotencyKeyHeader, noQuery, pageQuery, parse, pathId, updateMenuItemBody } from '../validation';
 import { asyncRoute } from './orders';
 
 export function menuRoutes(menus: MenuService): Router {
@@ -17,7 +17,9 @@ export function menuRoutes(menus: MenuService): Router {
   r.get(
     '/restaurants/:restaurantId/menu',
     asyncRoute(async (req, res) => {
-      res.json(await menus.getMenu(parse(pathId, req.params.restaurantId, 'path'), req.principal));
+      const restaurantId = parse(pathId, req.params.restaurantId, 'path');
+      parse(noQuery, req.query, 'query');
+      res.json(await menus.getMenu(restaurantId, req.principal));
     }),
   );
 
@@ -27,6 +29,7 @@ export function menuRoutes(menus: MenuService): Router {
     asyncRoute(async (req, res) => {
       const restaurantId = parse(pathId, req.params.restaurantId, 'path');
       assertActsFor(principalOf(req), restaurantId, true);
+      parse(noQuery, req.query, 'query');
       const body = parse(createMenuItemBody, req.body);
       const rawKey = req.header('idempotency-key');
       const key = rawKey === undefined ? undefined : parse(idempotencyKeyHeader, rawKey, 'Idempotency-Key header');
@@ -41,6 +44,7 @@ export function menuRoutes(menus: MenuService): Router {
     asyncRoute(async (req, res) => {
       const restaurantId = parse(pathId, req.params.restaurantId, 'path');
       assertActsFor(principalOf(req), restaurantId, true);
+      parse(noQuery, req.query, 'query');
       const version = parseIfMatch(req.header('if-match'));
       const body = parse(updateMenuItemBody, req.body);
       const result = await menus.updateMenuItem(restaurantId, parse(pathId, req.params.menuId, 'path'), version, body);

@@ -1,8 +1,9 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import { assertActsFor, principalOf, requireRole } from '../auth';
 import { HttpError } from '../errors';
+import { bindOrder } from '../request-log';
 import type { OrderService } from '../services/orders';
-import { idempotencyKeyHeader, parse, pathId, placeOrderBody, rejectBody, restaurantOrdersQuery, waitQuery } from '../validation';
+import { emptyBody, idempotencyKeyHeader, noQuery, parse, pathId, placeOrderBody, placeOrderQuery, rejectBody, restaurantOrdersQuery } from '../validation';
 
 const asyncRoute =
   (fn: (req: Request, res: Response) => Promise<void>) =>
@@ -12,6 +13,11 @@ const asyncRoute =
 
 export function orderRoutes(orders: OrderService): Router {
   const r = Router();
+  // Every line logged for a request about an order names it and its saga (a malformed id is not logged).
+  r.param('orderId', (req, res, next, orderId: string) => {
+    if (pathId.safeParse(orderId).success) bindOrder(req, res, orderId);
+    next();
+  });
 
   r.post(
     '/orders',
@@ -21,8 +27,9 @@ export function orderRoutes(orders: OrderService): Router {
       if (rawKey === undefined) throw new HttpError(400, 'IDEMPOTENCY_KEY_REQUIRED', 'The Idempotency-Key header is required');
       const key = parse(idempotencyKeyHeader, rawKey, 'Idempotency-Key header');
       const body = parse(placeOrderBody, req.body);
-      const waitMs = req.query.wait === undefined ? 0 : parse(waitQuery, req.query.wait, 'wait parameter');
+      const waitMs = parse(placeOrderQuery, req.query, 'query').wait ?? 0;
       const { created, order } = await orders.placeOrder(principalOf(req), key, body, waitMs);
+      bindOrder(req, res, order.orderId);
       res.status(created ? 202 : 200).location(`/orders/${order.orderId}`).json(order);
     }),
   );
@@ -31,7 +38,9 @@ export function orderRoutes(orders: OrderService): Router {
     '/orders/:orderId',
     requireRole('customer', 'restaurant', 'admin'),
     asyncRoute(async (req, res) => {
-      res.json(await orders.getOrder(principalOf(req), parse(pathId, req.params.orderId, 'path')));
+      const orderId = parse(pathId, req.params.orderId, 'path');
+      parse(noQuery, req.query, 'query');
+      res.json(await orders.getOrder(principalOf(req), orderId));
     }),
   );
 
@@ -39,7 +48,10 @@ export function orderRoutes(orders: OrderService): Router {
     '/orders/:orderId/cancel',
     requireRole('customer'),
     asyncRoute(async (req, res) => {
-      res.json(await orders.cancel(principalOf(req), parse(pathId, req.params.orderId, 'path')));
+      const orderId = parse(pathId, req.params.orderId, 'path');
+      parse(noQuery, req.query, 'query');
+      parse(emptyBody, req.body);
+      res.json(await orders.cancel(principalOf(req), orderId));
     }),
   );
 
@@ -59,7 +71,10 @@ export function orderRoutes(orders: OrderService): Router {
     asyncRoute(async (req, res) => {
       const restaurantId = parse(pathId, req.params.restaurantId, 'path');
       assertActsFor(principalOf(req), restaurantId, false);
-      res.json(await orders.decide(restaurantId, parse(pathId, req.params.orderId, 'path'), { decision: 'ACCEPT' }));
+      const orderId = parse(pathId, req.params.orderId, 'path');
+      parse(noQuery, req.query, 'query');
+      parse(emptyBody, req.body);
+      res.json(await orders.decide(restaurantId, orderId, { decision: 'ACCEPT' }));
     }),
   );
 
@@ -69,6 +84,7 @@ export function orderRoutes(orders: OrderService): Router {
     asyncRoute(async (req, res) => {
       const restaurantId = parse(pathId, req.params.restaurantId, 'path');
       assertActsFor(principalOf(req), restaurantId, false);
+      parse(noQuery, req.query, 'query');
       const body = parse(rejectBody, req.body ?? {});
       res.json(
         await orders.decide(restaurantId, parse(pathId, req.params.orderId, 'path'), { decision: 'REJECT', ...(body.reason ? { reason: body.reason } : {}) }),
