@@ -1,10 +1,14 @@
+import { log } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
 import type { FailureReason, OrderSagaInput, OrderStatus, PaymentStatus } from '../lib/domain';
+import { noSagaMetrics, type SagaMetrics } from '../lib/saga-metrics';
 import { orderWorkflowId } from '../lib/task-queues';
 
 export interface OrderDeps {
   db: Db;
+  /** Saga outcomes are counted here, where the order is closed (never in workflow code). */
+  metrics?: SagaMetrics;
 }
 
 const OPEN: OrderStatus[] = ['PENDING', 'AWAITING_RESTAURANT'];
@@ -48,9 +52,10 @@ export async function insertOrder(db: Db | Knex.Transaction, input: OrderSagaInp
 }
 
 /** Order service activities: every transition is guarded on the current status. */
-export function createOrderActivities({ db }: OrderDeps) {
-  async function transition(orderId: string, to: OrderStatus, fields: Record<string, unknown>, reason: string | null = null) {
-    await db.transaction(async (trx) => {
+export function createOrderActivities({ db, metrics = noSagaMetrics }: OrderDeps) {
+  /** Returns whether this call made the transition (false when a retry finds it already made). */
+  async function transition(orderId: string, to: OrderStatus, fields: Record<string, unknown>, reason: string | null = null): Promise<boolean> {
+    return db.transaction(async (trx) => {
       const changed = await trx('orders')
         .where({ order_id: orderId })
         .whereIn('status', OPEN.filter((s) => s !== to))
@@ -58,6 +63,7 @@ export function createOrderActivities({ db }: OrderDeps) {
       if (changed > 0) {
         await trx('order_status_history').insert({ order_id: orderId, status: to, reason }).onConflict(['order_id', 'status']).ignore();
       }
+      return changed > 0;
     });
   }
 
@@ -71,12 +77,18 @@ export function createOrderActivities({ db }: OrderDeps) {
     },
 
     async confirmOrder(input: { orderId: string }): Promise<void> {
-      await transition(input.orderId, 'CONFIRMED', { payment_status: 'CAPTURED', failure_reason: null });
+      if (await transition(input.orderId, 'CONFIRMED', { payment_status: 'CAPTURED', failure_reason: null })) {
+        metrics.outcome('CONFIRMED', null);
+        log.info('order confirmed');
+      }
     },
 
     /** The saga's last word on a failed order; also records where the payment ended. */
     async rejectOrder(input: { orderId: string; status: 'REJECTED' | 'CANCELLED'; reason: FailureReason; paymentStatus: PaymentStatus | null }): Promise<void> {
-      await transition(input.orderId, input.status, { failure_reason: input.reason, payment_status: input.paymentStatus }, input.reason);
+      if (await transition(input.orderId, input.status, { failure_reason: input.reason, payment_status: input.paymentStatus }, input.reason)) {
+        metrics.outcome(input.status, input.reason);
+        log.info('order closed', { status: input.status, reason: input.reason, paymentStatus: input.paymentStatus });
+      }
     },
   };
 }

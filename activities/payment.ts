@@ -1,11 +1,14 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
 import type { Db } from '../db/knex';
 import type { PaymentStatus } from '../lib/domain';
+import { noSagaMetrics, type SagaMetrics } from '../lib/saga-metrics';
 import { PspRejectedError, type PspClient, type PspResult } from './psp-client';
 
 export interface PaymentDeps {
   db: Db;
   psp: PspClient;
+  /** Compensations that changed something are counted here (PSP calls through the client's `observe`). */
+  metrics?: SagaMetrics;
 }
 
 interface PaymentRow {
@@ -24,7 +27,7 @@ export function paymentIdFor(orderId: string): string {
  * the operation, and every state change is a guarded UPDATE (WHERE status = expected), so a retry
  * after a crash between the PSP call, the commit and the activity's completion changes nothing.
  */
-export function createPaymentActivities({ db, psp }: PaymentDeps) {
+export function createPaymentActivities({ db, psp, metrics = noSagaMetrics }: PaymentDeps) {
   async function load(orderId: string): Promise<PaymentRow | undefined> {
     return db<PaymentRow>('payments').where({ order_id: orderId }).first();
   }
@@ -36,9 +39,9 @@ export function createPaymentActivities({ db, psp }: PaymentDeps) {
     to: PaymentStatus,
     event: { kind: string; amount: number; key: string; response: PspResult | null },
     extra: Record<string, unknown> = {},
-  ): Promise<void> {
-    await db.transaction(async (trx) => {
-      await trx('payments')
+  ): Promise<boolean> {
+    return db.transaction(async (trx) => {
+      const changed = await trx('payments')
         .where({ payment_id: paymentId })
         .whereIn('status', from)
         .update({ status: to, updated_at: trx.fn.now(), ...extra });
@@ -53,6 +56,7 @@ export function createPaymentActivities({ db, psp }: PaymentDeps) {
         })
         .onConflict('idempotency_key')
         .ignore();
+      return changed > 0;
     });
   }
 
@@ -133,8 +137,10 @@ export function createPaymentActivities({ db, psp }: PaymentDeps) {
       }
       // The PSP answers with the authorization as it now stands: VOIDED, or DECLINED if it never held money.
       const final: PaymentStatus = result.status === 'DECLINED' ? 'DECLINED' : 'VOIDED';
-      await record(paymentId, input.orderId, ['PENDING', 'AUTHORIZED'], final, { kind: final === 'VOIDED' ? 'VOID' : 'DECLINE', amount: row.amount, key, response: result });
-      log.info('authorization voided', { orderId: input.orderId });
+      if (await record(paymentId, input.orderId, ['PENDING', 'AUTHORIZED'], final, { kind: final === 'VOIDED' ? 'VOID' : 'DECLINE', amount: row.amount, key, response: result })) {
+        metrics.compensation('voidAuthorization', final);
+      }
+      log.info('authorization voided', { orderId: input.orderId, status: final });
       return (await load(input.orderId))?.status ?? 'VOIDED';
     },
 
@@ -145,7 +151,9 @@ export function createPaymentActivities({ db, psp }: PaymentDeps) {
       if (row.status !== 'CAPTURED') return row.status;
       const key = `${row.payment_id}:refund`;
       const result = await psp.refund({ reference: row.payment_id, amount: row.amount, idempotencyKey: key });
-      await record(row.payment_id, input.orderId, ['CAPTURED'], 'REFUNDED', { kind: 'REFUND', amount: row.amount, key, response: result });
+      if (await record(row.payment_id, input.orderId, ['CAPTURED'], 'REFUNDED', { kind: 'REFUND', amount: row.amount, key, response: result })) {
+        metrics.compensation('refundPayment', 'REFUNDED');
+      }
       log.info('payment refunded', { orderId: input.orderId });
       return 'REFUNDED';
     },

@@ -1,9 +1,12 @@
-import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailure, log } from '@temporalio/activity';
 import type { Db } from '../db/knex';
 import type { OrderLine, TicketStatus } from '../lib/domain';
+import { noSagaMetrics, type SagaMetrics } from '../lib/saga-metrics';
 
 export interface RestaurantDeps {
   db: Db;
+  /** Ticket cancellations (the compensation) that changed something are counted here. */
+  metrics?: SagaMetrics;
 }
 
 export function ticketIdFor(orderId: string): string {
@@ -24,7 +27,7 @@ interface MenuRow {
  * ticket is created only after every line is re-checked against it (the API priced the order from
  * the read model, which may be slightly behind).
  */
-export function createRestaurantActivities({ db }: RestaurantDeps) {
+export function createRestaurantActivities({ db, metrics = noSagaMetrics }: RestaurantDeps) {
   async function transition(orderId: string, from: TicketStatus[], to: TicketStatus, reason: string | null = null) {
     return db('tickets')
       .where({ order_id: orderId })
@@ -86,13 +89,20 @@ export function createRestaurantActivities({ db }: RestaurantDeps) {
      */
     async cancelTicket(input: { orderId: string; restaurantId: string }): Promise<void> {
       const restaurantExists = await db('restaurants').where({ restaurant_id: input.restaurantId }).first();
+      let tombstone = 0;
       if (restaurantExists) {
-        await db('tickets')
+        const inserted = await db('tickets')
           .insert({ ticket_id: ticketIdFor(input.orderId), order_id: input.orderId, restaurant_id: input.restaurantId, status: 'CANCELLED', items: '[]', reason: 'never opened' })
           .onConflict('order_id')
-          .ignore();
+          .ignore()
+          .returning('ticket_id');
+        tombstone = inserted.length;
       }
-      await transition(input.orderId, ['PENDING', 'ACCEPTED'], 'CANCELLED', 'compensated');
+      const cancelled = await transition(input.orderId, ['PENDING', 'ACCEPTED'], 'CANCELLED', 'compensated');
+      if (tombstone + cancelled > 0) {
+        metrics.compensation('cancelTicket', 'CANCELLED');
+        log.info(tombstone > 0 ? 'ticket cancelled before it was opened' : 'ticket cancelled');
+      }
     },
   };
 }

@@ -1,12 +1,17 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import express from 'express';
 import type { Client } from '@temporalio/client';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Db } from '../db/knex';
 import type { Logger } from '../lib/logger';
-import { authenticate } from './auth';
-import { errorHandler, unknownRoute } from './errors';
+import { readCredentials, refuseBadCredentials } from './auth';
+import { errorHandler, HttpError, unknownRoute } from './errors';
 import { menuRoutes } from './routes/menus';
+import { openApiRoutes } from './openapi';
+import { requestLogger } from './request-log';
 import { orderRoutes } from './routes/orders';
+import { DEFAULT_RATE_LIMIT, hardenListen, rateLimiter, requireJsonBody, securityHeaders, trustProxySetting, type RateLimitSettings } from './security';
 import { createMenuService } from './services/menus';
 import { createOrderService } from './services/orders';
 
@@ -25,12 +30,25 @@ export interface ApiDeps {
   bodyLimit?: string;
   /** How long accept/reject/cancel wait for the saga before answering with the current status. */
   decisionWaitMs?: number;
+  /** Per-client rate limit (default DEFAULT_RATE_LIMIT; limit 0 = off). */
+  rateLimit?: RateLimitSettings;
+  /** Express "trust proxy" (TRUST_PROXY); default false. */
+  trustProxy?: string | number | boolean;
+  /** The built web console served at /console/ (default web/dist, built by `npm run setup`). */
+  consoleDir?: string;
 }
 
 export function createApp(deps: ApiDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Flat query strings (node:querystring): no nested objects from `a[b][c]=`; a repeated name is an array, which the schemas refuse.
+  app.set('query parser', 'simple');
+  app.set('trust proxy', trustProxySetting(deps.trustProxy));
+  hardenListen(app);
+  app.use(securityHeaders());
+  // req.log: the logger with this request's id, and the order's id and workflow id once known.
+  app.use(requestLogger(deps.logger));
 
   const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [deps.registry] });
   const latency = new Histogram({
@@ -70,8 +88,21 @@ export function createApp(deps: ApiDeps): express.Express {
       .catch(() => res.status(500).end());
   });
 
+  // The OpenAPI document (from the routes' zod schemas) and a browsable page, public like the console.
+  app.use(openApiRoutes());
+
+  // The web console (web/): static pages on the API's own origin, calling the same HTTP API as any
+  // other client. Same-origin files only, so helmet's CSP (script-src 'self') needs no exception.
+  app.use('/console', consoleFiles(deps.consoleDir ?? DEFAULT_CONSOLE_DIR));
+  app.get('/', (_req, res) => res.redirect(302, '/console/'));
+
+  // Credentials are read first so the rate limiter can key by subject; a bad token is refused
+  // after the limiter, so floods of bad tokens are limited by IP. Bodies are parsed last.
+  app.use(readCredentials(deps.authSecret));
+  app.use(rateLimiter(deps.rateLimit ?? DEFAULT_RATE_LIMIT, deps.logger));
+  app.use(refuseBadCredentials);
+  app.use(requireJsonBody);
   app.use(express.json({ limit: deps.bodyLimit ?? '32kb', strict: true }));
-  app.use(authenticate(deps.authSecret));
   const orders = createOrderService({
     ordersDb: deps.ordersDb,
     menuReadDb: deps.menuReadDb,
@@ -87,8 +118,23 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(orderRoutes(orders));
   app.use(menuRoutes(menus));
   app.use(unknownRoute);
-  app.use(errorHandler(deps.logger));
+  // Errors are logged with the request's logger, so they carry its id (and order id).
+  app.use(((err, req, res, next) => errorHandler(req.log ?? deps.logger)(err, req, res, next)) as express.ErrorRequestHandler);
   return app;
+}
+
+export const DEFAULT_CONSOLE_DIR = path.resolve(__dirname, '..', 'web', 'dist');
+
+function consoleFiles(dir: string): express.RequestHandler {
+  const serve = express.static(dir, {
+    index: 'index.html',
+    // Vite names assets by their content hash, so they never change; pages are revalidated.
+    setHeaders: (res, file) => res.setHeader('cache-control', file.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache'),
+  });
+  return (req, res, next) => {
+    if (!fs.existsSync(path.join(dir, 'index.html'))) return next(new HttpError(404, 'CONSOLE_NOT_BUILT', 'The web console is not built: run `npm run setup`'));
+    serve(req, res, next);
+  };
 }
 
 async function readiness(deps: ApiDeps): Promise<Record<string, string>> {

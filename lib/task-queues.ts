@@ -27,6 +27,11 @@ export function orderWorkflowId(orderId: string): string {
   return `order-${orderId}`;
 }
 
+/** The order id in an order saga's workflow id; undefined for any other workflow. */
+export function orderIdFromWorkflowId(workflowId: string): string | undefined {
+  return workflowId.startsWith('order-') && workflowId.length > 'order-'.length ? workflowId.slice('order-'.length) : undefined;
+}
+
 export function workflowUiUrl(uiBase: string, namespace: string, workflowId: string): string {
   return `${uiBase.replace(/\/$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
 }

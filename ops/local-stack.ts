@@ -6,6 +6,7 @@ import { startPostgres, type PostgresInstance } from '../lib/embedded-postgres';
 import { createDb } from '../db/knex';
 import { migrateLatest, type DatabaseName } from '../db/migrations';
 import { seedRestaurants, type SeedOptions } from '../db/seed';
+import { freePort } from '../lib/ports';
 import { SEARCH_ATTRIBUTES, PROJECT_ROOT, temporalCliPath } from '../lib/temporal-tools';
 import { ManagedProcess } from './managed-process';
 
@@ -28,6 +29,8 @@ export interface LocalStackOptions {
   workers?: { order: number; payment: number; restaurant: number };
   env?: Record<string, string>;
   seed?: SeedOptions;
+  /** Extra arguments for `temporal server start-dev` (e.g. --metrics-port, --sqlite-pragma, --dynamic-config-value). */
+  temporalArgs?: string[];
   log: (msg: string) => void;
   onUnexpectedExit?: (name: string, code: number | null, signal: string | null) => void;
 }
@@ -53,6 +56,8 @@ export interface LocalStack {
   projector: ManagedProcess;
   api: ManagedProcess;
   workers: { order: ManagedProcess[]; payment: ManagedProcess[]; restaurant: ManagedProcess[] };
+  /** Prometheus endpoints by process name (api, projector, order-worker-1, ...). */
+  metricsUrls: Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -139,9 +144,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     PROJECTOR_METRICS_PORT: String(ports.projectorMetrics),
     ...(opts.env ?? {}),
   };
-  const managed = (name: string, command: string, args: string[]) =>
-    new ManagedProcess(name, command, args, { cwd: PROJECT_ROOT, env, logFile: path.join(logs, `${name}.log`), onUnexpectedExit: opts.onUnexpectedExit });
-  const tsProcess = (name: string, file: string) => managed(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file)]);
+  const managed = (name: string, command: string, args: string[], extraEnv: Record<string, string> = {}) =>
+    new ManagedProcess(name, command, args, { cwd: PROJECT_ROOT, env: { ...env, ...extraEnv }, logFile: path.join(logs, `${name}.log`), onUnexpectedExit: opts.onUnexpectedExit });
+  const tsProcess = (name: string, file: string, extraEnv?: Record<string, string>) =>
+    managed(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file)], extraEnv);
 
   log('starting the Temporal dev server');
   const saArgs = Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]);
@@ -154,6 +160,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       '--db-filename', path.join(dataDir, 'temporal.db'),
       '--log-level', 'warn',
       ...saArgs,
+      ...(opts.temporalArgs ?? []),
     ]),
     {
       async restartServer(this: ManagedProcess, downMs = 2000) {
@@ -173,10 +180,25 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   const psp = tsProcess('psp', 'psp/server.ts');
   const projector = tsProcess('projector', 'db/projector/main.ts');
   const counts = opts.workers ?? { order: 1, payment: 1, restaurant: 1 };
+  // Worker processes share this host, so each gets its own free /metrics port (kept across restarts).
+  const metricsUrls: Record<string, string> = {
+    api: `http://127.0.0.1:${ports.api}/metrics`,
+    projector: `http://127.0.0.1:${ports.projectorMetrics}/metrics`,
+  };
+  const workerProcesses = async (service: 'order' | 'payment' | 'restaurant', count: number) => {
+    const list: ManagedProcess[] = [];
+    for (let i = 1; i <= count; i++) {
+      const name = `${service}-worker-${i}`;
+      const metricsPort = await freePort();
+      metricsUrls[name] = `http://127.0.0.1:${metricsPort}/metrics`;
+      list.push(tsProcess(name, `workers/${service}-worker.ts`, { WORKER_METRICS_PORT: String(metricsPort) }));
+    }
+    return list;
+  };
   const workers = {
-    order: Array.from({ length: counts.order }, (_, i) => tsProcess(`order-worker-${i + 1}`, 'workers/order-worker.ts')),
-    payment: Array.from({ length: counts.payment }, (_, i) => tsProcess(`payment-worker-${i + 1}`, 'workers/payment-worker.ts')),
-    restaurant: Array.from({ length: counts.restaurant }, (_, i) => tsProcess(`restaurant-worker-${i + 1}`, 'workers/restaurant-worker.ts')),
+    order: await workerProcesses('order', counts.order),
+    payment: await workerProcesses('payment', counts.payment),
+    restaurant: await workerProcesses('restaurant', counts.restaurant),
   };
   const api = tsProcess('api', 'api/server.ts');
   for (const p of [psp, projector, ...workers.order, ...workers.payment, ...workers.restaurant, api]) p.start();
@@ -197,6 +219,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     projector,
     api,
     workers,
+    metricsUrls,
     async stop() {
       log('stopping the API, workers, projector and PSP sandbox');
       await Promise.all(all.map((p) => p.stop()));

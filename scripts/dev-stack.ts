@@ -60,6 +60,11 @@ async function main() {
   Postgres read side  ${stack.read.url('')}  (menu_read)
   PSP sandbox         ${stack.pspUrl}
   Logs                .data/logs/<service>.log
+  OpenAPI             ${api}/openapi.json  (browse: ${api}/docs)
+  Metrics (Prometheus)
+${Object.entries(stack.metricsUrls)
+  .map(([name, url]) => `    ${name.padEnd(20)}${url}`)
+  .join('\n')}
 
   Tokens (Authorization: Bearer <token>; more with \`npm run token -- <role> <subject> [restaurantId]\`):
   customer   (customer-1)          ${customer}

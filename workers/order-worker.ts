@@ -6,8 +6,8 @@ import { createOrderWorker } from './service-workers';
 
 // Order worker process: runs the orderSaga workflows and the order activities (orders DB only),
 // and sweeps orders whose saga never started.
-runWorkerProcess('order', (c) => c.ORDERS_DATABASE_URL, async ({ config, connection, db }) => {
-  const worker = await createOrderWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueuePrefix: config.TASK_QUEUE_PREFIX, db });
+runWorkerProcess('order', (c) => c.ORDERS_DATABASE_URL, async ({ config, connection, db, metrics }) => {
+  const worker = await createOrderWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueuePrefix: config.TASK_QUEUE_PREFIX, db, metrics });
   const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const sweeper = startPendingOrderSweeper({
     db,

@@ -2,25 +2,30 @@ import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createDb, type Db } from '../db/knex';
 import { loadConfig, type Config } from '../lib/config';
 import { createLogger } from '../lib/logger';
+import type { SagaMetrics } from '../lib/saga-metrics';
+import { startWorkerTelemetry } from './telemetry';
 
 /**
- * The shared shape of a worker process: connect to Temporal (retrying while it starts), open this
- * service's own pool, run until SIGINT/SIGTERM, then let in-flight activities finish and close.
+ * The shared shape of a worker process: install the Temporal Runtime (pino logs, Prometheus metrics
+ * on WORKER_METRICS_PORT), connect to Temporal (retrying while it starts), open this service's own
+ * pool, run until SIGINT/SIGTERM, then let in-flight activities finish and close.
  */
 export async function runWorkerProcess(
   service: string,
   databaseUrl: (config: Config) => string,
-  build: (args: { config: Config; connection: NativeConnection; db: Db }) => Promise<Worker | { worker: Worker; onStop: () => Promise<void> }>,
+  build: (args: { config: Config; connection: NativeConnection; db: Db; metrics: SagaMetrics }) => Promise<Worker | { worker: Worker; onStop: () => Promise<void> }>,
 ): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(`${service}-worker`, config.LOG_LEVEL);
+  const telemetry = await startWorkerTelemetry({ service: `${service}-worker`, logger, metricsPort: config.WORKER_METRICS_PORT, host: config.HOST });
   const db = createDb(databaseUrl(config), config.DB_POOL_MAX);
   const connection = await connectWithRetry(config.TEMPORAL_ADDRESS, logger);
-  const built = await build({ config, connection, db });
+  const built = await build({ config, connection, db, metrics: telemetry.metrics });
   const { worker, onStop } = 'worker' in built ? built : { worker: built, onStop: async () => undefined };
   const stop = () => {
     logger.info('shutting down: finishing in-flight tasks');
-    worker.shutdown();
+    // The Runtime's own signal hook may have begun the shutdown already.
+    if (worker.getState() === 'RUNNING') worker.shutdown();
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
@@ -31,6 +36,7 @@ export async function runWorkerProcess(
     await onStop();
     await connection.close();
     await db.destroy();
+    await telemetry.stop();
     logger.info('worker stopped');
   }
 }

@@ -4,7 +4,9 @@ import { createOrderActivities } from '../activities/order';
 import { createPaymentActivities } from '../activities/payment';
 import { createRestaurantActivities } from '../activities/restaurant';
 import type { PspClient } from '../activities/psp-client';
+import type { SagaMetrics } from '../lib/saga-metrics';
 import { taskQueuesFor } from '../lib/task-queues';
+import { orderLogContext } from './telemetry';
 
 // Factories for the three service workers. Each takes only its own database (and, for payments,
 // the PSP client): a worker cannot reach another service's data. Entry points and tests share them.
@@ -15,7 +17,12 @@ export interface CommonWorkerOptions {
   taskQueuePrefix?: string;
   /** Tests pass a pre-built bundle; processes bundle `workflows/` at start. */
   workflowBundle?: WorkflowBundleOption;
+  /** Saga outcome and compensation counters (workers/telemetry.ts); none in tests. */
+  metrics?: SagaMetrics;
 }
+
+// Every activity's log lines carry the order id of its input (and the SDK adds the workflow id).
+const interceptors = { activity: [orderLogContext] };
 
 export function createOrderWorker(opts: CommonWorkerOptions & { db: Db }): Promise<Worker> {
   return Worker.create({
@@ -23,7 +30,8 @@ export function createOrderWorker(opts: CommonWorkerOptions & { db: Db }): Promi
     namespace: opts.namespace,
     taskQueue: taskQueuesFor(opts.taskQueuePrefix).order,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
-    activities: createOrderActivities({ db: opts.db }),
+    activities: createOrderActivities({ db: opts.db, metrics: opts.metrics }),
+    interceptors,
     shutdownGraceTime: '10s',
   });
 }
@@ -33,7 +41,8 @@ export function createPaymentWorker(opts: CommonWorkerOptions & { db: Db; psp: P
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: taskQueuesFor(opts.taskQueuePrefix).payment,
-    activities: createPaymentActivities({ db: opts.db, psp: opts.psp }),
+    activities: createPaymentActivities({ db: opts.db, psp: opts.psp, metrics: opts.metrics }),
+    interceptors,
     shutdownGraceTime: '10s',
   });
 }
@@ -43,7 +52,8 @@ export function createRestaurantWorker(opts: CommonWorkerOptions & { db: Db }): 
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: taskQueuesFor(opts.taskQueuePrefix).restaurant,
-    activities: createRestaurantActivities({ db: opts.db }),
+    activities: createRestaurantActivities({ db: opts.db, metrics: opts.metrics }),
+    interceptors,
     shutdownGraceTime: '10s',
   });
 }

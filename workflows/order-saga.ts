@@ -6,9 +6,11 @@ import {
   condition,
   log,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
+  type ActivityFunctionWithOptions,
 } from '@temporalio/workflow';
 import type { createOrderActivities } from '../activities/order';
 import type { createPaymentActivities } from '../activities/payment';
@@ -99,6 +101,20 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     upsertSearchAttributes([{ key: ORDER_STATUS, value: status }]);
   };
 
+  const { orderId, totalAmount: amount } = input;
+  /**
+   * Runs one activity with a one-line summary, so the Web UI's timeline reads as the saga's story.
+   * A summary is user metadata on the command, which replay does not compare (the activity type
+   * and order are what must match): histories recorded without summaries replay unchanged
+   * (test/replay.test.ts), so this needs no `patched` guard.
+   */
+  const step = <F extends (...args: any[]) => Promise<any>>(fn: ActivityFunctionWithOptions<F>, summary: string, ...args: Parameters<F>): Promise<Awaited<ReturnType<F>>> =>
+    fn.executeWithOptions({ summary }, args);
+  // What the Web UI shows as the saga's current details (a query: no command, replay-safe).
+  const details = (text: string) => setCurrentDetails(`**${orderId}** (${amount} KRW at ${input.restaurantId}): ${text}`);
+  details('placing the order');
+  log.info('Saga started', { orderId, restaurantId: input.restaurantId, totalAmount: amount, lines: input.items.length });
+
   setHandler(getStateQuery, () => state);
 
   setHandler(
@@ -145,63 +161,76 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
   // Compensations, most recent first. Each is registered before its step runs, because a step that
   // timed out may still have taken effect; each is safe to run when its step never happened.
   const compensations: Array<() => Promise<void>> = [];
-  const { orderId, totalAmount: amount } = input;
 
   const stopIfCancelled = () => {
     if (state.cancelRequested) throw ApplicationFailure.nonRetryable('Cancelled by the customer', 'CUSTOMER_CANCELLED');
   };
 
   try {
-    await order.createOrder(input);
+    await step(order.createOrder, `Record order ${orderId}: ${input.items.length} line(s), ${amount} KRW`, input);
 
     compensations.unshift(async () => {
-      state.paymentStatus = await compensatePayment.voidAuthorization({ orderId, amount });
+      state.paymentStatus = await step(compensatePayment.voidAuthorization, `Compensate: release the hold of ${amount} KRW`, { orderId, amount });
     });
-    state.paymentStatus = await payment.authorizePayment({ orderId, amount, cardToken: input.cardToken });
+    details('holding the payment');
+    state.paymentStatus = await step(payment.authorizePayment, `Hold ${amount} KRW on the card`, { orderId, amount, cardToken: input.cardToken });
     stopIfCancelled();
 
     compensations.unshift(async () => {
-      await compensateRestaurant.cancelTicket({ orderId, restaurantId: input.restaurantId });
+      await step(compensateRestaurant.cancelTicket, `Compensate: cancel the ticket at ${input.restaurantId}`, { orderId, restaurantId: input.restaurantId });
     });
-    const ticket = await restaurant.createTicket({ orderId, restaurantId: input.restaurantId, items: input.items });
+    details('opening the ticket at the restaurant');
+    const ticket = await step(restaurant.createTicket, `Re-check ${input.items.length} line(s) and open a ticket at ${input.restaurantId}`, {
+      orderId,
+      restaurantId: input.restaurantId,
+      items: input.items,
+    });
     stopIfCancelled();
 
     if (ticket.autoAccept && state.decision === null) state.decision = 'ACCEPT';
     if (state.decision === null) {
       const windowSeconds = input.acceptanceWindowSeconds ?? DEFAULT_ACCEPTANCE_WINDOW_SECONDS;
       state.acceptanceDeadline = new Date(Date.now() + windowSeconds * 1000).toISOString();
-      await order.markAwaitingRestaurant({ orderId, acceptanceDeadline: state.acceptanceDeadline });
+      await step(order.markAwaitingRestaurant, `Wait for ${input.restaurantId} until ${state.acceptanceDeadline}`, { orderId, acceptanceDeadline: state.acceptanceDeadline });
       setStatus('AWAITING_RESTAURANT');
-      const decided = await condition(() => state.decision !== null || state.cancelRequested, windowSeconds * 1000);
+      details(`waiting for ${input.restaurantId} to accept or reject until ${state.acceptanceDeadline}`);
+      const decided = await condition(() => state.decision !== null || state.cancelRequested, windowSeconds * 1000, {
+        summary: `Acceptance window: ${windowSeconds} s for ${input.restaurantId}`,
+      });
       stopIfCancelled();
       if (!decided) throw ApplicationFailure.nonRetryable('The restaurant did not answer in time', 'RESTAURANT_TIMEOUT');
     }
 
     if (state.decision === 'REJECT') {
-      await restaurant.rejectTicket({ orderId, reason: rejectionNote });
+      await step(restaurant.rejectTicket, `Mark the ticket rejected by ${input.restaurantId}`, { orderId, reason: rejectionNote });
       throw ApplicationFailure.nonRetryable('The restaurant rejected the order', 'RESTAURANT_REJECTED');
     }
 
     compensations.unshift(async () => {
-      state.paymentStatus = await compensatePayment.refundPayment({ orderId, amount });
+      state.paymentStatus = await step(compensatePayment.refundPayment, `Compensate: refund ${amount} KRW`, { orderId, amount });
     });
-    state.paymentStatus = await capture.capturePayment({ orderId, amount });
-    await restaurant.acceptTicket({ orderId });
-    await order.confirmOrder({ orderId });
+    details('accepted: capturing the payment');
+    state.paymentStatus = await step(capture.capturePayment, `Capture ${amount} KRW`, { orderId, amount });
+    await step(restaurant.acceptTicket, `Mark the ticket accepted at ${input.restaurantId}`, { orderId });
+    await step(order.confirmOrder, `Confirm order ${orderId}`, { orderId });
     setStatus('CONFIRMED');
+    details('confirmed');
   } catch (err) {
     const reason = failureReasonOf(err);
     log.info('Saga failed; compensating', { orderId, reason, compensations: compensations.length });
+    details(`${reason}: compensating (${compensations.length} step(s))`);
     // Compensations run to the end even if the workflow is cancelled meanwhile.
     await CancellationScope.nonCancellable(async () => {
       for (const compensate of compensations) await compensate();
       const status: OrderStatus = reason === 'CUSTOMER_CANCELLED' ? 'CANCELLED' : 'REJECTED';
-      await closeOrder.rejectOrder({ orderId, status, reason, paymentStatus: state.paymentStatus });
+      await step(closeOrder.rejectOrder, `Close order ${orderId}: ${status} (${reason})`, { orderId, status, reason, paymentStatus: state.paymentStatus });
       state.failureReason = reason;
       setStatus(status);
+      details(`${status} (${reason}); payment ${state.paymentStatus ?? 'none'}`);
     });
   }
 
+  log.info('Saga finished', { orderId, status: state.status, failureReason: state.failureReason, paymentStatus: state.paymentStatus });
   finished = true;
   // Let decision and cancel handlers answer their callers before the run closes.
   await condition(allHandlersFinished);

@@ -3,7 +3,7 @@
  *   npx tsx db/projector/main.ts            resume from the stored position (first run: snapshot)
  *   npx tsx db/projector/main.ts --resync   rebuild the read model from a fresh snapshot first
  * Env: RESTAURANTS_DATABASE_URL, MENU_READ_DATABASE_URL, CDC_SLOT_NAME, CDC_PUBLICATION,
- * PROJECTOR_METRICS_PORT (0 picks a free port), LOG_LEVEL.
+ * PROJECTOR_METRICS_PORT (0 picks a free port; bound on HOST), LOG_LEVEL.
  */
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../lib/config';
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
     logger,
     registry,
   });
-  const server = await serveMetrics(registry, cfg.PROJECTOR_METRICS_PORT);
+  const server = await serveMetrics(registry, cfg.PROJECTOR_METRICS_PORT, cfg.HOST);
   logger.info({ metricsPort: (server.address() as AddressInfo).port }, 'metrics listening on /metrics');
 
   let shuttingDown = false;

@@ -10,7 +10,7 @@ import { createPspSandbox, type PspSandbox } from '../../psp/sandbox';
 import { createOrderWorker, createPaymentWorker, createRestaurantWorker } from '../../workers/service-workers';
 import { seedRestaurants } from '../../db/seed';
 import { mintToken, type Principal } from '../../lib/auth';
-import { createLogger } from '../../lib/logger';
+import { createLogger, type Logger } from '../../lib/logger';
 import { createRegistry } from '../../lib/metrics';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../lib/search-attributes';
 import { temporalCliPath } from '../../lib/temporal-tools';
@@ -45,6 +45,8 @@ export interface StackOptions {
   env?: TestWorkflowEnvironment;
   seed?: { restaurants?: number; itemsPerRestaurant?: number };
   decisionWaitMs?: number;
+  /** The API's logger (default: silent). */
+  apiLogger?: Logger;
 }
 
 export interface WorkerSet {
@@ -100,7 +102,7 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
   const psp = createPspSandbox();
   const pspServer = await listen(psp.app);
   const taskQueuePrefix = `${label}-${Math.random().toString(36).slice(2, 8)}-`;
-  const logger = createLogger('api-test', 'silent');
+  const logger = opts.apiLogger ?? createLogger('api-test', 'silent');
   const app = createApp({
     ordersDb: dbs.orders,
     restaurantsDb: dbs.restaurants,
