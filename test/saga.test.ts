@@ -3,6 +3,7 @@ import { eventually, http, startStack, type TestStack } from './support/stack';
 import { placeOrder, rowsOf, waitForOrder } from './support/orders';
 import { maybeRecordHistory, replayWorkflows } from './support/histories';
 import { runAudit } from '../ops/audit';
+import { decideUpdate, getStateQuery } from '../workflows/messages';
 import { insertOrder } from '../activities/order';
 import { startPendingOrderSweeper } from '../workers/pending-order-sweeper';
 import { createLogger } from '../lib/logger';
@@ -137,6 +138,17 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
     // Cancelling twice is safe; accepting afterwards is refused.
     expect((await http(stack.baseUrl, 'POST', `/orders/${placed.body.orderId}/cancel`, { token: customer })).status).toBe(200);
     expect((await http(stack.baseUrl, 'POST', `/restaurants/${MANUAL}/orders/${placed.body.orderId}/accept`, { token: manualRestaurant })).status).toBe(409);
+  });
+
+  it('the workflow itself refuses a reject reason it could not store (defence behind the API)', async () => {
+    const placed = await placeOrder(stack, customer, { restaurantId: MANUAL, items: [{ menuId: menuIdFor(1, 5), quantity: 1 }] });
+    track('invalid-reason-then-cancel', placed.body.orderId);
+    await waitForOrder(stack, customer, placed.body.orderId, ['AWAITING_RESTAURANT']);
+    const handle = stack.client.workflow.getHandle(`order-${placed.body.orderId}`);
+    await expect(handle.executeUpdate(decideUpdate, { args: [{ decision: 'REJECT', reason: 'bad\u0000reason' }] })).rejects.toThrow(/update failed|reason/i);
+    expect((await handle.query(getStateQuery)).decision).toBeNull();
+    const cancelled = await http(stack.baseUrl, 'POST', `/orders/${placed.body.orderId}/cancel`, { token: customer });
+    expect(cancelled.body.status).toBe('CANCELLED');
   });
 
   it('item sold out between the API check and the ticket: REJECTED with ITEM_UNAVAILABLE, payment VOIDED', async () => {

@@ -23,5 +23,6 @@ export const UPDATE_REFUSALS = {
   notCancellable: 'NOT_CANCELLABLE',
   alreadyDecided: 'DECISION_ALREADY_MADE',
   notAwaitingDecision: 'NOT_AWAITING_DECISION',
+  invalidDecision: 'INVALID_DECISION',
 } as const;
 

@@ -127,6 +127,14 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     },
     {
       validator: (decision) => {
+        // Checked here too, not only at the API: a reason Postgres cannot store would leave
+        // rejectTicket retrying for ever with the payment held.
+        if (decision.decision !== 'ACCEPT' && decision.decision !== 'REJECT') {
+          throw ApplicationFailure.create({ type: UPDATE_REFUSALS.invalidDecision, message: 'decision must be ACCEPT or REJECT' });
+        }
+        if (decision.decision === 'REJECT' && decision.reason !== undefined && !isStorableText(decision.reason, 500)) {
+          throw ApplicationFailure.create({ type: UPDATE_REFUSALS.invalidDecision, message: 'reason must be at most 500 characters of plain text' });
+        }
         if (state.cancelRequested || state.status === 'CANCELLED') {
           throw ApplicationFailure.create({ type: UPDATE_REFUSALS.notAwaitingDecision, message: 'The customer cancelled this order' });
         }
@@ -235,6 +243,12 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
   // Let decision and cancel handlers answer their callers before the run closes.
   await condition(allHandlersFinished);
   return { orderId, status: state.status, failureReason: state.failureReason, paymentStatus: state.paymentStatus };
+}
+
+/** Text Postgres can store and people can read: no control characters, no lone surrogates. */
+function isStorableText(text: unknown, maxLength: number): boolean {
+  // eslint-disable-next-line no-control-regex
+  return typeof text === 'string' && text.length <= maxLength && !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(text);
 }
 
 function failureReasonOf(err: unknown): FailureReason {

@@ -274,6 +274,7 @@ export function createOrderService(deps: OrderServiceDeps) {
       if (err instanceof HttpError) throw err;
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
         const type = err.cause.type ?? '';
+        if (type === UPDATE_REFUSALS.invalidDecision) throw new HttpError(400, 'VALIDATION_FAILED', err.cause.message);
         const code = type === UPDATE_REFUSALS.notCancellable ? 'NOT_CANCELLABLE' : type === UPDATE_REFUSALS.alreadyDecided ? 'DECISION_ALREADY_MADE' : 'ORDER_CLOSED';
         throw new HttpError(409, code, err.cause.message);
       }
