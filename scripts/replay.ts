@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
-import { Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { loadConfig } from '../lib/config';
 
 function arg(name: string): string | undefined {
@@ -14,6 +14,8 @@ function arg(name: string): string | undefined {
 }
 
 async function main() {
+  // The replay worker's own start/stop lines are noise here; keep warnings and errors.
+  Runtime.install({ logger: new DefaultLogger('WARN') });
   const file = arg('--file');
   const positional = process.argv.slice(2).find((a, i, all) => !a.startsWith('--') && !(all[i - 1] ?? '').startsWith('--'));
   let workflowId = arg('--workflow-id') ?? positional;
