@@ -72,8 +72,11 @@ function percentile(sorted: number[], p: number): number {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Offers `rate` single-row updates per second for `seconds`, never more than `maxInFlight` at once. */
-async function offerUpdates(pool: pg.Pool, ids: string[], rate: number, seconds: number, maxInFlight: number) {
+/**
+ * Offers `rate` single-row updates per second for `seconds`, never more than `maxInFlight` at once.
+ * Also used by bench/lunch-rush.ts against the running stack's restaurants database.
+ */
+export async function offerUpdates(pool: pg.Pool, ids: string[], rate: number, seconds: number, maxInFlight: number) {
   let issued = 0;
   let written = 0;
   let inFlight = 0;
@@ -316,7 +319,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(e);
-  process.exit(1);
-});
+// Run directly (npm run bench:cdc); bench/lunch-rush.ts imports offerUpdates only.
+if (require.main === module) {
+  main().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
+}

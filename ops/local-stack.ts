@@ -159,6 +159,12 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       '--ui-port', String(ports.temporalUi),
       '--db-filename', path.join(dataDir, 'temporal.db'),
       '--log-level', 'warn',
+      // SQLite in WAL mode, fsync at checkpoints only: a commit no longer creates, fsyncs and deletes
+      // a rollback journal. Survives a crash of the server process (chaos restarts it); may lose the
+      // last commits on a power cut, as any dev server may. Measured by `npm run bench`: about a third
+      // less Temporal CPU per order and half the order-to-CONFIRMED latency (BENCHMARKS.md).
+      '--sqlite-pragma', 'journal_mode=wal',
+      '--sqlite-pragma', 'synchronous=normal',
       ...saArgs,
       ...(opts.temporalArgs ?? []),
     ]),

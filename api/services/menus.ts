@@ -11,6 +11,16 @@ export interface MenuServiceDeps {
   menuReadDb: Db;
 }
 
+/** A restaurant's menu from the read model, items in menu_id order, with the read model's position. */
+const MENU_QUERY = `
+  SELECT r.name,
+         (SELECT max(last_commit_time) FROM projector_state) AS as_of,
+         COALESCE((SELECT json_agg(json_build_object('menuId', m.menu_id, 'name', m.name, 'price', m.price, 'status', m.status, 'version', m.version) ORDER BY m.menu_id)
+                     FROM menu_items_read m
+                    WHERE m.restaurant_id = r.restaurant_id AND ($1::boolean OR m.status <> 'HIDDEN')), '[]'::json) AS items
+    FROM restaurants_read r
+   WHERE r.restaurant_id = $2`;
+
 export function createMenuService({ restaurantsDb, menuReadDb }: MenuServiceDeps) {
   return {
     async listRestaurants(q: { limit: number; cursor?: string }) {
@@ -26,21 +36,24 @@ export function createMenuService({ restaurantsDb, menuReadDb }: MenuServiceDeps
 
     /** Hidden items are shown only to the restaurant itself and to admins. */
     async getMenu(restaurantId: string, principal: Principal | undefined) {
-      const restaurant = await menuReadDb('restaurants_read').where({ restaurant_id: restaurantId }).first();
-      if (!restaurant) throw notFound('Restaurant');
       const seesHidden = principal?.role === 'admin' || (principal?.role === 'restaurant' && principal.restaurantId === restaurantId);
-      let query = menuReadDb('menu_items_read').where({ restaurant_id: restaurantId });
-      if (!seesHidden) query = query.whereNot({ status: 'HIDDEN' });
-      const [items, state] = await Promise.all([
-        query.orderBy('menu_id').select('menu_id', 'name', 'price', 'status', 'version'),
-        menuReadDb('projector_state').max('last_commit_time as asOf').first(),
-      ]);
-      const asOf = state?.asOf ? new Date(state.asOf as string).toISOString() : null;
+      // The hottest read of the system: one statement, one round trip (restaurant, items, read-model
+      // position) instead of three; measured by `npm run bench` (BENCHMARKS.md, menu reads).
+      // A named (prepared) statement: parsed and planned once per connection.
+      const conn = await menuReadDb.client.acquireConnection();
+      let rows: unknown[];
+      try {
+        rows = (await conn.query({ name: 'menu_read_v1', text: MENU_QUERY, values: [seesHidden, restaurantId] })).rows;
+      } finally {
+        await menuReadDb.client.releaseConnection(conn);
+      }
+      const row = rows[0] as { name: string; items: Array<{ menuId: string; name: string; price: number; status: string; version: number }>; as_of: Date | null } | undefined;
+      if (!row) throw notFound('Restaurant');
       return {
         restaurantId,
-        name: restaurant.name as string,
-        items: items.map((i) => ({ menuId: i.menu_id, name: i.name, price: Number(i.price), status: i.status, version: i.version })),
-        asOf,
+        name: row.name,
+        items: row.items.map((i) => ({ menuId: i.menuId, name: i.name, price: Number(i.price), status: i.status, version: i.version })),
+        asOf: row.as_of ? new Date(row.as_of).toISOString() : null,
       };
     },
 

@@ -1,0 +1,1077 @@
+/**
+ * Lunch-rush benchmark: how close one machine gets to 9.2 M orders a day, what one order costs,
+ * and what the durable saga costs against the same writes done without it.
+ *
+ *   npm run bench                  full run (~12 min on 2 cores): 100,000 menu items
+ *   npm run bench -- --quick       short steps and a 20,000-item menu (~4 min), for trying things
+ *   npm run bench -- --help        every flag
+ *
+ * It starts the whole system as local processes (ops/local-stack.ts: embedded Postgres x2, the
+ * Temporal dev server, PSP sandbox, CDC projector, the three workers, the API) in a temporary
+ * directory, seeds the menu, and measures in one run:
+ *
+ *   1. no-load latency: orders one at a time, POST /orders and order-to-CONFIRMED;
+ *   2. orders: an open-loop stream (fixed arrival rate) to auto-accepting restaurants, stepped up
+ *      until the system saturates: offered and completed orders/s, POST p50/p99, order-to-CONFIRMED
+ *      p50/p99 (CONFIRMED is read from orders.updated_at by one query per 100 ms), errors, the CPU
+ *      seconds of every process of the stack per order, Temporal's persistence writes per order;
+ *   3. baseline: the same business writes by one Node process without Temporal (bench/baseline.ts),
+ *      stepped to its own saturation, with its CPU per order;
+ *   4. menu reads: GET /restaurants/:id/menu against /healthz (the HTTP stack's ceiling), autocannon
+ *      at several concurrencies;
+ *   5. CDC under load: 500 menu updates/s while orders and menu reads run, commit-to-visible lag of
+ *      the projector; then update rates stepped up to find the highest it keeps up with;
+ *
+ * and writes bench-results/lunch-rush-<time>.json and .svg (throughput and latency over time), and
+ * a table on stdout. With --api URL it drives a stack that is already running instead (addresses
+ * and secret from the same environment variables as the processes; no per-process CPU then).
+ */
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import pg from 'pg';
+import { createDb, type Db } from '../db/knex';
+import { mintToken } from '../lib/auth';
+import { loadConfig } from '../lib/config';
+import { freePort } from '../lib/ports';
+import { PROJECT_ROOT, temporalCliPath } from '../lib/temporal-tools';
+import { startLocalStack, type LocalStack } from '../ops/local-stack';
+import type { BaselineStepResult } from './baseline';
+import { offerUpdates } from './cdc';
+import { renderChart, type Phase, type Series } from './lib/chart';
+import { runHttp, startHttp, type HttpRun } from './lib/http-load';
+import { OrderDriver, type OrderRecord } from './lib/orders';
+import { cpuBetween, findPostmaster, ProcessAccounting, type ProcessGroup, type Snapshot } from './lib/proc';
+import { bucketDelta, fractionAtOrBelow, histogramBuckets, histogramQuantile, round, scrape, summarize, sumOf, type PromSample } from './lib/stats';
+
+// ---------------------------------------------------------------------------------------------
+// Flags
+
+const HELP = `
+npm run bench -- [flags]
+
+  --quick                      short steps, 20,000 menu items, fewer steps (~4 min)
+  --api URL                    drive a running stack instead of starting one (env: *_DATABASE_URL,
+                               TEMPORAL_ADDRESS, PSP_URL, AUTH_SECRET, PROJECTOR_METRICS_PORT); no per-process CPU
+  --phases LIST                idle,orders,baseline,menu,cdc (default: all)
+  --restaurants N              restaurants to seed (default 10000; quick 2000), 10 items each
+  --items-per-restaurant N     (default 10)
+  --start-rate N               first saga step, orders/s (default 2); each next step is x --growth (default 1.5;
+                               quick 2) until a step saturates, then one step halfway back
+  --rates LIST                 explicit saga rates instead of the geometric ladder, e.g. 5,10,20
+  --step-seconds N             seconds per saga step (default 20; quick 8)
+  --drain-seconds N            longest wait for a step's orders to finish (default 20; quick 10)
+  --idle-orders N              orders placed one at a time for the no-load latency (default 30; quick 15)
+  --baseline-start-rate N      first baseline step (default: the saga's busiest good rate, so both are
+                               compared at the same rate; 10 without the orders phase); or --baseline-rates LIST
+  --baseline-step-seconds N    (default 10; quick 5)
+  --menu-connections LIST      autocannon concurrencies (default 1,2,4,8,16,64; quick 1,4,16)
+  --menu-seconds N             seconds per autocannon run (default 10; quick 5)
+  --cdc-rate N                 menu updates/s during the mixed phase (default 500)
+  --mixed-seconds N            mixed phase length (default 30; quick 10)
+  --mixed-order-rate N         orders/s during the mixed phase (default: half the sustained saga rate, at least 1)
+  --mixed-read-rate N          menu reads/s during the mixed phase (default 200)
+  --cdc-rates LIST             update rates stepped to find the projector's limit (default 1000,2000,3000,4000; quick 1000,2000)
+  --cdc-step-seconds N         (default 15; quick 6)
+  --workers O,P,R              order, payment, restaurant worker processes (default 1,1,1)
+  --env KEY=VALUE              extra environment for every process of the stack (repeatable), e.g. LOG_LEVEL=warn
+  --temporal-arg ARG           extra argument for 'temporal server start-dev' (repeatable), e.g.
+                               --temporal-arg=--sqlite-pragma --temporal-arg=synchronous=NORMAL
+  --cpu-profile DIR            V8 CPU profiles of every Node process of the stack over the measured phases
+                               (DIR/<process>-<pid>.cpuprofile; pick phases with --phases; Temporal is Go: use perf)
+  --label NAME                 a name for this run, kept in the JSON (e.g. "before", "tuned")
+  --keep-data                  keep the stack's temporary data directory (logs in <dir>/logs)
+`;
+
+interface Args {
+  quick: boolean;
+  api?: string;
+  phases: Set<string>;
+  restaurants: number;
+  itemsPerRestaurant: number;
+  rates: number[] | undefined;
+  startRate: number;
+  growth: number;
+  stepSeconds: number;
+  drainSeconds: number;
+  idleOrders: number;
+  baselineRates: number[] | undefined;
+  baselineStartRate: number | undefined;
+  baselineStepSeconds: number;
+  menuConnections: number[];
+  menuSeconds: number;
+  cdcRate: number;
+  mixedSeconds: number;
+  mixedOrderRate?: number;
+  mixedReadRate: number;
+  cdcRates: number[];
+  cdcStepSeconds: number;
+  workers: { order: number; payment: number; restaurant: number };
+  env: Record<string, string>;
+  temporalArgs: string[];
+  label: string;
+  keepData: boolean;
+  cpuProfile?: string;
+}
+
+function parseArgs(argv: string[]): Args {
+  const values = new Map<string, string[]>();
+  const flags = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
+    const eq = a.indexOf('=');
+    const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+    if (['quick', 'keep-data', 'help'].includes(name)) {
+      flags.add(name);
+      continue;
+    }
+    const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new Error(`--${name} needs a value`);
+    values.set(name, [...(values.get(name) ?? []), value]);
+  }
+  if (flags.has('help')) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const known = ['api', 'phases', 'restaurants', 'items-per-restaurant', 'rates', 'start-rate', 'growth', 'baseline-start-rate', 'cpu-profile', 'step-seconds', 'drain-seconds', 'idle-orders', 'baseline-rates', 'baseline-step-seconds', 'menu-connections', 'menu-seconds', 'cdc-rate', 'mixed-seconds', 'mixed-order-rate', 'mixed-read-rate', 'cdc-rates', 'cdc-step-seconds', 'workers', 'env', 'temporal-arg', 'label'];
+  for (const k of values.keys()) if (!known.includes(k)) throw new Error(`unknown flag --${k} (see --help)`);
+  const quick = flags.has('quick');
+  const one = (k: string) => values.get(k)?.at(-1);
+  const num = (k: string, full: number, q = full) => Number(one(k) ?? (quick ? q : full));
+  const list = (k: string, full: string, q = full) => (one(k) ?? (quick ? q : full)).split(',').map(Number);
+  const [o, p, r] = (one('workers') ?? '1,1,1').split(',').map(Number);
+  return {
+    quick,
+    api: one('api'),
+    phases: new Set((one('phases') ?? 'idle,orders,baseline,menu,cdc').split(',')),
+    restaurants: num('restaurants', 10_000, 2_000),
+    itemsPerRestaurant: num('items-per-restaurant', 10),
+    rates: one('rates')?.split(',').map(Number),
+    startRate: num('start-rate', 2),
+    growth: num('growth', 1.5, 2),
+    stepSeconds: num('step-seconds', 20, 8),
+    drainSeconds: num('drain-seconds', 20, 10),
+    idleOrders: num('idle-orders', 30, 15),
+    baselineRates: one('baseline-rates')?.split(',').map(Number),
+    baselineStartRate: one('baseline-start-rate') === undefined ? undefined : Number(one('baseline-start-rate')),
+    baselineStepSeconds: num('baseline-step-seconds', 10, 5),
+    menuConnections: list('menu-connections', '1,2,4,8,16,64', '1,4,16'),
+    menuSeconds: num('menu-seconds', 10, 5),
+    cdcRate: num('cdc-rate', 500),
+    mixedSeconds: num('mixed-seconds', 30, 10),
+    mixedOrderRate: one('mixed-order-rate') === undefined ? undefined : Number(one('mixed-order-rate')),
+    mixedReadRate: num('mixed-read-rate', 200),
+    cdcRates: list('cdc-rates', '1000,2000,3000,4000', '1000,2000'),
+    cdcStepSeconds: num('cdc-step-seconds', 15, 6),
+    workers: { order: o ?? 1, payment: p ?? 1, restaurant: r ?? 1 },
+    env: Object.fromEntries((values.get('env') ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+    temporalArgs: values.get('temporal-arg') ?? [],
+    label: one('label') ?? (quick ? 'quick' : 'full'),
+    cpuProfile: one('cpu-profile') === undefined ? undefined : path.resolve(one('cpu-profile')!),
+    keepData: flags.has('keep-data'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const say = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+
+/** The stack's processes, by the name its cost is reported under. */
+const STACK_GROUPS = ['api', 'order-worker', 'payment-worker', 'restaurant-worker', 'projector', 'psp', 'temporal', 'postgres-primary', 'postgres-read'];
+/** What the baseline's cost counts: its own process and what it talks to. */
+const BASELINE_GROUPS = ['baseline', 'postgres-primary', 'postgres-read', 'psp'];
+
+interface CpuFigures {
+  byGroup: Record<string, number>;
+  /** Seconds of CPU of the counted groups. */
+  total: number;
+  /** Busy CPU of the whole machine over the same time, and the part no counted process used (others' tests). */
+  machineBusy: number;
+  otherCores: number;
+  wallSeconds: number;
+}
+
+function cpuFigures(a: Snapshot | undefined, b: Snapshot | undefined, counted: string[]): CpuFigures | undefined {
+  if (!a || !b) return undefined;
+  const d = cpuBetween(a, b);
+  const byGroup = Object.fromEntries(counted.map((g) => [g, d.groups[g] ?? 0]));
+  const total = Object.values(byGroup).reduce((x, y) => x + y, 0);
+  const everyGroup = Object.values(d.groups).reduce((x, y) => x + y, 0);
+  return { byGroup, total, machineBusy: d.machineBusy, otherCores: Math.max(0, d.machineBusy - everyGroup) / d.wallSeconds, wallSeconds: d.wallSeconds };
+}
+
+interface OrderStep {
+  phase: string;
+  rate: number;
+  seconds: number;
+  offered: number;
+  dropped: number;
+  answered: number;
+  httpErrors: number;
+  confirmed: number;
+  rejected: number;
+  unfinished: number;
+  /** Confirmed orders / time from the step's first POST to its last confirmation. */
+  completedPerSec: number;
+  postMs: ReturnType<typeof summarize>;
+  /** Order-to-CONFIRMED; orders not finished count as infinitely slow. */
+  confirmMs: ReturnType<typeof summarize>;
+  cpu?: CpuFigures;
+  cpuMsPerOrder?: number;
+  temporalWritesPerOrder?: number;
+  temporalRequestsPerOrder?: number;
+  loadavg: string;
+  ok: boolean;
+  withinSlo: boolean;
+  saturated: boolean;
+  errorsSample: string[];
+}
+
+function orderStepFigures(phase: string, rate: number, seconds: number, recs: OrderRecord[], dropped: number, drainCap: number): Omit<OrderStep, 'loadavg' | 'cpu' | 'cpuMsPerOrder'> {
+  const answered = recs.filter((r) => r.orderId);
+  const confirmed = recs.filter((r) => r.finalStatus === 'CONFIRMED');
+  const rejected = recs.filter((r) => r.finalStatus && r.finalStatus !== 'CONFIRMED');
+  const httpErrors = recs.filter((r) => !r.orderId);
+  const unfinished = answered.filter((r) => !r.finalStatus);
+  const first = Math.min(...recs.map((r) => r.sentMs));
+  const last = confirmed.length > 0 ? Math.max(...confirmed.map((r) => r.doneAtMs!)) : first + seconds * 1000;
+  const span = Math.max(seconds * 1000, (unfinished.length > 0 ? drainCap : last) - first) / 1000;
+  const completedPerSec = confirmed.length / span;
+  const confirmLat = confirmed.map((r) => r.doneAtMs! - r.sentMs).concat(unfinished.map(() => Infinity), rejected.map(() => Infinity));
+  const offered = recs.length + dropped;
+  const failures = httpErrors.length + rejected.length + unfinished.length + dropped;
+  const confirmMs = summarize(confirmLat);
+  const ok = failures <= 0.01 * offered && completedPerSec >= 0.9 * rate;
+  return {
+    phase,
+    rate,
+    seconds,
+    offered,
+    dropped,
+    answered: answered.length,
+    httpErrors: httpErrors.length,
+    confirmed: confirmed.length,
+    rejected: rejected.length,
+    unfinished: unfinished.length,
+    completedPerSec,
+    postMs: summarize(recs.filter((r) => r.postMs !== undefined).map((r) => r.postMs!)),
+    confirmMs,
+    ok,
+    withinSlo: ok && confirmMs.p99 < 1000,
+    saturated: !ok || confirmMs.p99 > 5000,
+    errorsSample: [...new Set(recs.filter((r) => r.error).map((r) => r.error!))].slice(0, 3).concat(rejected.slice(0, 2).map((r) => `${r.finalStatus} ${r.failureReason}`)),
+  };
+}
+
+/**
+ * Steps a load up until one saturates: the given rates, or start, start x growth, ... (at most 16
+ * steps). After the first saturated step, one more halfway between it and the last good one, to
+ * narrow the limit.
+ */
+async function ladder(rates: number[] | undefined, start: number, growth: number, step: (rate: number) => Promise<boolean>): Promise<void> {
+  const list = rates ?? [];
+  if (!rates) for (let r = start; list.length < 16; r = Math.max(r + 1, Math.round(r * growth))) list.push(r);
+  let lastOk: number | undefined;
+  for (const rate of list) {
+    if (await step(rate)) {
+      const mid = Math.round(((lastOk ?? 0) + rate) * 5) / 10;
+      if (lastOk !== undefined && rate / lastOk > 1.2 && mid > lastOk && mid < rate) await step(mid);
+      return;
+    }
+    lastOk = rate;
+  }
+}
+
+function table(header: string[], rows: Array<Array<string | number>>): string {
+  const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? (Number.isFinite(c) ? String(c) : c > 0 ? '∞' : '-') : c)));
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
+  const line = (r: string[]) => '  ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+const ms = (v: number) => (Number.isFinite(v) ? Math.round(v) : v > 0 ? Infinity : NaN);
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const startedAt = new Date();
+  const t0 = Date.now();
+  const runId = `bench-${startedAt.getTime().toString(36)}`;
+  const loadAtStart = loadavg();
+  say(`label ${args.label}; load average ${loadAtStart} on ${os.cpus().length} CPUs`);
+
+  // ---- the stack --------------------------------------------------------------------------
+  let stack: LocalStack | undefined;
+  let dataDir: string | undefined;
+  let urls: { orders: string; payments: string; restaurants: string; menu_read: string };
+  let apiUrl: string;
+  let temporalAddress: string;
+  let secret: string;
+  let projectorMetricsUrl: string;
+  let temporalMetricsUrl: string | undefined;
+  let childEnv: Record<string, string>;
+  const unexpected: string[] = [];
+  let stopping = false;
+
+  if (!args.api) {
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lunch-rush-'));
+    fs.chmodSync(dataDir, 0o755); // Postgres runs as its own user when we are root
+    secret = randomUUID() + randomUUID();
+    const ports = {
+      pgPrimary: await freePort(),
+      pgRead: await freePort(),
+      temporal: await freePort(),
+      temporalUi: await freePort(),
+      api: await freePort(),
+      psp: await freePort(),
+      projectorMetrics: await freePort(),
+    };
+    const temporalMetricsPort = await freePort();
+    say(`starting the stack in ${dataDir} (seeding ${args.restaurants * args.itemsPerRestaurant} menu items)`);
+    stack = await startLocalStack({
+      dataDir,
+      ports,
+      workers: args.workers,
+      env: { AUTH_SECRET: secret, RATE_LIMIT_MAX: '0', ...profileEnv(args.cpuProfile), ...args.env },
+      seed: { restaurants: args.restaurants, itemsPerRestaurant: args.itemsPerRestaurant },
+      temporalArgs: ['--metrics-port', String(temporalMetricsPort), ...args.temporalArgs],
+      log: (m) => say(m),
+      onUnexpectedExit: (name, code, signal) => {
+        if (!stopping) {
+          unexpected.push(`${name} (${signal ?? code})`);
+          say(`!! ${name} exited unexpectedly (${signal ?? code}); see its log in ${dataDir}/logs`);
+        }
+      },
+    });
+    urls = stack.urls;
+    apiUrl = stack.apiUrl;
+    temporalAddress = stack.temporalAddress;
+    projectorMetricsUrl = stack.metricsUrls.projector!;
+    temporalMetricsUrl = `http://127.0.0.1:${temporalMetricsPort}/metrics`;
+    childEnv = { ...stack.env };
+  } else {
+    const cfg = loadConfig();
+    urls = { orders: cfg.ORDERS_DATABASE_URL, payments: cfg.PAYMENTS_DATABASE_URL, restaurants: cfg.RESTAURANTS_DATABASE_URL, menu_read: cfg.MENU_READ_DATABASE_URL };
+    apiUrl = args.api.replace(/\/$/, '');
+    temporalAddress = cfg.TEMPORAL_ADDRESS;
+    secret = cfg.AUTH_SECRET;
+    projectorMetricsUrl = `http://127.0.0.1:${cfg.PROJECTOR_METRICS_PORT}/metrics`;
+    temporalMetricsUrl = process.env.TEMPORAL_METRICS_URL;
+    childEnv = {};
+    say(`driving the stack at ${apiUrl} (no per-process CPU: the processes are not ours)`);
+  }
+
+  const cleanup = async () => {
+    stopping = true;
+    if (stack) {
+      say('stopping the stack');
+      await stack.stop().catch((e: unknown) => say(`stack stop: ${(e as Error).message}`));
+    }
+    if (dataDir && !args.keepData) fs.rmSync(dataDir, { recursive: true, force: true });
+    else if (dataDir) say(`data and logs kept in ${dataDir}`);
+  };
+  let interrupted = false;
+  process.once('SIGINT', () => {
+    interrupted = true;
+    say('interrupted: stopping the stack');
+    void cleanup().finally(() => process.exit(130));
+  });
+
+  const ordersDb: Db = createDb(urls.orders, 2);
+  const restaurantsDb: Db = createDb(urls.restaurants, 2);
+  const menuReadDb: Db = createDb(urls.menu_read, 2);
+  let baselineChild: ChildProcess | undefined;
+  const groups: ProcessGroup[] = [];
+  if (stack) {
+    const s = stack;
+    const primaryDir = path.join(dataDir!, 'pg-primary');
+    const readDir = path.join(dataDir!, 'pg-read');
+    let primaryPid: number | undefined;
+    let readPid: number | undefined;
+    groups.push(
+      { name: 'api', roots: () => [s.api.pid] },
+      { name: 'order-worker', roots: () => s.workers.order.map((w) => w.pid) },
+      { name: 'payment-worker', roots: () => s.workers.payment.map((w) => w.pid) },
+      { name: 'restaurant-worker', roots: () => s.workers.restaurant.map((w) => w.pid) },
+      { name: 'projector', roots: () => [s.projector.pid] },
+      { name: 'psp', roots: () => [s.psp.pid] },
+      { name: 'temporal', roots: () => [s.temporal.pid] },
+      { name: 'postgres-primary', roots: () => [(primaryPid ??= findPostmaster(primaryDir))], pss: true },
+      { name: 'postgres-read', roots: () => [(readPid ??= findPostmaster(readDir))], pss: true },
+      { name: 'baseline', roots: () => [baselineChild?.pid] },
+      // Last, so that it counts only this process (its children are claimed above).
+      { name: 'bench', roots: () => [process.pid] },
+    );
+  }
+  const acct = new ProcessAccounting(groups);
+  acct.start(2000);
+  const snap = () => (stack ? acct.snapshot() : undefined);
+  const temporalSamples = async (): Promise<PromSample[] | undefined> => (temporalMetricsUrl ? scrape(temporalMetricsUrl).catch(() => undefined) : undefined);
+
+  const result: Record<string, unknown> = {
+    benchmark: 'lunch-rush',
+    label: args.label,
+    startedAt: startedAt.toISOString(),
+    args: { ...args, phases: [...args.phases] },
+  };
+  const phases: Phase[] = [];
+  const phase = (label: string, startMs: number, endMs: number) => phases.push({ label, start: (startMs - t0) / 1000, end: (endMs - t0) / 1000 });
+
+  try {
+    // ---- wait for the read model, find what to order ----------------------------------------
+    const expectedItems = Number((await restaurantsDb('menu_items').count('* as n').first())?.n ?? 0);
+    const readyBy = Date.now() + 300_000;
+    for (;;) {
+      const n = Number((await menuReadDb('menu_items_read').count('* as n').first().catch(() => ({ n: 0 })))?.n ?? 0);
+      if (n >= expectedItems && n > 0) break;
+      if (Date.now() > readyBy) throw new Error(`the read model has ${n} of ${expectedItems} menu items after 5 minutes`);
+      await sleep(500);
+    }
+    const seedMs = Date.now() - t0;
+    say(`stack ready with ${expectedItems} menu items in the read model after ${(seedMs / 1000).toFixed(1)} s`);
+    const menuRows: Array<{ restaurant_id: string; menu_ids: string[] }> = (
+      await menuReadDb.raw(
+        `SELECT r.restaurant_id, array_agg(m.menu_id ORDER BY m.menu_id) AS menu_ids
+           FROM restaurants_read r JOIN menu_items_read m USING (restaurant_id)
+          WHERE r.auto_accept AND m.status = 'ON_SALE'
+          GROUP BY r.restaurant_id ORDER BY r.restaurant_id`,
+      )
+    ).rows;
+    const menus = menuRows.map((r) => ({ restaurantId: r.restaurant_id, menuIds: r.menu_ids }));
+    if (menus.length === 0) throw new Error('no auto-accepting restaurant with items on sale in the read model');
+    const allRestaurants: string[] = (await menuReadDb('restaurants_read').select('restaurant_id')).map((r) => r.restaurant_id as string);
+    // Menu updates go to restaurants that do not auto-accept, so they never change a price under an order.
+    const updateIds: string[] = (
+      await restaurantsDb('menu_items as m').join('restaurants as r', 'r.restaurant_id', 'm.restaurant_id').where('r.auto_accept', false).select('m.menu_id')
+    ).map((r) => r.menu_id as string);
+    const pgVersion = (await ordersDb.raw('SHOW server_version')).rows[0].server_version as string;
+    result.machine = {
+      nproc: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      memoryGB: round(os.totalmem() / 2 ** 30, 1),
+      node: process.version,
+      postgres: pgVersion,
+      temporal: stack ? temporalVersion() : undefined,
+      loadavgAtStart: loadAtStart,
+    };
+    result.stack = { menuItems: expectedItems, restaurants: allRestaurants.length, autoAcceptRestaurants: menus.length, workers: args.workers, readyAfterMs: seedMs };
+
+    const tokens = await Promise.all(Array.from({ length: 50 }, (_, i) => mintToken({ role: 'customer', sub: `bench-customer-${i + 1}` }, secret, 86_400)));
+    const driver = new OrderDriver({ apiUrl, ordersDbUrl: urls.orders, tokens, menus, runId });
+    driver.startTracker();
+    const temporal = new Client({ connection: await Connection.connect({ address: temporalAddress }) });
+
+    // Warm-up: JIT, pools, Temporal's caches. Not reported.
+    say('warming up (5 s at 5 orders/s)');
+    await driver.openLoop('warmup', 5, 5);
+    await driver.settle('warmup', 30_000);
+
+    if (args.cpuProfile) fs.writeFileSync(path.join(args.cpuProfile, '.recording'), '');
+
+    // ---- 1. no-load latency -----------------------------------------------------------------
+    if (args.phases.has('idle')) {
+      say(`no-load latency: ${args.idleOrders} orders one at a time`);
+      const start = Date.now();
+      for (let i = 0; i < args.idleOrders; i++) {
+        await driver.place('idle');
+        await driver.settle('idle', 10_000);
+        await sleep(200);
+      }
+      phase('no load', start, Date.now());
+      const recs = driver.records.filter((r) => r.phase === 'idle');
+      const confirmed = recs.filter((r) => r.finalStatus === 'CONFIRMED');
+      result.idle = {
+        orders: recs.length,
+        confirmed: confirmed.length,
+        postMs: summarize(recs.map((r) => r.postMs ?? NaN)),
+        confirmMs: summarize(confirmed.map((r) => r.doneAtMs! - r.sentMs)),
+        loadavg: loadavg(),
+      };
+    }
+
+    // ---- 2. orders: stepped open-loop load ----------------------------------------------------
+    const orderSteps: OrderStep[] = [];
+    const runOrderStep = async (rate: number, seconds: number): Promise<OrderStep> => {
+      const label = `saga#${orderSteps.length + 1}@${rate}`;
+      say(`orders: ${rate}/s for ${seconds} s`);
+      const [c0, m0] = [snap(), await temporalSamples()];
+      const loop = await driver.openLoop(label, rate, seconds);
+      const settled = await driver.settle(label, args.drainSeconds * 1000);
+      const [c1, m1] = [snap(), await temporalSamples()];
+      phase(`${rate}/s`, loop.startMs, Date.now());
+      const recs = driver.records.filter((r) => r.phase === label);
+      const figures = orderStepFigures(label, rate, seconds, recs, loop.dropped, Date.now());
+      const cpu = cpuFigures(c0, c1, STACK_GROUPS);
+      const persisted = (m: PromSample[] | undefined, ops: string[]) => (m ? ops.reduce((a, op) => a + sumOf(m, 'persistence_requests', { namespace: 'default', operation: op }), 0) : NaN);
+      const writes = ['CreateWorkflowExecution', 'UpdateWorkflowExecution'];
+      const step: OrderStep = {
+        ...figures,
+        cpu,
+        cpuMsPerOrder: cpu && figures.confirmed > 0 ? (cpu.total / figures.confirmed) * 1000 : undefined,
+        temporalWritesPerOrder: m0 && m1 ? (persisted(m1, writes) - persisted(m0, writes)) / Math.max(1, figures.confirmed) : undefined,
+        temporalRequestsPerOrder: m0 && m1 ? (sumOf(m1, 'persistence_requests') - sumOf(m0, 'persistence_requests')) / Math.max(1, figures.confirmed) : undefined,
+        loadavg: loadavg(),
+      };
+      say(
+        `  offered ${step.offered}, confirmed ${step.confirmed} (${step.completedPerSec.toFixed(1)}/s), POST p99 ${ms(step.postMs.p99)} ms, ` +
+          `CONFIRMED p50 ${ms(step.confirmMs.p50)} p99 ${ms(step.confirmMs.p99)} ms, cpu ${step.cpuMsPerOrder?.toFixed(1) ?? '-'} ms/order${settled ? '' : ', NOT drained'}`,
+      );
+      orderSteps.push(step);
+      // Whatever did not finish keeps loading the next step: let it finish first.
+      if (!settled) await driver.settle(null, 60_000);
+      return step;
+    };
+    if (args.phases.has('orders')) {
+      await ladder(args.rates, args.startRate, args.growth, async (rate) => (await runOrderStep(rate, args.stepSeconds)).saturated);
+      await driver.settle(null, 60_000);
+      orderSteps.sort((a, b) => a.rate - b.rate);
+      result.orderSteps = orderSteps;
+    }
+
+    // State transitions per order, by Temporal's own count, on a sample of confirmed sagas.
+    const sample = driver.records.filter((r) => r.finalStatus === 'CONFIRMED' && r.phase !== 'warmup').slice(-20);
+    if (sample.length > 0) {
+      const described = await Promise.all(
+        sample.map(async (r) => {
+          const d = await temporal.workflow.getHandle(`order-${r.orderId}`).describe();
+          return { stateTransitions: Number(d.raw.workflowExecutionInfo?.stateTransitionCount ?? NaN), historyEvents: d.historyLength, historyBytes: Number(d.historySize ?? NaN) };
+        }),
+      );
+      result.temporal = {
+        sampledWorkflows: described.length,
+        stateTransitionsPerOrder: summarize(described.map((d) => d.stateTransitions)).mean,
+        historyEventsPerOrder: summarize(described.map((d) => d.historyEvents)).mean,
+        historyBytesPerOrder: summarize(described.map((d) => d.historyBytes)).mean,
+      };
+    }
+
+    // ---- 3. baseline -----------------------------------------------------------------------
+    const baselineSteps: Array<BaselineStepResult & { cpu?: CpuFigures; cpuMsPerOrder?: number; ok: boolean; loadavg: string }> = [];
+    if (args.phases.has('baseline')) {
+      say('baseline: the same writes without Temporal, one Node process');
+      const logFd = fs.openSync(path.join(dataDir ?? os.tmpdir(), dataDir ? 'logs/baseline.log' : 'lunch-rush-baseline.log'), 'a');
+      baselineChild = fork(path.join(__dirname, 'baseline.ts'), [], {
+        cwd: PROJECT_ROOT,
+        env: { ...process.env, ...childEnv, ...args.env },
+        execArgv: ['--import', 'tsx'],
+        stdio: ['ignore', logFd, logFd, 'ipc'],
+      });
+      fs.closeSync(logFd);
+      const child = baselineChild;
+      const next = <T>(): Promise<T> =>
+        new Promise((resolve, reject) => {
+          const onMsg = (m: any) => {
+            cleanupListeners();
+            if (m?.type === 'error') reject(new Error(`baseline: ${m.message as string}`));
+            else resolve(m as T);
+          };
+          const onExit = (code: number | null) => {
+            cleanupListeners();
+            reject(new Error(`baseline process exited (${code})`));
+          };
+          const cleanupListeners = () => {
+            child.off('message', onMsg);
+            child.off('exit', onExit);
+          };
+          child.on('message', onMsg);
+          child.on('exit', onExit);
+        });
+      child.send({ cmd: 'init', menus });
+      await next<{ type: 'ready' }>();
+      // Start where the saga was busiest (and still kept up), so that the CPU per order of both is
+      // also compared at the same rate, then step up to the baseline's own saturation.
+      const sagaGood = orderSteps.filter((s) => s.ok).reduce((m, s) => Math.max(m, s.rate), 0);
+      const baselineStart = args.baselineStartRate ?? (sagaGood > 0 ? sagaGood : 10);
+      await ladder(args.baselineRates, baselineStart, args.growth, async (rate) => {
+        say(`baseline: ${rate}/s for ${args.baselineStepSeconds} s`);
+        const c0 = snap();
+        child.send({ cmd: 'step', phase: `baseline#${baselineSteps.length + 1}@${rate}`, rate, seconds: args.baselineStepSeconds, drainMs: args.drainSeconds * 1000 });
+        const r = await next<BaselineStepResult>();
+        const c1 = snap();
+        const cpu = cpuFigures(c0, c1, BASELINE_GROUPS);
+        // As for the saga: completed orders over the time from the first order to the last completion.
+        const completedPerSec = r.completed / Math.max(args.baselineStepSeconds, (r.lastDoneMs - r.windowStartMs) / 1000);
+        const ok = r.failed + r.unfinished + r.dropped <= 0.01 * r.offered && completedPerSec >= 0.9 * rate;
+        const step = { ...r, completedPerSecInWindow: completedPerSec, cpu, cpuMsPerOrder: cpu && r.completed > 0 ? (cpu.total / r.completed) * 1000 : undefined, ok, loadavg: loadavg() };
+        baselineSteps.push(step);
+        phase(`base ${rate}/s`, r.windowStartMs, Date.now());
+        say(`  completed ${r.completed} (${completedPerSec.toFixed(1)}/s), p50 ${ms(r.latencyMs.p50)} p99 ${ms(r.latencyMs.p99)} ms, failed ${r.failed}, cpu ${step.cpuMsPerOrder?.toFixed(1) ?? '-'} ms/order`);
+        if (r.errors.length > 0) say(`  errors: ${r.errors.join(' | ')}`);
+        return !ok || r.latencyMs.p99 > 5000;
+      });
+      child.send({ cmd: 'exit' });
+      await new Promise((r) => child.once('exit', r));
+      result.baselineSteps = baselineSteps;
+    }
+
+    // ---- 4. menu reads against /healthz -------------------------------------------------------
+    const menuRuns: Array<HttpRun & { cpu?: CpuFigures; loadavg: string }> = [];
+    if (args.phases.has('menu')) {
+      let k = 0;
+      const menuPath = () => `/restaurants/${allRestaurants[(k = (k + 7919) % allRestaurants.length)]}/menu`;
+      // Warm-up run, not reported.
+      await runHttp({ label: 'warmup', baseUrl: apiUrl, path: menuPath, connections: 8, seconds: 2 });
+      for (const connections of args.menuConnections) {
+        for (const [label, p] of [
+          ['healthz', () => '/healthz'],
+          ['menu', menuPath],
+        ] as const) {
+          const c0 = snap();
+          const start = Date.now();
+          const run = await runHttp({ label, baseUrl: apiUrl, path: p, connections, seconds: args.menuSeconds });
+          const c1 = snap();
+          phase(`${label} c${connections}`, start, Date.now());
+          menuRuns.push({ ...run, cpu: cpuFigures(c0, c1, STACK_GROUPS), loadavg: loadavg() });
+          say(`${label} x${connections}: ${run.requestsPerSec.toFixed(0)} req/s, p50 ${run.p50Ms} p99 ${run.p99Ms} ms, non-2xx ${run.non2xx}, errors ${run.errors}`);
+        }
+      }
+      result.menuRuns = menuRuns;
+    }
+
+    // ---- 5. CDC ---------------------------------------------------------------------------------
+    const cdc: Record<string, unknown> = {};
+    if (args.phases.has('cdc')) {
+      const writer = new pg.Pool({ connectionString: urls.restaurants, max: 16, application_name: 'bench-menu-writer' });
+      writer.on('error', () => undefined);
+      const projectorCounters = async () => {
+        const m = await scrape(projectorMetricsUrl);
+        return { m, applied: sumOf(m, 'cdc_projector_transactions_applied_total'), lag: histogramBuckets(m, 'cdc_projector_apply_delay_seconds') };
+      };
+      const lagFigures = (before: Map<number, number>, after: Map<number, number>) => {
+        const d = bucketDelta(before, after);
+        return {
+          transactions: d.get(Infinity) ?? 0,
+          lagP50Ms: histogramQuantile(d, 0.5) * 1000,
+          lagP99Ms: histogramQuantile(d, 0.99) * 1000,
+          within100Ms: fractionAtOrBelow(d, 0.1),
+          within250Ms: fractionAtOrBelow(d, 0.25),
+          within1s: fractionAtOrBelow(d, 1),
+        };
+      };
+      const waitApplied = async (target: number, timeoutMs: number) => {
+        const deadline = Date.now() + timeoutMs;
+        for (;;) {
+          const { applied } = await projectorCounters();
+          if (applied >= target || Date.now() > deadline) return applied;
+          await sleep(100);
+        }
+      };
+
+      // 5a. 500 updates/s while orders and menu reads run.
+      const bestSaga = orderSteps.filter((s) => s.withinSlo).reduce((m, s) => Math.max(m, s.rate), 0);
+      const mixedOrderRate = args.mixedOrderRate ?? Math.max(1, Math.round(bestSaga / 2));
+      say(`CDC with load: ${args.cdcRate} menu updates/s + ${mixedOrderRate} orders/s + ${args.mixedReadRate} menu reads/s for ${args.mixedSeconds} s`);
+      let k = 0;
+      const menuPath = () => `/restaurants/${allRestaurants[(k = (k + 7919) % allRestaurants.length)]}/menu`;
+      const before = await projectorCounters();
+      const c0 = snap();
+      const start = Date.now();
+      const reads = startHttp({ baseUrl: apiUrl, path: menuPath, connections: 8, overallRate: args.mixedReadRate, seconds: args.mixedSeconds });
+      const [updates, orderLoop] = await Promise.all([
+        offerUpdates(writer, updateIds, args.cdcRate, args.mixedSeconds, 64),
+        driver.openLoop('mixed', mixedOrderRate, args.mixedSeconds),
+        reads.done,
+      ]);
+      const end = Date.now();
+      const applied = await waitApplied(before.applied + updates.written, 30_000);
+      await driver.settle('mixed', args.drainSeconds * 1000);
+      const c1 = snap();
+      const after = await projectorCounters();
+      phase('CDC+orders+reads', start, Date.now());
+      const readRun = await reads.done;
+      const mixedOrders = orderStepFigures('mixed', mixedOrderRate, args.mixedSeconds, driver.records.filter((r) => r.phase === 'mixed'), orderLoop.dropped, Date.now());
+      cdc.mixed = {
+        updatesPerSecOffered: args.cdcRate,
+        updatesPerSecWritten: updates.written / ((end - start) / 1000),
+        failedUpdates: updates.failed,
+        backlogAtEnd: Math.max(0, before.applied + updates.written - applied),
+        ...lagFigures(before.lag, after.lag),
+        orders: mixedOrders,
+        reads: readRun,
+        cpu: cpuFigures(c0, c1, STACK_GROUPS),
+        loadavg: loadavg(),
+      };
+      const mx = cdc.mixed as { lagP50Ms: number; lagP99Ms: number };
+      say(`  lag p50 ${mx.lagP50Ms.toFixed(0)} ms, p99 ${mx.lagP99Ms.toFixed(0)} ms; orders CONFIRMED p99 ${ms(mixedOrders.confirmMs.p99)} ms; reads p99 ${readRun.p99Ms} ms`);
+
+      // 5b. Update rates stepped up (nothing else running): the highest the projector keeps up with.
+      const steps: Array<Record<string, unknown>> = [];
+      for (const rate of args.cdcRates) {
+        say(`CDC: ${rate} updates/s for ${args.cdcStepSeconds} s`);
+        const b = await projectorCounters();
+        const s0 = snap();
+        const st = Date.now();
+        const w = await offerUpdates(writer, updateIds, rate, args.cdcStepSeconds, 64);
+        const en = Date.now();
+        const atEnd = (await projectorCounters()).applied;
+        const drained = await waitApplied(b.applied + w.written, 60_000);
+        const s1 = snap();
+        const a = await projectorCounters();
+        phase(`CDC ${rate}/s`, st, Date.now());
+        const writtenPerSec = w.written / ((en - st) / 1000);
+        const lag = lagFigures(b.lag, a.lag);
+        const backlogAtEnd = Math.max(0, b.applied + w.written - atEnd);
+        const keptUp = lag.lagP99Ms < 1000 && backlogAtEnd < Math.max(50, writtenPerSec / 2) && drained >= b.applied + w.written;
+        const sourceLimited = w.written < 0.95 * rate * args.cdcStepSeconds;
+        steps.push({ offeredPerSec: rate, writtenPerSec, failed: w.failed, backlogAtEnd, ...lag, keptUp, sourceLimited, cpu: cpuFigures(s0, s1, ['projector', 'postgres-primary', 'postgres-read']), loadavg: loadavg() });
+        say(`  written ${writtenPerSec.toFixed(0)}/s, lag p50 ${lag.lagP50Ms.toFixed(0)} p99 ${lag.lagP99Ms.toFixed(0)} ms, backlog at end ${backlogAtEnd}${keptUp ? '' : ' — NOT kept up'}${sourceLimited ? ' (source-limited)' : ''}`);
+        if (!keptUp) break;
+      }
+      cdc.steps = steps;
+      cdc.highestKeptUpWrittenPerSec = steps.filter((s) => s.keptUp).reduce((m, s) => Math.max(m, s.writtenPerSec as number), 0);
+      await writer.end();
+      result.cdc = cdc;
+    }
+
+    if (args.cpuProfile) {
+      fs.rmSync(path.join(args.cpuProfile, '.recording'), { force: true });
+      await sleep(2000);
+      say(`CPU profiles of the measured phases written to ${args.cpuProfile}`);
+    }
+    await driver.close();
+    await temporal.connection.close();
+    acct.stop();
+    const peaks = acct.peakMemBytes();
+    result.peakMemoryMB = Object.fromEntries(Object.entries(peaks).map(([k, v]) => [k, round(v / 2 ** 20)]));
+    result.unexpectedExits = unexpected;
+    result.loadavgAtEnd = loadavg();
+    result.durationSeconds = round((Date.now() - t0) / 1000);
+
+    // ---- report ---------------------------------------------------------------------------------
+    const report = buildReport(result, args);
+    result.summary = report.summary;
+    const outDir = path.join(PROJECT_ROOT, 'bench-results');
+    fs.mkdirSync(outDir, { recursive: true });
+    const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+    const base = path.join(outDir, `lunch-rush-${args.label}-${stamp}`);
+    fs.writeFileSync(`${base}.json`, JSON.stringify({ ...result, records: undefined, timeline: timeline(driver.records, baselineSteps, t0) }, null, 2));
+    fs.writeFileSync(`${base}.svg`, chart(driver.records, baselineSteps, menuRuns, phases, t0, args, result));
+    process.stdout.write(report.text);
+    process.stdout.write(`\nresults: ${path.relative(process.cwd(), base)}.json\nchart:   ${path.relative(process.cwd(), base)}.svg\n`);
+  } finally {
+    acct.stop();
+    if (baselineChild && baselineChild.exitCode === null) baselineChild.kill('SIGTERM');
+    await Promise.all([ordersDb.destroy(), restaurantsDb.destroy(), menuReadDb.destroy()]).catch(() => undefined);
+    if (!interrupted) await cleanup();
+  }
+}
+
+/** Environment that preloads bench/lib/cpu-profile-hook.mjs into every Node process of the stack. */
+function profileEnv(dir: string | undefined): Record<string, string> {
+  if (!dir) return {};
+  fs.mkdirSync(dir, { recursive: true });
+  fs.rmSync(path.join(dir, '.recording'), { force: true });
+  return { NODE_OPTIONS: `--import ${path.join(__dirname, 'lib', 'cpu-profile-hook.mjs')}`, CPU_PROFILE_DIR: dir };
+}
+
+function temporalVersion(): string | undefined {
+  try {
+    return execFileSync(temporalCliPath(), ['--version'], { encoding: 'utf8' }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report: stdout table and the summary kept in the JSON.
+
+const TARGET_ORDERS_PER_DAY = 9_200_000;
+const AVG_RATE = TARGET_ORDERS_PER_DAY / 86_400;
+
+function buildReport(r: Record<string, any>, args: Args): { text: string; summary: Record<string, unknown> } {
+  const out: string[] = [];
+  const m = r.machine ?? {};
+  out.push('');
+  out.push(`LUNCH-RUSH BENCHMARK  ${r.startedAt}  label: ${args.label}${args.quick ? ' (--quick)' : ''}`);
+  out.push(`machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGB} GB, Node ${m.node}, Postgres ${m.postgres}${m.temporal ? `, ${m.temporal.split('\n')[0]}` : ''}`);
+  out.push(`stack: ${args.api ? `external at ${args.api}` : 'embedded (ops/local-stack.ts)'}, workers order/payment/restaurant ${args.workers.order}/${args.workers.payment}/${args.workers.restaurant}, ${r.stack?.menuItems} menu items, ${r.stack?.restaurants} restaurants (${r.stack?.autoAcceptRestaurants} auto-accept)`);
+  if (Object.keys(args.env).length > 0 || args.temporalArgs.length > 0) out.push(`settings: env ${JSON.stringify(args.env)} temporal ${JSON.stringify(args.temporalArgs)}`);
+  out.push(`load average (1/5/15 min): at start ${r.machine?.loadavgAtStart}, at end ${r.loadavgAtEnd}; run took ${r.durationSeconds} s`);
+  out.push(`"other cores" = CPU used on this machine by processes outside the benchmark (other people's work), in cores.`);
+
+  const summary: Record<string, unknown> = {};
+  if (r.idle) {
+    out.push('');
+    out.push(`NO LOAD (${r.idle.orders} orders one at a time, load ${r.idle.loadavg}): POST /orders p50 ${ms(r.idle.postMs.p50)} ms p99 ${ms(r.idle.postMs.p99)} ms; order-to-CONFIRMED p50 ${ms(r.idle.confirmMs.p50)} ms p99 ${ms(r.idle.confirmMs.p99)} ms`);
+    summary.idleConfirmP50Ms = ms(r.idle.confirmMs.p50);
+  }
+
+  const steps: OrderStep[] = r.orderSteps ?? [];
+  let sagaBest: OrderStep | undefined;
+  if (steps.length > 0) {
+    out.push('');
+    out.push(`ORDERS: saga, open loop, ${args.stepSeconds} s per step, auto-accepting restaurants (ms; CPU = all processes of the stack per confirmed order)`);
+    out.push(
+      table(
+        ['offered/s', 'completed/s', 'POST p50', 'POST p99', 'CONF p50', 'CONF p99', 'errors', 'unfinished', 'CPU ms/order', 'cores used', 'Temporal writes/order', 'other cores', 'load 1m', 'verdict'],
+        steps.map((s) => [
+          s.rate,
+          round(s.completedPerSec, 1),
+          ms(s.postMs.p50),
+          ms(s.postMs.p99),
+          ms(s.confirmMs.p50),
+          ms(s.confirmMs.p99),
+          s.httpErrors + s.rejected + s.dropped,
+          s.unfinished,
+          s.cpuMsPerOrder !== undefined ? round(s.cpuMsPerOrder, 1) : '-',
+          s.cpu ? round(s.cpu.total / s.cpu.wallSeconds, 2) : '-',
+          s.temporalWritesPerOrder !== undefined ? round(s.temporalWritesPerOrder, 1) : '-',
+          s.cpu ? round(s.cpu.otherCores, 2) : '-',
+          s.loadavg.split(' ')[0]!,
+          s.withinSlo ? 'p99<1s' : s.ok ? 'slow' : 'SATURATED',
+        ]),
+      ),
+    );
+    const sustained = steps.filter((s) => s.withinSlo).reduce<OrderStep | undefined>((b, s) => (!b || s.rate > b.rate ? s : b), undefined);
+    // Cost per order: at the busiest step that still kept up (or the busiest step at all).
+    const busiest = (list: OrderStep[]) => list.reduce<OrderStep | undefined>((b, s) => (!b || s.completedPerSec > b.completedPerSec ? s : b), undefined);
+    sagaBest = busiest(steps.filter((s) => s.ok)) ?? busiest(steps);
+    const peak = steps.reduce((mx, s) => Math.max(mx, s.completedPerSec), 0);
+    out.push(`highest rate sustained with p99 order-to-CONFIRMED < 1 s: ${sustained ? `${sustained.rate} orders/s` : 'none'}; highest completed: ${peak.toFixed(1)} orders/s`);
+    summary.sagaSustainedRate = sustained?.rate ?? 0;
+    summary.sagaPeakCompletedPerSec = round(peak, 1);
+    if (r.temporal) {
+      out.push(
+        `Temporal per order (${r.temporal.sampledWorkflows} sagas described): ${round(r.temporal.stateTransitionsPerOrder, 1)} state transitions, ${round(r.temporal.historyEventsPerOrder, 1)} history events, ${round(r.temporal.historyBytesPerOrder / 1024, 1)} KB of history` +
+          (sagaBest?.temporalRequestsPerOrder !== undefined ? `; ${round(sagaBest.temporalWritesPerOrder!, 1)} workflow writes and ${round(sagaBest.temporalRequestsPerOrder, 1)} persistence requests (SQLite)` : ''),
+      );
+      summary.stateTransitionsPerOrder = round(r.temporal.stateTransitionsPerOrder, 1);
+    }
+    const costStep = sagaBest;
+    if (costStep?.cpu && costStep.cpuMsPerOrder !== undefined) {
+      const per = (g: string) => (costStep.cpu!.byGroup[g] ?? 0) / costStep.confirmed * 1000;
+      out.push(`CPU per order at ${costStep.rate}/s, by process (ms): ` + STACK_GROUPS.map((g) => `${g} ${per(g).toFixed(1)}`).join(', ') + ` = ${costStep.cpuMsPerOrder.toFixed(1)}`);
+      const cpuS = costStep.cpuMsPerOrder / 1000;
+      const cores = (rate: number) => rate * cpuS;
+      out.push(
+        `ON PAPER: 9.2 M orders/day = ${AVG_RATE.toFixed(1)}/s average needs ${cores(AVG_RATE).toFixed(1)} cores; a 5x peak (${(AVG_RATE * 5).toFixed(0)}/s) needs ${cores(AVG_RATE * 5).toFixed(1)} cores ` +
+          `(at 100% busy; ${(cores(AVG_RATE * 5) / 0.6).toFixed(0)} at 60%). ` +
+          (Number(summary.sagaSustainedRate) > 0
+            ? `This ${m.nproc}-core machine sustains ${summary.sagaSustainedRate}/s: ${Math.ceil(AVG_RATE / Number(summary.sagaSustainedRate))} such machines for the average, ${Math.ceil((AVG_RATE * 5) / Number(summary.sagaSustainedRate))} for the peak.`
+            : `This ${m.nproc}-core machine sustained no tested rate within the objective.`),
+      );
+      summary.sagaCpuMsPerOrder = round(costStep.cpuMsPerOrder, 1);
+      summary.coresForAverage = round(cores(AVG_RATE), 1);
+      summary.coresForPeak5x = round(cores(AVG_RATE * 5), 1);
+    }
+  }
+  if (r.peakMemoryMB && Object.keys(r.peakMemoryMB).length > 0) {
+    out.push(`peak memory (MB; RSS, Postgres = sum of PSS over its processes): ` + Object.entries(r.peakMemoryMB).map(([k, v]) => `${k} ${v}`).join(', '));
+  }
+
+  const bsteps: Array<BaselineStepResult & { cpuMsPerOrder?: number; ok: boolean; cpu?: CpuFigures; loadavg: string }> = r.baselineSteps ?? [];
+  if (bsteps.length > 0) {
+    out.push('');
+    out.push(`BASELINE: the same writes (order, PSP authorize, ticket, PSP capture, accept, confirm) by one Node process, no Temporal, no HTTP API; ${args.baselineStepSeconds} s per step`);
+    out.push(
+      table(
+        ['offered/s', 'completed/s', 'p50 ms', 'p99 ms', 'failed', 'CPU ms/order', 'cores used', 'other cores', 'load 1m', 'verdict'],
+        bsteps.map((s) => [s.rate, round(s.completedPerSecInWindow, 1), ms(s.latencyMs.p50), ms(s.latencyMs.p99), s.failed + s.unfinished + s.dropped, s.cpuMsPerOrder !== undefined ? round(s.cpuMsPerOrder, 1) : '-', s.cpu ? round(s.cpu.total / s.cpu.wallSeconds, 2) : '-', s.cpu ? round(s.cpu.otherCores, 2) : '-', s.loadavg.split(' ')[0]!, s.ok ? 'ok' : 'SATURATED']),
+      ),
+    );
+    const busiest = (list: typeof bsteps) => list.reduce<(typeof bsteps)[number] | undefined>((b, s) => (!b || s.completedPerSecInWindow > b.completedPerSecInWindow ? s : b), undefined);
+    const best = busiest(bsteps.filter((s) => s.ok)) ?? busiest(bsteps);
+    const peak = bsteps.reduce((mx, s) => Math.max(mx, s.completedPerSecInWindow), 0);
+    summary.baselinePeakCompletedPerSec = round(peak, 1);
+    if (best?.cpuMsPerOrder !== undefined) {
+      summary.baselineCpuMsPerOrder = round(best.cpuMsPerOrder, 1);
+      out.push(`CPU per order at ${best.rate}/s, by process (ms): ` + BASELINE_GROUPS.map((g) => `${g} ${(((best.cpu!.byGroup[g] ?? 0) / best.completed) * 1000).toFixed(1)}`).join(', '));
+    }
+    if (summary.sagaPeakCompletedPerSec !== undefined) {
+      summary.ratioOrdersPerSec = round(Number(summary.sagaPeakCompletedPerSec) / peak, 3);
+      out.push(`saga / baseline, orders/s at each one's saturation: ${summary.ratioOrdersPerSec} (${summary.sagaPeakCompletedPerSec} / ${round(peak, 1)})`);
+      // CPU per order at the same offered rate (fixed costs spread over the same number of orders).
+      const same = sagaBest ? bsteps.find((b) => b.rate === sagaBest!.rate && b.cpuMsPerOrder !== undefined) : undefined;
+      if (same && sagaBest?.cpuMsPerOrder !== undefined) {
+        summary.ratioCpuPerOrder = round(sagaBest.cpuMsPerOrder / same.cpuMsPerOrder!, 1);
+        summary.ratioCpuBasis = `same rate, ${sagaBest.rate}/s`;
+        out.push(`saga / baseline, CPU per order at the same rate (${sagaBest.rate}/s): ${summary.ratioCpuPerOrder}x (${round(sagaBest.cpuMsPerOrder, 1)} / ${round(same.cpuMsPerOrder!, 1)} ms): what durability costs`);
+      } else if (summary.sagaCpuMsPerOrder !== undefined && summary.baselineCpuMsPerOrder !== undefined) {
+        summary.ratioCpuPerOrder = round(Number(summary.sagaCpuMsPerOrder) / Number(summary.baselineCpuMsPerOrder), 1);
+        summary.ratioCpuBasis = 'each at its busiest good step';
+      }
+      if (summary.sagaCpuMsPerOrder !== undefined && summary.baselineCpuMsPerOrder !== undefined) {
+        out.push(`saga / baseline, CPU per order each at its busiest good step: ${round(Number(summary.sagaCpuMsPerOrder) / Number(summary.baselineCpuMsPerOrder), 1)}x (${summary.sagaCpuMsPerOrder} / ${summary.baselineCpuMsPerOrder} ms)`);
+      }
+    }
+  }
+
+  const runs: Array<HttpRun & { loadavg: string; cpu?: CpuFigures }> = r.menuRuns ?? [];
+  if (runs.length > 0) {
+    out.push('');
+    out.push(`MENU READS: GET /restaurants/:id/menu (${r.stack?.menuItems} items in the read model, random restaurants) against GET /healthz, autocannon, ${args.menuSeconds} s per run`);
+    const conns = [...new Set(runs.map((x) => x.connections))];
+    const rows = conns.map((c) => {
+      const h = runs.find((x) => x.connections === c && x.label === 'healthz');
+      const mm = runs.find((x) => x.connections === c && x.label === 'menu');
+      const apiMs = (x?: HttpRun & { cpu?: CpuFigures }) => (x?.cpu ? round(((x.cpu.byGroup.api ?? 0) / (x.requestsPerSec * x.seconds)) * 1000, 2) : '-');
+      return [c, round(h?.requestsPerSec ?? NaN), h?.p50Ms ?? '-', h?.p99Ms ?? '-', apiMs(h), round(mm?.requestsPerSec ?? NaN), mm?.p50Ms ?? '-', mm?.p99Ms ?? '-', apiMs(mm), (mm?.non2xx ?? 0) + (mm?.errors ?? 0), round((mm?.requestsPerSec ?? NaN) / (h?.requestsPerSec ?? NaN), 2), mm?.loadavg.split(' ')[0] ?? '-'];
+    });
+    out.push(table(['connections', 'healthz req/s', 'p50', 'p99', 'API ms/req', 'menu req/s', 'p50', 'p99', 'API ms/req', 'menu errors', 'menu/healthz', 'load 1m'], rows));
+    const bestUnder = (label: string) => runs.filter((x) => x.label === label && x.p99Ms < 20 && x.non2xx + x.errors === 0).reduce((mx, x) => Math.max(mx, x.requestsPerSec), 0);
+    const h = bestUnder('healthz');
+    const mm = bestUnder('menu');
+    summary.menuReqPerSecP99Under20 = round(mm);
+    summary.healthzReqPerSecP99Under20 = round(h);
+    summary.ratioMenuHealthz = round(mm / h, 2);
+    out.push(`highest req/s with p99 < 20 ms: menu ${round(mm)}, healthz ${round(h)}: ratio ${summary.ratioMenuHealthz}`);
+  }
+
+  if (r.cdc) {
+    out.push('');
+    const mx = r.cdc.mixed;
+    if (mx) {
+      out.push(
+        `CDC WITH LOAD: ${round(mx.updatesPerSecWritten)} menu updates/s written while ${mx.orders.rate} orders/s and ${round(mx.reads.requestsPerSec)} menu reads/s ran (${args.mixedSeconds} s, load ${mx.loadavg.split(' ')[0]}): ` +
+          `commit-to-visible lag p50 ${round(mx.lagP50Ms)} ms, p99 ${round(mx.lagP99Ms)} ms (${round(mx.within100Ms * 100, 1)}% within 100 ms, ${round(mx.within250Ms * 100, 1)}% within 250 ms); ` +
+          `orders CONFIRMED p99 ${ms(mx.orders.confirmMs.p99)} ms, reads p99 ${mx.reads.p99Ms} ms`,
+      );
+      summary.cdcLagP99MsAt500 = round(mx.lagP99Ms);
+      summary.cdcWithin250MsAt500 = mx.within250Ms;
+      summary.cdcWithin100MsAt500 = mx.within100Ms;
+    }
+    const cs: Array<Record<string, any>> = r.cdc.steps ?? [];
+    if (cs.length > 0) {
+      out.push(`CDC RATE STEPS (updates only, ${args.cdcStepSeconds} s each; lag from the projector's apply-delay histogram, interpolated in its buckets)`);
+      out.push(
+        table(
+          ['offered/s', 'written/s', 'lag p50 ms', 'lag p99 ms', 'backlog@end', 'kept up', 'load 1m'],
+          cs.map((s) => [s.offeredPerSec, round(s.writtenPerSec), round(s.lagP50Ms), round(s.lagP99Ms), s.backlogAtEnd, s.keptUp ? (s.sourceLimited ? 'yes (source-limited)' : 'yes') : 'NO', String(s.loadavg).split(' ')[0]!]),
+        ),
+      );
+      summary.cdcHighestKeptUp = round(r.cdc.highestKeptUpWrittenPerSec);
+      out.push(`highest update rate the projector kept up with (p99 < 1 s, no growing backlog): ${summary.cdcHighestKeptUp} updates/s written${cs.every((s) => s.keptUp) ? ' (it kept up with every step: the limit is higher)' : ''}`);
+    }
+  }
+
+  // Targets.
+  const t = (name: string, atLeast: number, aim: number, value: unknown, unit: string, lowerIsBetter = false) => {
+    const v = Number(value);
+    const known = value !== undefined && Number.isFinite(v);
+    const met = !known ? 'not measured' : lowerIsBetter ? (v <= aim ? 'aim met' : v <= atLeast ? 'met' : 'MISSED') : v >= aim ? 'aim met' : v >= atLeast ? 'met' : 'MISSED';
+    return [name, `${atLeast}${unit}`, `${aim}${unit}`, known ? `${v}${unit}` : '-', met];
+  };
+  out.push('');
+  out.push('TARGETS');
+  out.push(
+    table(
+      ['figure', 'at least', 'aim', 'measured', 'verdict'],
+      [
+        t('saga orders/s sustained, p99 order-to-CONFIRMED < 1 s', 50, 106, summary.sagaSustainedRate, ''),
+        t('saga p50 order-to-CONFIRMED, no load', 150, 100, summary.idleConfirmP50Ms, ' ms', true),
+        t('saga / baseline, orders/s', 0.1, 0.2, summary.ratioOrdersPerSec, ''),
+        t('saga / baseline, CPU seconds per order', 10, 5, summary.ratioCpuPerOrder, 'x', true),
+        t('menu reads / healthz, req/s with p99 < 20 ms', 0.4, 0.5, summary.ratioMenuHealthz, ''),
+        t('CDC lag p99 at 500 updates/s with orders', 250, 100, summary.cdcLagP99MsAt500, ' ms', true),
+        t('highest menu update rate kept up with', 1000, 2000, summary.cdcHighestKeptUp, '/s'),
+      ],
+    ),
+  );
+  if (r.unexpectedExits?.length) out.push(`!! processes that exited on their own: ${r.unexpectedExits.join(', ')}`);
+  return { text: out.join('\n') + '\n', summary };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timeline and chart
+
+function perSecond(records: OrderRecord[], t0: number) {
+  const sec = (msAt: number) => Math.floor((msAt - t0) / 1000);
+  const offered = new Map<number, number>();
+  const completed = new Map<number, number>();
+  const lat = new Map<number, number[]>();
+  const post = new Map<number, number[]>();
+  for (const r of records) {
+    if (r.phase === 'warmup') continue;
+    offered.set(sec(r.sentMs), (offered.get(sec(r.sentMs)) ?? 0) + 1);
+    if (r.postMs !== undefined) post.set(sec(r.sentMs), [...(post.get(sec(r.sentMs)) ?? []), r.postMs]);
+    if (r.finalStatus === 'CONFIRMED') {
+      completed.set(sec(r.doneAtMs!), (completed.get(sec(r.doneAtMs!)) ?? 0) + 1);
+      lat.set(sec(r.doneAtMs!), [...(lat.get(sec(r.doneAtMs!)) ?? []), r.doneAtMs! - r.sentMs]);
+    }
+  }
+  const last = Math.max(0, ...offered.keys(), ...completed.keys());
+  return Array.from({ length: last + 1 }, (_, s) => {
+    const l = summarize(lat.get(s) ?? []);
+    const p = summarize(post.get(s) ?? []);
+    return { t: s, offered: offered.get(s) ?? 0, confirmed: completed.get(s) ?? 0, confirmP50: l.p50, confirmP99: l.p99, postP99: p.p99 };
+  });
+}
+
+function timeline(records: OrderRecord[], baseline: BaselineStepResult[], t0: number) {
+  return {
+    orders: perSecond(records, t0),
+    baseline: baseline.flatMap((b) => b.perSecond.map((n, i) => ({ t: Math.floor((b.windowStartMs - t0) / 1000) + i, completed: n }))),
+  };
+}
+
+function chart(records: OrderRecord[], baseline: BaselineStepResult[], menuRuns: HttpRun[], phases: Phase[], t0: number, args: Args, r: Record<string, any>): string {
+  const ps = perSecond(records, t0);
+  const active = ps.filter((p) => p.offered > 0 || p.confirmed > 0);
+  const series = (f: (p: (typeof ps)[number]) => number): Array<[number, number]> => ps.map((p) => [p.t, p.offered > 0 || p.confirmed > 0 ? f(p) : NaN]);
+  const base: Array<[number, number]> = baseline.flatMap((b) => b.perSecond.map((n, i): [number, number] => [(b.windowStartMs - t0) / 1000 + i, n]));
+  const runSeries = (label: string, color: string, dashed: boolean): Series => ({
+    name: `${label} req/s`,
+    color,
+    dashed,
+    points: menuRuns
+      .filter((m) => m.label === label)
+      .flatMap((m) => {
+        const ph = phases.find((p) => p.label === `${label} c${m.connections}`);
+        return ph ? ([[ph.start, m.requestsPerSec], [ph.end, m.requestsPerSec], [ph.end, NaN]] as Array<[number, number]>) : [];
+      }),
+  });
+  const cdcSteps: Array<Record<string, any>> = (r.cdc?.steps ?? []) as Array<Record<string, any>>;
+  const cdcSeries: Series = {
+    name: 'menu updates/s (CDC steps)',
+    color: '#17becf',
+    points: cdcSteps.flatMap((c) => {
+      const ph = phases.find((p) => p.label === `CDC ${c.offeredPerSec}/s`);
+      return ph ? ([[ph.start, c.writtenPerSec], [ph.end, c.writtenPerSec], [ph.end, NaN]] as Array<[number, number]>) : [];
+    }),
+  };
+  return renderChart({
+    title: `Lunch-rush benchmark (${args.label}) — ${r.startedAt}`,
+    subtitle: `${r.machine?.nproc} CPUs ${r.machine?.cpuModel}, load average ${r.machine?.loadavgAtStart} → ${r.loadavgAtEnd}; ${r.stack?.menuItems} menu items; orders: open loop, stepped; shaded bands = phases`,
+    phases,
+    panels: [
+      {
+        title: 'Orders per second',
+        unit: 'orders/s',
+        series: [
+          { name: 'saga offered/s', color: '#1f77b4', dashed: true, points: series((p) => p.offered) },
+          { name: 'saga CONFIRMED/s', color: '#2ca02c', points: series((p) => p.confirmed) },
+          { name: 'baseline completed/s', color: '#ff7f0e', points: base },
+        ],
+      },
+      {
+        title: 'Order latency (log scale)',
+        unit: 'ms',
+        log: true,
+        marks: [{ value: 1000, label: '1 s objective (p99)' }],
+        series: [
+          { name: 'order-to-CONFIRMED p50', color: '#2ca02c', points: series((p) => p.confirmP50) },
+          { name: 'order-to-CONFIRMED p99', color: '#d62728', points: series((p) => p.confirmP99) },
+          { name: 'POST /orders p99', color: '#1f77b4', dashed: true, points: series((p) => p.postP99) },
+        ],
+      },
+      {
+        title: 'Reads and CDC',
+        unit: 'per second',
+        series: [runSeries('healthz', '#999', true), runSeries('menu', '#8e44ad', false), cdcSeries],
+      },
+    ],
+  }).replace('</svg>', active.length === 0 ? '<text x="100" y="120">no orders in this run</text></svg>' : '</svg>');
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
