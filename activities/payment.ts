@@ -60,17 +60,20 @@ export function createPaymentActivities({ db, psp, metrics = noSagaMetrics }: Pa
     });
   }
 
+  /** The payment's row, created PENDING if this is the first step to touch it (idempotent). */
+  async function loadOrCreatePending(paymentId: string, orderId: string, amount: number): Promise<PaymentRow> {
+    await db('payments').insert({ payment_id: paymentId, order_id: orderId, amount, status: 'PENDING' }).onConflict('order_id').ignore();
+    const row = await load(orderId);
+    if (!row) throw new Error(`payment row for ${orderId} vanished`);
+    return row;
+  }
+
   return {
     /** Holds the amount on the card. Throws PAYMENT_DECLINED (non-retryable) on a decline. */
     async authorizePayment(input: { orderId: string; amount: number; cardToken: string }): Promise<PaymentStatus> {
       const paymentId = paymentIdFor(input.orderId);
       // The row exists before the PSP is called, so a compensation always finds what to void.
-      await db('payments')
-        .insert({ payment_id: paymentId, order_id: input.orderId, amount: input.amount, status: 'PENDING' })
-        .onConflict('order_id')
-        .ignore();
-      const row = await load(input.orderId);
-      if (!row) throw new Error(`payment row for ${input.orderId} vanished`);
+      const row = await loadOrCreatePending(paymentId, input.orderId, input.amount);
       if (row.status === 'AUTHORIZED' || row.status === 'CAPTURED') return row.status;
       if (row.status === 'DECLINED') throw ApplicationFailure.nonRetryable('The card was declined', 'PAYMENT_DECLINED');
       if (row.status !== 'PENDING') {
@@ -119,12 +122,7 @@ export function createPaymentActivities({ db, psp, metrics = noSagaMetrics }: Pa
      */
     async voidAuthorization(input: { orderId: string; amount: number }): Promise<PaymentStatus> {
       const paymentId = paymentIdFor(input.orderId);
-      await db('payments')
-        .insert({ payment_id: paymentId, order_id: input.orderId, amount: input.amount, status: 'PENDING' })
-        .onConflict('order_id')
-        .ignore();
-      const row = await load(input.orderId);
-      if (!row) throw new Error(`payment row for ${input.orderId} vanished`);
+      const row = await loadOrCreatePending(paymentId, input.orderId, input.amount);
       if (row.status !== 'PENDING' && row.status !== 'AUTHORIZED') return row.status;
       const key = `${paymentId}:void`;
       let result: PspResult;

@@ -38,7 +38,7 @@ import { mintToken } from '../lib/auth';
 import { loadConfig } from '../lib/config';
 import { freePort } from '../lib/ports';
 import { PROJECT_ROOT, temporalCliPath } from '../lib/temporal-tools';
-import { startLocalStack, type LocalStack } from '../ops/local-stack';
+import { freeStackPorts, startLocalStack, type LocalStack } from '../ops/local-stack';
 import type { BaselineStepResult } from './baseline';
 import { offerUpdates } from './cdc';
 import { renderChart, type Phase, type Series } from './lib/chart';
@@ -325,15 +325,7 @@ async function main(): Promise<void> {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lunch-rush-'));
     fs.chmodSync(dataDir, 0o755); // Postgres runs as its own user when we are root
     secret = randomUUID() + randomUUID();
-    const ports = {
-      pgPrimary: await freePort(),
-      pgRead: await freePort(),
-      temporal: await freePort(),
-      temporalUi: await freePort(),
-      api: await freePort(),
-      psp: await freePort(),
-      projectorMetrics: await freePort(),
-    };
+    const ports = await freeStackPorts();
     const temporalMetricsPort = await freePort();
     say(`starting the stack in ${dataDir} (seeding ${args.restaurants * args.itemsPerRestaurant} menu items)`);
     stack = await startLocalStack({

@@ -6,10 +6,9 @@ import { createDb, type Db } from '../db/knex';
 import { isAutoAccept, menuIdFor, restaurantIdFor } from '../db/seed';
 import { mintToken } from '../lib/auth';
 import { TERMINAL_ORDER_STATUSES } from '../lib/domain';
-import { freePort } from '../lib/ports';
 import { seededRandom } from '../lib/random';
 import { runAudit, violationCount, type AuditReport } from './audit';
-import { startLocalStack, type LocalStack } from './local-stack';
+import { freeStackPorts, startLocalStack, type LocalStack } from './local-stack';
 import type { ManagedProcess } from './managed-process';
 
 // The fault-injection harness: a seeded stream of orders through the real stack (processes, not
@@ -85,15 +84,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
   fs.chmodSync(dataDir, 0o755);
   const secret = randomUUID() + randomUUID();
 
-  const ports = {
-    pgPrimary: await freePort(),
-    pgRead: await freePort(),
-    temporal: await freePort(),
-    temporalUi: await freePort(),
-    api: await freePort(),
-    psp: await freePort(),
-    projectorMetrics: await freePort(),
-  };
+  const ports = await freeStackPorts();
   const n = opts.workersPerService;
   const unexpected: string[] = [];
   const stack: LocalStack = await startLocalStack({

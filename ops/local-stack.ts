@@ -61,6 +61,19 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
+/** A free port for every listener of the stack (chaos runs and benchmarks start their own stack). */
+export async function freeStackPorts(): Promise<LocalStackPorts> {
+  return {
+    pgPrimary: await freePort(),
+    pgRead: await freePort(),
+    temporal: await freePort(),
+    temporalUi: await freePort(),
+    api: await freePort(),
+    psp: await freePort(),
+    projectorMetrics: await freePort(),
+  };
+}
+
 export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
