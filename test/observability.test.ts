@@ -26,6 +26,12 @@ function jsonLines(text: string): Line[] {
 }
 
 /** The value of one sample in Prometheus text, matched by name and a subset of its labels. */
+/** The activity type a local-activity marker records (core SDK: details.data holds its JSON). */
+function localActivityType(details: Record<string, { payloads?: unknown[] | null }> | null | undefined): string | undefined {
+  const data = details?.data?.payloads?.[0];
+  return data ? (defaultPayloadConverter.fromPayload(data as never) as { activity_type?: string }).activity_type : undefined;
+}
+
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
@@ -90,7 +96,8 @@ describe('metrics and logs of the saga', () => {
     expect(sample(order, 'order_saga_outcomes_total', { status: 'CANCELLED', reason: 'CUSTOMER_CANCELLED' })).toBe(1);
     // The SDK's own metrics, from the same endpoint.
     expect(sample(order, 'temporal_workflow_completed', { service: 'order-worker' })).toBeGreaterThanOrEqual(1);
-    expect(order).toMatch(/^temporal_activity_execution_latency_count\{.*activity_type="confirmOrder"/m);
+    // The order service's steps run as local activities inside the saga's workflow tasks.
+    expect(order).toMatch(/^temporal_local_activity_execution_latency_count\{.*activity_type="confirmOrder"/m);
     expect(order).toMatch(/^nodejs_heap_size_used_bytes\{service="order-worker"\}/m);
 
     const payment = await scrape('payment');
@@ -126,7 +133,7 @@ describe('metrics and logs of the saga', () => {
     expect([...used].filter((name) => !exported.has(name))).toEqual([]);
   });
 
-  it("the Web UI's timeline reads as the saga: a summary on every activity and the timer, OrderStatus current", async () => {
+  it("the Web UI's timeline reads as the saga: a summary on every activity, local activity and the timer, OrderStatus current", async () => {
     const handle = stack.client.workflow.getHandle(orderWorkflowId(cancelledId));
     const history = await handle.fetchHistory();
     const summary = (m: { summary?: unknown } | null | undefined) => (m?.summary ? defaultPayloadConverter.fromPayload(m.summary as never) : undefined);
@@ -136,18 +143,20 @@ describe('metrics and logs of the saga', () => {
           ? `${e.activityTaskScheduledEventAttributes.activityType?.name}: ${summary(e.userMetadata)}`
           : e.timerStartedEventAttributes
             ? `timer: ${summary(e.userMetadata)}`
-            : undefined,
+            : e.markerRecordedEventAttributes?.markerName === 'core_local_activity'
+              ? `local ${localActivityType(e.markerRecordedEventAttributes.details)}: ${summary(e.userMetadata)}`
+              : undefined,
       )
       .filter(Boolean);
     expect(steps).toEqual([
-      `createOrder: Record order ${cancelledId}: 1 line(s), 10500 KRW`,
+      `local createOrder: Record order ${cancelledId}: 1 line(s), 10500 KRW`,
       'authorizePayment: Hold 10500 KRW on the card',
       `createTicket: Re-check 1 line(s) and open a ticket at ${restaurantIdFor(1)}`,
-      expect.stringMatching(new RegExp(`^markAwaitingRestaurant: Wait for ${restaurantIdFor(1)} until \\d{4}-`)),
+      expect.stringMatching(new RegExp(`^local markAwaitingRestaurant: Wait for ${restaurantIdFor(1)} until \\d{4}-`)),
       `timer: Acceptance window: 300 s for ${restaurantIdFor(1)}`,
       `cancelTicket: Compensate: cancel the ticket at ${restaurantIdFor(1)}`,
       'voidAuthorization: Compensate: release the hold of 10500 KRW',
-      `rejectOrder: Close order ${cancelledId}: CANCELLED (CUSTOMER_CANCELLED)`,
+      `local rejectOrder: Close order ${cancelledId}: CANCELLED (CUSTOMER_CANCELLED)`,
     ]);
     expect((await handle.describe()).typedSearchAttributes.get(ORDER_STATUS)).toBe('CANCELLED');
     const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');

@@ -1,13 +1,18 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
-import { HISTORY_DIR } from './support/histories';
+import { LOCAL_ORDER_STEPS_PATCH } from '../workflows/order-saga';
+import { CURRENT_HISTORY_GENERATION, HISTORY_DIR } from './support/histories';
 import { workflowBundle } from './support/stack';
 
-// Histories recorded from real runs of every saga path (RECORD_HISTORIES=1 npm test). A workflow
-// change that is not replay-safe (not behind `patched`) fails here, before it can break running sagas.
-const files = fs.existsSync(HISTORY_DIR) ? fs.readdirSync(HISTORY_DIR).filter((f) => f.endsWith('.json')).sort() : [];
+// Histories recorded from real runs of every saga path (RECORD_HISTORIES=1 npm test), one folder per
+// generation of the workflow code. A workflow change that is not replay-safe (not behind `patched`)
+// fails here, before it can break running sagas.
+const generations = fs.readdirSync(HISTORY_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
+const files = generations.flatMap((g) => fs.readdirSync(path.join(HISTORY_DIR, g)).filter((f) => f.endsWith('.json')).sort().map((f) => `${g}/${f}`));
+const SAGA_PATHS = ['happy-auto-accept', 'restaurant-accepts', 'card-declined', 'restaurant-rejects', 'customer-cancels', 'item-sold-out', 'price-changed', 'psp-flaky', 'compensation-retried', 'restaurant-timeout'];
 
 function load(file: string): { workflowId: string; history: ReturnType<typeof historyFromJSON> } {
   const { workflowId, ...json } = JSON.parse(fs.readFileSync(path.join(HISTORY_DIR, file), 'utf8'));
@@ -15,11 +20,13 @@ function load(file: string): { workflowId: string; history: ReturnType<typeof hi
 }
 
 describe('replay of recorded saga histories', () => {
-  it('has a history for every saga path', () => {
-    const paths = files.map((f) => f.replace(/\.json$/, ''));
-    for (const expected of ['happy-auto-accept', 'restaurant-accepts', 'card-declined', 'restaurant-rejects', 'customer-cancels', 'item-sold-out', 'price-changed', 'psp-flaky', 'compensation-retried', 'restaurant-timeout']) {
-      expect(paths).toContain(expected);
-    }
+  it.each(generations)('generation %s has a history for every saga path', (generation) => {
+    const paths = files.filter((f) => f.startsWith(`${generation}/`)).map((f) => path.basename(f, '.json'));
+    expect(paths).toEqual(expect.arrayContaining(SAGA_PATHS));
+  });
+
+  it('the current generation is recorded', () => {
+    expect(generations).toContain(CURRENT_HISTORY_GENERATION);
   });
 
   it.each(files)('%s replays against the current workflow code', async (file) => {
@@ -28,11 +35,21 @@ describe('replay of recorded saga histories', () => {
   });
 
   it('a history the code could not have produced fails the replay (the check has teeth)', async () => {
-    const { workflowId, history } = load('restaurant-rejects.json');
+    const { workflowId, history } = load('1-remote-order-steps/restaurant-rejects.json');
     // Swap the activity the saga scheduled first for another: as if the code had changed its steps.
     const scheduled = history.events?.find((e) => e.activityTaskScheduledEventAttributes)?.activityTaskScheduledEventAttributes;
     expect(scheduled?.activityType?.name).toBe('createOrder');
     scheduled!.activityType!.name = 'chargeCardFirst';
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(/[Nn]ondeterminism|DeterminismViolation/);
+  });
+
+  it('a saga recorded with local order steps fails to replay when its patch marker names another change (the patch is what keeps both generations apart)', async () => {
+    const { workflowId, history } = load(`${CURRENT_HISTORY_GENERATION}/happy-auto-accept.json`);
+    const marker = history.events?.find((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')?.markerRecordedEventAttributes;
+    const payload = marker?.details?.['patch-data']?.payloads?.[0];
+    expect(defaultPayloadConverter.fromPayload(payload!)).toMatchObject({ id: LOCAL_ORDER_STEPS_PATCH });
+    // Same event, another change id: replay now takes the old branch (remote createOrder) and meets local-activity markers.
+    marker!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
     await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(/[Nn]ondeterminism|DeterminismViolation/);
   });
 });

@@ -5,12 +5,13 @@ import {
   allHandlersFinished,
   condition,
   log,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
-  type ActivityFunctionWithOptions,
 } from '@temporalio/workflow';
 import type { createOrderActivities } from '../activities/order';
 import type { createPaymentActivities } from '../activities/payment';
@@ -37,6 +38,15 @@ const DEFAULT_ACCEPTANCE_WINDOW_SECONDS = 300;
 const STEP_RETRY = { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
 // Compensations must finish: no maximumAttempts means retry until they succeed.
 const COMPENSATION_RETRY = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+/**
+ * Sagas started after this patch run the order service's own steps (createOrder,
+ * markAwaitingRestaurant, confirmOrder, rejectOrder) as local activities: the workflow already runs
+ * on the order worker, which holds the orders database, so each step is one short transaction inside
+ * the workflow task instead of a round trip through the server (a marker in the history instead of
+ * three events and a workflow task). Sagas recorded before it replay their remote steps (the
+ * histories in test/histories).
+ */
+export const LOCAL_ORDER_STEPS_PATCH = 'order-steps-as-local-activities';
 
 /**
  * The order saga: createOrder → authorizePayment → createTicket → restaurant decision →
@@ -84,6 +94,9 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     startToCloseTimeout: '10s',
     retry: COMPENSATION_RETRY,
   });
+  const localOrderSteps = patched(LOCAL_ORDER_STEPS_PATCH);
+  const orderSteps = localOrderSteps ? proxyLocalActivities<OrderActivities>({ startToCloseTimeout: '10s', retry: STEP_RETRY }) : order;
+  const orderClose = localOrderSteps ? proxyLocalActivities<OrderActivities>({ startToCloseTimeout: '10s', retry: COMPENSATION_RETRY }) : closeOrder;
 
   const state: OrderSagaState = {
     status: 'PENDING',
@@ -108,8 +121,11 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
    * and order are what must match): histories recorded without summaries replay unchanged
    * (test/replay.test.ts), so this needs no `patched` guard.
    */
-  const step = <F extends (...args: any[]) => Promise<any>>(fn: ActivityFunctionWithOptions<F>, summary: string, ...args: Parameters<F>): Promise<Awaited<ReturnType<F>>> =>
-    fn.executeWithOptions({ summary }, args);
+  const step = <F extends (...args: any[]) => Promise<any>>(
+    fn: F & { executeWithOptions(options: { summary: string }, args: Parameters<F>): Promise<Awaited<ReturnType<F>>> },
+    summary: string,
+    ...args: Parameters<F>
+  ): Promise<Awaited<ReturnType<F>>> => fn.executeWithOptions({ summary }, args);
   // What the Web UI shows as the saga's current details (a query: no command, replay-safe).
   const details = (text: string) => setCurrentDetails(`**${orderId}** (${amount} KRW at ${input.restaurantId}): ${text}`);
   details('placing the order');
@@ -175,7 +191,7 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
   };
 
   try {
-    await step(order.createOrder, `Record order ${orderId}: ${input.items.length} line(s), ${amount} KRW`, input);
+    await step(orderSteps.createOrder, `Record order ${orderId}: ${input.items.length} line(s), ${amount} KRW`, input);
 
     compensations.unshift(async () => {
       state.paymentStatus = await step(compensatePayment.voidAuthorization, `Compensate: release the hold of ${amount} KRW`, { orderId, amount });
@@ -199,7 +215,7 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     if (state.decision === null) {
       const windowSeconds = input.acceptanceWindowSeconds ?? DEFAULT_ACCEPTANCE_WINDOW_SECONDS;
       state.acceptanceDeadline = new Date(Date.now() + windowSeconds * 1000).toISOString();
-      await step(order.markAwaitingRestaurant, `Wait for ${input.restaurantId} until ${state.acceptanceDeadline}`, { orderId, acceptanceDeadline: state.acceptanceDeadline });
+      await step(orderSteps.markAwaitingRestaurant, `Wait for ${input.restaurantId} until ${state.acceptanceDeadline}`, { orderId, acceptanceDeadline: state.acceptanceDeadline });
       setStatus('AWAITING_RESTAURANT');
       details(`waiting for ${input.restaurantId} to accept or reject until ${state.acceptanceDeadline}`);
       const decided = await condition(() => state.decision !== null || state.cancelRequested, windowSeconds * 1000, {
@@ -220,7 +236,7 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     details('accepted: capturing the payment');
     state.paymentStatus = await step(capture.capturePayment, `Capture ${amount} KRW`, { orderId, amount });
     await step(restaurant.acceptTicket, `Mark the ticket accepted at ${input.restaurantId}`, { orderId });
-    await step(order.confirmOrder, `Confirm order ${orderId}`, { orderId });
+    await step(orderSteps.confirmOrder, `Confirm order ${orderId}`, { orderId });
     setStatus('CONFIRMED');
     details('confirmed');
   } catch (err) {
@@ -231,7 +247,7 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     await CancellationScope.nonCancellable(async () => {
       for (const compensate of compensations) await compensate();
       const status: OrderStatus = reason === 'CUSTOMER_CANCELLED' ? 'CANCELLED' : 'REJECTED';
-      await step(closeOrder.rejectOrder, `Close order ${orderId}: ${status} (${reason})`, { orderId, status, reason, paymentStatus: state.paymentStatus });
+      await step(orderClose.rejectOrder, `Close order ${orderId}: ${status} (${reason})`, { orderId, status, reason, paymentStatus: state.paymentStatus });
       state.failureReason = reason;
       setStatus(status);
       details(`${status} (${reason}); payment ${state.paymentStatus ?? 'none'}`);

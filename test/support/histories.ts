@@ -7,18 +7,25 @@ import { workflowBundle } from './stack';
 import { temporalCliPath } from '../../lib/temporal-tools';
 
 export const HISTORY_DIR = path.resolve(__dirname, '..', 'histories');
+/**
+ * Histories are kept by generation of the workflow code (a folder each): every generation must keep
+ * replaying while sagas recorded by it may still run. New recordings go to the current one.
+ */
+export const CURRENT_HISTORY_GENERATION = '2-local-order-steps';
 
 /**
- * With RECORD_HISTORIES=1, saves the finished saga's history under test/histories/<name>.json (the
- * same JSON as `temporal workflow show --output json`), for the replay suite to keep forever.
+ * With RECORD_HISTORIES=1, saves the finished saga's history under
+ * test/histories/<current generation>/<name>.json (the same JSON as `temporal workflow show --output
+ * json`), for the replay suite to keep forever.
  */
 export async function maybeRecordHistory(client: Client, address: string, name: string, workflowId: string): Promise<void> {
   if (process.env.RECORD_HISTORIES !== '1') return;
   await client.workflow.getHandle(workflowId).result();
   // Recorded with the operators' own tool, exactly as they would fetch a history to replay.
   const json = execFileSync(temporalCliPath(), ['workflow', 'show', '--workflow-id', workflowId, '--output', 'json', '--address', address], { encoding: 'utf8' });
-  fs.mkdirSync(HISTORY_DIR, { recursive: true });
-  fs.writeFileSync(path.join(HISTORY_DIR, `${name}.json`), `${JSON.stringify({ workflowId, ...JSON.parse(json) }, null, 1)}\n`);
+  const dir = path.join(HISTORY_DIR, CURRENT_HISTORY_GENERATION);
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify({ workflowId, ...JSON.parse(json) }, null, 1)}\n`);
 }
 
 /** Replays the given workflows' histories against the current workflow code; returns the failures. */
