@@ -12,6 +12,7 @@ import { openApiRoutes } from './openapi';
 import { requestLogger } from './request-log';
 import { orderRoutes } from './routes/orders';
 import { DEFAULT_RATE_LIMIT, hardenListen, rateLimiter, requireJsonBody, securityHeaders, trustProxySetting, type RateLimitSettings } from './security';
+import type { MenuCache } from './services/menu-cache';
 import { createMenuService } from './services/menus';
 import { createOrderService } from './services/orders';
 
@@ -36,6 +37,8 @@ export interface ApiDeps {
   trustProxy?: string | number | boolean;
   /** The built web console served at /console/ (default web/dist, built by `npm run setup`). */
   consoleDir?: string;
+  /** Menus cached and kept fresh by the projector's change notices (MENU_CACHE_ENTRIES; none: no cache). */
+  menuCache?: MenuCache;
 }
 
 export function createApp(deps: ApiDeps): express.Express {
@@ -114,7 +117,7 @@ export function createApp(deps: ApiDeps): express.Express {
     logger: deps.logger,
     ...(deps.decisionWaitMs !== undefined ? { decisionWaitMs: deps.decisionWaitMs } : {}),
   });
-  const menus = createMenuService({ restaurantsDb: deps.restaurantsDb, menuReadDb: deps.menuReadDb });
+  const menus = createMenuService({ restaurantsDb: deps.restaurantsDb, menuReadDb: deps.menuReadDb, menuCache: deps.menuCache });
   app.use(orderRoutes(orders));
   app.use(menuRoutes(menus));
   app.use(unknownRoute);

@@ -4,6 +4,7 @@ import { loadConfig } from '../lib/config';
 import { createLogger } from '../lib/logger';
 import { createRegistry } from '../lib/metrics';
 import { createApp } from './app';
+import { MenuCache } from './services/menu-cache';
 
 // Entry point of the API process.
 async function main() {
@@ -16,11 +17,18 @@ async function main() {
     restaurantsDb: createDb(config.RESTAURANTS_DATABASE_URL, config.DB_POOL_MAX),
     menuReadDb: createDb(config.MENU_READ_DATABASE_URL, config.DB_POOL_MAX),
   };
+  const registry = createRegistry('api');
+  const menuCache =
+    config.MENU_CACHE_ENTRIES > 0
+      ? new MenuCache({ connectionString: config.MENU_READ_DATABASE_URL, maxEntries: config.MENU_CACHE_ENTRIES, ttlMs: config.MENU_CACHE_TTL_SECONDS * 1000, logger, registry })
+      : undefined;
+  menuCache?.start();
   const app = createApp({
     ...dbs,
+    menuCache,
     temporal,
     logger,
-    registry: createRegistry('api'),
+    registry,
     authSecret: config.AUTH_SECRET,
     taskQueuePrefix: config.TASK_QUEUE_PREFIX,
     acceptanceWindowSeconds: config.ACCEPTANCE_WINDOW_SECONDS,
@@ -34,7 +42,7 @@ async function main() {
   const stop = () => {
     logger.info('shutting down: finishing in-flight requests');
     server.close(() => {
-      void Promise.all(Object.values(dbs).map((d) => d.destroy()))
+      void Promise.all([...Object.values(dbs).map((d) => d.destroy()), menuCache?.stop()])
         .then(() => connection.close())
         .finally(() => process.exit(0));
     });

@@ -15,6 +15,9 @@ const envSchema = z.object({
   RESTAURANTS_DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:54329/restaurants'),
   MENU_READ_DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:54339/menu_read'),
   DB_POOL_MAX: z.coerce.number().int().min(1).default(10),
+  // API: menus kept in memory, dropped when the CDC projector announces a change; 0 switches it off.
+  MENU_CACHE_ENTRIES: z.coerce.number().int().min(0).default(20_000),
+  MENU_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(300),
   // CDC projector (db/projector): slot and publication on the restaurants database, its /metrics port.
   CDC_SLOT_NAME: z.string().regex(/^[a-z0-9_]{1,63}$/).default('menu_read_projector'),
   CDC_PUBLICATION: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('menu_cdc'),

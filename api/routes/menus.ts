@@ -19,7 +19,7 @@ export function menuRoutes(menus: MenuService): Router {
     asyncRoute(async (req, res) => {
       const restaurantId = parse(pathId, req.params.restaurantId, 'path');
       parse(noQuery, req.query, 'query');
-      res.json(await menus.getMenu(restaurantId, req.principal));
+      res.type('json').send(await menus.getMenuBody(restaurantId, req.principal));
     }),
   );
 

@@ -3,12 +3,15 @@ import type { Db } from '../../db/knex';
 import type { MenuItemStatus } from '../../lib/domain';
 import type { Principal } from '../../lib/auth';
 import { HttpError, notFound } from '../errors';
+import type { MenuCache } from './menu-cache';
 
 export interface MenuServiceDeps {
   /** Commands write the source of truth... */
   restaurantsDb: Db;
   /** ...queries read only the read model that CDC keeps up to date. */
   menuReadDb: Db;
+  /** Serialized menus, dropped when the projector announces a change (none: every read queries). */
+  menuCache?: MenuCache;
 }
 
 /** A restaurant's menu from the read model, items in menu_id order, with the read model's position. */
@@ -21,7 +24,31 @@ const MENU_QUERY = `
     FROM restaurants_read r
    WHERE r.restaurant_id = $2`;
 
-export function createMenuService({ restaurantsDb, menuReadDb }: MenuServiceDeps) {
+export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: MenuServiceDeps) {
+  /** A restaurant's menu from the read model, serialized (what the cache keeps). */
+  async function loadMenuBody(restaurantId: string, seesHidden: boolean): Promise<string> {
+    // The hottest read of the system: one statement, one round trip (restaurant, items, read-model
+    // position) instead of three; measured by `npm run bench` (BENCHMARKS.md, menu reads).
+    // A named (prepared) statement: parsed and planned once per connection.
+    const conn = await menuReadDb.client.acquireConnection();
+    let rows: unknown[];
+    try {
+      rows = (await conn.query({ name: 'menu_read_v1', text: MENU_QUERY, values: [seesHidden, restaurantId] })).rows;
+    } finally {
+      await menuReadDb.client.releaseConnection(conn);
+    }
+    const row = rows[0] as { name: string; items: Array<{ menuId: string; name: string; price: number; status: string; version: number }>; as_of: Date | null } | undefined;
+    if (!row) throw notFound('Restaurant');
+    return JSON.stringify({
+      restaurantId,
+      name: row.name,
+      items: row.items.map((i) => ({ menuId: i.menuId, name: i.name, price: Number(i.price), status: i.status, version: i.version })),
+      // The read model's position when this menu was read. A cached menu keeps the position it was
+      // read at: no change to it has arrived since, so it is at least that fresh.
+      asOf: row.as_of ? new Date(row.as_of).toISOString() : null,
+    });
+  }
+
   return {
     async listRestaurants(q: { limit: number; cursor?: string }) {
       let query = menuReadDb('restaurants_read').select('restaurant_id', 'name', 'auto_accept');
@@ -34,27 +61,14 @@ export function createMenuService({ restaurantsDb, menuReadDb }: MenuServiceDeps
       };
     },
 
-    /** Hidden items are shown only to the restaurant itself and to admins. */
-    async getMenu(restaurantId: string, principal: Principal | undefined) {
+    /**
+     * The menu as a JSON body. Hidden items are shown only to the restaurant itself and to admins;
+     * both variants are cached separately.
+     */
+    async getMenuBody(restaurantId: string, principal: Principal | undefined): Promise<string> {
       const seesHidden = principal?.role === 'admin' || (principal?.role === 'restaurant' && principal.restaurantId === restaurantId);
-      // The hottest read of the system: one statement, one round trip (restaurant, items, read-model
-      // position) instead of three; measured by `npm run bench` (BENCHMARKS.md, menu reads).
-      // A named (prepared) statement: parsed and planned once per connection.
-      const conn = await menuReadDb.client.acquireConnection();
-      let rows: unknown[];
-      try {
-        rows = (await conn.query({ name: 'menu_read_v1', text: MENU_QUERY, values: [seesHidden, restaurantId] })).rows;
-      } finally {
-        await menuReadDb.client.releaseConnection(conn);
-      }
-      const row = rows[0] as { name: string; items: Array<{ menuId: string; name: string; price: number; status: string; version: number }>; as_of: Date | null } | undefined;
-      if (!row) throw notFound('Restaurant');
-      return {
-        restaurantId,
-        name: row.name,
-        items: row.items.map((i) => ({ menuId: i.menuId, name: i.name, price: Number(i.price), status: i.status, version: i.version })),
-        asOf: row.as_of ? new Date(row.as_of).toISOString() : null,
-      };
+      const load = () => loadMenuBody(restaurantId, seesHidden);
+      return menuCache ? menuCache.get(restaurantId, seesHidden ? 'full' : 'public', load) : load();
     },
 
     /**

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { Db } from '../knex';
 import type { Change, SourceRow, SourceTable, SourceTransaction } from './changes';
 import { formatLsn, maxLsn, parseLsn, type Lsn } from './lsn';
+import { notifyMenuChanges } from './menu-change-notices';
 
 /** The durable position of the read model, as stored in `projector_state`. */
 export interface StoredPosition {
@@ -61,6 +62,7 @@ export async function applyBatch(
     }
     await net.flush(trx);
     await refreshItemCounts(trx, net.touchedRestaurants);
+    await notifyMenuChanges(trx, net.truncated ? 'all' : net.changedRestaurants);
 
     const last = fresh[fresh.length - 1];
     const lastLsn = maxLsn(maxLsn(state.lastLsn, last?.endLsn ?? 0n), position ?? 0n);
@@ -89,7 +91,11 @@ type Pending =
  */
 class NetChanges {
   private readonly pending: Record<SourceTable, Map<string, Pending>> = { restaurants: new Map(), menu_items: new Map() };
+  /** Restaurants whose item count may have changed (new, moved, deleted, hidden or shown items). */
   readonly touchedRestaurants = new Set<string>();
+  /** Restaurants whose menu changed in any way: what the API's menu caches must forget. */
+  readonly changedRestaurants = new Set<string>();
+  truncated = false;
 
   add(change: Exclude<Change, { kind: 'truncate' }>, txn: SourceTransaction): void {
     const map = this.pending[change.table];
@@ -109,6 +115,11 @@ class NetChanges {
     }
   }
 
+  private touch(restaurantId: string): void {
+    this.touchedRestaurants.add(restaurantId);
+    this.changedRestaurants.add(restaurantId);
+  }
+
   async flush(trx: Knex.Transaction): Promise<void> {
     const r = this.pending.restaurants;
     const m = this.pending.menu_items;
@@ -116,12 +127,13 @@ class NetChanges {
     await updatePartial(trx, 'restaurants_read', 'restaurant_id', RESTAURANT_COLUMNS, upserts(r, true));
     await deleteRows(trx, 'restaurants_read', 'restaurant_id', deletes(r));
     for (const [key] of upserts(r, false).concat(upserts(r, true))) this.touchedRestaurants.add(key);
+    for (const key of r.keys()) this.changedRestaurants.add(key);
 
-    for (const id of await upsertMenuItems(trx, upserts(m, false))) this.touchedRestaurants.add(id);
-    for (const id of await updatePartial(trx, 'menu_items_read', 'menu_id', MENU_ITEM_COLUMNS, upserts(m, true))) {
-      this.touchedRestaurants.add(id);
-    }
-    for (const id of await deleteRows(trx, 'menu_items_read', 'menu_id', deletes(m))) this.touchedRestaurants.add(id);
+    const fullItems = upserts(m, false);
+    for (const [, p] of fullItems) this.changedRestaurants.add(String(p.row.restaurant_id));
+    for (const id of await upsertMenuItems(trx, fullItems)) this.touch(id);
+    for (const id of await updatePartial(trx, 'menu_items_read', 'menu_id', MENU_ITEM_COLUMNS, upserts(m, true))) this.touch(id);
+    for (const id of await deleteRows(trx, 'menu_items_read', 'menu_id', deletes(m))) this.touch(id);
     r.clear();
     m.clear();
   }
@@ -255,6 +267,7 @@ async function deleteRows(
 }
 
 async function truncate(trx: Knex.Transaction, tables: SourceTable[], net: NetChanges): Promise<void> {
+  net.truncated = true;
   if (tables.includes('menu_items')) {
     await trx.raw('DELETE FROM menu_items_read');
     await trx.raw('UPDATE restaurants_read SET item_count = 0 WHERE item_count <> 0');

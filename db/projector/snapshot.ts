@@ -4,6 +4,7 @@ import type { Logger } from '../../lib/logger';
 import { createSlotWithSnapshot, dropSlot, sourceClientConfig, withSourceClient } from './source';
 import { formatLsn, type Lsn } from './lsn';
 import { pgArray } from './apply';
+import { notifyMenuChanges } from './menu-change-notices';
 
 export interface SnapshotExportedInfo {
   slotName: string;
@@ -85,6 +86,7 @@ export async function resyncFromSnapshot(opts: ResyncOptions): Promise<ResyncRes
            FROM (SELECT restaurant_id, count(*) AS n FROM menu_items_read WHERE status <> 'HIDDEN' GROUP BY restaurant_id) c
           WHERE r.restaurant_id = c.restaurant_id`,
       );
+      await notifyMenuChanges(trx, 'all');
       await trx('projector_state').insert({
         slot_name: slotName,
         last_lsn: lsn,

@@ -5,6 +5,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { createApp } from '../../api/app';
+import { MenuCache } from '../../api/services/menu-cache';
 import { createPspClient } from '../../activities/psp-client';
 import { createPspSandbox, type PspSandbox } from '../../psp/sandbox';
 import { createOrderWorker, createPaymentWorker, createRestaurantWorker } from '../../workers/service-workers';
@@ -64,6 +65,8 @@ export interface TestStack {
   pspUrl: string;
   taskQueuePrefix: string;
   projector: TestProjector;
+  /** The API's menu cache, as in production (listening on the read model's change notices). */
+  menuCache: MenuCache;
   token(principal: Principal): Promise<string>;
   startWorkers(which?: WorkerSet): Promise<void>;
   /** Environment for a service process started outside the test (see processes.ts). */
@@ -103,13 +106,18 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
   const pspServer = await listen(psp.app);
   const taskQueuePrefix = `${label}-${Math.random().toString(36).slice(2, 8)}-`;
   const logger = opts.apiLogger ?? createLogger('api-test', 'silent');
+  const registry = createRegistry('api');
+  const menuCache = new MenuCache({ connectionString: dbs.urls.menu_read, maxEntries: 1000, ttlMs: 300_000, logger, registry, reconnectMs: 200 });
+  menuCache.start();
+  await menuCache.ready();
   const app = createApp({
+    menuCache,
     ordersDb: dbs.orders,
     restaurantsDb: dbs.restaurants,
     menuReadDb: dbs.menuRead,
     temporal: env.client,
     logger,
-    registry: createRegistry('api'),
+    registry,
     authSecret: TEST_SECRET,
     taskQueuePrefix,
     acceptanceWindowSeconds: opts.acceptanceWindowSeconds ?? 300,
@@ -130,6 +138,7 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
     pspUrl: pspServer.url,
     taskQueuePrefix,
     projector,
+    menuCache,
     token: (principal) => mintToken(principal, TEST_SECRET, 3600),
     async startWorkers(which = { order: true, payment: true, restaurant: true }) {
       const common = { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueuePrefix };
@@ -167,6 +176,7 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
     async stop() {
       await stack.stopWorkers();
       await new Promise((r) => apiServer.server.close(r));
+      await menuCache.stop();
       pspServer.server.closeAllConnections?.();
       await new Promise((r) => pspServer.server.close(r));
       await projector.stop();
