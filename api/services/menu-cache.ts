@@ -35,6 +35,8 @@ export class MenuCache {
   private readonly entries: LRUCache<string, string>;
   private readonly flights = new Map<string, Flight>();
   private listening = false;
+  /** How many times a LISTEN connection was established (the first one included). */
+  private listens = 0;
   private stopped = false;
   private client: pg.Client | undefined;
   private loop: Promise<void> | undefined;
@@ -65,6 +67,10 @@ export class MenuCache {
 
   get isListening(): boolean {
     return this.listening;
+  }
+
+  get listenCount(): number {
+    return this.listens;
   }
 
   async stop(): Promise<void> {
@@ -149,6 +155,7 @@ export class MenuCache {
         // Whatever changed before this point was never announced to us.
         this.clear();
         this.listening = true;
+        this.listens++;
         failures = 0;
         logger.info({ channel: MENU_CHANGES_CHANNEL }, 'menu cache listening for change notices');
         const why = await lost;
