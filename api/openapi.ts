@@ -275,7 +275,7 @@ export function buildOpenApiDocument(): JsonSchema {
         summary: "A restaurant's orders, newest first, paged",
         security: bearer,
         parameters: [idParam('restaurantId'), ...queryParameters(restaurantOrdersQuery)],
-        responses: { '200': json('RestaurantOrdersPage', 'One page'), ...errors(...COMMON, 403) },
+        responses: { '200': json('RestaurantOrdersPage', 'One page'), ...errors(...COMMON, 403, 404) },
       }),
     },
     '/restaurants/{restaurantId}/orders/{orderId}/accept': {

@@ -58,6 +58,17 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
     expect(effects('capture') - before.capture).toBe(1);
   });
 
+  it("a restaurant's order list: 404 for a restaurant that does not exist, [] for one with no orders", async () => {
+    const admin = await stack.token({ role: 'admin', sub: 'ops-saga' });
+    const unknown = await http(stack.baseUrl, 'GET', '/restaurants/rst_9999/orders', { token: admin });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe('NOT_FOUND');
+    // rst_0005 exists (seeded) and this file never orders from it.
+    const none = await http(stack.baseUrl, 'GET', `/restaurants/${restaurantIdFor(5)}/orders?limit=5`, { token: admin });
+    expect(none.status).toBe(200);
+    expect(none.body).toEqual({ orders: [], nextCursor: null });
+  });
+
   it('a restaurant accepts through the API: 200 with CONFIRMED once recorded', async () => {
     const placed = await placeOrder(stack, customer, { restaurantId: MANUAL, items: [{ menuId: menuIdFor(1, 1), quantity: 1 }] });
     track('restaurant-accepts', placed.body.orderId);

@@ -203,6 +203,8 @@ export function createOrderService(deps: OrderServiceDeps) {
         query = query.andWhere((w) => w.where('created_at', '<', at).orWhere((w2) => w2.where('created_at', '=', at).andWhere('order_id', '<', id)));
       }
       const rows = await query.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'order_id', order: 'desc' }]).limit(q.limit + 1);
+      // No orders: tell "no such restaurant" (an admin's typo) from "nothing yet", from the read model.
+      if (rows.length === 0 && !q.cursor && !(await menuReadDb('restaurants_read').where({ restaurant_id: restaurantId }).first())) throw notFound('Restaurant');
       const page = rows.slice(0, q.limit);
       const last = page[page.length - 1];
       return {
