@@ -1,8 +1,6 @@
 import type { Express } from 'express';
 import { createApp } from '../api/app';
 import { menuIdFor, restaurantIdFor } from '../db/seed';
-import { createLogger } from '../lib/logger';
-import { createRegistry } from '../lib/metrics';
 import { hostileAuthorizations } from './support/fuzz-tokens';
 import { snapshotRows } from './support/fuzz';
 import { placeOrder, waitForOrder } from './support/orders';
@@ -166,19 +164,7 @@ describe('authorization: every route × every kind of caller (real stack)', () =
   };
 
   it('the table has a row for every route the API serves, and every caller in every row', () => {
-    const app = createApp({
-      ordersDb: stack.dbs.orders,
-      restaurantsDb: stack.dbs.restaurants,
-      menuReadDb: stack.dbs.menuRead,
-      temporal: stack.client,
-      logger: createLogger('api-test', 'silent'),
-      registry: createRegistry('api'),
-      authSecret: TEST_SECRET,
-      taskQueuePrefix: stack.taskQueuePrefix,
-      acceptanceWindowSeconds: 300,
-      temporalUiUrl: 'http://ui',
-      namespace: 'default',
-    });
+    const app = createApp(stack.apiDeps());
     expect(TABLE.map((r) => r.route).sort()).toEqual([...new Set(routesOf(app))].sort());
     for (const row of TABLE) expect(Object.keys(row.expect).sort()).toEqual([...CALLERS].sort());
   });

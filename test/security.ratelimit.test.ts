@@ -3,8 +3,6 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from '../api/app';
 import { DEFAULT_RATE_LIMIT, type RateLimitSettings } from '../api/security';
 import { loadConfig } from '../lib/config';
-import { createLogger } from '../lib/logger';
-import { createRegistry } from '../lib/metrics';
 import { hostileAuthorizations } from './support/fuzz-tokens';
 import { http, startStack, TEST_SECRET, type TestStack } from './support/stack';
 
@@ -25,21 +23,7 @@ describe('rate limiting (real stack)', () => {
   });
 
   async function limitedApi(rateLimit: RateLimitSettings, trustProxy?: string): Promise<string> {
-    const app = createApp({
-      ordersDb: stack.dbs.orders,
-      restaurantsDb: stack.dbs.restaurants,
-      menuReadDb: stack.dbs.menuRead,
-      temporal: stack.client,
-      logger: createLogger('api-test', 'silent'),
-      registry: createRegistry('api'),
-      authSecret: TEST_SECRET,
-      taskQueuePrefix: stack.taskQueuePrefix,
-      acceptanceWindowSeconds: 300,
-      temporalUiUrl: 'http://ui',
-      namespace: 'default',
-      rateLimit,
-      ...(trustProxy !== undefined ? { trustProxy } : {}),
-    });
+    const app = createApp({ ...stack.apiDeps(), rateLimit, ...(trustProxy !== undefined ? { trustProxy } : {}) });
     const server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
-import { createApp } from '../../api/app';
+import { createApp, type ApiDeps } from '../../api/app';
 import { MenuCache } from '../../api/services/menu-cache';
 import { createPspClient } from '../../activities/psp-client';
 import { createPspSandbox, type PspSandbox } from '../../psp/sandbox';
@@ -67,6 +67,8 @@ export interface TestStack {
   projector: TestProjector;
   /** The API's menu cache, as in production (listening on the read model's change notices). */
   menuCache: MenuCache;
+  /** What the stack's API is built from (with a fresh metrics registry), for a test that builds another app. */
+  apiDeps(): ApiDeps;
   token(principal: Principal): Promise<string>;
   startWorkers(which?: WorkerSet): Promise<void>;
   /** Environment for a service process started outside the test (see processes.ts). */
@@ -110,14 +112,13 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
   const menuCache = new MenuCache({ connectionString: dbs.urls.menu_read, maxEntries: 1000, ttlMs: 300_000, logger, registry, reconnectMs: 200 });
   menuCache.start();
   await menuCache.ready();
-  const app = createApp({
-    menuCache,
+  const apiDeps = (): ApiDeps => ({
     ordersDb: dbs.orders,
     restaurantsDb: dbs.restaurants,
     menuReadDb: dbs.menuRead,
     temporal: env.client,
     logger,
-    registry,
+    registry: createRegistry('api'),
     authSecret: TEST_SECRET,
     taskQueuePrefix,
     acceptanceWindowSeconds: opts.acceptanceWindowSeconds ?? 300,
@@ -125,6 +126,8 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
     namespace: env.namespace ?? 'default',
     decisionWaitMs: opts.decisionWaitMs ?? 3000,
   });
+  // The cache's counters are in this app's registry, so its /metrics shows them.
+  const app = createApp({ ...apiDeps(), registry, menuCache });
   const apiServer = await listen(app);
 
   let workers: Worker[] = [];
@@ -139,6 +142,7 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
     taskQueuePrefix,
     projector,
     menuCache,
+    apiDeps,
     token: (principal) => mintToken(principal, TEST_SECRET, 3600),
     async startWorkers(which = { order: true, payment: true, restaurant: true }) {
       const common = { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueuePrefix };

@@ -2,10 +2,8 @@
 // order to CONFIRMED or to its reason. Views are addressed by the URL hash, so the browser's back
 // button and reloads work: #/ (restaurants), #/r/<restaurantId> (menu), #/orders/<orderId>.
 import { useEffect, useState } from 'preact/hooks';
-import { whenUnauthenticated } from '../lib/api';
 import { useT } from '../lib/i18n';
-import { clearSession, loadSession, saveSession, type Session } from '../lib/session';
-import { focusHeading, mount, Shell, SignIn } from '../lib/ui';
+import { focusHeading, mount, Shell, useConsoleSession } from '../lib/ui';
 import { CustomerMenu, type Carts } from './menu';
 import { navigate } from './nav';
 import { CustomerOrder } from './order';
@@ -37,42 +35,13 @@ function useRoute(): Route {
 function CustomerPage() {
   const t = useT();
   const route = useRoute();
-  const [session, setSession] = useState<Session | undefined>(() => loadSession('customer'));
-  const [notice, setNotice] = useState<string>();
+  const { session, signOut: endSession, signInPage } = useConsoleSession('customer', { title: t.customerTitle, label: t.customerTokenLabel, help: t.customerTokenHelp });
   const [carts, setCarts] = useState<Carts>({});
 
-  useEffect(() => {
-    whenUnauthenticated((err) => {
-      clearSession('customer');
-      setSession(undefined);
-      setNotice(t.tokenRefused(err.message));
-    });
-    return () => whenUnauthenticated(undefined);
-  }, [t]);
-
-  if (!session) {
-    return (
-      <Shell title={t.customerTitle}>
-        <SignIn
-          role="customer"
-          title={t.customerTitle}
-          label={t.customerTokenLabel}
-          help={t.customerTokenHelp}
-          notice={notice}
-          onSignedIn={(s) => {
-            saveSession(s);
-            setNotice(undefined);
-            setSession(s);
-            focusHeading();
-          }}
-        />
-      </Shell>
-    );
-  }
+  if (!session) return signInPage;
 
   const signOut = () => {
-    clearSession('customer');
-    setSession(undefined);
+    endSession();
     setCarts({});
     navigate('#/');
   };

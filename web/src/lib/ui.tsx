@@ -2,9 +2,9 @@
 import '../styles.css';
 import { render, type ComponentChildren, type FunctionComponent } from 'preact';
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { ApiError } from './api';
+import { ApiError, whenUnauthenticated } from './api';
 import { initialLang, LangContext, MESSAGES, rememberLang, useT, type Lang, type Messages } from './i18n';
-import { isSession, readToken, type Session } from './session';
+import { clearSession, isSession, loadSession, readToken, saveSession, type Session } from './session';
 import type { Role } from './types';
 
 /** Renders a page into #app inside the language provider. */
@@ -76,6 +76,49 @@ export function describeError(t: Messages, err: unknown): string {
     return t.unexpectedError(err.code, err.message);
   }
   return t.unexpectedError('CLIENT', (err as Error)?.message ?? String(err));
+}
+
+/**
+ * A console's session for one role: restored from this browser, dropped with a notice when the API
+ * refuses the token, and the sign-in page to show while there is none.
+ */
+export function useConsoleSession(role: Role, page: { title: string; label: string; help: string }) {
+  const t = useT();
+  const [session, setSession] = useState<Session | undefined>(() => loadSession(role));
+  const [notice, setNotice] = useState<string>();
+
+  useEffect(() => {
+    whenUnauthenticated((err) => {
+      clearSession(role);
+      setSession(undefined);
+      setNotice(t.tokenRefused(err.message));
+    });
+    return () => whenUnauthenticated(undefined);
+  }, [t, role]);
+
+  const signOut = () => {
+    clearSession(role);
+    setSession(undefined);
+    setNotice(undefined);
+  };
+  const signInPage = (
+    <Shell title={page.title}>
+      <SignIn
+        role={role}
+        title={page.title}
+        label={page.label}
+        help={page.help}
+        notice={notice}
+        onSignedIn={(s) => {
+          saveSession(s);
+          setNotice(undefined);
+          setSession(s);
+          focusHeading();
+        }}
+      />
+    </Shell>
+  );
+  return { session, signOut, signInPage };
 }
 
 /** Paste-a-token sign-in. The claims are read here only to route; the API checks the signature. */
