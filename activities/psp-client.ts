@@ -28,11 +28,19 @@ export class PspUnavailableError extends Error {
   }
 }
 
+/** Per call: how long to wait for this answer (a retry of a slow operation waits longer). */
+export interface PspCallOptions {
+  timeoutMs?: number;
+}
+
 export interface PspClient {
-  authorize(req: { reference: string; amount: number; cardToken: string; idempotencyKey: string }): Promise<PspResult>;
-  capture(req: { reference: string; amount: number; idempotencyKey: string }): Promise<PspResult>;
-  void(req: { reference: string; idempotencyKey: string }): Promise<PspResult>;
-  refund(req: { reference: string; amount: number; idempotencyKey: string }): Promise<PspResult>;
+  /** `orderReference` is the merchant's order id, kept by the PSP in its books (settlement reports). */
+  authorize(req: { reference: string; orderReference?: string; amount: number; cardToken: string; idempotencyKey: string }, opts?: PspCallOptions): Promise<PspResult>;
+  capture(req: { reference: string; amount: number; idempotencyKey: string }, opts?: PspCallOptions): Promise<PspResult>;
+  void(req: { reference: string; idempotencyKey: string }, opts?: PspCallOptions): Promise<PspResult>;
+  refund(req: { reference: string; amount: number; idempotencyKey: string }, opts?: PspCallOptions): Promise<PspResult>;
+  /** The authorization as the PSP now holds it, or null when the PSP has no record of it. */
+  lookup(reference: string, opts?: PspCallOptions): Promise<(PspResult & { amount: number }) | null>;
 }
 
 export interface PspCallObserver {
@@ -42,17 +50,17 @@ export interface PspCallObserver {
 export function createPspClient(opts: { baseUrl: string; timeoutMs: number; observe?: PspCallObserver }): PspClient {
   const base = opts.baseUrl.replace(/\/$/, '');
 
-  async function call(operation: string, path: string, idempotencyKey: string, body: unknown): Promise<PspResult> {
+  async function call(operation: string, path: string, idempotencyKey: string | null, body: unknown, callOpts: PspCallOptions = {}): Promise<PspResult> {
     const started = performance.now();
     const done = (outcome: 'ok' | 'rejected' | 'unavailable') =>
       opts.observe?.(operation, outcome, (performance.now() - started) / 1000);
     let res: Response;
     try {
       res = await fetch(`${base}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(opts.timeoutMs),
+        method: idempotencyKey === null ? 'GET' : 'POST',
+        headers: idempotencyKey === null ? {} : { 'content-type': 'application/json', 'idempotency-key': idempotencyKey },
+        body: idempotencyKey === null ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(callOpts.timeoutMs ?? opts.timeoutMs),
       });
     } catch (err) {
       done('unavailable');
@@ -81,9 +89,18 @@ export function createPspClient(opts: { baseUrl: string; timeoutMs: number; obse
 
   const enc = encodeURIComponent;
   return {
-    authorize: (r) => call('authorize', '/v1/authorizations', r.idempotencyKey, { reference: r.reference, amount: r.amount, cardToken: r.cardToken }),
-    capture: (r) => call('capture', `/v1/authorizations/${enc(r.reference)}/capture`, r.idempotencyKey, { amount: r.amount }),
-    void: (r) => call('void', `/v1/authorizations/${enc(r.reference)}/void`, r.idempotencyKey, {}),
-    refund: (r) => call('refund', `/v1/authorizations/${enc(r.reference)}/refund`, r.idempotencyKey, { amount: r.amount }),
+    authorize: (r, o) =>
+      call('authorize', '/v1/authorizations', r.idempotencyKey, { reference: r.reference, amount: r.amount, cardToken: r.cardToken, ...(r.orderReference ? { orderReference: r.orderReference } : {}) }, o),
+    capture: (r, o) => call('capture', `/v1/authorizations/${enc(r.reference)}/capture`, r.idempotencyKey, { amount: r.amount }, o),
+    void: (r, o) => call('void', `/v1/authorizations/${enc(r.reference)}/void`, r.idempotencyKey, {}, o),
+    refund: (r, o) => call('refund', `/v1/authorizations/${enc(r.reference)}/refund`, r.idempotencyKey, { amount: r.amount }, o),
+    async lookup(reference, o) {
+      try {
+        return (await call('lookup', `/v1/authorizations/${enc(reference)}`, null, undefined, o)) as PspResult & { amount: number };
+      } catch (err) {
+        if (err instanceof PspRejectedError && err.code === 'NOT_FOUND') return null;
+        throw err;
+      }
+    },
   };
 }

@@ -27,6 +27,15 @@ export const FAILURE_REASONS = [
   'PAYMENT_UNAVAILABLE',
   // An unexpected failure; the compensations still ran.
   'SYSTEM_ERROR',
+  // An operator cancelled the saga (Web UI "Request cancellation", `temporal workflow cancel`)
+  // before the restaurant's decision; every compensation ran.
+  'OPERATOR_CANCELLED',
+  // The order's total is not the sum of its lines at the restaurant's prices, or differs from the
+  // stored order: nothing is kept (the saga checks the money itself, whoever started it).
+  'AMOUNT_MISMATCH',
+  // The saga ended from outside (terminated, failed, timed out) before the order was final; the
+  // reconciler released the payment, cancelled the ticket and closed the order.
+  'SAGA_ABORTED',
 ] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];
 

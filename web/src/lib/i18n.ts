@@ -149,6 +149,9 @@ const en = {
     PAYMENT_CAPTURE_FAILED: 'The restaurant accepted, but the card payment could not be completed. The hold was released and nothing was charged.',
     PAYMENT_UNAVAILABLE: 'We could not reach the card processor. Nothing was charged; please try again in a few minutes.',
     SYSTEM_ERROR: 'Something went wrong on our side. Nothing was charged.',
+    OPERATOR_CANCELLED: 'Our support team cancelled this order. Nothing was charged.',
+    AMOUNT_MISMATCH: 'The order total did not match the menu prices, so we stopped it. Nothing was charged.',
+    SAGA_ABORTED: 'The order was stopped on our side and could not be completed. Nothing was charged.',
   } as Record<string, string>,
   reasonUnknown: (code: string) => `The order could not be completed (${code}). Nothing was kept from your card.`,
   reasonShort: {
@@ -161,6 +164,9 @@ const en = {
     PAYMENT_CAPTURE_FAILED: 'capture failed',
     PAYMENT_UNAVAILABLE: 'card processor unreachable',
     SYSTEM_ERROR: 'system error',
+    OPERATOR_CANCELLED: 'cancelled by support',
+    AMOUNT_MISMATCH: 'total did not match',
+    SAGA_ABORTED: 'stopped by the system',
   } as Record<string, string>,
 
   orderStatus: {
@@ -314,6 +320,9 @@ const ko: Messages = {
     PAYMENT_CAPTURE_FAILED: '식당은 수락했지만 카드 결제를 완료하지 못했어요. 승인은 취소되었고 결제된 금액은 없어요.',
     PAYMENT_UNAVAILABLE: '카드사에 연결할 수 없었어요. 결제된 금액은 없어요. 잠시 뒤 다시 시도해 주세요.',
     SYSTEM_ERROR: '저희 쪽에 문제가 생겼어요. 결제된 금액은 없어요.',
+    OPERATOR_CANCELLED: '고객센터에서 주문을 취소했어요. 결제된 금액은 없어요.',
+    AMOUNT_MISMATCH: '주문 금액이 메뉴 가격과 맞지 않아 주문을 멈췄어요. 결제된 금액은 없어요.',
+    SAGA_ABORTED: '시스템에서 주문을 멈춰 완료하지 못했어요. 결제된 금액은 없어요.',
   },
   reasonUnknown: (code: string) => `주문을 완료하지 못했어요 (${code}). 카드에서 빠져나간 금액은 없어요.`,
   reasonShort: {
@@ -326,6 +335,9 @@ const ko: Messages = {
     PAYMENT_CAPTURE_FAILED: '결제 실패',
     PAYMENT_UNAVAILABLE: '카드사 연결 불가',
     SYSTEM_ERROR: '시스템 오류',
+    OPERATOR_CANCELLED: '고객센터 취소',
+    AMOUNT_MISMATCH: '금액 불일치',
+    SAGA_ABORTED: '시스템 중단',
   },
 
   orderStatus: {
