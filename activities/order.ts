@@ -68,8 +68,11 @@ export function createOrderActivities({ db, metrics = noSagaMetrics }: OrderDeps
   }
 
   return {
-    async createOrder(input: OrderSagaInput): Promise<void> {
+    /** Records the order (a no-op when the API already did) and returns the total as stored. */
+    async createOrder(input: OrderSagaInput): Promise<{ totalAmount: number }> {
       await insertOrder(db, input);
+      const stored = await db('orders').select('total_amount').where({ order_id: input.orderId }).first();
+      return { totalAmount: Number(stored?.total_amount) };
     },
 
     async markAwaitingRestaurant(input: { orderId: string; acceptanceDeadline: string }): Promise<void> {

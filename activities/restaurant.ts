@@ -36,7 +36,12 @@ export function createRestaurantActivities({ db, metrics = noSagaMetrics }: Rest
   }
 
   return {
-    async createTicket(input: { orderId: string; restaurantId: string; items: OrderLine[] }): Promise<{ ticketId: string; autoAccept: boolean }> {
+    /**
+     * Opens the ticket after re-checking every line against the restaurants database. With
+     * `totalAmount` (sagas since the amount check) the order's total must also be the sum of the
+     * lines at these prices: the saga does not trust whoever started it with the money.
+     */
+    async createTicket(input: { orderId: string; restaurantId: string; items: OrderLine[]; totalAmount?: number }): Promise<{ ticketId: string; autoAccept: boolean }> {
       const ticketId = ticketIdFor(input.orderId);
       return db.transaction(async (trx) => {
         const restaurant = await trx('restaurants').where({ restaurant_id: input.restaurantId }).first();
@@ -64,6 +69,13 @@ export function createRestaurantActivities({ db, metrics = noSagaMetrics }: Rest
             });
           }
         }
+        const total = input.items.reduce((sum, line) => sum + Number(byId.get(line.menuId)!.price) * line.quantity, 0);
+        if (input.totalAmount !== undefined && total !== input.totalAmount) {
+          throw ApplicationFailure.nonRetryable(`The order's total ${input.totalAmount} is not the sum of its lines (${total})`, 'AMOUNT_MISMATCH', {
+            orderedTotal: input.totalAmount,
+            total,
+          });
+        }
         const items = input.items.map((line) => ({ ...line, currentVersion: byId.get(line.menuId)?.version }));
         await trx('tickets')
           .insert({ ticket_id: ticketId, order_id: input.orderId, restaurant_id: input.restaurantId, status: 'PENDING', items: JSON.stringify(items) })
@@ -71,6 +83,12 @@ export function createRestaurantActivities({ db, metrics = noSagaMetrics }: Rest
           .ignore();
         return { ticketId, autoAccept: Boolean(restaurant.auto_accept) };
       });
+    },
+
+    /** The ticket as it stands (the reconciler decides forward or backward from it); null if none. */
+    async getTicket(input: { orderId: string }): Promise<{ status: TicketStatus } | null> {
+      const ticket = await db('tickets').select('status').where({ order_id: input.orderId }).first();
+      return ticket ? { status: ticket.status as TicketStatus } : null;
     },
 
     async acceptTicket(input: { orderId: string }): Promise<void> {

@@ -33,6 +33,9 @@ const envSchema = z.object({
   PSP_URL: z.string().default('http://127.0.0.1:4010'),
   PSP_PORT: z.coerce.number().int().min(0).max(65535).default(4010),
   PSP_TIMEOUT_MS: z.coerce.number().int().min(1).default(5000),
+  // A retried PSP call waits longer each attempt (PSP_TIMEOUT_MS doubling) up to this; the saga's
+  // payment steps allow 60 s per attempt, so keep it below that.
+  PSP_MAX_TIMEOUT_MS: z.coerce.number().int().min(1).max(55_000).default(45_000),
   AUTH_SECRET: z.string().optional(),
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
   ACCEPTANCE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(300),

@@ -12,6 +12,7 @@ runWorkerProcess('payment', (c) => c.PAYMENTS_DATABASE_URL, ({ config, connectio
     metrics,
     // Every PSP call is counted by operation and outcome (psp_calls_total, psp_call_duration_seconds).
     psp: createPspClient({ baseUrl: config.PSP_URL, timeoutMs: config.PSP_TIMEOUT_MS, observe: metrics.pspCall }),
+    pspTimeouts: { firstMs: config.PSP_TIMEOUT_MS, maxMs: Math.max(config.PSP_TIMEOUT_MS, config.PSP_MAX_TIMEOUT_MS) },
   }),
 ).catch((err) => {
   console.error(err);

@@ -1,7 +1,7 @@
 import { type NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Db } from '../db/knex';
 import { createOrderActivities } from '../activities/order';
-import { createPaymentActivities } from '../activities/payment';
+import { createPaymentActivities, type PaymentDeps } from '../activities/payment';
 import { createRestaurantActivities } from '../activities/restaurant';
 import type { PspClient } from '../activities/psp-client';
 import type { SagaMetrics } from '../lib/saga-metrics';
@@ -36,12 +36,12 @@ export function createOrderWorker(opts: CommonWorkerOptions & { db: Db }): Promi
   });
 }
 
-export function createPaymentWorker(opts: CommonWorkerOptions & { db: Db; psp: PspClient }): Promise<Worker> {
+export function createPaymentWorker(opts: CommonWorkerOptions & { db: Db; psp: PspClient; pspTimeouts?: PaymentDeps['pspTimeouts'] }): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: taskQueuesFor(opts.taskQueuePrefix).payment,
-    activities: createPaymentActivities({ db: opts.db, psp: opts.psp, metrics: opts.metrics }),
+    activities: createPaymentActivities({ db: opts.db, psp: opts.psp, metrics: opts.metrics, pspTimeouts: opts.pspTimeouts }),
     interceptors,
     shutdownGraceTime: '10s',
   });
