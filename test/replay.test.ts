@@ -3,7 +3,7 @@ import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
-import { LOCAL_ORDER_STEPS_PATCH } from '../workflows/order-saga';
+import { LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH } from '../workflows/order-saga';
 import { CURRENT_HISTORY_GENERATION, HISTORY_DIR } from './support/histories';
 import { workflowBundle } from './support/stack';
 
@@ -29,6 +29,11 @@ describe('replay of recorded saga histories', () => {
     expect(generations).toContain(CURRENT_HISTORY_GENERATION);
   });
 
+  it('the current generation also records the paths its patch added (operator cancel, slow PSP, amount check)', () => {
+    const paths = files.filter((f) => f.startsWith(`${CURRENT_HISTORY_GENERATION}/`)).map((f) => path.basename(f, '.json'));
+    expect(paths).toEqual(expect.arrayContaining(['operator-cancel-before-decision', 'operator-cancel-after-accept', 'psp-slower-than-timeout', 'amount-mismatch']));
+  });
+
   it.each(files)('%s replays against the current workflow code', async (file) => {
     const { workflowId, history } = load(file);
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
@@ -50,6 +55,16 @@ describe('replay of recorded saga histories', () => {
     expect(defaultPayloadConverter.fromPayload(payload!)).toMatchObject({ id: LOCAL_ORDER_STEPS_PATCH });
     // Same event, another change id: replay now takes the old branch (remote createOrder) and meets local-activity markers.
     marker!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(/[Nn]ondeterminism|DeterminismViolation/);
+  });
+
+  it('a saga recorded with the amount check fails to replay when its second patch marker names another change', async () => {
+    const { workflowId, history } = load(`${CURRENT_HISTORY_GENERATION}/amount-mismatch.json`);
+    const markers = history.events?.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').map((e) => e.markerRecordedEventAttributes!);
+    const ids = markers?.map((m) => (defaultPayloadConverter.fromPayload(m.details!['patch-data']!.payloads![0]!) as { id: string }).id);
+    expect(ids).toEqual([LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH]);
+    // Without the patch the saga would not check the amount: it would hold the money instead of closing.
+    markers![1]!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
     await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(/[Nn]ondeterminism|DeterminismViolation/);
   });
 });

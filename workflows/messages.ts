@@ -10,6 +10,8 @@ export interface OrderSagaState {
   decision: RestaurantDecision['decision'] | null;
   cancelRequested: boolean;
   acceptanceDeadline: string | null;
+  /** The saga has begun to close (a failure, the window ran out, an operator's cancel): no decision or cancel is taken any more. */
+  closing?: boolean;
 }
 
 export const getStateQuery = defineQuery<OrderSagaState>('getState');
@@ -23,6 +25,8 @@ export const UPDATE_REFUSALS = {
   notCancellable: 'NOT_CANCELLABLE',
   alreadyDecided: 'DECISION_ALREADY_MADE',
   notAwaitingDecision: 'NOT_AWAITING_DECISION',
+  /** The order is not yet waiting for the restaurant (its payment is still being held). */
+  notYetAwaiting: 'NOT_YET_AWAITING',
   invalidDecision: 'INVALID_DECISION',
 } as const;
 

@@ -4,6 +4,7 @@ import {
   CancellationScope,
   allHandlersFinished,
   condition,
+  isCancellation,
   log,
   patched,
   proxyActivities,
@@ -19,13 +20,14 @@ import type { createRestaurantActivities } from '../activities/restaurant';
 import {
   isFailureReason,
   type FailureReason,
+  type OrderLine,
   type OrderSagaInput,
   type OrderSagaResult,
   type OrderStatus,
 } from '../lib/domain';
 import { ORDER_STATUS } from '../lib/search-attributes';
 import { cancelUpdate, decideUpdate, getStateQuery, UPDATE_REFUSALS, type OrderSagaState } from './messages';
-import { taskQueuesFromOrderQueue } from '../lib/task-queues';
+import { taskQueuesFromOrderQueue, type TaskQueues } from '../lib/task-queues';
 
 type OrderActivities = ReturnType<typeof createOrderActivities>;
 type PaymentActivities = ReturnType<typeof createPaymentActivities>;
@@ -47,6 +49,55 @@ const COMPENSATION_RETRY = { initialInterval: '500ms', backoffCoefficient: 2, ma
  * histories in test/histories).
  */
 export const LOCAL_ORDER_STEPS_PATCH = 'order-steps-as-local-activities';
+/**
+ * Sagas started after this patch:
+ * - check the money themselves: the total must be the sum of the lines and equal the stored order's
+ *   total, and the restaurant's re-check compares it with its own prices (AMOUNT_MISMATCH);
+ * - give payment steps 60 s per attempt with a 10 s heartbeat, so a PSP slower than our first
+ *   timeout is waited for on later attempts (the activity lengthens its PSP timeout per attempt);
+ * - have defined semantics for an operator's cancel request: before the restaurant's decision the
+ *   order ends CANCELLED / OPERATOR_CANCELLED with every compensation; once the restaurant has decided,
+ *   the saga finishes what the decision implies and the request is ignored.
+ */
+export const TRUTHFUL_SAGA_PATCH = 'amount-check-slow-psp-operator-cancel';
+
+function sagaActivities(queues: TaskQueues, localOrderSteps: boolean, truthful: boolean) {
+  // Payment steps: a PSP slower than our first timeout is waited for on later attempts, and a worker
+  // that dies mid-call is noticed by its missing heartbeat instead of the long per-attempt timeout.
+  const paymentTimeouts = truthful ? ({ startToCloseTimeout: '60s', heartbeatTimeout: '10s' } as const) : ({ startToCloseTimeout: '15s' } as const);
+  const remoteOrder = proxyActivities<OrderActivities>({ taskQueue: queues.order, startToCloseTimeout: '10s', retry: STEP_RETRY });
+  const remoteOrderClose = proxyActivities<OrderActivities>({ taskQueue: queues.order, startToCloseTimeout: '10s', retry: COMPENSATION_RETRY });
+  return {
+    orderSteps: localOrderSteps ? proxyLocalActivities<OrderActivities>({ startToCloseTimeout: '10s', retry: STEP_RETRY }) : remoteOrder,
+    /** The order service's closing step, retried like a compensation (it must happen). */
+    orderClosing: localOrderSteps ? proxyLocalActivities<OrderActivities>({ startToCloseTimeout: '10s', retry: COMPENSATION_RETRY }) : remoteOrderClose,
+    payment: proxyActivities<PaymentActivities>({
+      taskQueue: queues.payment,
+      ...paymentTimeouts,
+      // A PSP that stays down this long ends the order (PAYMENT_UNAVAILABLE) instead of holding it open.
+      scheduleToCloseTimeout: '3m',
+      retry: STEP_RETRY,
+    }),
+    // The restaurant has accepted: capture is retried until the PSP answers.
+    capture: proxyActivities<PaymentActivities>({ taskQueue: queues.payment, ...paymentTimeouts, retry: { ...STEP_RETRY, maximumInterval: '30s' } }),
+    restaurant: proxyActivities<RestaurantActivities>({ taskQueue: queues.restaurant, startToCloseTimeout: '10s', retry: STEP_RETRY }),
+    compensatePayment: proxyActivities<PaymentActivities>({ taskQueue: queues.payment, ...paymentTimeouts, retry: COMPENSATION_RETRY }),
+    compensateRestaurant: proxyActivities<RestaurantActivities>({ taskQueue: queues.restaurant, startToCloseTimeout: '10s', retry: COMPENSATION_RETRY }),
+  };
+}
+
+/**
+ * Runs one activity with a one-line summary, so the Web UI's timeline reads as the saga's story.
+ * A summary is user metadata on the command, which replay does not compare (the activity type and
+ * order are what must match): histories recorded without summaries replay unchanged.
+ */
+function step<F extends (...args: any[]) => Promise<any>>(
+  fn: F & { executeWithOptions(options: { summary: string }, args: Parameters<F>): Promise<Awaited<ReturnType<F>>> },
+  summary: string,
+  ...args: Parameters<F>
+): Promise<Awaited<ReturnType<F>>> {
+  return fn.executeWithOptions({ summary }, args);
+}
 
 /**
  * The order saga: createOrder → authorizePayment → createTicket → restaurant decision →
@@ -55,48 +106,15 @@ export const LOCAL_ORDER_STEPS_PATCH = 'order-steps-as-local-activities';
  * a reason the customer can read.
  */
 export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult> {
-  const queues = taskQueuesFromOrderQueue(workflowInfo().taskQueue);
-  const order = proxyActivities<OrderActivities>({
-    taskQueue: queues.order,
-    startToCloseTimeout: '10s',
-    retry: STEP_RETRY,
-  });
-  const payment = proxyActivities<PaymentActivities>({
-    taskQueue: queues.payment,
-    startToCloseTimeout: '15s',
-    // A PSP that stays down this long ends the order (PAYMENT_UNAVAILABLE) instead of holding it open.
-    scheduleToCloseTimeout: '3m',
-    retry: STEP_RETRY,
-  });
-  const capture = proxyActivities<PaymentActivities>({
-    taskQueue: queues.payment,
-    startToCloseTimeout: '15s',
-    // The restaurant has accepted: capture is retried until the PSP answers.
-    retry: { ...STEP_RETRY, maximumInterval: '30s' },
-  });
-  const restaurant = proxyActivities<RestaurantActivities>({
-    taskQueue: queues.restaurant,
-    startToCloseTimeout: '10s',
-    retry: STEP_RETRY,
-  });
-  const compensatePayment = proxyActivities<PaymentActivities>({
-    taskQueue: queues.payment,
-    startToCloseTimeout: '15s',
-    retry: COMPENSATION_RETRY,
-  });
-  const compensateRestaurant = proxyActivities<RestaurantActivities>({
-    taskQueue: queues.restaurant,
-    startToCloseTimeout: '10s',
-    retry: COMPENSATION_RETRY,
-  });
-  const closeOrder = proxyActivities<OrderActivities>({
-    taskQueue: queues.order,
-    startToCloseTimeout: '10s',
-    retry: COMPENSATION_RETRY,
-  });
   const localOrderSteps = patched(LOCAL_ORDER_STEPS_PATCH);
-  const orderSteps = localOrderSteps ? proxyLocalActivities<OrderActivities>({ startToCloseTimeout: '10s', retry: STEP_RETRY }) : order;
-  const orderClose = localOrderSteps ? proxyLocalActivities<OrderActivities>({ startToCloseTimeout: '10s', retry: COMPENSATION_RETRY }) : closeOrder;
+  // Only sagas that have local order steps can have this one (it came later), so histories recorded
+  // before either patch ask for no marker they do not have.
+  const truthful = localOrderSteps && patched(TRUTHFUL_SAGA_PATCH);
+  const { orderSteps, orderClosing, payment, capture, restaurant, compensatePayment, compensateRestaurant } = sagaActivities(
+    taskQueuesFromOrderQueue(workflowInfo().taskQueue),
+    localOrderSteps,
+    truthful,
+  );
 
   const state: OrderSagaState = {
     status: 'PENDING',
@@ -105,93 +123,31 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     decision: null,
     cancelRequested: false,
     acceptanceDeadline: null,
+    closing: false,
   };
-  let finished = false;
-  let rejectionNote: string | null = null;
-
+  const saga = { finished: false, rejectionNote: null as string | null };
   const setStatus = (status: OrderStatus) => {
     state.status = status;
     upsertSearchAttributes([{ key: ORDER_STATUS, value: status }]);
   };
 
   const { orderId, totalAmount: amount } = input;
-  /**
-   * Runs one activity with a one-line summary, so the Web UI's timeline reads as the saga's story.
-   * A summary is user metadata on the command, which replay does not compare (the activity type
-   * and order are what must match): histories recorded without summaries replay unchanged
-   * (test/replay.test.ts), so this needs no `patched` guard.
-   */
-  const step = <F extends (...args: any[]) => Promise<any>>(
-    fn: F & { executeWithOptions(options: { summary: string }, args: Parameters<F>): Promise<Awaited<ReturnType<F>>> },
-    summary: string,
-    ...args: Parameters<F>
-  ): Promise<Awaited<ReturnType<F>>> => fn.executeWithOptions({ summary }, args);
   // What the Web UI shows as the saga's current details (a query: no command, replay-safe).
   const details = (text: string) => setCurrentDetails(`**${orderId}** (${amount} KRW at ${input.restaurantId}): ${text}`);
   details('placing the order');
   log.info('Saga started', { orderId, restaurantId: input.restaurantId, totalAmount: amount, lines: input.items.length });
-
-  setHandler(getStateQuery, () => state);
-
-  setHandler(
-    decideUpdate,
-    async (decision) => {
-      if (state.decision === null) state.decision = decision.decision;
-      if (decision.decision === 'REJECT') rejectionNote = decision.reason ?? null;
-      await condition(() => finished);
-      return state.status;
-    },
-    {
-      validator: (decision) => {
-        // Checked here too, not only at the API: a reason Postgres cannot store would leave
-        // rejectTicket retrying for ever with the payment held.
-        if (decision.decision !== 'ACCEPT' && decision.decision !== 'REJECT') {
-          throw ApplicationFailure.create({ type: UPDATE_REFUSALS.invalidDecision, message: 'decision must be ACCEPT or REJECT' });
-        }
-        if (decision.decision === 'REJECT' && decision.reason !== undefined && !isStorableText(decision.reason, 500)) {
-          throw ApplicationFailure.create({ type: UPDATE_REFUSALS.invalidDecision, message: 'reason must be at most 500 characters of plain text' });
-        }
-        if (state.cancelRequested || state.status === 'CANCELLED') {
-          throw ApplicationFailure.create({ type: UPDATE_REFUSALS.notAwaitingDecision, message: 'The customer cancelled this order' });
-        }
-        if (state.decision !== null && state.decision !== decision.decision) {
-          throw ApplicationFailure.create({ type: UPDATE_REFUSALS.alreadyDecided, message: `The order was already ${state.decision === 'ACCEPT' ? 'accepted' : 'rejected'}` });
-        }
-        if (state.decision === null && finished) {
-          throw ApplicationFailure.create({ type: UPDATE_REFUSALS.notAwaitingDecision, message: `The order is already ${state.status}` });
-        }
-      },
-    },
-  );
-
-  setHandler(
-    cancelUpdate,
-    async () => {
-      state.cancelRequested = true;
-      await condition(() => finished);
-      return state.status;
-    },
-    {
-      validator: () => {
-        if (state.cancelRequested || state.status === 'CANCELLED') return;
-        if (state.decision !== null || finished) {
-          const why = state.decision === 'ACCEPT' ? 'the restaurant accepted it' : state.decision === 'REJECT' ? 'the restaurant rejected it' : `it is ${state.status}`;
-          throw ApplicationFailure.create({ type: UPDATE_REFUSALS.notCancellable, message: `The order can no longer be cancelled: ${why}` });
-        }
-      },
-    },
-  );
+  registerHandlers(state, saga);
 
   // Compensations, most recent first. Each is registered before its step runs, because a step that
   // timed out may still have taken effect; each is safe to run when its step never happened.
   const compensations: Array<() => Promise<void>> = [];
-
   const stopIfCancelled = () => {
     if (state.cancelRequested) throw ApplicationFailure.nonRetryable('Cancelled by the customer', 'CUSTOMER_CANCELLED');
   };
 
   try {
-    await step(orderSteps.createOrder, `Record order ${orderId}: ${input.items.length} line(s), ${amount} KRW`, input);
+    const stored = await step(orderSteps.createOrder, `Record order ${orderId}: ${input.items.length} line(s), ${amount} KRW`, input);
+    if (truthful) checkAmount(input, stored?.totalAmount);
 
     compensations.unshift(async () => {
       state.paymentStatus = await step(compensatePayment.voidAuthorization, `Compensate: release the hold of ${amount} KRW`, { orderId, amount });
@@ -208,6 +164,7 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
       orderId,
       restaurantId: input.restaurantId,
       items: input.items,
+      ...(truthful ? { totalAmount: amount } : {}),
     });
     stopIfCancelled();
 
@@ -225,29 +182,34 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
       if (!decided) throw ApplicationFailure.nonRetryable('The restaurant did not answer in time', 'RESTAURANT_TIMEOUT');
     }
 
-    if (state.decision === 'REJECT') {
-      await step(restaurant.rejectTicket, `Mark the ticket rejected by ${input.restaurantId}`, { orderId, reason: rejectionNote });
-      throw ApplicationFailure.nonRetryable('The restaurant rejected the order', 'RESTAURANT_REJECTED');
-    }
-
-    compensations.unshift(async () => {
-      state.paymentStatus = await step(compensatePayment.refundPayment, `Compensate: refund ${amount} KRW`, { orderId, amount });
-    });
-    details('accepted: capturing the payment');
-    state.paymentStatus = await step(capture.capturePayment, `Capture ${amount} KRW`, { orderId, amount });
-    await step(restaurant.acceptTicket, `Mark the ticket accepted at ${input.restaurantId}`, { orderId });
-    await step(orderSteps.confirmOrder, `Confirm order ${orderId}`, { orderId });
-    setStatus('CONFIRMED');
-    details('confirmed');
+    // The restaurant has decided: from here the saga finishes what the decision implies, and an
+    // operator's cancel request no longer interrupts it (capture through confirmation is one move).
+    const afterDecision = async () => {
+      if (state.decision === 'REJECT') {
+        await step(restaurant.rejectTicket, `Mark the ticket rejected by ${input.restaurantId}`, { orderId, reason: saga.rejectionNote });
+        throw ApplicationFailure.nonRetryable('The restaurant rejected the order', 'RESTAURANT_REJECTED');
+      }
+      compensations.unshift(async () => {
+        state.paymentStatus = await step(compensatePayment.refundPayment, `Compensate: refund ${amount} KRW`, { orderId, amount });
+      });
+      details('accepted: capturing the payment');
+      state.paymentStatus = await step(capture.capturePayment, `Capture ${amount} KRW`, { orderId, amount });
+      await step(restaurant.acceptTicket, `Mark the ticket accepted at ${input.restaurantId}`, { orderId });
+      await step(orderSteps.confirmOrder, `Confirm order ${orderId}`, { orderId });
+      setStatus('CONFIRMED');
+      details('confirmed');
+    };
+    await (truthful ? CancellationScope.nonCancellable(afterDecision) : afterDecision());
   } catch (err) {
-    const reason = failureReasonOf(err);
+    state.closing = true;
+    const reason = failureReasonOf(err, truthful);
     log.info('Saga failed; compensating', { orderId, reason, compensations: compensations.length });
     details(`${reason}: compensating (${compensations.length} step(s))`);
     // Compensations run to the end even if the workflow is cancelled meanwhile.
     await CancellationScope.nonCancellable(async () => {
       for (const compensate of compensations) await compensate();
-      const status: OrderStatus = reason === 'CUSTOMER_CANCELLED' ? 'CANCELLED' : 'REJECTED';
-      await step(orderClose.rejectOrder, `Close order ${orderId}: ${status} (${reason})`, { orderId, status, reason, paymentStatus: state.paymentStatus });
+      const status: OrderStatus = reason === 'CUSTOMER_CANCELLED' || reason === 'OPERATOR_CANCELLED' ? 'CANCELLED' : 'REJECTED';
+      await step(orderClosing.rejectOrder, `Close order ${orderId}: ${status} (${reason})`, { orderId, status, reason, paymentStatus: state.paymentStatus });
       state.failureReason = reason;
       setStatus(status);
       details(`${status} (${reason}); payment ${state.paymentStatus ?? 'none'}`);
@@ -255,10 +217,75 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
   }
 
   log.info('Saga finished', { orderId, status: state.status, failureReason: state.failureReason, paymentStatus: state.paymentStatus });
-  finished = true;
-  // Let decision and cancel handlers answer their callers before the run closes.
-  await condition(allHandlersFinished);
+  saga.finished = true;
+  // Let decision and cancel handlers answer their callers before the run closes (a cancel request
+  // that arrived meanwhile does not turn a finished saga into a cancelled run).
+  await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
   return { orderId, status: state.status, failureReason: state.failureReason, paymentStatus: state.paymentStatus };
+}
+
+/** The restaurant's decision and the customer's cancel (Updates with validators) and the state query. */
+function registerHandlers(state: OrderSagaState, saga: { finished: boolean; rejectionNote: string | null }): void {
+  const refuse = (type: string, message: string) => {
+    throw ApplicationFailure.create({ type, message });
+  };
+  // An accepted Update answers once the saga has acted on it; the wait survives a cancel request.
+  const untilFinished = () => CancellationScope.nonCancellable(() => condition(() => saga.finished));
+  setHandler(getStateQuery, () => state);
+
+  setHandler(
+    decideUpdate,
+    async (decision) => {
+      if (state.decision === null) state.decision = decision.decision;
+      if (decision.decision === 'REJECT') saga.rejectionNote = decision.reason ?? null;
+      await untilFinished();
+      return state.status;
+    },
+    {
+      validator: (decision) => {
+        // Checked here too, not only at the API: a reason Postgres cannot store would leave
+        // rejectTicket retrying for ever with the payment held.
+        if (decision.decision !== 'ACCEPT' && decision.decision !== 'REJECT') refuse(UPDATE_REFUSALS.invalidDecision, 'decision must be ACCEPT or REJECT');
+        if (decision.decision === 'REJECT' && decision.reason !== undefined && !isStorableText(decision.reason, 500)) {
+          refuse(UPDATE_REFUSALS.invalidDecision, 'reason must be at most 500 characters of plain text');
+        }
+        if (state.cancelRequested || state.status === 'CANCELLED') refuse(UPDATE_REFUSALS.notAwaitingDecision, 'The customer cancelled this order');
+        if (state.decision !== null) {
+          // The same decision again is answered (a retried request); another one is refused.
+          if (state.decision !== decision.decision) refuse(UPDATE_REFUSALS.alreadyDecided, `The order was already ${state.decision === 'ACCEPT' ? 'accepted' : 'rejected'}`);
+          return;
+        }
+        if (state.closing || saga.finished) refuse(UPDATE_REFUSALS.notAwaitingDecision, `The order is already closing (${state.status})`);
+        if (state.status !== 'AWAITING_RESTAURANT') refuse(UPDATE_REFUSALS.notYetAwaiting, 'The order is not awaiting the restaurant yet: its payment is still being held');
+      },
+    },
+  );
+
+  setHandler(
+    cancelUpdate,
+    async () => {
+      state.cancelRequested = true;
+      await untilFinished();
+      return state.status;
+    },
+    {
+      validator: () => {
+        if (state.cancelRequested || state.status === 'CANCELLED') return;
+        if (state.decision !== null || state.closing || saga.finished) {
+          const why = state.decision === 'ACCEPT' ? 'the restaurant accepted it' : state.decision === 'REJECT' ? 'the restaurant rejected it' : `it is closing (${state.status})`;
+          refuse(UPDATE_REFUSALS.notCancellable, `The order can no longer be cancelled: ${why}`);
+        }
+      },
+    },
+  );
+}
+
+/** The saga does not trust whoever started it with the money: the total must add up and match the order. */
+function checkAmount(input: OrderSagaInput, storedTotal: number | undefined): void {
+  const lineTotal = input.items.reduce((sum: number, line: OrderLine) => sum + line.unitPrice * line.quantity, 0);
+  if (lineTotal !== input.totalAmount || storedTotal !== input.totalAmount) {
+    throw ApplicationFailure.nonRetryable(`Total ${input.totalAmount} does not match the lines (${lineTotal}) or the stored order (${storedTotal})`, 'AMOUNT_MISMATCH');
+  }
 }
 
 /** Text Postgres can store and people can read: no control characters, no lone surrogates. */
@@ -267,7 +294,9 @@ function isStorableText(text: unknown, maxLength: number): boolean {
   return typeof text === 'string' && text.length <= maxLength && !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(text);
 }
 
-function failureReasonOf(err: unknown): FailureReason {
+function failureReasonOf(err: unknown, truthful: boolean): FailureReason {
+  // A cancel request (Web UI, `temporal workflow cancel`) before the restaurant's decision.
+  if (truthful && isCancellation(err)) return 'OPERATOR_CANCELLED';
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof ApplicationFailure && isFailureReason(cause.type)) return cause.type;
   if (err instanceof ActivityFailure && /authorizePayment/.test(err.activityType ?? '')) return 'PAYMENT_UNAVAILABLE';

@@ -277,7 +277,14 @@ export function createOrderService(deps: OrderServiceDeps) {
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
         const type = err.cause.type ?? '';
         if (type === UPDATE_REFUSALS.invalidDecision) throw new HttpError(400, 'VALIDATION_FAILED', err.cause.message);
-        const code = type === UPDATE_REFUSALS.notCancellable ? 'NOT_CANCELLABLE' : type === UPDATE_REFUSALS.alreadyDecided ? 'DECISION_ALREADY_MADE' : 'ORDER_CLOSED';
+        const code =
+          type === UPDATE_REFUSALS.notCancellable
+            ? 'NOT_CANCELLABLE'
+            : type === UPDATE_REFUSALS.alreadyDecided
+              ? 'DECISION_ALREADY_MADE'
+              : type === UPDATE_REFUSALS.notYetAwaiting
+                ? 'NOT_AWAITING_DECISION'
+                : 'ORDER_CLOSED';
         throw new HttpError(409, code, err.cause.message);
       }
       // The saga already finished (its run is closed): answer from the order's final row.

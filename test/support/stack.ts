@@ -48,6 +48,8 @@ export interface StackOptions {
   decisionWaitMs?: number;
   /** The API's logger (default: silent). */
   apiLogger?: Logger;
+  /** The payment worker's first PSP timeout (default 2000 ms; retries double it up to 45 s). */
+  pspTimeoutMs?: number;
 }
 
 export interface WorkerSet {
@@ -130,6 +132,7 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
   const app = createApp({ ...apiDeps(), registry, menuCache });
   const apiServer = await listen(app);
 
+  const pspTimeoutMs = opts.pspTimeoutMs ?? 2000;
   let workers: Worker[] = [];
   let running: Promise<void>[] = [];
   const stack: TestStack = {
@@ -148,7 +151,14 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
       const common = { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueuePrefix };
       const created = await Promise.all([
         which.order ? createOrderWorker({ ...common, db: dbs.orders, workflowBundle: await workflowBundle() }) : undefined,
-        which.payment ? createPaymentWorker({ ...common, db: dbs.payments, psp: createPspClient({ baseUrl: pspServer.url, timeoutMs: 2000 }) }) : undefined,
+        which.payment
+          ? createPaymentWorker({
+              ...common,
+              db: dbs.payments,
+              psp: createPspClient({ baseUrl: pspServer.url, timeoutMs: pspTimeoutMs }),
+              pspTimeouts: { firstMs: pspTimeoutMs, maxMs: 45_000 },
+            })
+          : undefined,
         which.restaurant ? createRestaurantWorker({ ...common, db: dbs.restaurants }) : undefined,
       ]);
       const started = created.filter((w): w is Worker => w !== undefined);
