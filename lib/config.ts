@@ -33,6 +33,8 @@ const envSchema = z.object({
   PSP_URL: z.string().default('http://127.0.0.1:4010'),
   PSP_PORT: z.coerce.number().int().min(0).max(65535).default(4010),
   PSP_TIMEOUT_MS: z.coerce.number().int().min(1).default(5000),
+  // PSP sandbox (psp/server.ts): the file its books are kept in (JSON lines, replayed on start); unset: in memory.
+  PSP_DATA_FILE: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   AUTH_SECRET: z.string().optional(),
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
   ACCEPTANCE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(300),
