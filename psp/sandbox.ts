@@ -124,6 +124,10 @@ export function createPspSandbox(opts: { dataFile?: string } = {}): PspSandbox {
     return true;
   }
 
+  // The card's token steers the call's slowness; what it acts on is read only when it acts (after any
+  // delay), since authorizations are replaced, not changed in place.
+  const tokenOf = (reference: string) => books.authorizations.get(reference)?.cardToken;
+
   /** Runs one state-changing operation under the idempotency key, with faults applied. */
   async function operate(req: Request, res: Response, operation: OperationKind, cardToken: string | undefined, act: () => Outcome) {
     bump(stats.calls, operation);
@@ -195,8 +199,9 @@ export function createPspSandbox(opts: { dataFile?: string } = {}): PspSandbox {
   app.post('/v1/authorizations/:reference/capture', (req, res) => {
     const { amount } = (req.body ?? {}) as { amount?: unknown };
     if (amount !== undefined && !isPositiveInt(amount)) return fail(res, 400, 'VALIDATION_FAILED', 'amount, when given, is a positive integer');
-    const auth = books.authorizations.get(req.params.reference);
-    return operate(req, res, 'capture', auth?.cardToken, () => {
+    const reference = req.params.reference;
+    return operate(req, res, 'capture', tokenOf(reference), () => {
+      const auth = books.authorizations.get(reference);
       if (!auth) return error(404, 'NOT_FOUND', 'No such authorization');
       if (auth.status === 'CAPTURED') return { status: 200, body: view(auth) };
       if (auth.status !== 'AUTHORIZED') return error(409, 'NOT_CAPTURABLE', `Authorization is ${auth.status}`);
@@ -209,8 +214,8 @@ export function createPspSandbox(opts: { dataFile?: string } = {}): PspSandbox {
 
   app.post('/v1/authorizations/:reference/void', (req, res) => {
     const reference = req.params.reference;
-    const auth = books.authorizations.get(reference);
-    return operate(req, res, 'void', auth?.cardToken, () => {
+    return operate(req, res, 'void', tokenOf(reference), () => {
+      const auth = books.authorizations.get(reference);
       if (!auth) {
         // Nothing held yet: record the void so a late authorize for this reference is refused.
         const tomb: Authorization = { reference, orderReference: null, amount: 0, cardToken: '', status: 'VOIDED' };
@@ -228,8 +233,9 @@ export function createPspSandbox(opts: { dataFile?: string } = {}): PspSandbox {
   app.post('/v1/authorizations/:reference/refund', (req, res) => {
     const { amount } = (req.body ?? {}) as { amount?: unknown };
     if (amount !== undefined && !isPositiveInt(amount)) return fail(res, 400, 'VALIDATION_FAILED', 'amount, when given, is a positive integer');
-    const auth = books.authorizations.get(req.params.reference);
-    return operate(req, res, 'refund', auth?.cardToken, () => {
+    const reference = req.params.reference;
+    return operate(req, res, 'refund', tokenOf(reference), () => {
+      const auth = books.authorizations.get(reference);
       if (!auth) return error(404, 'NOT_FOUND', 'No such authorization');
       if (auth.status === 'REFUNDED') return { status: 200, body: view(auth) };
       if (auth.status !== 'CAPTURED') return error(409, 'NOT_REFUNDABLE', `Authorization is ${auth.status}`);

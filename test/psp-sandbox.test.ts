@@ -225,6 +225,19 @@ describe('PSP sandbox', () => {
     expect(psp.stats).toMatchObject({ effects: { authorize: 1 }, calls: { authorize: 2 } });
   });
 
+  it('a delayed operation acts on the books as they are when it acts, not as they were when it arrived', async () => {
+    const { psp, client } = await open();
+    await client.authorize({ reference: 'pay_d', amount: 2000, cardToken: 'tok_ok', idempotencyKey: key('pay_d', 'authorize') });
+    psp.setFaults({ delayMs: 400 });
+    const slowCapture = client.capture({ reference: 'pay_d', amount: 2000, idempotencyKey: key('pay_d', 'capture') }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 50));
+    psp.setFaults({ delayMs: 0 });
+    expect(await client.void({ reference: 'pay_d', idempotencyKey: key('pay_d', 'void') })).toMatchObject({ status: 'VOIDED' });
+    expect(await slowCapture).toMatchObject({ code: 'NOT_CAPTURABLE' });
+    expect(psp.authorizations.get('pay_d')?.status).toBe('VOIDED');
+    expect(psp.operations.map((o) => o.operation)).toEqual(['authorize', 'void']);
+  });
+
   it('timeoutAfterProcessRate: acts, then drops the connection', async () => {
     const { psp, client } = await open();
     psp.setFaults({ timeoutAfterProcessRate: 1 });
