@@ -36,6 +36,8 @@ const envSchema = z.object({
   // A retried PSP call waits longer each attempt (PSP_TIMEOUT_MS doubling) up to this; the saga's
   // payment steps allow 60 s per attempt, so keep it below that.
   PSP_MAX_TIMEOUT_MS: z.coerce.number().int().min(1).max(55_000).default(45_000),
+  // PSP sandbox (psp/server.ts): the file its books are kept in (JSON lines, replayed on start); unset: in memory.
+  PSP_DATA_FILE: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   AUTH_SECRET: z.string().optional(),
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
   ACCEPTANCE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(300),
