@@ -152,6 +152,9 @@ export function createPaymentActivities({ db, psp, metrics = noSagaMetrics, pspT
               ? await psp.refund({ reference: paymentId, amount: truth.amount, idempotencyKey: `${paymentId}:refund` }, callOptions())
               : await psp.void({ reference: paymentId, idempotencyKey: `${paymentId}:void` }, callOptions());
           const before = (await load(orderId)) ?? row;
+          // A refusal the PSP kept no record of (a 4xx on authorize) stays DECLINED in our books; the
+          // void only left a tombstone against a late attempt.
+          if (truth === null && before.status === 'DECLINED') return before.status;
           const final = await adopt(before, result);
           if (before.status !== final) metrics.compensation(compensation, final);
           if (RELEASED.includes(final)) return final;

@@ -34,7 +34,7 @@ const envSchema = z.object({
   PSP_PORT: z.coerce.number().int().min(0).max(65535).default(4010),
   PSP_TIMEOUT_MS: z.coerce.number().int().min(1).default(5000),
   // A retried PSP call waits longer each attempt (PSP_TIMEOUT_MS doubling) up to this; the saga's
-  // payment steps allow 60 s per attempt, so keep it below that.
+  // payment steps allow 2 minutes per attempt (a lookup and a call), so keep it below a minute.
   PSP_MAX_TIMEOUT_MS: z.coerce.number().int().min(1).max(55_000).default(45_000),
   // PSP sandbox (psp/server.ts): the file its books are kept in (JSON lines, replayed on start); unset: in memory.
   PSP_DATA_FILE: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),

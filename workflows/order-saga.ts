@@ -53,7 +53,7 @@ export const LOCAL_ORDER_STEPS_PATCH = 'order-steps-as-local-activities';
  * Sagas started after this patch:
  * - check the money themselves: the total must be the sum of the lines and equal the stored order's
  *   total, and the restaurant's re-check compares it with its own prices (AMOUNT_MISMATCH);
- * - give payment steps 60 s per attempt with a 10 s heartbeat, so a PSP slower than our first
+ * - give payment steps 2 minutes per attempt with a 10 s heartbeat, so a PSP slower than our first
  *   timeout is waited for on later attempts (the activity lengthens its PSP timeout per attempt);
  * - have defined semantics for an operator's cancel request: before the restaurant's decision the
  *   order ends CANCELLED / OPERATOR_CANCELLED with every compensation; once the restaurant has decided,
@@ -64,7 +64,7 @@ export const TRUTHFUL_SAGA_PATCH = 'amount-check-slow-psp-operator-cancel';
 function sagaActivities(queues: TaskQueues, localOrderSteps: boolean, truthful: boolean) {
   // Payment steps: a PSP slower than our first timeout is waited for on later attempts, and a worker
   // that dies mid-call is noticed by its missing heartbeat instead of the long per-attempt timeout.
-  const paymentTimeouts = truthful ? ({ startToCloseTimeout: '60s', heartbeatTimeout: '10s' } as const) : ({ startToCloseTimeout: '15s' } as const);
+  const paymentTimeouts = truthful ? ({ startToCloseTimeout: '2m', heartbeatTimeout: '10s' } as const) : ({ startToCloseTimeout: '15s' } as const);
   const remoteOrder = proxyActivities<OrderActivities>({ taskQueue: queues.order, startToCloseTimeout: '10s', retry: STEP_RETRY });
   const remoteOrderClose = proxyActivities<OrderActivities>({ taskQueue: queues.order, startToCloseTimeout: '10s', retry: COMPENSATION_RETRY });
   return {
