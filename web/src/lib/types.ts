@@ -1,4 +1,4 @@
-// The HTTP contract as the console sees it (../shared/API.md). The console uses only these
+// The HTTP contract as the console sees it (the API's OpenAPI document, /openapi.json). The console uses only these
 // endpoints, the same ones any other client uses.
 
 export type Role = 'customer' | 'restaurant' | 'admin';
