@@ -135,15 +135,15 @@ async function runRepairs(repairs: Array<{ order: OpenOrder; saga: SagaView }>, 
         staticSummary: `Repair order ${orderId} (${order.status}, saga ${saga.status})`,
       });
       pending.add(orderId);
+      // A result that arrives after the pass stopped waiting was already reported in progress.
       void child.result().then(
         (result) => {
-          pending.delete(orderId);
+          if (!pending.delete(orderId)) return;
           log.info('Order repaired', { ...result });
           noteInReport(report, 'repaired', result);
         },
         (err) => {
-          pending.delete(orderId);
-          noteInReport(report, 'errors', { orderId, error: `repair failed: ${messageOf(err)}` });
+          if (pending.delete(orderId)) noteInReport(report, 'errors', { orderId, error: `repair failed: ${messageOf(err)}` });
         },
       );
     } catch (err) {
@@ -157,6 +157,7 @@ async function runRepairs(repairs: Array<{ order: OpenOrder; saga: SagaView }>, 
     log.warn('Repair still running when the pass stopped waiting; it goes on', { orderId });
     noteInReport(report, 'repairsInProgress', orderId);
   }
+  pending.clear();
 }
 
 /**
