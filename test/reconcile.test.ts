@@ -298,6 +298,33 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
     expect(await saga(orderId).describe().then((d) => d.status.name)).toMatch(/COMPLETED|CANCELLED/);
   });
 
+  it('a repair waiting for a PSP outage outlives its pass: reported in progress, found running by the next pass, finished when the PSP is back', async () => {
+    const orderId = await awaitingOrder();
+    await saga(orderId).terminate('test: the saga ended from outside');
+    const repair = stack.client.workflow.getHandle(`repair-${orderId}`);
+    stack.psp.setFaults({ failRate: 1 });
+    let runId: string;
+    try {
+      const first = await pass({ repairWaitSeconds: 2, minAgeSeconds: 0 });
+      expect(first.repairsInProgress).toEqual([orderId]);
+      expect(first.repaired).toEqual([]);
+      runId = (await repair.describe()).runId;
+      // The pass has ended; its child was abandoned, not terminated, and the next pass does not start a second one.
+      const second = await pass({ repairWaitSeconds: 1, minAgeSeconds: 0 });
+      expect(second.repairsInProgress).toEqual([orderId]);
+      expect(await repair.describe()).toMatchObject({ runId, status: { name: 'RUNNING' } });
+      expect((await rowsOf(stack, orderId)).payment.status).toBe('AUTHORIZED');
+    } finally {
+      stack.psp.setFaults({ failRate: 0 });
+    }
+    expect(await repair.result()).toEqual({ orderId, sagaStatus: 'TERMINATED', action: 'rejected', paymentStatus: 'VOIDED' });
+    expect((await repair.describe()).runId).toBe(runId);
+    const rows = await rowsOf(stack, orderId);
+    expect(rows.order).toMatchObject({ status: 'REJECTED', failure_reason: 'SAGA_ABORTED' });
+    expect(rows.ticket.status).toBe('CANCELLED');
+    expect(stack.psp.authorizations.get(`pay_${orderId}`)?.status).toBe('VOIDED');
+  }, 120_000);
+
   it('repairs are counted in reconciler_repairs_total by the order activity that closes the order, once', async () => {
     const registry = new Registry();
     const activities = createOrderActivities({ db: stack.dbs.orders, metrics: createSagaMetrics(registry) });
