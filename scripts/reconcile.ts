@@ -16,38 +16,51 @@ const USAGE = `npm run reconcile -- [flags]
   --help         this text
 Needs the workers running (npm start). Exit code 0 when the pass ran, 2 when it could not.`;
 
-const { values: flags } = parseArgs({
-  options: {
-    grace: { type: 'string' },
-    stale: { type: 'string' },
-    'min-age': { type: 'string' },
-    wait: { type: 'string' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean' },
-  },
-  strict: true,
-});
+const OPTIONS = {
+  grace: { type: 'string' },
+  stale: { type: 'string' },
+  'min-age': { type: 'string' },
+  wait: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
 
-function seconds(flag: 'grace' | 'stale' | 'min-age' | 'wait'): number | undefined {
+class UsageError extends Error {}
+
+function parseFlags() {
+  try {
+    return parseArgs({ options: OPTIONS, strict: true }).values;
+  } catch (err) {
+    throw new UsageError((err as Error).message, { cause: err });
+  }
+}
+
+function seconds(flags: ReturnType<typeof parseFlags>, flag: 'grace' | 'stale' | 'min-age' | 'wait'): number | undefined {
   const raw = flags[flag];
   if (raw === undefined) return undefined;
   const v = Number(raw);
-  if (!Number.isInteger(v) || v < 0) throw new Error(`--${flag} takes a whole number of seconds`);
+  if (raw.trim() === '' || !Number.isInteger(v) || v < 0) throw new UsageError(`--${flag} takes a whole number of seconds (got "${raw}")`);
   return v;
 }
 
 async function main() {
+  const flags = parseFlags();
   if (flags.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
   const config = loadConfig();
   const defaults = reconcileSettings(config);
-  const input = { graceSeconds: seconds('grace') ?? defaults.graceSeconds, staleSeconds: seconds('stale') ?? defaults.staleSeconds, minAgeSeconds: seconds('min-age') };
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  const input = { graceSeconds: seconds(flags, 'grace') ?? defaults.graceSeconds, staleSeconds: seconds(flags, 'stale') ?? defaults.staleSeconds, minAgeSeconds: seconds(flags, 'min-age') };
+  const pickupTimeoutMs = (seconds(flags, 'wait') ?? 30) * 1000;
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+  } catch (err) {
+    throw new Error(`cannot reach Temporal at ${config.TEMPORAL_ADDRESS} (${(err as Error).message}); is the stack running (npm start)?`, { cause: err });
+  }
   try {
     const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-    const pickupTimeoutMs = (seconds('wait') ?? 30) * 1000;
     if (!flags.json) process.stderr.write(`running one reconcile pass on ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE})...\n`);
     const result = await runManualReconcilePass({ client, taskQueuePrefix: config.TASK_QUEUE_PREFIX, input, pickupTimeoutMs });
     if (!result.pickedUp) {
@@ -66,6 +79,6 @@ async function main() {
 }
 
 main().catch((err) => {
-  process.stderr.write(`reconcile failed: ${(err as Error).message}\n`);
+  process.stderr.write(err instanceof UsageError ? `${err.message}\n\n${USAGE}\n` : `reconcile failed: ${(err as Error).message}\n`);
   process.exitCode = 2;
 });

@@ -355,10 +355,14 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
       });
     }
 
-    it('--help lists the flags', async () => {
+    it('--help lists the flags; a bad flag is refused with the usage, exit 2', async () => {
       const run = await runScript(['--help'], {});
       expect(run.code).toBe(0);
       for (const flag of ['--grace', '--stale', '--min-age', '--wait', '--json']) expect(run.stdout).toContain(flag);
+      const bad = await runScript(['--grace', 'soon'], {});
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('--grace takes a whole number of seconds (got "soon")');
+      expect(bad.stderr).toContain('npm run reconcile -- [flags]');
     });
 
     it('runs one pass and prints what it found and did (text, then --json)', async () => {
