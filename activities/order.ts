@@ -79,18 +79,21 @@ export function createOrderActivities({ db, metrics = noSagaMetrics }: OrderDeps
       await transition(input.orderId, 'AWAITING_RESTAURANT', { acceptance_deadline: input.acceptanceDeadline, payment_status: 'AUTHORIZED' });
     },
 
-    async confirmOrder(input: { orderId: string }): Promise<void> {
+    /** `reconciler`: the reconciler's repair closes the order, not its saga (counted as a repair too). */
+    async confirmOrder(input: { orderId: string; reconciler?: boolean }): Promise<void> {
       if (await transition(input.orderId, 'CONFIRMED', { payment_status: 'CAPTURED', failure_reason: null })) {
         metrics.outcome('CONFIRMED', null);
-        log.info('order confirmed');
+        if (input.reconciler) metrics.repair('confirmed');
+        log.info('order confirmed', input.reconciler ? { by: 'reconciler' } : {});
       }
     },
 
-    /** The saga's last word on a failed order; also records where the payment ended. */
-    async rejectOrder(input: { orderId: string; status: 'REJECTED' | 'CANCELLED'; reason: FailureReason; paymentStatus: PaymentStatus | null }): Promise<void> {
+    /** The saga's last word on a failed order (or the reconciler's); also records where the payment ended. */
+    async rejectOrder(input: { orderId: string; status: 'REJECTED' | 'CANCELLED'; reason: FailureReason; paymentStatus: PaymentStatus | null; reconciler?: boolean }): Promise<void> {
       if (await transition(input.orderId, input.status, { failure_reason: input.reason, payment_status: input.paymentStatus }, input.reason)) {
         metrics.outcome(input.status, input.reason);
-        log.info('order closed', { status: input.status, reason: input.reason, paymentStatus: input.paymentStatus });
+        if (input.reconciler) metrics.repair('rejected');
+        log.info('order closed', { status: input.status, reason: input.reason, paymentStatus: input.paymentStatus, ...(input.reconciler ? { by: 'reconciler' } : {}) });
       }
     },
   };

@@ -41,6 +41,14 @@ const envSchema = z.object({
   AUTH_SECRET: z.string().optional(),
   TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
   ACCEPTANCE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(300),
+  // The reconciler (workflows/reconcile.ts), run by a Temporal Schedule the order worker keeps in
+  // place: one pass every RECONCILE_INTERVAL_SECONDS (0: no schedule). It repairs orders whose saga
+  // ended more than RECONCILE_GRACE_SECONDS ago (longer than any saga activity attempt can run, so no
+  // attempt of the old run can still act) and asks sagas whose order is older than
+  // RECONCILE_STALE_SECONDS (unset: an hour past the acceptance window) to cancel.
+  RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(300),
+  RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(0).default(120),
+  RECONCILE_STALE_SECONDS: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(1).optional()),
   // API rate limit per client (token subject, else IP) and window; RATE_LIMIT_MAX=0 switches it off.
   RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000).default(60_000),
   RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(20_000),
@@ -54,6 +62,15 @@ export type Config = z.infer<typeof envSchema> & { AUTH_SECRET: string };
 
 /** Every environment variable the processes read through loadConfig (docker-compose.yml is checked against it). */
 export const CONFIG_KEYS = Object.keys(envSchema.shape) as Array<keyof z.infer<typeof envSchema>>;
+
+/** The reconciler's settings, with the stale limit's default (an hour past the acceptance window). */
+export function reconcileSettings(config: Pick<Config, 'RECONCILE_INTERVAL_SECONDS' | 'RECONCILE_GRACE_SECONDS' | 'RECONCILE_STALE_SECONDS' | 'ACCEPTANCE_WINDOW_SECONDS'>) {
+  return {
+    intervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
+    graceSeconds: config.RECONCILE_GRACE_SECONDS,
+    staleSeconds: config.RECONCILE_STALE_SECONDS ?? 3600 + config.ACCEPTANCE_WINDOW_SECONDS,
+  };
+}
 
 /**
  * Outside production a missing secret is generated once and kept in .data/auth-secret, so the dev

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { Db } from '../db/knex';
 import type { OrderSagaInput } from './domain';
 import { CUSTOMER_ID, ORDER_ID, ORDER_STATUS, RESTAURANT_ID } from './search-attributes';
 import { orderWorkflowId, taskQueuesFor } from './task-queues';
@@ -6,8 +7,9 @@ import type { orderSaga } from '../workflows/order-saga';
 
 /**
  * Starts an order's saga. Idempotent: a second start of the same order joins the running saga
- * (USE_EXISTING), and a finished saga is never run again (REJECT_DUPLICATE → already started).
- * Returns false when the saga had already been started and finished.
+ * (USE_EXISTING). A saga that failed, was terminated, cancelled or timed out can be started again
+ * (ALLOW_DUPLICATE_FAILED_ONLY: every step of a new run is idempotent and finds what the old run
+ * left); a saga that completed is never run again. Returns false when the order's saga completed.
  */
 export async function startOrderSaga(client: Client, input: OrderSagaInput, taskQueuePrefix: string): Promise<boolean> {
   try {
@@ -16,7 +18,7 @@ export async function startOrderSaga(client: Client, input: OrderSagaInput, task
       taskQueue: taskQueuesFor(taskQueuePrefix).order,
       args: [input],
       workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
       typedSearchAttributes: [
         { key: ORDER_ID, value: input.orderId },
         { key: CUSTOMER_ID, value: input.customerId },
@@ -48,4 +50,15 @@ export function sagaInputFromRows(
     cardToken: row.card_token ?? '',
     acceptanceWindowSeconds,
   };
+}
+
+export type OrderRowForSaga = Parameters<typeof sagaInputFromRows>[0];
+
+/** The saga inputs of several orders, their lines read in one query. */
+export async function loadSagaInputs(db: Db, rows: OrderRowForSaga[], acceptanceWindowSeconds: number): Promise<OrderSagaInput[]> {
+  if (rows.length === 0) return [];
+  const items = await db('order_items').whereIn('order_id', rows.map((r) => r.order_id)).orderBy(['order_id', 'line_no']);
+  const byOrder = new Map<string, Array<Record<string, unknown>>>();
+  for (const item of items) byOrder.set(item.order_id, [...(byOrder.get(item.order_id) ?? []), item]);
+  return rows.map((r) => sagaInputFromRows(r, byOrder.get(r.order_id) ?? [], acceptanceWindowSeconds));
 }

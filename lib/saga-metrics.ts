@@ -8,6 +8,8 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 export type SagaOutcomeStatus = 'CONFIRMED' | 'REJECTED' | 'CANCELLED';
 export type Compensation = 'voidAuthorization' | 'refundPayment' | 'cancelTicket';
 export type PspOutcome = 'ok' | 'rejected' | 'unavailable';
+/** How the reconciler closed an order whose saga had ended without closing it. */
+export type RepairAction = 'confirmed' | 'rejected';
 
 export interface SagaMetrics {
   /** An order reached its final state (reason `none` for CONFIRMED). */
@@ -16,16 +18,19 @@ export interface SagaMetrics {
   compensation(name: Compensation, result: string): void;
   /** One HTTP call to the PSP (activities/psp-client.ts `observe`). */
   pspCall(operation: string, outcome: PspOutcome, seconds: number): void;
+  /** The reconciler closed an order its saga had left open (counted by the order activity that closed it). */
+  repair(action: RepairAction): void;
 }
 
 /** For activities built without metrics (tests, tools). */
-export const noSagaMetrics: SagaMetrics = { outcome: () => undefined, compensation: () => undefined, pspCall: () => undefined };
+export const noSagaMetrics: SagaMetrics = { outcome: () => undefined, compensation: () => undefined, pspCall: () => undefined, repair: () => undefined };
 
 export const SAGA_METRIC_NAMES = {
   outcomes: 'order_saga_outcomes_total',
   compensations: 'order_saga_compensations_total',
   pspCalls: 'psp_calls_total',
   pspDuration: 'psp_call_duration_seconds',
+  repairs: 'reconciler_repairs_total',
 } as const;
 
 /** Registers the saga metrics in a registry (reusing them if already there) and returns the recorders. */
@@ -54,6 +59,9 @@ export function createSagaMetrics(registry: Registry): SagaMetrics {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: [registry],
     });
+  const repairs =
+    existing<Counter<'action'>>(SAGA_METRIC_NAMES.repairs) ??
+    new Counter({ name: SAGA_METRIC_NAMES.repairs, help: 'Orders the reconciler closed after their saga ended without closing them, by action (confirmed, rejected)', labelNames: ['action'], registers: [registry] });
   return {
     outcome: (status, reason) => outcomes.inc({ status, reason: reason ?? 'none' }),
     compensation: (name, result) => compensations.inc({ compensation: name, result }),
@@ -61,5 +69,6 @@ export function createSagaMetrics(registry: Registry): SagaMetrics {
       pspCalls.inc({ operation, outcome });
       pspDuration.observe({ operation, outcome }, seconds);
     },
+    repair: (action) => repairs.inc({ action }),
   };
 }

@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/knex';
 import type { Logger } from '../lib/logger';
-import { sagaInputFromRows, startOrderSaga } from '../lib/order-saga-starter';
+import { loadSagaInputs, startOrderSaga, type OrderRowForSaga } from '../lib/order-saga-starter';
 
 export interface SweeperOptions {
   db: Db;
@@ -12,30 +12,75 @@ export interface SweeperOptions {
   /** Orders PENDING for longer than this get their saga (re)started. */
   olderThanSeconds?: number;
   intervalMs?: number;
+  /** Orders read per query; a sweep reads every page. */
+  pageSize?: number;
 }
+
+/** Where a sweep stands: the last order read, by (updated_at, order_id). updated_at as Postgres prints it (microseconds). */
+interface SweepCursor {
+  updatedAt: string;
+  orderId: string;
+}
+
+type PendingRow = OrderRowForSaga & { cursor_at: string };
 
 /**
  * The API records an order and then starts its saga; if it stops in between (crash, Temporal
  * down, a client that never retries), the order would stay PENDING for ever. The order row is its
  * saga's outbox: this sweep (re)starts the saga of every order PENDING for too long. Starting is
  * idempotent, so several order workers sweeping at once is harmless.
+ *
+ * Each sweep pages through every stale PENDING order with a keyset cursor on (updated_at, order_id):
+ * orders whose saga runs but cannot move (or whose start fails) are passed over, never read again in
+ * the same sweep, so they cannot hide newer orders behind them.
  */
 export function startPendingOrderSweeper(opts: SweeperOptions): { sweepOnce(): Promise<number>; stop(): void } {
   const olderThan = opts.olderThanSeconds ?? 30;
-  async function sweepOnce(): Promise<number> {
-    const rows = await opts.db('orders')
+  const pageSize = opts.pageSize ?? 200;
+
+  async function page(after: SweepCursor | null): Promise<PendingRow[]> {
+    const query = opts.db('orders')
+      .select('*', opts.db.raw('updated_at::text AS cursor_at'))
       .where({ status: 'PENDING' })
-      .andWhere('updated_at', '<', opts.db.raw(`now() - make_interval(secs => ?)`, [olderThan]))
-      .orderBy('updated_at')
-      .limit(200);
-    let started = 0;
-    for (const row of rows) {
-      const items = await opts.db('order_items').where({ order_id: row.order_id }).orderBy('line_no');
-      if (await startOrderSaga(opts.client, sagaInputFromRows(row, items, opts.acceptanceWindowSeconds), opts.taskQueuePrefix)) started++;
-    }
-    if (rows.length > 0) opts.logger.info({ pending: rows.length, started }, 'swept stale PENDING orders');
-    return rows.length;
+      .andWhere('updated_at', '<', opts.db.raw(`now() - make_interval(secs => ?)`, [olderThan]));
+    if (after) query.andWhereRaw('(updated_at, order_id) > (?::timestamptz, ?)', [after.updatedAt, after.orderId]);
+    return query.orderBy([{ column: 'updated_at' }, { column: 'order_id' }]).limit(pageSize);
   }
+
+  /** Starts (or joins) the saga of each order; a failed start is counted and the sweep goes on. */
+  async function startAll(rows: PendingRow[]): Promise<{ started: number; failed: number; firstError?: string }> {
+    let started = 0;
+    let failed = 0;
+    let firstError: string | undefined;
+    for (const input of await loadSagaInputs(opts.db, rows, opts.acceptanceWindowSeconds)) {
+      try {
+        if (await startOrderSaga(opts.client, input, opts.taskQueuePrefix)) started++;
+      } catch (err) {
+        failed++;
+        firstError ??= `${input.orderId}: ${(err as Error).message}`;
+      }
+    }
+    return { started, failed, firstError };
+  }
+
+  async function sweepOnce(): Promise<number> {
+    let after: SweepCursor | null = null;
+    const totals = { pending: 0, started: 0, failed: 0, firstError: undefined as string | undefined };
+    do {
+      const rows = await page(after);
+      const result = await startAll(rows);
+      totals.pending += rows.length;
+      totals.started += result.started;
+      totals.failed += result.failed;
+      totals.firstError ??= result.firstError;
+      const last = rows[rows.length - 1];
+      after = rows.length === pageSize && last ? { updatedAt: last.cursor_at, orderId: last.order_id } : null;
+    } while (after);
+    if (totals.failed > 0) opts.logger.warn(totals, 'swept stale PENDING orders; some sagas could not be started');
+    else if (totals.pending > 0) opts.logger.info({ pending: totals.pending, started: totals.started }, 'swept stale PENDING orders');
+    return totals.pending;
+  }
+
   let running = false;
   const timer = setInterval(() => {
     if (running) return;

@@ -1,7 +1,9 @@
+import type { Client } from '@temporalio/client';
 import { type NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Db } from '../db/knex';
 import { createOrderActivities } from '../activities/order';
 import { createPaymentActivities, type PaymentDeps } from '../activities/payment';
+import { createReconcilerActivities } from '../activities/reconciler';
 import { createRestaurantActivities } from '../activities/restaurant';
 import type { PspClient } from '../activities/psp-client';
 import type { SagaMetrics } from '../lib/saga-metrics';
@@ -24,13 +26,27 @@ export interface CommonWorkerOptions {
 // Every activity's log lines carry the order id of its input (and the SDK adds the workflow id).
 const interceptors = { activity: [orderLogContext] };
 
-export function createOrderWorker(opts: CommonWorkerOptions & { db: Db }): Promise<Worker> {
+export interface OrderWorkerOptions extends CommonWorkerOptions {
+  db: Db;
+  /**
+   * With a client, the worker also runs the reconciler's activities (they ask Temporal about
+   * sagas, start and cancel them); without one, a reconcile pass on its queue cannot progress.
+   */
+  client?: Client;
+  /** The acceptance window of sagas the reconciler starts from an order's rows (default 300 s). */
+  acceptanceWindowSeconds?: number;
+}
+
+export function createOrderWorker(opts: OrderWorkerOptions): Promise<Worker> {
+  const reconciler = opts.client
+    ? createReconcilerActivities({ db: opts.db, client: opts.client, taskQueuePrefix: opts.taskQueuePrefix ?? '', acceptanceWindowSeconds: opts.acceptanceWindowSeconds ?? 300 })
+    : {};
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
     taskQueue: taskQueuesFor(opts.taskQueuePrefix).order,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
-    activities: createOrderActivities({ db: opts.db, metrics: opts.metrics }),
+    activities: { ...createOrderActivities({ db: opts.db, metrics: opts.metrics }), ...reconciler },
     interceptors,
     shutdownGraceTime: '10s',
   });

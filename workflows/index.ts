@@ -1,2 +1,3 @@
 // Every workflow the order worker runs. Workflow code is bundled and replayed: no I/O here.
 export { orderSaga } from './order-saga';
+export { reconcileOrders, repairOrder } from './reconcile';

@@ -150,7 +150,9 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
     async startWorkers(which = { order: true, payment: true, restaurant: true }) {
       const common = { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueuePrefix };
       const created = await Promise.all([
-        which.order ? createOrderWorker({ ...common, db: dbs.orders, workflowBundle: await workflowBundle() }) : undefined,
+        which.order
+          ? createOrderWorker({ ...common, db: dbs.orders, workflowBundle: await workflowBundle(), client: env.client, acceptanceWindowSeconds: opts.acceptanceWindowSeconds ?? 300 })
+          : undefined,
         which.payment
           ? createPaymentWorker({
               ...common,
