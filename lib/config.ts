@@ -43,11 +43,11 @@ const envSchema = z.object({
   ACCEPTANCE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(300),
   // The reconciler (workflows/reconcile.ts), run by a Temporal Schedule the order worker keeps in
   // place: one pass every RECONCILE_INTERVAL_SECONDS (0: no schedule). It repairs orders whose saga
-  // ended more than RECONCILE_GRACE_SECONDS ago (longer than any saga activity attempt can run, so no
-  // attempt of the old run can still act) and asks sagas whose order is older than
+  // ended more than RECONCILE_GRACE_SECONDS ago (longer than any saga activity attempt can run, 2 min
+  // for a payment step, so no attempt of the old run can still act) and asks sagas whose order is older than
   // RECONCILE_STALE_SECONDS (unset: an hour past the acceptance window) to cancel.
   RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(300),
-  RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(0).default(120),
+  RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(0).default(180),
   RECONCILE_STALE_SECONDS: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(1).optional()),
   // API rate limit per client (token subject, else IP) and window; RATE_LIMIT_MAX=0 switches it off.
   RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000).default(60_000),

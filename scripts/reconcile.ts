@@ -7,7 +7,7 @@ import { workflowUiUrl } from '../lib/task-queues';
 import { formatReconcileReport, runManualReconcilePass } from '../ops/reconcile';
 
 const USAGE = `npm run reconcile -- [flags]
-  --grace S      repair orders whose saga closed at least S seconds ago (default RECONCILE_GRACE_SECONDS, 120)
+  --grace S      repair orders whose saga closed at least S seconds ago (default RECONCILE_GRACE_SECONDS, 180)
   --stale S      ask sagas to cancel when their order is older than S seconds
                  (default RECONCILE_STALE_SECONDS, an hour past the acceptance window)
   --min-age S    skip orders changed less than S seconds ago (default min(60, grace))

@@ -110,7 +110,7 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
       expect(described.spec.intervals).toEqual([expect.objectContaining({ every: 600_000 })]);
       expect(described.policies.overlap).toBe('SKIP');
       expect(described.action).toMatchObject({ workflowType: 'reconcileOrders', taskQueue: `${prefix}orders` });
-      expect(described.action.args).toEqual([{ graceSeconds: 120, staleSeconds: 3900 }]);
+      expect(described.action.args).toEqual([{ graceSeconds: 180, staleSeconds: 3900 }]);
     } finally {
       await worker.stop();
     }
