@@ -4,7 +4,7 @@ import { placeOrder, rowsOf, waitForOrder } from './support/orders';
 import { maybeRecordHistory, replayWorkflows } from './support/histories';
 import { runAudit } from '../ops/audit';
 import { decideUpdate, getStateQuery } from '../workflows/messages';
-import { insertOrder } from '../activities/order';
+import { insertOrder } from '../db/orders/store';
 import { startPendingOrderSweeper } from '../workers/pending-order-sweeper';
 import { createLogger } from '../lib/logger';
 

@@ -4,7 +4,7 @@ import type { Logger } from '../../lib/logger';
 import { createSlotWithSnapshot, dropSlot, sourceClientConfig, withSourceClient } from './source';
 import { formatLsn, type Lsn } from './lsn';
 import { pgArray } from './apply';
-import { notifyMenuChanges } from './menu-change-notices';
+import { notifyMenuChanges } from '../menu-read/change-notices';
 
 export interface SnapshotExportedInfo {
   slotName: string;
