@@ -1,8 +1,8 @@
 import { log } from '@temporalio/activity';
 import type { Db } from '../db/knex';
 import { insertOrder } from '../db/orders/store';
-import type { FailureReason, OrderSagaInput, OrderStatus, PaymentStatus } from '../lib/domain';
-import { noSagaMetrics, type SagaMetrics } from '../lib/saga-metrics';
+import type { FailureReason, OrderSagaInput, OrderStatus, PaymentStatus } from '../lib/workflow-safe/domain';
+import { noSagaMetrics, type SagaMetrics } from './saga-metrics';
 
 export interface OrderDeps {
   db: Db;

@@ -1,5 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
-import { createLogger } from '../lib/logger';
+import { createLogger } from '../lib/node/logger';
 import { startPendingOrderSweeper } from './pending-order-sweeper';
 import { runWorkerProcess } from './run-worker';
 import { createOrderWorker } from './service-workers';

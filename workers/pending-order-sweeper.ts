@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/knex';
-import type { Logger } from '../lib/logger';
+import type { Logger } from '../lib/node/logger';
 import { sagaInputFromRows, startOrderSaga } from '../lib/order-saga-starter';
 
 export interface SweeperOptions {

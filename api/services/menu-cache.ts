@@ -1,7 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import { Counter, type Registry } from 'prom-client';
-import type { Logger } from '../../lib/logger';
+import type { Logger } from '../../lib/node/logger';
 import { MENU_CHANGES_CHANNEL, parseMenuChangeNotice, type MenuChangeNotice } from '../../db/menu-read/change-notices';
 
 export interface MenuCacheOptions {

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Db } from '../knex';
-import type { OrderSagaInput } from '../../lib/domain';
-import { orderWorkflowId } from '../../lib/task-queues';
+import type { OrderSagaInput } from '../../lib/workflow-safe/domain';
+import { orderWorkflowId } from '../../lib/workflow-safe/task-queues';
 
 // The orders database belongs to the order service. The writes more than one process makes live
 // here, so the API (which records an order when it accepts it) and the order activities (whose saga

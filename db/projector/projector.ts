@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { Registry } from 'prom-client';
 import type { Db } from '../knex';
-import type { Logger } from '../../lib/logger';
+import type { Logger } from '../../lib/node/logger';
 import { applyBatch, readState } from './apply';
 import type { SourceTransaction } from './changes';
 import { formatLsn, parseLsn, type Lsn } from './lsn';

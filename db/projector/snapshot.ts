@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Db } from '../knex';
-import type { Logger } from '../../lib/logger';
+import type { Logger } from '../../lib/node/logger';
 import { createSlotWithSnapshot, dropSlot, sourceClientConfig, withSourceClient } from './source';
 import { formatLsn, type Lsn } from './lsn';
 import { pgArray } from './apply';

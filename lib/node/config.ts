@@ -60,7 +60,7 @@ export const CONFIG_KEYS = Object.keys(envSchema.shape) as Array<keyof z.infer<t
  * stack and `npm run token` agree without anyone choosing a secret.
  */
 function devSecret(): string {
-  const file = path.resolve(__dirname, '..', '.data', 'auth-secret');
+  const file = path.resolve(__dirname, '..', '..', '.data', 'auth-secret');
   try {
     return fs.readFileSync(file, 'utf8').trim();
   } catch {
