@@ -1,7 +1,61 @@
 // Lint rules that guard the design: workflow code stays deterministic and imports activities as
-// types only; promises are never left floating.
+// types only; promises are never left floating; each part of the system imports only what it may
+// (the fences below; test/boundaries.test.ts shows each one failing on a crossing).
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+
+// Import fences, one `no-restricted-imports` per folder. A pattern matches the import as written:
+// a relative path is matched on the folder it reaches after its run of `../`, so the same pattern
+// holds at every depth (`../activities/order` from api/app.ts, `../../activities/order` from
+// api/services/). Every file gets its fence from exactly one block below (flat config replaces a
+// rule's options, it does not merge them). Inside db/, a sibling of db/ is reached as `../orders`
+// too, hence the optional `db/` in those patterns.
+const reaching = (...paths) => `^(?:\\.\\./)+(?:${paths.join('|')})(?:/|$)`;
+const fence = (files, ...patterns) => ({ files, rules: { 'no-restricted-imports': ['error', { patterns }] } });
+
+// Packages workflow code may load: the workflow bundle runs in Temporal's deterministic sandbox.
+const WORKFLOW_PACKAGES = {
+  regex: '^(?![./])(?!@temporalio/(?:workflow|common)$)',
+  message: 'Workflow code is replayed: of packages it imports only @temporalio/workflow and @temporalio/common (no Node built-ins, no I/O)',
+};
+const NOT_WORKERS = {
+  regex: reaching('activities', 'workers'),
+  message: 'activities/ and workers/ are the workers\' code; the writes the API shares with the order service are in db/orders/',
+};
+const NOT_API = { regex: reaching('api'), message: 'api/ is the HTTP edge: nothing below it imports it' };
+const NOT_PROJECTOR = {
+  regex: reaching('db/projector'),
+  message: 'db/projector/ is the CDC projector\'s process; the menu-change notice contract is db/menu-read/',
+};
+const NOT_TOOLS = { regex: reaching('ops', 'scripts', 'bench', 'test', 'psp'), message: 'Tools, tests and the PSP sandbox are not part of a service' };
+const WORKFLOWS_BY_TYPE = {
+  regex: '^(?:\\.\\./)+workflows(?:/(?!messages$)|$)',
+  allowTypeImports: true,
+  message: 'Workflow code runs in the worker: outside workflows/, import its messages (workflows/messages) or its types only',
+};
+
+// Activities by service. One service's activities never import another's, nor reach another
+// service's database module (db/orders/ is the order service's).
+const ACTIVITIES = {
+  order: ['order', 'reconciler'],
+  payment: ['payment', 'psp-client'],
+  restaurant: ['restaurant'],
+};
+const SHARED_ACTIVITY_MODULES = ['saga-metrics'];
+const activityFence = (service) => {
+  const own = service ? ACTIVITIES[service] : SHARED_ACTIVITY_MODULES;
+  const others = Object.entries(ACTIVITIES).flatMap(([name, modules]) => (name === service ? [] : modules));
+  const patterns = [
+    { regex: reaching('api', 'workers'), message: 'Activities run in a worker: they import neither the API nor the workers' },
+    NOT_PROJECTOR,
+    { regex: reaching('db/menu-read'), message: 'The menu_read change notices are between the projector and the API' },
+    NOT_TOOLS,
+    WORKFLOWS_BY_TYPE,
+    { regex: `^(?:\\./|(?:\\.\\./)+activities/)(?:${others.join('|')})$`, message: `One service's activities do not import another's (${service ?? 'shared'} may not import ${others.join(', ')})` },
+  ];
+  if (service !== 'order') patterns.push({ regex: reaching('db/orders'), message: 'The orders database belongs to the order service' });
+  return fence(own.map((m) => `activities/${m}.ts`), ...patterns);
+};
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.data/', '.venv/', 'coverage/', 'test-results/', 'bench-results/', 'web/dist/'] },
@@ -20,22 +74,51 @@ export default tseslint.config(
     },
   },
   {
-    // Workflow code is replayed: no Node built-ins, no I/O libraries, activities by type only.
+    // Workflow code is replayed: no Node built-ins, no I/O libraries, only the workflow-safe lib,
+    // activities by type only.
     files: ['workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['node:*', 'fs', 'path', 'crypto', 'http', 'https', 'net', 'child_process'], message: 'Workflows must not do I/O' },
-            { group: ['pg', 'knex', 'express', 'pino', 'prom-client', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'], message: 'Workflows must not do I/O' },
-            { group: ['../activities/*', '../db/*', '../api/*'], message: 'Import activities with `import type` only', allowTypeImports: true },
+            WORKFLOW_PACKAGES,
+            {
+              regex: '^(?:\\.\\./)+(?!\\.\\./)(?!lib/workflow-safe/|activities/)',
+              message: 'Workflow code imports only lib/workflow-safe/ (and activities by type): everything else does I/O',
+            },
+            { regex: reaching('activities'), message: 'Import activities with `import type` only', allowTypeImports: true },
           ],
         },
       ],
       'no-restricted-globals': ['error', { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow' }, { name: 'setInterval', message: 'Use sleep() in a loop' }],
     },
   },
+  // lib/workflow-safe/ is bundled into the workflow: its modules import each other and nothing else.
+  fence(['lib/workflow-safe/**/*.ts'], WORKFLOW_PACKAGES, {
+    regex: '^(?:\\.\\./)+(?!\\.\\./)(?!workflow-safe/)',
+    message: 'lib/workflow-safe/ imports only lib/workflow-safe/: workflow code includes it (Node-only code is in lib/node/)',
+  }),
+  // lib/node/ is the ground floor of the Node processes: it imports only lib/.
+  fence(['lib/node/**/*.ts'], {
+    regex: '^(?:\\.\\./)+(?!\\.\\./)(?!node/|workflow-safe/)',
+    message: 'lib/node/ is the ground floor: it imports only lib/node/ and lib/workflow-safe/',
+  }),
+  // The API: HTTP edge over its databases and Temporal; it never runs worker or projector code.
+  fence(['api/**/*.ts'], NOT_WORKERS, NOT_PROJECTOR, NOT_TOOLS, WORKFLOWS_BY_TYPE),
+  activityFence('order'),
+  activityFence('payment'),
+  activityFence('restaurant'),
+  activityFence(null),
+  fence(['workers/**/*.ts'], NOT_API, NOT_PROJECTOR, NOT_TOOLS, WORKFLOWS_BY_TYPE),
+  // The CDC projector reads the restaurants database and writes menu_read; nothing else.
+  fence(['db/projector/**/*.ts'], NOT_API, { regex: reaching('activities', 'workers', 'workflows', '(?:db/)?orders'), message: 'The projector is its own process: it imports no service code' }, NOT_TOOLS),
+  // Homes shared by two sides (db/orders/: the API and the order activities; db/menu-read/: the
+  // projector and the API) depend on neither side.
+  fence(['db/orders/**/*.ts', 'db/menu-read/**/*.ts'], {
+    regex: reaching('api', 'activities', 'workers', 'workflows', '(?:db/)?projector'),
+    message: 'A shared module imports neither of the sides that share it (only db/knex and lib/)',
+  }, NOT_TOOLS),
   {
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: { console: 'readonly', process: 'readonly', require: 'readonly', module: 'writable', __dirname: 'readonly' } },

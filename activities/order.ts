@@ -1,9 +1,8 @@
 import { log } from '@temporalio/activity';
-import type { Knex } from 'knex';
 import type { Db } from '../db/knex';
-import type { FailureReason, OrderSagaInput, OrderStatus, PaymentStatus } from '../lib/domain';
-import { noSagaMetrics, type SagaMetrics } from '../lib/saga-metrics';
-import { orderWorkflowId } from '../lib/task-queues';
+import { insertOrder } from '../db/orders/store';
+import type { FailureReason, OrderSagaInput, OrderStatus, PaymentStatus } from '../lib/workflow-safe/domain';
+import { noSagaMetrics, type SagaMetrics } from './saga-metrics';
 
 export interface OrderDeps {
   db: Db;
@@ -12,44 +11,6 @@ export interface OrderDeps {
 }
 
 const OPEN: OrderStatus[] = ['PENDING', 'AWAITING_RESTAURANT'];
-
-/**
- * Writes a new order with its lines and first history entry. Idempotent: the API calls it when it
- * accepts the order, and the saga's first step calls it again (a no-op then).
- */
-export async function insertOrder(db: Db | Knex.Transaction, input: OrderSagaInput): Promise<void> {
-  const run = async (trx: Knex.Transaction) => {
-    const inserted = await trx('orders')
-      .insert({
-        order_id: input.orderId,
-        customer_id: input.customerId,
-        restaurant_id: input.restaurantId,
-        status: 'PENDING',
-        total_amount: input.totalAmount,
-        delivery_address: input.deliveryAddress,
-        card_token: input.cardToken,
-        workflow_id: orderWorkflowId(input.orderId),
-      })
-      .onConflict('order_id')
-      .ignore()
-      .returning('order_id');
-    if (inserted.length === 0) return;
-    await trx('order_items').insert(
-      input.items.map((line, i) => ({
-        order_id: input.orderId,
-        line_no: i + 1,
-        menu_id: line.menuId,
-        name: line.name,
-        unit_price: line.unitPrice,
-        quantity: line.quantity,
-        menu_version: line.menuVersion,
-      })),
-    );
-    await trx('order_status_history').insert({ order_id: input.orderId, status: 'PENDING' });
-  };
-  if (db.isTransaction) return run(db as Knex.Transaction);
-  return (db as Db).transaction(run);
-}
 
 /** Order service activities: every transition is guarded on the current status. */
 export function createOrderActivities({ db, metrics = noSagaMetrics }: OrderDeps) {

@@ -1,7 +1,7 @@
 import { ApplicationFailure, Context, log } from '@temporalio/activity';
 import type { Db } from '../db/knex';
-import type { PaymentStatus } from '../lib/domain';
-import { noSagaMetrics, type SagaMetrics } from '../lib/saga-metrics';
+import type { PaymentStatus } from '../lib/workflow-safe/domain';
+import { noSagaMetrics, type SagaMetrics } from './saga-metrics';
 import { PspRejectedError, type PspAuthorizationStatus, type PspClient, type PspResult } from './psp-client';
 
 export interface PaymentDeps {

@@ -1,10 +1,10 @@
 import { Context, log } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Db } from '../db/knex';
-import type { OrderStatus } from '../lib/domain';
+import type { OrderStatus } from '../lib/workflow-safe/domain';
 import { loadSagaInputs, startOrderSaga } from '../lib/order-saga-starter';
-import type { OpenOrder, OpenOrdersPage, OrderCursor, SagaView } from '../lib/reconcile';
-import { orderWorkflowId } from '../lib/task-queues';
+import type { OpenOrder, OpenOrdersPage, OrderCursor, SagaView } from '../lib/workflow-safe/reconcile';
+import { orderWorkflowId } from '../lib/workflow-safe/task-queues';
 
 export interface ReconcilerDeps {
   /** The orders database (the reconciler's activities run on the order worker). */

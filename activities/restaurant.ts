@@ -1,7 +1,7 @@
 import { ApplicationFailure, log } from '@temporalio/activity';
 import type { Db } from '../db/knex';
-import type { OrderLine, TicketStatus } from '../lib/domain';
-import { noSagaMetrics, type SagaMetrics } from '../lib/saga-metrics';
+import type { OrderLine, TicketStatus } from '../lib/workflow-safe/domain';
+import { noSagaMetrics, type SagaMetrics } from './saga-metrics';
 
 export interface RestaurantDeps {
   db: Db;

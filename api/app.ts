@@ -4,7 +4,7 @@ import express from 'express';
 import type { Client } from '@temporalio/client';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Db } from '../db/knex';
-import type { Logger } from '../lib/logger';
+import type { Logger } from '../lib/node/logger';
 import { readCredentials, refuseBadCredentials } from './auth';
 import { errorHandler, HttpError, unknownRoute } from './errors';
 import { menuRoutes } from './routes/menus';

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { verifyToken, InvalidTokenError, type Principal, type Role } from '../lib/auth';
+import { verifyToken, InvalidTokenError, type Principal, type Role } from '../lib/node/auth';
 import { HttpError } from './errors';
 
 declare module 'express-serve-static-core' {

@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
-import type { Logger } from '../lib/logger';
+import type { Logger } from '../lib/node/logger';
 
 /** A failure with a place in the API contract: its status, code and a message for a person. */
 export class HttpError extends Error {

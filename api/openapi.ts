@@ -1,7 +1,7 @@
 import path from 'node:path';
 import express from 'express';
 import { z } from 'zod';
-import { FAILURE_REASONS, MENU_ITEM_STATUSES, ORDER_STATUSES, PAYMENT_STATUSES } from '../lib/domain';
+import { FAILURE_REASONS, MENU_ITEM_STATUSES, ORDER_STATUSES, PAYMENT_STATUSES } from '../lib/workflow-safe/domain';
 import {
   createMenuItemBody,
   emptyBody,

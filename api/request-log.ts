@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
-import type { Logger } from '../lib/logger';
-import { orderWorkflowId } from '../lib/task-queues';
+import type { Logger } from '../lib/node/logger';
+import { orderWorkflowId } from '../lib/workflow-safe/task-queues';
 
 declare global {
   // eslint-disable-next-line @typescript-eslint/no-namespace

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Express, RequestHandler } from 'express';
 import helmet from 'helmet';
 import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
-import type { Logger } from '../lib/logger';
+import type { Logger } from '../lib/node/logger';
 import { HttpError } from './errors';
 
 // The HTTP edge's defences that are not about a single route: security headers, per-client rate

@@ -1,8 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import { createDb } from '../db/knex';
-import { loadConfig } from '../lib/config';
-import { createLogger } from '../lib/logger';
-import { createRegistry } from '../lib/metrics';
+import { loadConfig } from '../lib/node/config';
+import { createLogger } from '../lib/node/logger';
+import { createRegistry } from '../lib/node/metrics';
 import { createApp } from './app';
 import { MenuCache } from './services/menu-cache';
 

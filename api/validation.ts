@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { HttpError } from './errors';
-import { MENU_ITEM_STATUSES, ORDER_STATUSES } from '../lib/domain';
+import { MENU_ITEM_STATUSES, ORDER_STATUSES } from '../lib/workflow-safe/domain';
 
 // Request schemas. Objects are strict: an unknown field (in a body or a query string) is a 400, not
 // silently dropped. Every string is bounded, and text that is stored is refused when it holds

@@ -23,10 +23,10 @@ import { createPspClient } from '../activities/psp-client';
 import { createRestaurantActivities } from '../activities/restaurant';
 import { createOrderService } from '../api/services/orders';
 import { createDb } from '../db/knex';
-import { loadConfig } from '../lib/config';
-import type { OrderSagaInput } from '../lib/domain';
-import { createLogger } from '../lib/logger';
-import { PinoTemporalLogger } from '../lib/temporal-logger';
+import { loadConfig } from '../lib/node/config';
+import type { OrderSagaInput } from '../lib/workflow-safe/domain';
+import { createLogger } from '../lib/node/logger';
+import { PinoTemporalLogger } from '../lib/node/temporal-logger';
 import { summarize } from './lib/stats';
 
 export interface BaselineInit {

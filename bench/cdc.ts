@@ -23,9 +23,9 @@ import { createDb, type Db } from '../db/knex';
 import { migrateLatest } from '../db/migrations';
 import { createMenuProjector, type AppliedBatch, type MenuProjector } from '../db/projector/projector';
 import { menuIdFor, seedRestaurants } from '../db/seed';
-import { startPostgres, type PostgresInstance } from '../lib/embedded-postgres';
-import { createLogger } from '../lib/logger';
-import { freePort } from '../lib/ports';
+import { startPostgres, type PostgresInstance } from '../lib/node/embedded-postgres';
+import { createLogger } from '../lib/node/logger';
+import { freePort } from '../lib/node/ports';
 
 interface Args {
   rates: number[];

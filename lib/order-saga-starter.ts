@@ -1,8 +1,8 @@
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/knex';
-import type { OrderSagaInput } from './domain';
-import { CUSTOMER_ID, ORDER_ID, ORDER_STATUS, RESTAURANT_ID } from './search-attributes';
-import { orderWorkflowId, taskQueuesFor } from './task-queues';
+import type { OrderSagaInput } from './workflow-safe/domain';
+import { CUSTOMER_ID, ORDER_ID, ORDER_STATUS, RESTAURANT_ID } from './workflow-safe/search-attributes';
+import { orderWorkflowId, taskQueuesFor } from './workflow-safe/task-queues';
 import type { orderSaga } from '../workflows/order-saga';
 
 /**

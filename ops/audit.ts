@@ -1,6 +1,6 @@
 import type { Db } from '../db/knex';
-import { TERMINAL_ORDER_STATUSES, type OrderStatus } from '../lib/domain';
-import { orderWorkflowId, workflowUiUrl } from '../lib/task-queues';
+import { TERMINAL_ORDER_STATUSES, type OrderStatus } from '../lib/workflow-safe/domain';
+import { orderWorkflowId, workflowUiUrl } from '../lib/workflow-safe/task-queues';
 import { PspBooks, type PspAuthorizationView, type PspBooksSummary } from './psp-books';
 
 // The consistency audit: reads the three service databases (read-only, in small batches, no locks

@@ -2,12 +2,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { startPostgres, type PostgresInstance } from '../lib/embedded-postgres';
+import { startPostgres, type PostgresInstance } from '../lib/node/embedded-postgres';
 import { createDb } from '../db/knex';
 import { migrateLatest, type DatabaseName } from '../db/migrations';
 import { seedRestaurants, type SeedOptions } from '../db/seed';
-import { freePort } from '../lib/ports';
-import { SEARCH_ATTRIBUTES, PROJECT_ROOT, temporalCliPath } from '../lib/temporal-tools';
+import { freePort } from '../lib/node/ports';
+import { SEARCH_ATTRIBUTES, PROJECT_ROOT, temporalCliPath } from '../lib/node/temporal-tools';
 import { ManagedProcess } from './managed-process';
 
 // The whole system as local processes, shared by `npm start` (scripts/dev-stack.ts) and the chaos
@@ -131,7 +131,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     restartablePostgres('primary', path.join(dataDir, 'pg-primary'), ports.pgPrimary, (l) => pgLog.write(`[primary] ${l}`)),
     restartablePostgres('read', path.join(dataDir, 'pg-read'), ports.pgRead, (l) => pgLog.write(`[read] ${l}`)),
   ]);
-  const { ensureDatabase } = await import('../lib/pg-admin');
+  const { ensureDatabase } = await import('../lib/node/pg-admin');
   for (const name of ['orders', 'payments', 'restaurants']) await ensureDatabase(primary.url('postgres'), name);
   await ensureDatabase(read.url('postgres'), 'menu_read');
   const urls: Record<DatabaseName, string> = {

@@ -1,6 +1,6 @@
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import type { ReconcileInput, ReconcileReport } from '../lib/reconcile';
-import { taskQueuesFor } from '../lib/task-queues';
+import type { ReconcileInput, ReconcileReport } from '../lib/workflow-safe/reconcile';
+import { taskQueuesFor } from '../lib/workflow-safe/task-queues';
 import type { reconcileOrders } from '../workflows/reconcile';
 
 // One reconcile pass on demand (`npm run reconcile`): the same workflow the Schedule runs, executed

@@ -1,5 +1,5 @@
 import express, { type Request, type Response } from 'express';
-import { seededRandom } from '../lib/random';
+import { seededRandom } from '../lib/workflow-safe/random';
 import { Books, type Authorization, type Change, type OperationKind, type OperationRecord } from './books';
 
 export type { Authorization, OperationRecord, PspStatus } from './books';

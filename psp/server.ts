@@ -1,6 +1,6 @@
 import { createPspSandbox } from './sandbox';
-import { loadConfig } from '../lib/config';
-import { createLogger } from '../lib/logger';
+import { loadConfig } from '../lib/node/config';
+import { createLogger } from '../lib/node/logger';
 
 // Entry point of the PSP sandbox process (`npm start` runs it; never in production). With
 // PSP_DATA_FILE its books (authorizations, idempotent replies, the operations report) survive a restart.

@@ -3,13 +3,13 @@
 // on any violation. Read-only and batched: safe against a live system.
 import { parseArgs } from 'node:util';
 import { createDb } from '../db/knex';
-import { loadConfig } from '../lib/config';
+import { loadConfig } from '../lib/node/config';
 import { formatReport, runAudit, violationCount, VIOLATION_KINDS } from '../ops/audit';
 
 const USAGE = `Usage: npm run audit -- [--stuck-after <seconds>] [--psp] [--json]
 
 Checks every order in the orders, payments and restaurants databases (from the environment, see
-lib/config.ts) and prints what is inconsistent. Exit code: 0 consistent, 1 violations, 2 audit failed.
+lib/node/config.ts) and prints what is inconsistent. Exit code: 0 consistent, 1 violations, 2 audit failed.
 
   --stuck-after <s>  an order not final after this many seconds is STUCK (default 900)
   --psp              also reconcile with the PSP's own books: its settlement report at PSP_URL

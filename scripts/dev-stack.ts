@@ -4,9 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { restaurantIdFor } from '../db/seed';
-import { mintToken } from '../lib/auth';
-import { loadConfig } from '../lib/config';
-import { PROJECT_ROOT } from '../lib/temporal-tools';
+import { mintToken } from '../lib/node/auth';
+import { loadConfig } from '../lib/node/config';
+import { PROJECT_ROOT } from '../lib/node/temporal-tools';
 import { startLocalStack, type LocalStack } from '../ops/local-stack';
 
 const DATA = path.join(PROJECT_ROOT, '.data');

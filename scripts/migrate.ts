@@ -7,9 +7,9 @@
 import { createDb } from '../db/knex';
 import { migrateLatest, type DatabaseName } from '../db/migrations';
 import { seedRestaurants } from '../db/seed';
-import { loadConfig } from '../lib/config';
-import { createLogger } from '../lib/logger';
-import { ensureDatabase } from '../lib/pg-admin';
+import { loadConfig } from '../lib/node/config';
+import { createLogger } from '../lib/node/logger';
+import { ensureDatabase } from '../lib/node/pg-admin';
 
 async function main(): Promise<void> {
   const config = loadConfig();

@@ -2,8 +2,8 @@
 // `reconcile-orders` Schedule runs) against the configured Temporal and prints what it found and did.
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { loadConfig, reconcileSettings } from '../lib/config';
-import { workflowUiUrl } from '../lib/task-queues';
+import { loadConfig, reconcileSettings } from '../lib/node/config';
+import { workflowUiUrl } from '../lib/workflow-safe/task-queues';
 import { formatReconcileReport, runManualReconcilePass } from '../ops/reconcile';
 
 const USAGE = `npm run reconcile -- [flags]

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
-import { loadConfig } from '../lib/config';
+import { loadConfig } from '../lib/node/config';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(name);

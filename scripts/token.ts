@@ -1,6 +1,6 @@
 // `npm run token -- <role> <subject> [restaurantId]`: prints one bearer token alone on stdout.
-import { mintToken, ROLES, type Role } from '../lib/auth';
-import { loadConfig } from '../lib/config';
+import { mintToken, ROLES, type Role } from '../lib/node/auth';
+import { loadConfig } from '../lib/node/config';
 
 async function main() {
   const [role, subject, restaurantId] = process.argv.slice(2);

@@ -10,8 +10,8 @@ import { applyBatch } from '../db/projector/apply';
 import type { SourceTransaction } from '../db/projector/changes';
 import { parseLsn } from '../db/projector/lsn';
 import { createMenuProjector, type MenuProjector, type MenuProjectorOptions } from '../db/projector/projector';
-import { createLogger } from '../lib/logger';
-import { ensureDatabase } from '../lib/pg-admin';
+import { createLogger } from '../lib/node/logger';
+import { ensureDatabase } from '../lib/node/pg-admin';
 
 // Real Postgres pair from global-setup, real logical replication. Slots are cluster-wide, so every
 // scenario uses its own databases and a unique slot name, and afterAll drops the slots.

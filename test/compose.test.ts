@@ -2,12 +2,12 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { CONFIG_KEYS, loadConfig } from '../lib/config';
-import { SEARCH_ATTRIBUTES } from '../lib/temporal-tools';
+import { CONFIG_KEYS, loadConfig } from '../lib/node/config';
+import { SEARCH_ATTRIBUTES } from '../lib/node/temporal-tools';
 
 // No Docker engine runs where these tests run, so docker-compose.yml and the Dockerfile are checked
 // by reading them: every service of ours gets only environment variables the code reads (the zod
-// schema in lib/config.ts), every value parses with that schema, every address names a service of
+// schema in lib/node/config.ts), every value parses with that schema, every address names a service of
 // the file, every command is an existing entry point whose imports the image contains, and the
 // Prometheus config scrapes the ports the services serve metrics on.
 
@@ -88,7 +88,7 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(NEEDS)).toContain(entry);
   });
 
-  it.each(ours)('%s: every environment variable is one the code reads, and the values pass lib/config.ts', (_name, s) => {
+  it.each(ours)('%s: every environment variable is one the code reads, and the values pass lib/node/config.ts', (_name, s) => {
     const env = envOf(s);
     expect(Object.keys(env).filter((k) => !(CONFIG_KEYS as string[]).includes(k))).toEqual([]);
     expect(() => loadConfig(env)).not.toThrow();

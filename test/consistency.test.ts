@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { menuIdFor, restaurantIdFor } from '../db/seed';
 import { paymentIdFor } from '../activities/payment';
-import type { OrderSagaInput, OrderSagaResult } from '../lib/domain';
-import { orderWorkflowId, taskQueuesFor } from '../lib/task-queues';
+import type { OrderSagaInput, OrderSagaResult } from '../lib/workflow-safe/domain';
+import { orderWorkflowId, taskQueuesFor } from '../lib/workflow-safe/task-queues';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 import { placeOrder, rowsOf, waitForOrder } from './support/orders';
 import { maybeRecordHistory } from './support/histories';

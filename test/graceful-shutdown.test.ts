@@ -1,8 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { menuIdFor, restaurantIdFor } from '../db/seed';
 import { paymentIdFor } from '../activities/payment';
-import { freePort } from '../lib/ports';
-import { orderWorkflowId } from '../lib/task-queues';
+import { freePort } from '../lib/node/ports';
+import { orderWorkflowId } from '../lib/workflow-safe/task-queues';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 import { placeOrder, rowsOf, waitForOrder } from './support/orders';
 import { startServiceProcess, type ServiceProcess } from './support/processes';

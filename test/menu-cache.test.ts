@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { menuIdFor, restaurantIdFor } from '../db/seed';
-import { MENU_CHANGES_CHANNEL, notifyMenuChanges, parseMenuChangeNotice, type MenuChangeNotice } from '../db/projector/menu-change-notices';
+import { MENU_CHANGES_CHANNEL, notifyMenuChanges, parseMenuChangeNotice, type MenuChangeNotice } from '../db/menu-read/change-notices';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 
 // The API's menu cache: served from memory, dropped exactly when the CDC projector announces a

@@ -6,9 +6,9 @@ import type express from 'express';
 import { createApp } from '../api/app';
 import { buildOpenApiDocument } from '../api/openapi';
 import type { Db } from '../db/knex';
-import { mintToken } from '../lib/auth';
-import { createLogger } from '../lib/logger';
-import { createRegistry } from '../lib/metrics';
+import { mintToken } from '../lib/node/auth';
+import { createLogger } from '../lib/node/logger';
+import { createRegistry } from '../lib/node/metrics';
 
 // The OpenAPI document is generated from the zod schemas the routes validate with. These tests keep
 // it honest without a database: every route Express has is in the document, and samples the routes

@@ -1,8 +1,8 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { temporal } from '@temporalio/proto';
-import { ORDER_SEARCH_ATTRIBUTES } from '../lib/search-attributes';
+import { ORDER_SEARCH_ATTRIBUTES } from '../lib/workflow-safe/search-attributes';
 import { menuIdFor, restaurantIdFor } from '../db/seed';
-import { temporalTestServerPath } from '../lib/temporal-tools';
+import { temporalTestServerPath } from '../lib/node/temporal-tools';
 import { http, startStack, type TestStack } from './support/stack';
 import { placeOrder, rowsOf, waitForOrder } from './support/orders';
 import { maybeRecordHistory, replayWorkflows } from './support/histories';

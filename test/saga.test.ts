@@ -4,9 +4,9 @@ import { placeOrder, rowsOf, waitForOrder } from './support/orders';
 import { maybeRecordHistory, replayWorkflows } from './support/histories';
 import { runAudit } from '../ops/audit';
 import { decideUpdate, getStateQuery } from '../workflows/messages';
-import { insertOrder } from '../activities/order';
+import { insertOrder } from '../db/orders/store';
 import { startPendingOrderSweeper } from '../workers/pending-order-sweeper';
-import { createLogger } from '../lib/logger';
+import { createLogger } from '../lib/node/logger';
 
 // Seeded restaurants: every third auto-accepts (rst_0003, rst_0006); the others wait for a decision.
 const AUTO = restaurantIdFor(3);

@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from '../api/app';
 import { DEFAULT_RATE_LIMIT, type RateLimitSettings } from '../api/security';
-import { loadConfig } from '../lib/config';
+import { loadConfig } from '../lib/node/config';
 import { hostileAuthorizations } from './support/fuzz-tokens';
 import { http, startStack, TEST_SECRET, type TestStack } from './support/stack';
 

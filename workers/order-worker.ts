@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
-import { reconcileSettings, type Config } from '../lib/config';
-import { createLogger } from '../lib/logger';
+import { reconcileSettings, type Config } from '../lib/node/config';
+import { createLogger } from '../lib/node/logger';
 import { startPendingOrderSweeper } from './pending-order-sweeper';
 import { ensureReconcileSchedule, reconcileScheduleId } from './reconcile-schedule';
 import { runWorkerProcess } from './run-worker';

@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/knex';
-import type { Logger } from '../lib/logger';
+import type { Logger } from '../lib/node/logger';
 import { loadSagaInputs, startOrderSaga, type OrderRowForSaga } from '../lib/order-saga-starter';
 
 export interface SweeperOptions {

@@ -1,6 +1,6 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleHandle } from '@temporalio/client';
-import type { ReconcileInput } from '../lib/reconcile';
-import { taskQueuesFor } from '../lib/task-queues';
+import type { ReconcileInput } from '../lib/workflow-safe/reconcile';
+import { taskQueuesFor } from '../lib/workflow-safe/task-queues';
 import type { reconcileOrders } from '../workflows/reconcile';
 
 export interface ReconcileScheduleOptions {

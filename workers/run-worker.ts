@@ -1,8 +1,8 @@
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createDb, type Db } from '../db/knex';
-import { loadConfig, type Config } from '../lib/config';
-import { createLogger } from '../lib/logger';
-import type { SagaMetrics } from '../lib/saga-metrics';
+import { loadConfig, type Config } from '../lib/node/config';
+import { createLogger } from '../lib/node/logger';
+import type { SagaMetrics } from '../activities/saga-metrics';
 import { startWorkerTelemetry } from './telemetry';
 
 /**

@@ -6,8 +6,8 @@ import { createPaymentActivities, type PaymentDeps } from '../activities/payment
 import { createReconcilerActivities } from '../activities/reconciler';
 import { createRestaurantActivities } from '../activities/restaurant';
 import type { PspClient } from '../activities/psp-client';
-import type { SagaMetrics } from '../lib/saga-metrics';
-import { taskQueuesFor } from '../lib/task-queues';
+import type { SagaMetrics } from '../activities/saga-metrics';
+import { taskQueuesFor } from '../lib/workflow-safe/task-queues';
 import { orderLogContext } from './telemetry';
 
 // Factories for the three service workers. Each takes only its own database (and, for payments,

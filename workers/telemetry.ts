@@ -2,11 +2,11 @@ import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Runtime, type ActivityInterceptorsFactory } from '@temporalio/worker';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../lib/logger';
-import { createRegistry, serveMetrics } from '../lib/metrics';
-import { freePort } from '../lib/ports';
-import { createSagaMetrics, type SagaMetrics } from '../lib/saga-metrics';
-import { PinoTemporalLogger } from '../lib/temporal-logger';
+import type { Logger } from '../lib/node/logger';
+import { createRegistry, serveMetrics } from '../lib/node/metrics';
+import { freePort } from '../lib/node/ports';
+import { createSagaMetrics, type SagaMetrics } from '../activities/saga-metrics';
+import { PinoTemporalLogger } from '../lib/node/temporal-logger';
 
 // A worker process's logs and metrics.
 //

@@ -1,5 +1,5 @@
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { FailureReason, OrderStatus, PaymentStatus, RestaurantDecision } from '../lib/domain';
+import type { FailureReason, OrderStatus, PaymentStatus, RestaurantDecision } from '../lib/workflow-safe/domain';
 
 // The order saga's messages, in their own module so the API can import them without the workflow.
 

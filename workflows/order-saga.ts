@@ -24,10 +24,10 @@ import {
   type OrderSagaInput,
   type OrderSagaResult,
   type OrderStatus,
-} from '../lib/domain';
-import { ORDER_STATUS } from '../lib/search-attributes';
+} from '../lib/workflow-safe/domain';
+import { ORDER_STATUS } from '../lib/workflow-safe/search-attributes';
 import { cancelUpdate, decideUpdate, getStateQuery, UPDATE_REFUSALS, type OrderSagaState } from './messages';
-import { taskQueuesFromOrderQueue, type TaskQueues } from '../lib/task-queues';
+import { taskQueuesFromOrderQueue, type TaskQueues } from '../lib/workflow-safe/task-queues';
 
 type OrderActivities = ReturnType<typeof createOrderActivities>;
 type PaymentActivities = ReturnType<typeof createPaymentActivities>;

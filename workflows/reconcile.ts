@@ -25,8 +25,8 @@ import {
   type RepairInput,
   type RepairResult,
   type SagaView,
-} from '../lib/reconcile';
-import { taskQueuesFromOrderQueue } from '../lib/task-queues';
+} from '../lib/workflow-safe/reconcile';
+import { taskQueuesFromOrderQueue } from '../lib/workflow-safe/task-queues';
 
 type OrderActivities = ReturnType<typeof createOrderActivities>;
 type PaymentActivities = ReturnType<typeof createPaymentActivities>;

@@ -1,8 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import pg from 'pg';
 import { Counter, type Registry } from 'prom-client';
-import type { Logger } from '../../lib/logger';
-import { MENU_CHANGES_CHANNEL, parseMenuChangeNotice, type MenuChangeNotice } from '../../db/projector/menu-change-notices';
+import type { Logger } from '../../lib/node/logger';
+import { MENU_CHANGES_CHANNEL, parseMenuChangeNotice, type MenuChangeNotice } from '../../db/menu-read/change-notices';
 
 export interface MenuCacheOptions {
   /** The read model's database: the projector notifies changed restaurants there (LISTEN). */
@@ -25,7 +25,7 @@ interface Flight {
 
 /**
  * Serialized menus, kept fresh by change data capture: the projector sends the ids of the
- * restaurants each batch changed (db/projector/menu-change-notices.ts) and this drops exactly those.
+ * restaurants each batch changed (db/menu-read/change-notices.ts) and this drops exactly those.
  * Served only while the LISTEN connection is up; when it drops (the read Postgres restarts) the cache
  * empties and every read goes to the database until it listens again, because notices sent meanwhile
  * are lost. A load that a change overtakes is returned to its caller but not kept, so the cache never

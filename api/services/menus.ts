@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Db } from '../../db/knex';
-import type { MenuItemStatus } from '../../lib/domain';
-import type { Principal } from '../../lib/auth';
+import type { MenuItemStatus } from '../../lib/workflow-safe/domain';
+import type { Principal } from '../../lib/node/auth';
 import { HttpError, notFound } from '../errors';
 import type { MenuCache } from './menu-cache';
 

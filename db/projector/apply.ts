@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { Db } from '../knex';
 import type { Change, SourceRow, SourceTable, SourceTransaction } from './changes';
 import { formatLsn, maxLsn, parseLsn, type Lsn } from './lsn';
-import { notifyMenuChanges } from './menu-change-notices';
+import { notifyMenuChanges } from '../menu-read/change-notices';
 
 /** The durable position of the read model, as stored in `projector_state`. */
 export interface StoredPosition {

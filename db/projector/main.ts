@@ -6,9 +6,9 @@
  * PROJECTOR_METRICS_PORT (0 picks a free port; bound on HOST), LOG_LEVEL.
  */
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from '../../lib/config';
-import { createLogger } from '../../lib/logger';
-import { createRegistry, serveMetrics } from '../../lib/metrics';
+import { loadConfig } from '../../lib/node/config';
+import { createLogger } from '../../lib/node/logger';
+import { createRegistry, serveMetrics } from '../../lib/node/metrics';
 import { createDb } from '../knex';
 import { createMenuProjector, ProjectorStoppedError } from './projector';
 

@@ -1,10 +1,10 @@
 import pg from 'pg';
 import type { Db } from '../knex';
-import type { Logger } from '../../lib/logger';
+import type { Logger } from '../../lib/node/logger';
 import { createSlotWithSnapshot, dropSlot, sourceClientConfig, withSourceClient } from './source';
 import { formatLsn, type Lsn } from './lsn';
 import { pgArray } from './apply';
-import { notifyMenuChanges } from './menu-change-notices';
+import { notifyMenuChanges } from '../menu-read/change-notices';
 
 export interface SnapshotExportedInfo {
   slotName: string;

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Logger } from '../../lib/logger';
+import type { Logger } from '../../lib/node/logger';
 import { SOURCE_TABLES } from './changes';
 import { parseLsn, type Lsn } from './lsn';
 

@@ -1,5 +1,5 @@
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
-import type { Logger } from '../../lib/logger';
+import type { Logger } from '../../lib/node/logger';
 import type { SourceTransaction } from './changes';
 import { TransactionDecoder } from './decoder';
 import { formatLsn, parseLsn, type Lsn } from './lsn';

@@ -1,6 +1,6 @@
 #!/bin/sh
 # One-shot (temporalio/admin-tools): the namespace and the order workflows' search attributes
-# (lib/search-attributes.ts: OrderId, CustomerId, RestaurantId, OrderStatus). Idempotent.
+# (lib/workflow-safe/search-attributes.ts: OrderId, CustomerId, RestaurantId, OrderStatus). Idempotent.
 set -eu
 NS="${TEMPORAL_NAMESPACE:-default}"
 until temporal operator cluster health --address "$TEMPORAL_ADDRESS"; do

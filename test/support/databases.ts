@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ensureDatabase } from '../../lib/pg-admin';
+import { ensureDatabase } from '../../lib/node/pg-admin';
 import { createDb, type Db } from '../../db/knex';
 import { migrateLatest, type DatabaseName } from '../../db/migrations';
 

@@ -1,5 +1,5 @@
 import { SignJWT, generateKeyPair } from 'jose';
-import { TOKEN_ISSUER } from '../../lib/auth';
+import { TOKEN_ISSUER } from '../../lib/node/auth';
 
 // Bearer tokens that must be refused (401), shared by the token and fuzz suites. Each is a full
 // `Authorization` header value.

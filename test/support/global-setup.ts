@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startPostgres, type PostgresInstance } from '../../lib/embedded-postgres';
-import { freePort } from '../../lib/ports';
+import { startPostgres, type PostgresInstance } from '../../lib/node/embedded-postgres';
+import { freePort } from '../../lib/node/ports';
 
 declare global {
    

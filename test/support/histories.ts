@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { Worker } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { workflowBundle } from './stack';
-import { temporalCliPath } from '../../lib/temporal-tools';
+import { temporalCliPath } from '../../lib/node/temporal-tools';
 
 export const HISTORY_DIR = path.resolve(__dirname, '..', 'histories');
 /**

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createMenuProjector, type MenuProjector } from '../../db/projector/projector';
-import { createLogger } from '../../lib/logger';
-import { createRegistry } from '../../lib/metrics';
+import { createLogger } from '../../lib/node/logger';
+import { createRegistry } from '../../lib/node/metrics';
 import type { TestDatabases } from './databases';
 
 export interface TestProjector {

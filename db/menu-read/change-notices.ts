@@ -1,5 +1,9 @@
 import type { Knex } from 'knex';
 
+// The contract of the menu_read database's change notices (channel, payload format, sending and
+// parsing), shared by the side that sends them (db/projector) and the side that listens (the API's
+// menu cache); neither imports the other.
+
 /**
  * The read model tells its readers which restaurants' menus changed, so an API replica can cache
  * menus and drop exactly the stale ones (api/services/menu-cache.ts). Sent with pg_notify inside

@@ -77,7 +77,7 @@ export function reconcileSettings(config: Pick<Config, 'RECONCILE_INTERVAL_SECON
  * stack and `npm run token` agree without anyone choosing a secret.
  */
 function devSecret(): string {
-  const file = path.resolve(__dirname, '..', '.data', 'auth-secret');
+  const file = path.resolve(__dirname, '..', '..', '.data', 'auth-secret');
   try {
     return fs.readFileSync(file, 'utf8').trim();
   } catch {

@@ -1,6 +1,6 @@
 import type { Logger as TemporalLogger, LogLevel, LogMetadata } from '@temporalio/common';
 import type { Logger } from './logger';
-import { orderIdFromWorkflowId } from './task-queues';
+import { orderIdFromWorkflowId } from '../workflow-safe/task-queues';
 
 const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
   TRACE: 'trace',
