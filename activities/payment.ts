@@ -244,14 +244,14 @@ export function createPaymentActivities({ db, psp, metrics = noSagaMetrics, pspT
      */
     async voidAuthorization(input: { orderId: string; amount: number }): Promise<PaymentStatus> {
       const final = await release(input.orderId, input.amount, 'voidAuthorization');
-      log.info('payment released (void compensation)', { orderId: input.orderId, status: final });
+      log.info('authorization voided', { orderId: input.orderId, status: final });
       return final;
     },
 
     /** Compensation of capturePayment: releases whatever the PSP holds (a capture is refunded, a hold voided). */
     async refundPayment(input: { orderId: string; amount: number }): Promise<PaymentStatus | null> {
       const final = await release(input.orderId, input.amount, 'refundPayment');
-      log.info('payment released (refund compensation)', { orderId: input.orderId, status: final });
+      log.info('payment refunded', { orderId: input.orderId, status: final });
       return final;
     },
 
