@@ -76,19 +76,13 @@ export function createApp(deps: ApiDeps): express.Express {
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  app.get('/readyz', (_req, res) => {
-    readiness(deps)
-      .then((checks) => {
-        const ready = Object.values(checks).every((c) => c === 'ok');
-        res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
-      })
-      .catch(() => res.status(503).json({ status: 'not ready' }));
+  app.get('/readyz', async (_req, res) => {
+    const checks = await readiness(deps);
+    const ready = Object.values(checks).every((c) => c === 'ok');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
-  app.get('/metrics', (_req, res) => {
-    deps.registry
-      .metrics()
-      .then((body) => res.type(deps.registry.contentType).send(body))
-      .catch(() => res.status(500).end());
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.registry.contentType).send(await deps.registry.metrics());
   });
 
   // The OpenAPI document (from the routes' zod schemas) and a browsable page, public like the console.

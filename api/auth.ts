@@ -20,7 +20,7 @@ const BEARER = /^Bearer +([A-Za-z0-9_\-.]{1,4096}) *$/i;
  * refuseBadCredentials turns it into a 401 right after.
  */
 export function readCredentials(secret: string): RequestHandler {
-  return (req, _res, next) => {
+  return async (req, _res, next) => {
     const header = req.header('authorization');
     if (header === undefined) return next();
     const match = BEARER.exec(header);
@@ -28,17 +28,13 @@ export function readCredentials(secret: string): RequestHandler {
       req.credentialsError = new HttpError(401, 'UNAUTHENTICATED', 'Authorization must be "Bearer <token>"');
       return next();
     }
-    // Two-argument then: an error thrown further down the chain must not be taken for a bad token.
-    verifyToken(match[1]!, secret).then(
-      (principal) => {
-        req.principal = principal;
-        next();
-      },
-      (err: unknown) => {
-        req.credentialsError = new HttpError(401, 'UNAUTHENTICATED', err instanceof InvalidTokenError ? `Invalid token: ${err.message}` : 'Invalid token');
-        next();
-      },
-    );
+    // Only the verification is guarded: an error further down the chain must not be taken for a bad token.
+    try {
+      req.principal = await verifyToken(match[1]!, secret);
+    } catch (err) {
+      req.credentialsError = new HttpError(401, 'UNAUTHENTICATED', err instanceof InvalidTokenError ? `Invalid token: ${err.message}` : 'Invalid token');
+    }
+    next();
   };
 }
 

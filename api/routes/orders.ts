@@ -1,15 +1,9 @@
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router } from 'express';
 import { assertActsFor, principalOf, requireRole } from '../auth';
 import { HttpError } from '../errors';
 import { bindOrder } from '../request-log';
 import type { OrderService } from '../services/orders';
 import { emptyBody, idempotencyKeyHeader, noQuery, parse, pathId, placeOrderBody, placeOrderQuery, rejectBody, restaurantOrdersQuery } from '../validation';
-
-const asyncRoute =
-  (fn: (req: Request, res: Response) => Promise<void>) =>
-  (req: Request, res: Response, next: NextFunction) => {
-    fn(req, res).catch(next);
-  };
 
 export function orderRoutes(orders: OrderService): Router {
   const r = Router();
@@ -22,66 +16,66 @@ export function orderRoutes(orders: OrderService): Router {
   r.post(
     '/orders',
     requireRole('customer'),
-    asyncRoute(async (req, res) => {
+    async (req, res) => {
       const rawKey = req.header('idempotency-key');
       if (rawKey === undefined) throw new HttpError(400, 'IDEMPOTENCY_KEY_REQUIRED', 'The Idempotency-Key header is required');
       const key = parse(idempotencyKeyHeader, rawKey, 'Idempotency-Key header');
-      const body = parse(placeOrderBody, req.body);
+      const body = parse(placeOrderBody, req.body ?? {});
       const waitMs = parse(placeOrderQuery, req.query, 'query').wait ?? 0;
       const { created, order } = await orders.placeOrder(principalOf(req), key, body, waitMs);
       bindOrder(req, res, order.orderId);
       res.status(created ? 202 : 200).location(`/orders/${order.orderId}`).json(order);
-    }),
+    },
   );
 
   r.get(
     '/orders/:orderId',
     requireRole('customer', 'restaurant', 'admin'),
-    asyncRoute(async (req, res) => {
+    async (req, res) => {
       const orderId = parse(pathId, req.params.orderId, 'path');
       parse(noQuery, req.query, 'query');
       res.json(await orders.getOrder(principalOf(req), orderId));
-    }),
+    },
   );
 
   r.post(
     '/orders/:orderId/cancel',
     requireRole('customer'),
-    asyncRoute(async (req, res) => {
+    async (req, res) => {
       const orderId = parse(pathId, req.params.orderId, 'path');
       parse(noQuery, req.query, 'query');
-      parse(emptyBody, req.body);
+      parse(emptyBody, req.body ?? {});
       res.json(await orders.cancel(principalOf(req), orderId));
-    }),
+    },
   );
 
   r.get(
     '/restaurants/:restaurantId/orders',
     requireRole('restaurant', 'admin'),
-    asyncRoute(async (req, res) => {
+    async (req, res) => {
       const restaurantId = parse(pathId, req.params.restaurantId, 'path');
       assertActsFor(principalOf(req), restaurantId, true);
       res.json(await orders.listRestaurantOrders(restaurantId, parse(restaurantOrdersQuery, req.query, 'query')));
-    }),
+    },
   );
 
   r.post(
     '/restaurants/:restaurantId/orders/:orderId/accept',
     requireRole('restaurant'),
-    asyncRoute(async (req, res) => {
+    async (req, res) => {
       const restaurantId = parse(pathId, req.params.restaurantId, 'path');
       assertActsFor(principalOf(req), restaurantId, false);
       const orderId = parse(pathId, req.params.orderId, 'path');
       parse(noQuery, req.query, 'query');
-      parse(emptyBody, req.body);
+      parse(emptyBody, req.body ?? {});
       res.json(await orders.decide(restaurantId, orderId, { decision: 'ACCEPT' }));
-    }),
+    },
   );
 
   r.post(
     '/restaurants/:restaurantId/orders/:orderId/reject',
     requireRole('restaurant'),
-    asyncRoute(async (req, res) => {
+    async (req, res) => {
       const restaurantId = parse(pathId, req.params.restaurantId, 'path');
       assertActsFor(principalOf(req), restaurantId, false);
       parse(noQuery, req.query, 'query');
@@ -89,10 +83,9 @@ export function orderRoutes(orders: OrderService): Router {
       res.json(
         await orders.decide(restaurantId, parse(pathId, req.params.orderId, 'path'), { decision: 'REJECT', ...(body.reason ? { reason: body.reason } : {}) }),
       );
-    }),
+    },
   );
 
   return r;
 }
 
-export { asyncRoute };
