@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HttpError } from './errors';
+import { InvalidInput } from './services/errors';
 import { MENU_ITEM_STATUSES, ORDER_STATUSES } from '../lib/domain';
 
 // Request schemas. Objects are strict: an unknown field (in a body or a query string) is a 400, not
@@ -126,7 +126,7 @@ export function parse<T>(schema: z.ZodType<T>, value: unknown, where = 'body'): 
   if (!result.success) {
     // Bounded: a body of 10,000 bad lines does not produce a 10,000-entry answer.
     const details = result.error.issues.slice(0, MAX_DETAILS).map((i) => ({ path: clip(i.path.map(String).join('.')), message: clip(i.message) }));
-    throw new HttpError(400, 'VALIDATION_FAILED', `The request ${where} is invalid`, details);
+    throw new InvalidInput(`The request ${where} is invalid`, details);
   }
   return result.data;
 }

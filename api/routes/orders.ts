@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { assertActsFor, principalOf, requireRole } from '../auth';
-import { HttpError } from '../errors';
+import { InvalidInput } from '../services/errors';
 import { bindOrder } from '../request-log';
 import type { OrderService } from '../services/orders';
 import { emptyBody, idempotencyKeyHeader, noQuery, parse, pathId, placeOrderBody, placeOrderQuery, rejectBody, restaurantOrdersQuery } from '../validation';
@@ -18,7 +18,7 @@ export function orderRoutes(orders: OrderService): Router {
     requireRole('customer'),
     async (req, res) => {
       const rawKey = req.header('idempotency-key');
-      if (rawKey === undefined) throw new HttpError(400, 'IDEMPOTENCY_KEY_REQUIRED', 'The Idempotency-Key header is required');
+      if (rawKey === undefined) throw new InvalidInput('The Idempotency-Key header is required', undefined, 'IDEMPOTENCY_KEY_REQUIRED');
       const key = parse(idempotencyKeyHeader, rawKey, 'Idempotency-Key header');
       const body = parse(placeOrderBody, req.body ?? {});
       const waitMs = parse(placeOrderQuery, req.query, 'query').wait ?? 0;

@@ -10,7 +10,7 @@ import type { Principal } from '../../lib/auth';
 import { sagaInputFromRows, startOrderSaga } from '../../lib/order-saga-starter';
 import { orderWorkflowId, workflowUiUrl } from '../../lib/task-queues';
 import { cancelUpdate, decideUpdate, UPDATE_REFUSALS } from '../../workflows/messages';
-import { HttpError, notFound } from '../errors';
+import { Conflict, type ConflictCode, DomainError, InvalidInput, NotFound, Unavailable, Unprocessable } from './errors';
 import type { PlaceOrderBody } from '../validation';
 
 export interface OrderServiceDeps {
@@ -68,7 +68,7 @@ export function createOrderService(deps: OrderServiceDeps) {
       await startOrderSaga(temporal, input, deps.taskQueuePrefix);
     } catch (err) {
       deps.logger?.warn({ err, orderId: input.orderId, workflowId: orderWorkflowId(input.orderId) }, 'could not start the order saga');
-      throw new HttpError(503, 'TEMPORAL_UNAVAILABLE', 'The order was recorded but could not be started yet; retry with the same Idempotency-Key', undefined, { 'retry-after': '1' });
+      throw new Unavailable('TEMPORAL_UNAVAILABLE', 'The order was recorded but could not be started yet; retry with the same Idempotency-Key');
     }
   }
 
@@ -88,7 +88,7 @@ export function createOrderService(deps: OrderServiceDeps) {
 
   async function priceFromReadModel(body: PlaceOrderBody): Promise<OrderSagaInput['items']> {
     const restaurant = await menuReadDb('restaurants_read').where({ restaurant_id: body.restaurantId }).first();
-    if (!restaurant) throw notFound('Restaurant');
+    if (!restaurant) throw new NotFound('Restaurant');
     const rows = await menuReadDb('menu_items_read').whereIn('menu_id', body.items.map((i) => i.menuId));
     const byId = new Map(rows.map((r) => [r.menu_id as string, r]));
     const unavailable = body.items.filter((i) => {
@@ -96,7 +96,7 @@ export function createOrderService(deps: OrderServiceDeps) {
       return !row || row.restaurant_id !== body.restaurantId || row.status !== 'ON_SALE';
     });
     if (unavailable.length > 0) {
-      throw new HttpError(422, 'ITEM_UNAVAILABLE', 'Some items are unknown, not on sale, or from another restaurant', {
+      throw new Unprocessable('ITEM_UNAVAILABLE', 'Some items are unknown, not on sale, or from another restaurant', {
         menuIds: unavailable.map((i) => i.menuId),
       });
     }
@@ -114,7 +114,7 @@ export function createOrderService(deps: OrderServiceDeps) {
     const existing = await ordersDb('idempotency_keys').where({ customer_id: customerId, key }).first();
     if (!existing) return undefined;
     if (existing.request_hash !== hash) {
-      throw new HttpError(422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request body');
+      throw new Unprocessable('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request body');
     }
     let row = await loadOrder(existing.order_id);
     if (!row) throw new Error(`idempotency key points at missing order ${existing.order_id}`);
@@ -175,7 +175,7 @@ export function createOrderService(deps: OrderServiceDeps) {
     /** The order as its customer, its restaurant or an admin may see it; 404 for anyone else. */
     async getOrder(principal: Principal, orderId: string) {
       const row = await loadOrder(orderId);
-      if (!row || !maySee(principal, row)) throw notFound('Order');
+      if (!row || !maySee(principal, row)) throw new NotFound('Order');
       const items = await ordersDb('order_items').where({ order_id: orderId }).orderBy('line_no');
       return {
         orderId: row.order_id,
@@ -204,7 +204,7 @@ export function createOrderService(deps: OrderServiceDeps) {
       }
       const rows = await query.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'order_id', order: 'desc' }]).limit(q.limit + 1);
       // No orders: tell "no such restaurant" (an admin's typo) from "nothing yet", from the read model.
-      if (rows.length === 0 && !q.cursor && !(await menuReadDb('restaurants_read').where({ restaurant_id: restaurantId }).first())) throw notFound('Restaurant');
+      if (rows.length === 0 && !q.cursor && !(await menuReadDb('restaurants_read').where({ restaurant_id: restaurantId }).first())) throw new NotFound('Restaurant');
       const page = rows.slice(0, q.limit);
       const last = page[page.length - 1];
       return {
@@ -223,7 +223,7 @@ export function createOrderService(deps: OrderServiceDeps) {
 
     async decide(restaurantId: string, orderId: string, decision: { decision: 'ACCEPT' } | { decision: 'REJECT'; reason?: string }) {
       const row = await loadOrder(orderId);
-      if (!row || row.restaurant_id !== restaurantId) throw notFound('Order');
+      if (!row || row.restaurant_id !== restaurantId) throw new NotFound('Order');
       if (TERMINAL_ORDER_STATUSES.includes(row.status)) return settledDecision(row, decision.decision);
       return sendUpdate(row, () => temporal.workflow.getHandle(row.workflow_id).executeUpdate(decideUpdate, { args: [decision] }), async () =>
         settledDecision((await loadOrder(orderId)) ?? row, decision.decision),
@@ -232,13 +232,13 @@ export function createOrderService(deps: OrderServiceDeps) {
 
     async cancel(principal: Principal, orderId: string) {
       const row = await loadOrder(orderId);
-      if (!row || row.customer_id !== principal.sub) throw notFound('Order');
+      if (!row || row.customer_id !== principal.sub) throw new NotFound('Order');
       if (row.status === 'CANCELLED') return { status: row.status };
       if (TERMINAL_ORDER_STATUSES.includes(row.status)) {
-        throw new HttpError(409, 'NOT_CANCELLABLE', `The order is already ${row.status}`);
+        throw new Conflict('NOT_CANCELLABLE', `The order is already ${row.status}`);
       }
       return sendUpdate(row, () => temporal.workflow.getHandle(row.workflow_id).executeUpdate(cancelUpdate), (status) => {
-        if (status !== 'CANCELLED') throw new HttpError(409, 'NOT_CANCELLABLE', `The order is already ${status}`);
+        if (status !== 'CANCELLED') throw new Conflict('NOT_CANCELLABLE', `The order is already ${status}`);
         return { status };
       });
     },
@@ -249,7 +249,7 @@ export function createOrderService(deps: OrderServiceDeps) {
       (decision === 'ACCEPT' && row.status === 'CONFIRMED') ||
       (decision === 'REJECT' && row.status === 'REJECTED' && row.failure_reason === 'RESTAURANT_REJECTED');
     if (!matches && TERMINAL_ORDER_STATUSES.includes(row.status)) {
-      throw new HttpError(409, 'ORDER_CLOSED', `The order is already ${row.status}${row.failure_reason ? ` (${row.failure_reason})` : ''}`);
+      throw new Conflict('ORDER_CLOSED', `The order is already ${row.status}${row.failure_reason ? ` (${row.failure_reason})` : ''}`);
     }
     return { status: row.status };
   }
@@ -273,11 +273,11 @@ export function createOrderService(deps: OrderServiceDeps) {
       }
       return await onSettled(outcome);
     } catch (err) {
-      if (err instanceof HttpError) throw err;
+      if (err instanceof DomainError) throw err;
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
         const type = err.cause.type ?? '';
-        if (type === UPDATE_REFUSALS.invalidDecision) throw new HttpError(400, 'VALIDATION_FAILED', err.cause.message);
-        const code =
+        if (type === UPDATE_REFUSALS.invalidDecision) throw new InvalidInput(err.cause.message);
+        const code: ConflictCode =
           type === UPDATE_REFUSALS.notCancellable
             ? 'NOT_CANCELLABLE'
             : type === UPDATE_REFUSALS.alreadyDecided
@@ -285,12 +285,12 @@ export function createOrderService(deps: OrderServiceDeps) {
               : type === UPDATE_REFUSALS.notYetAwaiting
                 ? 'NOT_AWAITING_DECISION'
                 : 'ORDER_CLOSED';
-        throw new HttpError(409, code, err.cause.message);
+        throw new Conflict(code, err.cause.message);
       }
       // The saga already finished (its run is closed): answer from the order's final row.
       const now = await loadOrder(row.order_id);
       if (now && TERMINAL_ORDER_STATUSES.includes(now.status)) return await onSettled(now.status);
-      throw new HttpError(503, 'TEMPORAL_UNAVAILABLE', 'Could not reach the order workflow; retry', undefined, { 'retry-after': '1' });
+      throw new Unavailable('TEMPORAL_UNAVAILABLE', 'Could not reach the order workflow; retry');
     } finally {
       clearTimeout(timer);
     }
@@ -310,7 +310,7 @@ function encodeCursor(at: Date, id: string): string {
 function decodeCursor(cursor: string): [Date, string] {
   const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
   const date = new Date(at ?? '');
-  if (!id || Number.isNaN(date.getTime())) throw new HttpError(400, 'VALIDATION_FAILED', 'Invalid cursor');
+  if (!id || Number.isNaN(date.getTime())) throw new InvalidInput('Invalid cursor');
   return [date, id];
 }
 
