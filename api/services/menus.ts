@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Db } from '../../db/knex';
 import type { MenuItemStatus } from '../../lib/domain';
 import type { Principal } from '../../lib/auth';
-import { Conflict, InvalidInput, NotFound, PreconditionRequired, Unprocessable } from './errors';
+import { Conflict, NotFound, Unprocessable } from './errors';
 import type { MenuCache } from './menu-cache';
 
 export interface MenuServiceDeps {
@@ -115,11 +115,3 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
 }
 
 export type MenuService = ReturnType<typeof createMenuService>;
-
-/** Accepts `3`, `"3"` and `W/"3"` as an If-Match version. */
-export function parseIfMatch(header: string | undefined): number {
-  if (header === undefined) throw new PreconditionRequired('If-Match: <version> is required to change a menu item');
-  const m = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
-  if (!m) throw new InvalidInput('If-Match must be the item version, e.g. If-Match: 3');
-  return Number(m[1]);
-}
