@@ -77,7 +77,7 @@ export interface RouteSpec {
   /**
    * Errors the service may answer. Those the wiring itself produces are added by the document:
    * 400, 401, 429 and 503 on every route that reads credentials, 403 with roles, 404 with path
-   * ids, 415 with a body, 428 with a required If-Match.
+   * ids, 415 with a body, and the status of a required header's `missing` error (428 for If-Match).
    */
   errors?: readonly ErrorStatus[];
 }
