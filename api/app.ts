@@ -1,4 +1,3 @@
-import fs from 'node:fs';
 import path from 'node:path';
 import express from 'express';
 import type { Client } from '@temporalio/client';
@@ -6,10 +5,11 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Db } from '../db/knex';
 import type { Logger } from '../lib/node/logger';
 import { readCredentials, refuseBadCredentials } from './auth';
-import { errorHandler, HttpError, unknownRoute } from './errors';
-import { menuRoutes } from './routes/menus';
-import { openApiRoutes } from './openapi';
+import { errorHandler, unknownRoute } from './errors';
+import { buildOpenApiDocument } from './openapi';
 import { requestLogger } from './request-log';
+import { menuRoutes } from './routes/menus';
+import { operationsRoutes } from './routes/operations';
 import { orderRoutes } from './routes/orders';
 import { DEFAULT_RATE_LIMIT, hardenListen, rateLimiter, requireJsonBody, securityHeaders, trustProxySetting, type RateLimitSettings } from './security';
 import type { MenuCache } from './services/menu-cache';
@@ -39,6 +39,8 @@ export interface ApiDeps {
   consoleDir?: string;
   /** Menus cached and kept fresh by the projector's change notices (MENU_CACHE_ENTRIES; none: no cache). */
   menuCache?: MenuCache;
+  /** Check every answer against its documented schema, a mismatch being a 500 (default: under NODE_ENV=test). */
+  checkResponses?: boolean;
 }
 
 export function createApp(deps: ApiDeps): express.Express {
@@ -73,31 +75,15 @@ export function createApp(deps: ApiDeps): express.Express {
     next();
   });
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
-  app.get('/readyz', (_req, res) => {
-    readiness(deps)
-      .then((checks) => {
-        const ready = Object.values(checks).every((c) => c === 'ok');
-        res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
-      })
-      .catch(() => res.status(503).json({ status: 'not ready' }));
-  });
-  app.get('/metrics', (_req, res) => {
-    deps.registry
-      .metrics()
-      .then((body) => res.type(deps.registry.contentType).send(body))
-      .catch(() => res.status(500).end());
-  });
-
-  // The OpenAPI document (from the routes' zod schemas) and a browsable page, public like the console.
-  app.use(openApiRoutes());
-
-  // The web console (web/): static pages on the API's own origin, calling the same HTTP API as any
-  // other client. Same-origin files only, so helmet's CSP (script-src 'self') needs no exception.
-  app.use('/console', consoleFiles(deps.consoleDir ?? DEFAULT_CONSOLE_DIR));
-  app.get('/', (_req, res) => res.redirect(302, '/console/'));
+  // Probes, metrics, the OpenAPI document and /docs, the console: public, before credentials are read.
+  app.use(
+    operationsRoutes({
+      registry: deps.registry,
+      document: buildOpenApiDocument(),
+      readiness: () => readiness(deps),
+      consoleDir: deps.consoleDir ?? DEFAULT_CONSOLE_DIR,
+    }),
+  );
 
   // Credentials are read first so the rate limiter can key by subject; a bad token is refused
   // after the limiter, so floods of bad tokens are limited by IP. Bodies are parsed last.
@@ -118,8 +104,9 @@ export function createApp(deps: ApiDeps): express.Express {
     ...(deps.decisionWaitMs !== undefined ? { decisionWaitMs: deps.decisionWaitMs } : {}),
   });
   const menus = createMenuService({ restaurantsDb: deps.restaurantsDb, menuReadDb: deps.menuReadDb, menuCache: deps.menuCache });
-  app.use(orderRoutes(orders));
-  app.use(menuRoutes(menus));
+  const mount = { checkResponses: deps.checkResponses ?? process.env.NODE_ENV === 'test' };
+  app.use(orderRoutes(orders, mount));
+  app.use(menuRoutes(menus, mount));
   app.use(unknownRoute);
   // Errors are logged with the request's logger, so they carry its id (and order id).
   app.use(((err, req, res, next) => errorHandler(req.log ?? deps.logger)(err, req, res, next)) as express.ErrorRequestHandler);
@@ -127,18 +114,6 @@ export function createApp(deps: ApiDeps): express.Express {
 }
 
 export const DEFAULT_CONSOLE_DIR = path.resolve(__dirname, '..', 'web', 'dist');
-
-function consoleFiles(dir: string): express.RequestHandler {
-  const serve = express.static(dir, {
-    index: 'index.html',
-    // Vite names assets by their content hash, so they never change; pages are revalidated.
-    setHeaders: (res, file) => res.setHeader('cache-control', file.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache'),
-  });
-  return (req, res, next) => {
-    if (!fs.existsSync(path.join(dir, 'index.html'))) return next(new HttpError(404, 'CONSOLE_NOT_BUILT', 'The web console is not built: run `npm run setup`'));
-    serve(req, res, next);
-  };
-}
 
 async function readiness(deps: ApiDeps): Promise<Record<string, string>> {
   const check = async (fn: () => Promise<unknown>) => {

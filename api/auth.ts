@@ -1,12 +1,12 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { verifyToken, InvalidTokenError, type Principal, type Role } from '../lib/node/auth';
-import { HttpError } from './errors';
+import { Forbidden, Unauthenticated } from './services/errors';
 
 declare module 'express-serve-static-core' {
   interface Request {
     principal?: Principal;
     /** Why the bearer token was refused; raised by refuseBadCredentials after rate limiting. */
-    credentialsError?: HttpError;
+    credentialsError?: Unauthenticated;
   }
 }
 
@@ -20,25 +20,21 @@ const BEARER = /^Bearer +([A-Za-z0-9_\-.]{1,4096}) *$/i;
  * refuseBadCredentials turns it into a 401 right after.
  */
 export function readCredentials(secret: string): RequestHandler {
-  return (req, _res, next) => {
+  return async (req, _res, next) => {
     const header = req.header('authorization');
     if (header === undefined) return next();
     const match = BEARER.exec(header);
     if (!match) {
-      req.credentialsError = new HttpError(401, 'UNAUTHENTICATED', 'Authorization must be "Bearer <token>"');
+      req.credentialsError = new Unauthenticated('Authorization must be "Bearer <token>"');
       return next();
     }
-    // Two-argument then: an error thrown further down the chain must not be taken for a bad token.
-    verifyToken(match[1]!, secret).then(
-      (principal) => {
-        req.principal = principal;
-        next();
-      },
-      (err: unknown) => {
-        req.credentialsError = new HttpError(401, 'UNAUTHENTICATED', err instanceof InvalidTokenError ? `Invalid token: ${err.message}` : 'Invalid token');
-        next();
-      },
-    );
+    // Only the verification is guarded: an error further down the chain must not be taken for a bad token.
+    try {
+      req.principal = await verifyToken(match[1]!, secret);
+    } catch (err) {
+      req.credentialsError = new Unauthenticated(err instanceof InvalidTokenError ? `Invalid token: ${err.message}` : 'Invalid token');
+    }
+    next();
   };
 }
 
@@ -55,14 +51,14 @@ export function authenticate(secret: string): RequestHandler {
 
 export function requireRole(...roles: Role[]): RequestHandler {
   return (req, _res, next) => {
-    if (!req.principal) return next(new HttpError(401, 'UNAUTHENTICATED', 'A bearer token is required'));
-    if (!roles.includes(req.principal.role)) return next(new HttpError(403, 'FORBIDDEN', `This needs the ${roles.join(' or ')} role`));
+    if (!req.principal) return next(new Unauthenticated('A bearer token is required'));
+    if (!roles.includes(req.principal.role)) return next(new Forbidden(`This needs the ${roles.join(' or ')} role`));
     next();
   };
 }
 
 export function principalOf(req: Request): Principal {
-  if (!req.principal) throw new HttpError(401, 'UNAUTHENTICATED', 'A bearer token is required');
+  if (!req.principal) throw new Unauthenticated('A bearer token is required');
   return req.principal;
 }
 
@@ -73,5 +69,5 @@ export function principalOf(req: Request): Principal {
 export function assertActsFor(principal: Principal, restaurantId: string, allowAdmin: boolean): void {
   if (principal.role === 'admin' && allowAdmin) return;
   if (principal.role === 'restaurant' && principal.restaurantId === restaurantId) return;
-  throw new HttpError(403, 'FORBIDDEN', 'You may not act for this restaurant');
+  throw new Forbidden('You may not act for this restaurant');
 }

@@ -1,7 +1,13 @@
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import type { Logger } from '../lib/node/logger';
+import { DomainError, type DomainErrorKind, Unavailable } from './services/errors';
 
-/** A failure with a place in the API contract: its status, code and a message for a person. */
+// The one place that turns failures into HTTP answers: domain errors (api/services/errors.ts) by
+// their kind, failures of the HTTP edge itself (HttpError) as they are, errors from Express and
+// body-parser by their type, unreachable databases as 503s, and anything else as a hidden 500.
+// Every answer has the documented shape {"error": {"code", "message", "details"?}}.
+
+/** A failure of the HTTP edge itself (unknown route, body type, rate limit, ...): it knows its status. */
 export class HttpError extends Error {
   constructor(
     readonly status: number,
@@ -15,8 +21,40 @@ export class HttpError extends Error {
   }
 }
 
-export const notFound = (what: string) => new HttpError(404, 'NOT_FOUND', `${what} not found`);
-export const forbidden = (message = 'You may not act on this resource') => new HttpError(403, 'FORBIDDEN', message);
+/** The status of each kind of domain error. */
+const STATUS_OF: Record<DomainErrorKind, number> = {
+  invalidInput: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  notFound: 404,
+  conflict: 409,
+  unprocessable: 422,
+  preconditionRequired: 428,
+  unavailable: 503,
+};
+
+/** Every error status the API documents, with what it means (the OpenAPI document's shared responses). */
+export const DOCUMENTED_ERRORS = {
+  400: 'Invalid input (`VALIDATION_FAILED`, `MALFORMED_JSON`, `IDEMPOTENCY_KEY_REQUIRED`, ...)',
+  401: 'Missing or bad credentials',
+  403: "Acting on another party's resource, or a role that may not use this route",
+  404: 'Unknown resource (also: an order the caller may not see)',
+  409: 'Conflict (`NOT_CANCELLABLE`, `DECISION_ALREADY_MADE`, `ORDER_CLOSED` (also once the saga has begun to close), `NOT_AWAITING_DECISION` (a decision before the order awaits the restaurant), `VERSION_CONFLICT`)',
+  415: 'A body that is not JSON',
+  422: '`ITEM_UNAVAILABLE` or `IDEMPOTENCY_KEY_REUSED`',
+  428: 'If-Match is required',
+  429: 'Rate limited (`Retry-After` says when to retry)',
+  503: 'A dependency is unreachable (`TEMPORAL_UNAVAILABLE`, database); retry',
+} as const;
+export type ErrorStatus = keyof typeof DOCUMENTED_ERRORS;
+
+/** What may go wrong on any route of the API: bad input, bad credentials, rate limits, a dependency down. */
+export const COMMON_ERRORS: ErrorStatus[] = [400, 401, 429, 503];
+
+function fromDomain(err: DomainError): HttpError {
+  const headers = err instanceof Unavailable ? { 'retry-after': String(err.retryAfterSeconds) } : undefined;
+  return new HttpError(STATUS_OF[err.kind], err.code, err.message, err.details, headers);
+}
 
 export const unknownRoute: RequestHandler = (req, _res, next) => {
   next(new HttpError(404, 'NOT_FOUND', `No route for ${req.method} ${req.path}`));
@@ -62,23 +100,24 @@ function isDatabaseUnavailable(err: unknown): boolean {
   return /Connection terminated|connect ECONNREFUSED|terminating connection/.test(e.message ?? '');
 }
 
-/** The one place that turns errors into the API's error shape; unknown errors are hidden as 500. */
+/** The answer for an error, or undefined when it is not one the API knows (a bug: hidden as a 500). */
+export function toHttpError(err: unknown): HttpError | undefined {
+  if (err instanceof HttpError) return err;
+  if (err instanceof DomainError) return fromDomain(err);
+  const fromRequest = requestError(err);
+  if (fromRequest) return fromRequest;
+  if (isDatabaseUnavailable(err)) return fromDomain(new Unavailable('DATABASE_UNAVAILABLE', 'A database is not reachable right now; retry'));
+  return undefined;
+}
+
+/** The one place that turns errors into the API's error shape; unknown errors are logged and hidden as 500. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err, req, res, _next) => {
     if (res.headersSent) return;
-    let httpError: HttpError;
-    if (err instanceof HttpError) {
-      httpError = err;
-    } else {
-      const fromRequest = requestError(err);
-      if (fromRequest) {
-        httpError = fromRequest;
-      } else if (isDatabaseUnavailable(err)) {
-        httpError = new HttpError(503, 'DATABASE_UNAVAILABLE', 'A database is not reachable right now; retry', undefined, { 'retry-after': '1' });
-      } else {
-        logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
-        httpError = new HttpError(500, 'INTERNAL', 'Something went wrong on our side');
-      }
+    let httpError = toHttpError(err);
+    if (!httpError) {
+      logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
+      httpError = new HttpError(500, 'INTERNAL', 'Something went wrong on our side');
     }
     if (httpError.status >= 500 && httpError.status !== 500) logger.warn({ code: httpError.code, msg: httpError.message }, 'unavailable');
     for (const [k, v] of Object.entries(httpError.headers ?? {})) res.setHeader(k, v);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { HttpError } from './errors';
 import { MENU_ITEM_STATUSES, ORDER_STATUSES } from '../lib/workflow-safe/domain';
+import { component } from './route';
+import { InvalidInput } from './services/errors';
 
 // Request schemas. Objects are strict: an unknown field (in a body or a query string) is a 400, not
 // silently dropped. Every string is bounded, and text that is stored is refused when it holds
@@ -48,6 +49,12 @@ export type PlaceOrderBody = z.infer<typeof placeOrderBody>;
 
 export const idempotencyKeyHeader = z.string().trim().min(1).max(128).regex(/^[\x21-\x7e]+$/, 'printable ASCII');
 
+/** `If-Match: 3`, `"3"` or `W/"3"`: the menu item version the change is based on. */
+export const ifMatchHeader = z
+  .string()
+  .regex(/^\s*(?:W\/)?"?\d{1,9}"?\s*$/, 'the item version')
+  .transform((v) => Number(/\d+/.exec(v)![0]));
+
 export const rejectBody = z.object({ reason: text(500, { multiline: true }).optional() }).strict();
 
 /** Routes that take no body accept none, or `{}`. */
@@ -67,12 +74,15 @@ export const waitQuery = intParam(0, 30000);
 /** Routes that take no query parameters refuse any. */
 export const noQuery = z.object({}).strict();
 
-export const placeOrderQuery = z.object({ wait: waitQuery.optional() }).strict();
+export const placeOrderQuery = z.object({ wait: waitQuery.optional().meta({ description: 'Hold the answer up to this many milliseconds (digits only) until the order leaves `PENDING`.' }) }).strict();
+
+const PAGE_SIZE = 'Page size (digits only).';
+const NEXT_CURSOR = 'The `nextCursor` of the previous page; opaque.';
 
 export const pageQuery = z
   .object({
-    limit: intParam(1, 200).default(50),
-    cursor: id.optional(),
+    limit: intParam(1, 200).default(50).meta({ description: PAGE_SIZE }),
+    cursor: id.optional().meta({ description: NEXT_CURSOR }),
   })
   .strict();
 
@@ -93,9 +103,9 @@ const ordersCursor = z
 
 export const restaurantOrdersQuery = z
   .object({
-    limit: intParam(1, 200).default(50),
-    cursor: ordersCursor.optional(),
-    status: z.enum(ORDER_STATUSES).optional(),
+    limit: intParam(1, 200).default(50).meta({ description: PAGE_SIZE }),
+    cursor: ordersCursor.optional().meta({ description: NEXT_CURSOR }),
+    status: z.enum(ORDER_STATUSES).optional().meta({ description: 'Only orders in this status.' }),
   })
   .strict();
 
@@ -121,12 +131,38 @@ export const pathId = id;
 const MAX_DETAILS = 20;
 const clip = (s: string, max = 200) => (s.length > max ? `${s.slice(0, max)}…` : s);
 
-export function parse<T>(schema: z.ZodType<T>, value: unknown, where = 'body'): T {
+/**
+ * The value as the schema parses it, or a 400 VALIDATION_FAILED naming `where` (body, query, path,
+ * a header) and each issue's path, under `at` when given (a path parameter's name).
+ */
+export function parse<T>(schema: z.ZodType<T>, value: unknown, where = 'body', at?: string): T {
   const result = schema.safeParse(value);
   if (!result.success) {
     // Bounded: a body of 10,000 bad lines does not produce a 10,000-entry answer.
-    const details = result.error.issues.slice(0, MAX_DETAILS).map((i) => ({ path: clip(i.path.map(String).join('.')), message: clip(i.message) }));
-    throw new HttpError(400, 'VALIDATION_FAILED', `The request ${where} is invalid`, details);
+    const details = result.error.issues.slice(0, MAX_DETAILS).map((i) => ({ path: clip([...(at ? [at] : []), ...i.path.map(String)].join('.')), message: clip(i.message) }));
+    throw new InvalidInput(`The request ${where} is invalid`, details);
   }
   return result.data;
 }
+
+// Named request bodies: components of the OpenAPI document, with what their refinements check in words.
+
+export const PlaceOrderRequest = component('PlaceOrderRequest', placeOrderBody, {
+  description: 'Each `menuId` may appear once. Text may not hold control characters (the address may hold line breaks) or lone surrogates.',
+  example: { restaurantId: 'rst_0003', items: [{ menuId: 'mnu_0003_01', quantity: 2 }], deliveryAddress: '서울시 강남구 테헤란로 1', paymentMethod: { cardToken: 'tok_ok' } },
+});
+export const RejectRequest = component('RejectRequest', rejectBody, {
+  description: 'The reason may not hold control characters other than line breaks and tabs.',
+  example: { reason: 'Out of rice' },
+});
+export const EmptyBody = component('EmptyBody', emptyBody, { description: 'No body, or `{}`.', example: {} });
+export const CreateMenuItemRequest = component('CreateMenuItemRequest', createMenuItemBody, {
+  description: 'The name may not hold control characters.',
+  example: { name: 'Kimchi fried rice', price: 9000, status: 'ON_SALE' },
+});
+export const UpdateMenuItemRequest = component('UpdateMenuItemRequest', updateMenuItemBody, {
+  description: 'At least one of name, price, status.',
+  // The refinement "name, price or status is required" of a strict object of optional fields is exactly this.
+  jsonSchema: { minProperties: 1 },
+  example: { status: 'SOLD_OUT' },
+});

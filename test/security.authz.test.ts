@@ -121,7 +121,7 @@ function routesOf(app: Express): string[] {
       else if (layer.name === 'router' && layer.handle?.stack) walk(layer.handle.stack);
     }
   };
-  walk((app as any)._router.stack);
+  walk((app as any).router.stack);
   return out;
 }
 

@@ -1,57 +1,98 @@
-import { Router } from 'express';
-import { assertActsFor, principalOf, requireRole } from '../auth';
-import { parseIfMatch, type MenuService } from '../services/menus';
-import { createMenuItemBody, idempotencyKeyHeader, noQuery, pageQuery, parse, pathId, updateMenuItemBody } from '../validation';
-import { asyncRoute } from './orders';
+import type { Router } from 'express';
+import { mountApi, type MountOptions } from '../mount';
+import { Menu, MenuItemVersion, RestaurantsPage } from '../responses';
+import { defineRoute, type Handlers, JsonText } from '../route';
+import { InvalidInput, PreconditionRequired } from '../services/errors';
+import type { MenuService } from '../services/menus';
+import { CreateMenuItemRequest, idempotencyKeyHeader, ifMatchHeader, pageQuery, UpdateMenuItemRequest } from '../validation';
 
-export function menuRoutes(menus: MenuService): Router {
-  const r = Router();
+// Menu queries (the read model) and commands (the source of truth): each definition is the route's
+// contract (api/route.ts), its handler below calls one service function.
 
-  r.get(
-    '/restaurants',
-    asyncRoute(async (req, res) => {
-      res.json(await menus.listRestaurants(parse(pageQuery, req.query, 'query')));
-    }),
-  );
+export const menuApi = {
+  listRestaurants: defineRoute({
+    method: 'get',
+    path: '/restaurants',
+    tag: 'Menus',
+    summary: 'Restaurants, paged (read model)',
+    access: 'anyone',
+    query: pageQuery,
+    responses: { 200: { description: 'One page', body: RestaurantsPage } },
+  }),
 
-  r.get(
-    '/restaurants/:restaurantId/menu',
-    asyncRoute(async (req, res) => {
-      const restaurantId = parse(pathId, req.params.restaurantId, 'path');
-      parse(noQuery, req.query, 'query');
-      res.type('json').send(await menus.getMenuBody(restaurantId, req.principal));
-    }),
-  );
+  getMenu: defineRoute({
+    method: 'get',
+    path: '/restaurants/:restaurantId/menu',
+    tag: 'Menus',
+    summary: "A restaurant's menu (read model, fed by CDC; may be a moment behind)",
+    description: 'Hidden items are shown only to that restaurant and to admins.',
+    access: 'anyone',
+    responses: { 200: { description: 'The menu', body: Menu } },
+  }),
 
-  r.post(
-    '/restaurants/:restaurantId/menu-items',
-    requireRole('restaurant', 'admin'),
-    asyncRoute(async (req, res) => {
-      const restaurantId = parse(pathId, req.params.restaurantId, 'path');
-      assertActsFor(principalOf(req), restaurantId, true);
-      parse(noQuery, req.query, 'query');
-      const body = parse(createMenuItemBody, req.body);
-      const rawKey = req.header('idempotency-key');
-      const key = rawKey === undefined ? undefined : parse(idempotencyKeyHeader, rawKey, 'Idempotency-Key header');
-      const { created, item } = await menus.createMenuItem(restaurantId, body, key);
-      res.status(created ? 201 : 200).json(item);
-    }),
-  );
+  createMenuItem: defineRoute({
+    method: 'post',
+    path: '/restaurants/:restaurantId/menu-items',
+    tag: 'Menus',
+    summary: 'Add a menu item',
+    description: 'That restaurant or an admin. With an Idempotency-Key a retry returns the item made the first time (200).',
+    access: { roles: ['restaurant', 'admin'], actsForRestaurant: true },
+    headers: {
+      idempotencyKey: { name: 'Idempotency-Key', schema: idempotencyKeyHeader, required: false, description: 'Optional: makes a retried create return the same item' },
+    },
+    body: { component: CreateMenuItemRequest },
+    responses: {
+      201: { description: 'Created', body: MenuItemVersion },
+      200: { description: 'The item this Idempotency-Key already made', body: MenuItemVersion },
+    },
+    errors: [422],
+  }),
 
-  r.patch(
-    '/restaurants/:restaurantId/menu-items/:menuId',
-    requireRole('restaurant', 'admin'),
-    asyncRoute(async (req, res) => {
-      const restaurantId = parse(pathId, req.params.restaurantId, 'path');
-      assertActsFor(principalOf(req), restaurantId, true);
-      parse(noQuery, req.query, 'query');
-      const version = parseIfMatch(req.header('if-match'));
-      const body = parse(updateMenuItemBody, req.body);
-      const result = await menus.updateMenuItem(restaurantId, parse(pathId, req.params.menuId, 'path'), version, body);
-      res.setHeader('etag', `"${result.version}"`);
-      res.json(result);
-    }),
-  );
+  updateMenuItem: defineRoute({
+    method: 'patch',
+    path: '/restaurants/:restaurantId/menu-items/:menuId',
+    tag: 'Menus',
+    summary: 'Change a menu item (optimistic locking)',
+    description: 'That restaurant or an admin. A stale version is 409 `VERSION_CONFLICT` with `details.current`, the item as it now stands.',
+    access: { roles: ['restaurant', 'admin'], actsForRestaurant: true },
+    headers: {
+      version: {
+        name: 'If-Match',
+        schema: ifMatchHeader,
+        required: true,
+        description: 'The version read: `3`, `"3"` or `W/"3"`',
+        missing: () => new PreconditionRequired('If-Match: <version> is required to change a menu item'),
+        invalid: () => new InvalidInput('If-Match must be the item version, e.g. If-Match: 3'),
+      },
+    },
+    body: { component: UpdateMenuItemRequest },
+    responses: {
+      200: { description: 'Changed', body: MenuItemVersion, headers: { ETag: { description: 'The new version, quoted', schema: { type: 'string' } } } },
+    },
+    errors: [409],
+  }),
+};
 
-  return r;
+function menuHandlers(menus: MenuService): Handlers<typeof menuApi> {
+  return {
+    async listRestaurants({ query }) {
+      return { status: 200, body: await menus.listRestaurants(query) };
+    },
+    async getMenu({ principal, params }) {
+      // Served as the cache keeps it: already serialized.
+      return { status: 200, body: new JsonText(await menus.getMenuBody(params.restaurantId, principal)) };
+    },
+    async createMenuItem({ params, headers, body }) {
+      const { created, item } = await menus.createMenuItem(params.restaurantId, body, headers.idempotencyKey);
+      return { status: created ? 201 : 200, body: item };
+    },
+    async updateMenuItem({ params, headers, body }) {
+      const item = await menus.updateMenuItem(params.restaurantId, params.menuId, headers.version, body);
+      return { status: 200, body: item, headers: { etag: `"${item.version}"` } };
+    },
+  };
+}
+
+export function menuRoutes(menus: MenuService, options: MountOptions = {}): Router {
+  return mountApi(menuApi, menuHandlers(menus), options);
 }

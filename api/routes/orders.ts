@@ -1,98 +1,130 @@
-import { Router, type NextFunction, type Request, type Response } from 'express';
-import { assertActsFor, principalOf, requireRole } from '../auth';
-import { HttpError } from '../errors';
+import type { Router } from 'express';
+import { mountApi, type MountOptions } from '../mount';
 import { bindOrder } from '../request-log';
+import { OrderStatusAnswer, Order, PlacedOrder, RestaurantOrdersPage } from '../responses';
+import { defineRoute, type Handlers } from '../route';
+import { InvalidInput } from '../services/errors';
 import type { OrderService } from '../services/orders';
-import { emptyBody, idempotencyKeyHeader, noQuery, parse, pathId, placeOrderBody, placeOrderQuery, rejectBody, restaurantOrdersQuery } from '../validation';
+import { EmptyBody, idempotencyKeyHeader, pathId, PlaceOrderRequest, placeOrderQuery, RejectRequest, restaurantOrdersQuery } from '../validation';
 
-const asyncRoute =
-  (fn: (req: Request, res: Response) => Promise<void>) =>
-  (req: Request, res: Response, next: NextFunction) => {
-    fn(req, res).catch(next);
+// The order saga's routes: each definition is the route's contract (api/route.ts), its handler below
+// calls one service function.
+
+const decided = { 200: { description: 'The order after the decision', body: OrderStatusAnswer } } as const;
+
+export const orderApi = {
+  placeOrder: defineRoute({
+    method: 'post',
+    path: '/orders',
+    tag: 'Orders',
+    summary: 'Place an order (starts its saga)',
+    description:
+      'Customers only. Prices the order from the read model and refuses unknown, not-on-sale or foreign items (422 `ITEM_UNAVAILABLE`) before any saga starts. The same `Idempotency-Key` with the same body returns the same order (200); with another body, 422 `IDEMPOTENCY_KEY_REUSED`.',
+    access: { roles: ['customer'] },
+    headers: {
+      idempotencyKey: {
+        name: 'Idempotency-Key',
+        schema: idempotencyKeyHeader,
+        required: true,
+        description: 'Required: one order per key and customer (1-128 printable ASCII)',
+        missing: () => new InvalidInput('The Idempotency-Key header is required', undefined, 'IDEMPOTENCY_KEY_REQUIRED'),
+      },
+    },
+    query: placeOrderQuery,
+    body: { component: PlaceOrderRequest },
+    responses: {
+      202: { description: 'Accepted: the saga is running (`Location: /orders/<orderId>`)', body: PlacedOrder },
+      200: { description: 'The order this Idempotency-Key already made', body: PlacedOrder },
+    },
+    errors: [404, 422],
+  }),
+
+  getOrder: defineRoute({
+    method: 'get',
+    path: '/orders/:orderId',
+    tag: 'Orders',
+    summary: 'An order',
+    description: "The order's customer, its restaurant, or an admin; anyone else gets the same 404 as for an order that does not exist.",
+    access: { roles: ['customer', 'restaurant', 'admin'] },
+    responses: { 200: { description: 'The order', body: Order } },
+  }),
+
+  cancelOrder: defineRoute({
+    method: 'post',
+    path: '/orders/:orderId/cancel',
+    tag: 'Orders',
+    summary: 'Cancel an order before the restaurant accepts',
+    access: { roles: ['customer'] },
+    body: { component: EmptyBody, required: false },
+    responses: { 200: { description: 'Cancelled (or the current status if the saga takes longer than 10 s)', body: OrderStatusAnswer } },
+    errors: [409],
+  }),
+
+  listRestaurantOrders: defineRoute({
+    method: 'get',
+    path: '/restaurants/:restaurantId/orders',
+    tag: 'Orders',
+    summary: "A restaurant's orders, newest first, paged",
+    access: { roles: ['restaurant', 'admin'], actsForRestaurant: true },
+    query: restaurantOrdersQuery,
+    responses: { 200: { description: 'One page', body: RestaurantOrdersPage } },
+  }),
+
+  acceptOrder: defineRoute({
+    method: 'post',
+    path: '/restaurants/:restaurantId/orders/:orderId/accept',
+    tag: 'Orders',
+    summary: 'The restaurant accepts (a Temporal Update to the saga)',
+    description: 'That restaurant only. Answers once the saga has acted on the decision, or after 10 s with the current status (the decision is recorded either way).',
+    access: { roles: ['restaurant'], actsForRestaurant: true },
+    body: { component: EmptyBody, required: false },
+    responses: decided,
+    errors: [409],
+  }),
+
+  rejectOrder: defineRoute({
+    method: 'post',
+    path: '/restaurants/:restaurantId/orders/:orderId/reject',
+    tag: 'Orders',
+    summary: 'The restaurant rejects, with an optional reason',
+    access: { roles: ['restaurant'], actsForRestaurant: true },
+    body: { component: RejectRequest, required: false },
+    responses: decided,
+    errors: [409],
+  }),
+};
+
+function orderHandlers(orders: OrderService): Handlers<typeof orderApi> {
+  return {
+    async placeOrder({ principal, headers, query, body }, req, res) {
+      const { created, order } = await orders.placeOrder(principal, headers.idempotencyKey, body, query.wait ?? 0);
+      bindOrder(req, res, order.orderId);
+      return { status: created ? 202 : 200, body: order, headers: { location: `/orders/${order.orderId}` } };
+    },
+    async getOrder({ principal, params }) {
+      return { status: 200, body: await orders.getOrder(principal, params.orderId) };
+    },
+    async cancelOrder({ principal, params }) {
+      return { status: 200, body: await orders.cancel(principal, params.orderId) };
+    },
+    async listRestaurantOrders({ params, query }) {
+      return { status: 200, body: await orders.listRestaurantOrders(params.restaurantId, query) };
+    },
+    async acceptOrder({ params }) {
+      return { status: 200, body: await orders.decide(params.restaurantId, params.orderId, { decision: 'ACCEPT' }) };
+    },
+    async rejectOrder({ params, body }) {
+      return { status: 200, body: await orders.decide(params.restaurantId, params.orderId, { decision: 'REJECT', ...(body.reason ? { reason: body.reason } : {}) }) };
+    },
   };
+}
 
-export function orderRoutes(orders: OrderService): Router {
-  const r = Router();
+export function orderRoutes(orders: OrderService, options: MountOptions = {}): Router {
+  const router = mountApi(orderApi, orderHandlers(orders), options);
   // Every line logged for a request about an order names it and its saga (a malformed id is not logged).
-  r.param('orderId', (req, res, next, orderId: string) => {
+  router.param('orderId', (req, res, next, orderId: string) => {
     if (pathId.safeParse(orderId).success) bindOrder(req, res, orderId);
     next();
   });
-
-  r.post(
-    '/orders',
-    requireRole('customer'),
-    asyncRoute(async (req, res) => {
-      const rawKey = req.header('idempotency-key');
-      if (rawKey === undefined) throw new HttpError(400, 'IDEMPOTENCY_KEY_REQUIRED', 'The Idempotency-Key header is required');
-      const key = parse(idempotencyKeyHeader, rawKey, 'Idempotency-Key header');
-      const body = parse(placeOrderBody, req.body);
-      const waitMs = parse(placeOrderQuery, req.query, 'query').wait ?? 0;
-      const { created, order } = await orders.placeOrder(principalOf(req), key, body, waitMs);
-      bindOrder(req, res, order.orderId);
-      res.status(created ? 202 : 200).location(`/orders/${order.orderId}`).json(order);
-    }),
-  );
-
-  r.get(
-    '/orders/:orderId',
-    requireRole('customer', 'restaurant', 'admin'),
-    asyncRoute(async (req, res) => {
-      const orderId = parse(pathId, req.params.orderId, 'path');
-      parse(noQuery, req.query, 'query');
-      res.json(await orders.getOrder(principalOf(req), orderId));
-    }),
-  );
-
-  r.post(
-    '/orders/:orderId/cancel',
-    requireRole('customer'),
-    asyncRoute(async (req, res) => {
-      const orderId = parse(pathId, req.params.orderId, 'path');
-      parse(noQuery, req.query, 'query');
-      parse(emptyBody, req.body);
-      res.json(await orders.cancel(principalOf(req), orderId));
-    }),
-  );
-
-  r.get(
-    '/restaurants/:restaurantId/orders',
-    requireRole('restaurant', 'admin'),
-    asyncRoute(async (req, res) => {
-      const restaurantId = parse(pathId, req.params.restaurantId, 'path');
-      assertActsFor(principalOf(req), restaurantId, true);
-      res.json(await orders.listRestaurantOrders(restaurantId, parse(restaurantOrdersQuery, req.query, 'query')));
-    }),
-  );
-
-  r.post(
-    '/restaurants/:restaurantId/orders/:orderId/accept',
-    requireRole('restaurant'),
-    asyncRoute(async (req, res) => {
-      const restaurantId = parse(pathId, req.params.restaurantId, 'path');
-      assertActsFor(principalOf(req), restaurantId, false);
-      const orderId = parse(pathId, req.params.orderId, 'path');
-      parse(noQuery, req.query, 'query');
-      parse(emptyBody, req.body);
-      res.json(await orders.decide(restaurantId, orderId, { decision: 'ACCEPT' }));
-    }),
-  );
-
-  r.post(
-    '/restaurants/:restaurantId/orders/:orderId/reject',
-    requireRole('restaurant'),
-    asyncRoute(async (req, res) => {
-      const restaurantId = parse(pathId, req.params.restaurantId, 'path');
-      assertActsFor(principalOf(req), restaurantId, false);
-      parse(noQuery, req.query, 'query');
-      const body = parse(rejectBody, req.body ?? {});
-      res.json(
-        await orders.decide(restaurantId, parse(pathId, req.params.orderId, 'path'), { decision: 'REJECT', ...(body.reason ? { reason: body.reason } : {}) }),
-      );
-    }),
-  );
-
-  return r;
+  return router;
 }
-
-export { asyncRoute };

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Db } from '../../db/knex';
 import type { MenuItemStatus } from '../../lib/workflow-safe/domain';
 import type { Principal } from '../../lib/node/auth';
-import { HttpError, notFound } from '../errors';
+import { Conflict, NotFound, Unprocessable } from './errors';
 import type { MenuCache } from './menu-cache';
 
 export interface MenuServiceDeps {
@@ -38,7 +38,7 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
       await menuReadDb.client.releaseConnection(conn);
     }
     const row = rows[0] as { name: string; items: Array<{ menuId: string; name: string; price: number; status: string; version: number }>; as_of: Date | null } | undefined;
-    if (!row) throw notFound('Restaurant');
+    if (!row) throw new NotFound('Restaurant');
     return JSON.stringify({
       restaurantId,
       name: row.name,
@@ -77,7 +77,7 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
      */
     async createMenuItem(restaurantId: string, body: { name: string; price: number; status?: MenuItemStatus }, idempotencyKey?: string) {
       const restaurant = await restaurantsDb('restaurants').where({ restaurant_id: restaurantId }).first();
-      if (!restaurant) throw notFound('Restaurant');
+      if (!restaurant) throw new NotFound('Restaurant');
       const menuId = idempotencyKey
         ? `mnu_${createHash('sha256').update(`${restaurantId}\n${idempotencyKey}`).digest('hex').slice(0, 24)}`
         : `mnu_${randomUUID().replace(/-/g, '').slice(0, 24)}`;
@@ -90,7 +90,7 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
       if (inserted.length > 0) return { created: true, item: { menuId, version: inserted[0].version as number } };
       const existing = await restaurantsDb('menu_items').where({ menu_id: menuId }).first();
       if (!existing || existing.restaurant_id !== restaurantId || existing.name !== body.name || Number(existing.price) !== body.price) {
-        throw new HttpError(422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request body');
+        throw new Unprocessable('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request body');
       }
       return { created: false, item: { menuId, version: existing.version as number } };
     },
@@ -103,10 +103,10 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
         .returning(['menu_id', 'version']);
       if (updated.length > 0) return { menuId, version: updated[0].version as number };
       const current = await restaurantsDb('menu_items').where({ menu_id: menuId, restaurant_id: restaurantId }).first();
-      if (!current) throw notFound('Menu item');
+      if (!current) throw new NotFound('Menu item');
       // A retried PATCH whose first attempt applied also lands here: it changes nothing a second
       // time, and the 409's details show the item as it now stands.
-      throw new HttpError(409, 'VERSION_CONFLICT', 'The menu item changed since you read it', {
+      throw new Conflict('VERSION_CONFLICT', 'The menu item changed since you read it', {
         currentVersion: current.version,
         current: { menuId, name: current.name, price: Number(current.price), status: current.status, version: current.version },
       });
@@ -115,11 +115,3 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
 }
 
 export type MenuService = ReturnType<typeof createMenuService>;
-
-/** Accepts `3`, `"3"` and `W/"3"` as an If-Match version. */
-export function parseIfMatch(header: string | undefined): number {
-  if (header === undefined) throw new HttpError(428, 'PRECONDITION_REQUIRED', 'If-Match: <version> is required to change a menu item');
-  const m = /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.exec(header);
-  if (!m) throw new HttpError(400, 'VALIDATION_FAILED', 'If-Match must be the item version, e.g. If-Match: 3');
-  return Number(m[1]);
-}
