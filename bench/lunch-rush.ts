@@ -6,7 +6,7 @@
  *   npm run bench -- --quick       short steps and a 20,000-item menu (~4 min), for trying things
  *   npm run bench -- --help        every flag
  *
- * It starts the whole system as local processes (ops/local-stack.ts: embedded Postgres x2, the
+ * It starts the whole system as local processes (harness/local-stack.ts: embedded Postgres x2, the
  * Temporal dev server, PSP sandbox, CDC projector, the three workers, the API) in a temporary
  * directory, seeds the menu, and measures in one run:
  *
@@ -38,7 +38,7 @@ import { mintToken } from '../lib/auth';
 import { loadConfig } from '../lib/config';
 import { freePort } from '../lib/ports';
 import { PROJECT_ROOT, temporalCliPath } from '../lib/temporal-tools';
-import { freeStackPorts, startLocalStack, type LocalStack } from '../ops/local-stack';
+import { freeStackPorts, startLocalStack, type LocalStack } from '../harness/local-stack';
 import type { BaselineStepResult } from './baseline';
 import { offerUpdates } from './cdc';
 import { renderChart, type Phase, type Series } from './lib/chart';
@@ -792,7 +792,7 @@ function buildReport(r: Record<string, any>, args: Args): { text: string; summar
   out.push('');
   out.push(`LUNCH-RUSH BENCHMARK  ${r.startedAt}  label: ${args.label}${args.quick ? ' (--quick)' : ''}`);
   out.push(`machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGB} GB, Node ${m.node}, Postgres ${m.postgres}${m.temporal ? `, ${m.temporal.split('\n')[0]}` : ''}`);
-  out.push(`stack: ${args.api ? `external at ${args.api}` : 'embedded (ops/local-stack.ts)'}, workers order/payment/restaurant ${args.workers.order}/${args.workers.payment}/${args.workers.restaurant}, ${r.stack?.menuItems} menu items, ${r.stack?.restaurants} restaurants (${r.stack?.autoAcceptRestaurants} auto-accept)`);
+  out.push(`stack: ${args.api ? `external at ${args.api}` : 'embedded (harness/local-stack.ts)'}, workers order/payment/restaurant ${args.workers.order}/${args.workers.payment}/${args.workers.restaurant}, ${r.stack?.menuItems} menu items, ${r.stack?.restaurants} restaurants (${r.stack?.autoAcceptRestaurants} auto-accept)`);
   if (Object.keys(args.env).length > 0 || args.temporalArgs.length > 0) out.push(`settings: env ${JSON.stringify(args.env)} temporal ${JSON.stringify(args.temporalArgs)}`);
   out.push(`load average (1/5/15 min): at start ${r.machine?.loadavgAtStart}, at end ${r.loadavgAtEnd}; run took ${r.durationSeconds} s`);
   out.push(`"other cores" = CPU used on this machine by processes outside the benchmark (other people's work), in cores.`);

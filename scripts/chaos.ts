@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { formatChaosSummary, runChaos } from '../ops/chaos';
+import { formatChaosSummary, runChaos } from '../harness/chaos';
 
 const USAGE = `npm run chaos -- [flags]
   --orders N        orders to offer (default 5000)

@@ -2,8 +2,8 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { ChaosSummary } from '../ops/chaos';
-import { FAULT_KINDS } from '../ops/chaos';
+import type { ChaosSummary } from '../harness/chaos';
+import { FAULT_KINDS } from '../harness/chaos';
 
 // The short chaos run: the real CLI (`npm run chaos`) with a few hundred orders and every kind of
 // fault, as its own process tree (it crashes and restarts Postgres, Temporal and the workers).

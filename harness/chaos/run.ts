@@ -2,14 +2,14 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createDb, type Db } from '../db/knex';
-import { isAutoAccept, menuIdFor, restaurantIdFor } from '../db/seed';
-import { mintToken } from '../lib/auth';
-import { TERMINAL_ORDER_STATUSES } from '../lib/domain';
-import { seededRandom } from '../lib/random';
-import { runAudit, violationCount, type AuditReport } from './audit';
-import { freeStackPorts, startLocalStack, type LocalStack } from './local-stack';
-import type { ManagedProcess } from './managed-process';
+import { createDb, type Db } from '../../db/knex';
+import { isAutoAccept, menuIdFor, restaurantIdFor } from '../../db/seed';
+import { mintToken } from '../../lib/auth';
+import { TERMINAL_ORDER_STATUSES } from '../../lib/domain';
+import { seededRandom } from '../../lib/random';
+import { runAudit, violationCount, type AuditReport } from '../../ops/audit';
+import { freeStackPorts, startLocalStack, type LocalStack } from '../local-stack';
+import type { ManagedProcess } from '../managed-process';
 
 // The fault-injection harness: a seeded stream of orders through the real stack (processes, not
 // mocks) while workers, Temporal, Postgres, the PSP and the CDC projector are crashed, stopped or
