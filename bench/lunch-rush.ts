@@ -27,18 +27,18 @@
  * and secret from the same environment variables as the processes; no per-process CPU then).
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { createDb, type Db } from '../db/knex';
 import { mintToken } from '../lib/auth';
 import { loadConfig } from '../lib/config';
-import { freePort } from '../lib/ports';
 import { PROJECT_ROOT, temporalCliPath } from '../lib/temporal-tools';
-import { freeStackPorts, startLocalStack, type LocalStack } from '../harness/local-stack';
+import { freePort, freeStackPorts, startHarnessRun, stopOnSignal, type HarnessRun } from '../harness/bootstrap';
+import { startLocalStack, type LocalStack } from '../harness/local-stack';
 import type { BaselineStepResult } from './baseline';
 import { offerUpdates } from './cdc';
 import { renderChart, type Phase, type Series } from './lib/chart';
@@ -179,7 +179,6 @@ function parseArgs(argv: string[]): Args {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 const say = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
@@ -310,6 +309,7 @@ async function main(): Promise<void> {
 
   // ---- the stack --------------------------------------------------------------------------
   let stack: LocalStack | undefined;
+  let run: HarnessRun | undefined;
   let dataDir: string | undefined;
   let urls: { orders: string; payments: string; restaurants: string; menu_read: string };
   let apiUrl: string;
@@ -319,12 +319,13 @@ async function main(): Promise<void> {
   let temporalMetricsUrl: string | undefined;
   let childEnv: Record<string, string>;
   const unexpected: string[] = [];
-  let stopping = false;
 
   if (!args.api) {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lunch-rush-'));
-    fs.chmodSync(dataDir, 0o755); // Postgres runs as its own user when we are root
-    secret = randomUUID() + randomUUID();
+    // One bootstrap with the chaos harness: temporary folder, secret, free ports, stop on a signal.
+    run = startHarnessRun({ prefix: 'lunch-rush-', keepData: args.keepData, log: say });
+    const r = run;
+    dataDir = run.dataDir;
+    secret = run.secret;
     const ports = await freeStackPorts();
     const temporalMetricsPort = await freePort();
     say(`starting the stack in ${dataDir} (seeding ${args.restaurants * args.itemsPerRestaurant} menu items)`);
@@ -337,11 +338,16 @@ async function main(): Promise<void> {
       temporalArgs: ['--metrics-port', String(temporalMetricsPort), ...args.temporalArgs],
       log: (m) => say(m),
       onUnexpectedExit: (name, code, signal) => {
-        if (!stopping) {
+        if (!r.closing) {
           unexpected.push(`${name} (${signal ?? code})`);
           say(`!! ${name} exited unexpectedly (${signal ?? code}); see its log in ${dataDir}/logs`);
         }
       },
+    });
+    const s = stack;
+    run.onClose(async () => {
+      say('stopping the stack');
+      await s.stop().catch((e: unknown) => say(`stack stop: ${(e as Error).message}`));
     });
     urls = stack.urls;
     apiUrl = stack.apiUrl;
@@ -359,23 +365,9 @@ async function main(): Promise<void> {
     temporalMetricsUrl = process.env.TEMPORAL_METRICS_URL;
     childEnv = {};
     say(`driving the stack at ${apiUrl} (no per-process CPU: the processes are not ours)`);
+    // Nothing of ours to stop: a signal just ends the run.
+    stopOnSignal(async () => undefined, 130);
   }
-
-  const cleanup = async () => {
-    stopping = true;
-    if (stack) {
-      say('stopping the stack');
-      await stack.stop().catch((e: unknown) => say(`stack stop: ${(e as Error).message}`));
-    }
-    if (dataDir && !args.keepData) fs.rmSync(dataDir, { recursive: true, force: true });
-    else if (dataDir) say(`data and logs kept in ${dataDir}`);
-  };
-  let interrupted = false;
-  process.once('SIGINT', () => {
-    interrupted = true;
-    say('interrupted: stopping the stack');
-    void cleanup().finally(() => process.exit(130));
-  });
 
   const ordersDb: Db = createDb(urls.orders, 2);
   const restaurantsDb: Db = createDb(urls.restaurants, 2);
@@ -760,7 +752,8 @@ async function main(): Promise<void> {
     acct.stop();
     if (baselineChild && baselineChild.exitCode === null) baselineChild.kill('SIGTERM');
     await Promise.all([ordersDb.destroy(), restaurantsDb.destroy(), menuReadDb.destroy()]).catch(() => undefined);
-    if (!interrupted) await cleanup();
+    // After a signal this is the teardown already under way (close runs once).
+    await run?.close();
   }
 }
 

@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { startPostgres, type PostgresInstance } from '../lib/embedded-postgres';
 import { createDb } from '../db/knex';
@@ -61,19 +62,6 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-/** A free port for every listener of the stack (chaos runs and benchmarks start their own stack). */
-export async function freeStackPorts(): Promise<LocalStackPorts> {
-  return {
-    pgPrimary: await freePort(),
-    pgRead: await freePort(),
-    temporal: await freePort(),
-    temporalUi: await freePort(),
-    api: await freePort(),
-    psp: await freePort(),
-    projectorMetrics: await freePort(),
-  };
-}
-
 export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -87,7 +75,7 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
     });
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`nothing listening on ${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 }
 
@@ -107,7 +95,7 @@ async function restartablePostgres(name: string, dataDir: string, port: number, 
       serial(async () => {
         await instance.stop();
         running = false;
-        await new Promise((r) => setTimeout(r, downMs));
+        await sleep(downMs);
         instance = await startPostgres({ dataDir, port, log });
         running = true;
         log(`[${name}] restarted\n`);
@@ -200,7 +188,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     {
       async restartServer(this: ManagedProcess, downMs = 2000) {
         await this.stop();
-        await new Promise((r) => setTimeout(r, downMs));
+        await sleep(downMs);
         this.restarts++;
         this.start();
         await waitForPort(ports.temporal, 60000);

@@ -2,13 +2,16 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createDb, type Db } from '../../db/knex';
 import { isAutoAccept, menuIdFor, restaurantIdFor } from '../../db/seed';
 import { mintToken } from '../../lib/auth';
 import { TERMINAL_ORDER_STATUSES } from '../../lib/domain';
 import { seededRandom } from '../../lib/random';
 import { runAudit, violationCount, type AuditReport } from '../../ops/audit';
-import { freeStackPorts, startLocalStack, type LocalStack } from '../local-stack';
+import { ApiClient } from '../api-client';
+import { freeStackPorts } from '../bootstrap';
+import { startLocalStack, type LocalStack } from '../local-stack';
 import type { ManagedProcess } from '../managed-process';
 
 // The fault-injection harness: a seeded stream of orders through the real stack (processes, not
@@ -73,7 +76,6 @@ type Plan =
   | { kind: 'auto'; card: string }
   | { kind: 'manual'; action: 'accept' | 'reject' | 'cancel' | 'ignore' | 'race-accept-cancel' | 'race-reject-accept' };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
@@ -118,39 +120,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     restaurantTokens.set(restaurantIdFor(r), await mintToken({ role: 'restaurant', sub: `chaos-owner-${r}`, restaurantId: restaurantIdFor(r) }, secret, 86400));
   }
 
-  async function call(method: string, urlPath: string, token: string, body?: unknown, headers: Record<string, string> = {}) {
-    const res = await fetch(`${api}${urlPath}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(20000),
-    });
-    const text = await res.text();
-    let json: any;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.status, body: json };
-  }
-
-  /** Like a real client: retry network errors, 5xx and 429 with the same idempotency key. */
-  async function withRetry<T extends { status: number }>(fn: () => Promise<T>, giveUpAfterMs = 180000): Promise<T | undefined> {
-    const deadline = Date.now() + giveUpAfterMs;
-    let delay = 200;
-    for (;;) {
-      try {
-        const res = await fn();
-        if (res.status < 500 && res.status !== 429) return res;
-      } catch {
-        // network error: the API may be restarting its connections
-      }
-      if (Date.now() > deadline) return undefined;
-      await sleep(delay);
-      delay = Math.min(delay * 2, 3000);
-    }
-  }
+  // A real client: network errors, 5xx and 429 are retried with the same idempotency key.
+  const client = new ApiClient(api, { timeoutMs: 20000, retry: { deadlineMs: 180000 } });
+  const call = (method: string, urlPath: string, token: string, body?: unknown) => client.request(method, urlPath, { token, body });
 
   const placed = new Map<string, Plan>();
   const awaitingAction = new Map<string, { restaurantId: string; customer: string; action: Extract<Plan, { kind: 'manual' }>['action'] }>();
@@ -176,7 +148,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
     };
     const key = `chaos-${opts.seed}-${i}`;
     const duplicate = random() < 0.05;
-    const post = () => withRetry(() => call('POST', '/orders', customer, body, { 'idempotency-key': key }));
+    const post = () => client.send('POST', '/orders', { token: customer, body, idempotencyKey: key });
     const results = await Promise.all(duplicate ? [post(), post()] : [post()]);
     if (duplicate) {
       duplicatePosts++;
@@ -196,9 +168,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
 
   async function act(orderId: string, a: { restaurantId: string; customer: string; action: string }) {
     const token = restaurantTokens.get(a.restaurantId)!;
-    const accept = () => withRetry(() => call('POST', `/restaurants/${a.restaurantId}/orders/${orderId}/accept`, token));
-    const reject = () => withRetry(() => call('POST', `/restaurants/${a.restaurantId}/orders/${orderId}/reject`, token, { reason: 'chaos' }));
-    const cancel = () => withRetry(() => call('POST', `/orders/${orderId}/cancel`, a.customer));
+    const accept = () => client.send('POST', `/restaurants/${a.restaurantId}/orders/${orderId}/accept`, { token });
+    const reject = () => client.send('POST', `/restaurants/${a.restaurantId}/orders/${orderId}/reject`, { token, body: { reason: 'chaos' } });
+    const cancel = () => client.send('POST', `/orders/${orderId}/cancel`, { token: a.customer });
     if (a.action === 'accept') await accept();
     else if (a.action === 'reject') await reject();
     else if (a.action === 'cancel') await cancel();
