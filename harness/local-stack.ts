@@ -36,14 +36,18 @@ export interface LocalStackOptions {
   onUnexpectedExit?: (name: string, code: number | null, signal: string | null) => void;
 }
 
-/** A Postgres instance that can be stopped and started again on the same data. */
+/** A Postgres instance that can be stopped (or crashed) and started again on the same data. */
 export interface RestartablePostgres {
   url(database: string): string;
+  /** A clean stop (fast shutdown), then a start. */
   restart(downMs?: number): Promise<void>;
+  /** SIGKILL of the postmaster, then a start on the same data: crash recovery replays the WAL. */
+  crash(downMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
 export interface LocalStack {
+  ports: LocalStackPorts;
   urls: Record<DatabaseName, string>;
   apiUrl: string;
   pspUrl: string;
@@ -52,7 +56,8 @@ export interface LocalStack {
   env: Record<string, string>;
   primary: RestartablePostgres;
   read: RestartablePostgres;
-  temporal: ManagedProcess & { restartServer(downMs?: number): Promise<void> };
+  /** `restartServer(downMs, 'kill')` is a crash of the dev server (SIGKILL), 'stop' a clean stop. */
+  temporal: ManagedProcess & { restartServer(downMs?: number, mode?: 'stop' | 'kill'): Promise<void> };
   psp: ManagedProcess;
   projector: ManagedProcess;
   api: ManagedProcess;
@@ -79,6 +84,25 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
   }
 }
 
+/** The postmaster's pid: the first line of postmaster.pid in its data folder. */
+function postmasterPid(dataDir: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 async function restartablePostgres(name: string, dataDir: string, port: number, log: (l: string) => void): Promise<RestartablePostgres> {
   let instance: PostgresInstance = await startPostgres({ dataDir, port, log });
   let running = true;
@@ -89,6 +113,20 @@ async function restartablePostgres(name: string, dataDir: string, port: number, 
     queue = next.catch(() => undefined);
     return next;
   };
+  // After a crash, backends of the dead postmaster may still hold its shared memory for a moment
+  // ("pre-existing shared memory block is still in use"): try again until they are gone.
+  const startAgain = async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        instance = await startPostgres({ dataDir, port, log });
+        running = true;
+        return;
+      } catch (err) {
+        if (attempt >= 20) throw err;
+        await sleep(500);
+      }
+    }
+  };
   return {
     url: (db) => instance.url(db),
     restart: (downMs = 2000) =>
@@ -96,9 +134,19 @@ async function restartablePostgres(name: string, dataDir: string, port: number, 
         await instance.stop();
         running = false;
         await sleep(downMs);
-        instance = await startPostgres({ dataDir, port, log });
-        running = true;
+        await startAgain();
         log(`[${name}] restarted\n`);
+      }),
+    crash: (downMs = 2000) =>
+      serial(async () => {
+        const pid = postmasterPid(dataDir);
+        if (pid === undefined) throw new Error(`no postmaster.pid in ${dataDir}`);
+        process.kill(pid, 'SIGKILL');
+        running = false;
+        for (let i = 0; i < 100 && alive(pid); i++) await sleep(100);
+        await sleep(downMs);
+        await startAgain();
+        log(`[${name}] SIGKILLed (pid ${pid}) and started again: crash recovery\n`);
       }),
     stop: () =>
       serial(async () => {
@@ -186,8 +234,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       ...(opts.temporalArgs ?? []),
     ]),
     {
-      async restartServer(this: ManagedProcess, downMs = 2000) {
-        await this.stop();
+      async restartServer(this: ManagedProcess, downMs = 2000, mode: 'stop' | 'kill' = 'stop') {
+        // SQLite in WAL mode keeps every committed transaction across a SIGKILL of the server.
+        if (mode === 'kill') await this.kill();
+        else await this.stop();
         await sleep(downMs);
         this.restarts++;
         this.start();
@@ -229,6 +279,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
 
   const all = [api, ...workers.order, ...workers.payment, ...workers.restaurant, projector, psp];
   return {
+    ports,
     urls,
     apiUrl: `http://127.0.0.1:${ports.api}`,
     pspUrl: env.PSP_URL!,
