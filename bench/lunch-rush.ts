@@ -37,8 +37,8 @@ import { createDb, type Db } from '../db/knex';
 import { mintToken } from '../lib/auth';
 import { loadConfig } from '../lib/config';
 import { PROJECT_ROOT, temporalCliPath } from '../lib/temporal-tools';
-import { freePort, freeStackPorts, startHarnessRun, stopOnSignal, type HarnessRun } from '../harness/bootstrap';
-import { startLocalStack, type LocalStack } from '../harness/local-stack';
+import { freePort, startHarnessRun, startStackOnFreePorts, stopOnSignal, type HarnessRun } from '../harness/bootstrap';
+import type { LocalStack } from '../harness/local-stack';
 import type { BaselineStepResult } from './baseline';
 import { offerUpdates } from './cdc';
 import { renderChart, type Phase, type Series } from './lib/chart';
@@ -326,16 +326,15 @@ async function main(): Promise<void> {
     const r = run;
     dataDir = run.dataDir;
     secret = run.secret;
-    const ports = await freeStackPorts();
-    const temporalMetricsPort = await freePort();
+    let temporalMetricsPort = 0;
     say(`starting the stack in ${dataDir} (seeding ${args.restaurants * args.itemsPerRestaurant} menu items)`);
-    stack = await startLocalStack({
-      dataDir,
+    stack = await startStackOnFreePorts(async (ports) => ({
+      dataDir: dataDir!,
       ports,
       workers: args.workers,
       env: { AUTH_SECRET: secret, RATE_LIMIT_MAX: '0', ...profileEnv(args.cpuProfile), ...args.env },
       seed: { restaurants: args.restaurants, itemsPerRestaurant: args.itemsPerRestaurant },
-      temporalArgs: ['--metrics-port', String(temporalMetricsPort), ...args.temporalArgs],
+      temporalArgs: ['--metrics-port', String((temporalMetricsPort = await freePort())), ...args.temporalArgs],
       log: (m) => say(m),
       onUnexpectedExit: (name, code, signal) => {
         if (!r.closing) {
@@ -343,7 +342,9 @@ async function main(): Promise<void> {
           say(`!! ${name} exited unexpectedly (${signal ?? code}); see its log in ${dataDir}/logs`);
         }
       },
-    });
+    }));
+    // A start that failed and was tried again on other ports is not part of the measurement.
+    if (unexpected.length > 0) say(`before the stack was up: ${unexpected.splice(0).join(', ')}`);
     const s = stack;
     run.onClose(async () => {
       say('stopping the stack');

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../lib/ports';
-import type { LocalStackPorts } from './local-stack';
+import { startLocalStack, type LocalStack, type LocalStackOptions, type LocalStackPorts } from './local-stack';
 
 // What every run that starts its own system needs before and after it (the chaos harness, the
 // lunch-rush and CDC benchmarks): a data folder Postgres can use, a fresh token secret, free ports,
@@ -22,6 +22,24 @@ export async function freeStackPorts(): Promise<LocalStackPorts> {
     psp: await freePort(),
     projectorMetrics: await freePort(),
   };
+}
+
+/**
+ * The local stack on free ports. Ports are free when picked, not reserved: on a shared machine
+ * another process can take one before the stack binds it. A start that failed is stopped by
+ * startLocalStack and tried again on new ports (`options` is asked again, so ports it picks itself
+ * are new too).
+ */
+export async function startStackOnFreePorts(options: (ports: LocalStackPorts) => LocalStackOptions | Promise<LocalStackOptions>, attempts = 3): Promise<LocalStack> {
+  for (let attempt = 1; ; attempt++) {
+    const opts = await options(await freeStackPorts());
+    try {
+      return await startLocalStack(opts);
+    } catch (err) {
+      if (attempt >= attempts) throw err;
+      opts.log(`starting the stack again on other ports (attempt ${attempt + 1} of ${attempts})`);
+    }
+  }
 }
 
 /**

@@ -67,7 +67,8 @@ export interface LocalStack {
   stop(): Promise<void>;
 }
 
-export async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+/** Waits until something listens on `port`; gives up early once `alive` says the process died. */
+export async function waitForPort(port: number, timeoutMs: number, alive?: () => boolean): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -79,6 +80,7 @@ export async function waitForPort(port: number, timeoutMs: number): Promise<void
       s.once('error', () => resolve(false));
     });
     if (ok) return;
+    if (alive && !alive()) throw new Error(`the process meant to listen on ${port} exited (see its log)`);
     if (Date.now() > deadline) throw new Error(`nothing listening on ${port} after ${timeoutMs} ms`);
     await sleep(200);
   }
@@ -156,17 +158,20 @@ async function restartablePostgres(name: string, dataDir: string, port: number, 
   };
 }
 
-export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
-  const { dataDir, ports, log } = opts;
-  const logs = path.join(dataDir, 'logs');
-  fs.mkdirSync(logs, { recursive: true });
-  const pgLog = fs.createWriteStream(path.join(logs, 'postgres.log'), { flags: 'a' });
+type Managed = (name: string, command: string, args: string[], extraEnv?: Record<string, string>) => ManagedProcess;
 
+/** Both Postgres instances, their databases migrated and seeded. */
+async function startDatabases(opts: LocalStackOptions, pgLog: fs.WriteStream, started: Array<() => Promise<unknown>>) {
+  const { dataDir, ports, log } = opts;
   log('starting Postgres (primary and read instances)');
-  const [primary, read] = await Promise.all([
+  const instances = await Promise.allSettled([
     restartablePostgres('primary', path.join(dataDir, 'pg-primary'), ports.pgPrimary, (l) => pgLog.write(`[primary] ${l}`)),
     restartablePostgres('read', path.join(dataDir, 'pg-read'), ports.pgRead, (l) => pgLog.write(`[read] ${l}`)),
   ]);
+  for (const i of instances) if (i.status === 'fulfilled') started.unshift(() => i.value.stop());
+  const failed = instances.find((i) => i.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  const [primary, read] = instances.map((i) => (i as PromiseFulfilledResult<RestartablePostgres>).value) as [RestartablePostgres, RestartablePostgres];
   const { ensureDatabase } = await import('../lib/pg-admin');
   for (const name of ['orders', 'payments', 'restaurants']) await ensureDatabase(primary.url('postgres'), name);
   await ensureDatabase(read.url('postgres'), 'menu_read');
@@ -187,29 +192,13 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       await db.destroy();
     }
   }
+  return { primary, read, urls };
+}
 
-  const temporalAddress = `127.0.0.1:${ports.temporal}`;
-  const env: Record<string, string> = {
-    ORDERS_DATABASE_URL: urls.orders,
-    PAYMENTS_DATABASE_URL: urls.payments,
-    RESTAURANTS_DATABASE_URL: urls.restaurants,
-    MENU_READ_DATABASE_URL: urls.menu_read,
-    TEMPORAL_ADDRESS: temporalAddress,
-    TEMPORAL_UI_URL: `http://127.0.0.1:${ports.temporalUi}`,
-    PORT: String(ports.api),
-    PSP_PORT: String(ports.psp),
-    PSP_URL: `http://127.0.0.1:${ports.psp}`,
-    PROJECTOR_METRICS_PORT: String(ports.projectorMetrics),
-    ...(opts.env ?? {}),
-  };
-  const managed = (name: string, command: string, args: string[], extraEnv: Record<string, string> = {}) =>
-    new ManagedProcess(name, command, args, { cwd: PROJECT_ROOT, env: { ...env, ...extraEnv }, logFile: path.join(logs, `${name}.log`), onUnexpectedExit: opts.onUnexpectedExit });
-  const tsProcess = (name: string, file: string, extraEnv?: Record<string, string>) =>
-    managed(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file)], extraEnv);
-
-  log('starting the Temporal dev server');
+function temporalServer(opts: LocalStackOptions, managed: Managed): LocalStack['temporal'] {
+  const { dataDir, ports } = opts;
   const saArgs = Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]);
-  const temporal = Object.assign(
+  return Object.assign(
     managed('temporal', temporalCliPath(), [
       'server', 'start-dev',
       '--ip', '127.0.0.1',
@@ -241,17 +230,17 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
         await sleep(downMs);
         this.restarts++;
         this.start();
-        await waitForPort(ports.temporal, 60000);
+        await waitForPort(ports.temporal, 60000, () => this.running);
       },
     },
   );
-  temporal.start();
-  await waitForPort(ports.temporal, 60000);
-  await (await Connection.connect({ address: temporalAddress })).close();
+}
 
-  log('starting the PSP sandbox, CDC projector, workers and API');
-  const psp = tsProcess('psp', 'psp/server.ts');
-  const projector = tsProcess('projector', 'db/projector/main.ts');
+/** The PSP sandbox, the CDC projector, the workers and the API, not started yet. */
+async function serviceProcesses(opts: LocalStackOptions, managed: Managed) {
+  const { ports } = opts;
+  const tsProcess = (name: string, file: string, extraEnv?: Record<string, string>) =>
+    managed(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file)], extraEnv);
   const counts = opts.workers ?? { order: 1, payment: 1, restaurant: 1 };
   // Worker processes share this host, so each gets its own free /metrics port (kept across restarts).
   const metricsUrls: Record<string, string> = {
@@ -268,40 +257,92 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     }
     return list;
   };
-  const workers = {
-    order: await workerProcesses('order', counts.order),
-    payment: await workerProcesses('payment', counts.payment),
-    restaurant: await workerProcesses('restaurant', counts.restaurant),
-  };
-  const api = tsProcess('api', 'api/server.ts');
-  for (const p of [psp, projector, ...workers.order, ...workers.payment, ...workers.restaurant, api]) p.start();
-  await Promise.all([waitForPort(ports.api, 60000), waitForPort(ports.psp, 60000)]);
-
-  const all = [api, ...workers.order, ...workers.payment, ...workers.restaurant, projector, psp];
   return {
-    ports,
-    urls,
-    apiUrl: `http://127.0.0.1:${ports.api}`,
-    pspUrl: env.PSP_URL!,
-    temporalAddress,
-    temporalUiUrl: env.TEMPORAL_UI_URL!,
-    env,
-    primary,
-    read,
-    temporal,
-    psp,
-    projector,
-    api,
-    workers,
-    metricsUrls,
-    async stop() {
-      log('stopping the API, workers, projector and PSP sandbox');
-      await Promise.all(all.map((p) => p.stop()));
-      log('stopping the Temporal dev server');
-      await temporal.stop();
-      log('stopping Postgres');
-      await Promise.allSettled([primary.stop(), read.stop()]);
-      pgLog.end();
+    psp: tsProcess('psp', 'psp/server.ts'),
+    projector: tsProcess('projector', 'db/projector/main.ts'),
+    workers: {
+      order: await workerProcesses('order', counts.order),
+      payment: await workerProcesses('payment', counts.payment),
+      restaurant: await workerProcesses('restaurant', counts.restaurant),
     },
+    api: tsProcess('api', 'api/server.ts'),
+    metricsUrls,
   };
+}
+
+/**
+ * Starts the whole stack. If any part fails to start (a port someone else took meanwhile, ...),
+ * what was started is stopped again before the error is thrown.
+ */
+export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
+  const { dataDir, ports, log } = opts;
+  const logs = path.join(dataDir, 'logs');
+  fs.mkdirSync(logs, { recursive: true });
+  const pgLog = fs.createWriteStream(path.join(logs, 'postgres.log'), { flags: 'a' });
+  const started: Array<() => Promise<unknown>> = [];
+  try {
+    const { primary, read, urls } = await startDatabases(opts, pgLog, started);
+    const temporalAddress = `127.0.0.1:${ports.temporal}`;
+    const env: Record<string, string> = {
+      ORDERS_DATABASE_URL: urls.orders,
+      PAYMENTS_DATABASE_URL: urls.payments,
+      RESTAURANTS_DATABASE_URL: urls.restaurants,
+      MENU_READ_DATABASE_URL: urls.menu_read,
+      TEMPORAL_ADDRESS: temporalAddress,
+      TEMPORAL_UI_URL: `http://127.0.0.1:${ports.temporalUi}`,
+      PORT: String(ports.api),
+      PSP_PORT: String(ports.psp),
+      PSP_URL: `http://127.0.0.1:${ports.psp}`,
+      PROJECTOR_METRICS_PORT: String(ports.projectorMetrics),
+      ...(opts.env ?? {}),
+    };
+    const managed: Managed = (name, command, args, extraEnv = {}) =>
+      new ManagedProcess(name, command, args, { cwd: PROJECT_ROOT, env: { ...env, ...extraEnv }, logFile: path.join(logs, `${name}.log`), onUnexpectedExit: opts.onUnexpectedExit });
+
+    log('starting the Temporal dev server');
+    const temporal = temporalServer(opts, managed);
+    started.unshift(() => temporal.stop());
+    temporal.start();
+    await waitForPort(ports.temporal, 60000, () => temporal.running);
+    await (await Connection.connect({ address: temporalAddress })).close();
+
+    log('starting the PSP sandbox, CDC projector, workers and API');
+    const { psp, projector, workers, api, metricsUrls } = await serviceProcesses(opts, managed);
+    const all = [api, ...workers.order, ...workers.payment, ...workers.restaurant, projector, psp];
+    started.unshift(() => Promise.all(all.map((p) => p.stop())));
+    for (const p of [psp, projector, ...workers.order, ...workers.payment, ...workers.restaurant, api]) p.start();
+    await Promise.all([waitForPort(ports.api, 60000, () => api.running), waitForPort(ports.psp, 60000, () => psp.running)]);
+
+    return {
+      ports,
+      urls,
+      apiUrl: `http://127.0.0.1:${ports.api}`,
+      pspUrl: env.PSP_URL!,
+      temporalAddress,
+      temporalUiUrl: env.TEMPORAL_UI_URL!,
+      env,
+      primary,
+      read,
+      temporal,
+      psp,
+      projector,
+      api,
+      workers,
+      metricsUrls,
+      async stop() {
+        log('stopping the API, workers, projector and PSP sandbox');
+        await Promise.all(all.map((p) => p.stop()));
+        log('stopping the Temporal dev server');
+        await temporal.stop();
+        log('stopping Postgres');
+        await Promise.allSettled([primary.stop(), read.stop()]);
+        pgLog.end();
+      },
+    };
+  } catch (err) {
+    log(`the stack did not start (${err instanceof Error ? err.message : String(err)}); stopping what did`);
+    for (const stop of started) await stop().catch(() => undefined);
+    pgLog.end();
+    throw err;
+  }
 }
