@@ -1,36 +1,27 @@
-import { randomUUID } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Client, Connection } from '@temporalio/client';
 import { createDb, type Db } from '../../db/knex';
-import { isAutoAccept, menuIdFor, restaurantIdFor } from '../../db/seed';
+import { isAutoAccept, restaurantIdFor } from '../../db/seed';
 import { mintToken } from '../../lib/auth';
-import { TERMINAL_ORDER_STATUSES } from '../../lib/domain';
 import { seededRandom } from '../../lib/random';
-import { runAudit, violationCount, type AuditReport } from '../../ops/audit';
+import { violationCount } from '../../ops/audit';
 import { ApiClient } from '../api-client';
-import { freeStackPorts } from '../bootstrap';
-import { startLocalStack, type LocalStack } from '../local-stack';
-import type { ManagedProcess } from '../managed-process';
+import { startHarnessRun, startStackOnFreePorts, type HarnessRun } from '../bootstrap';
+import type { LocalStack } from '../local-stack';
+import { auditWithPsp, capturedOrders, comparePspBooks, duplicateOrders, openOrders, runReconcilerPass, waitForSettle } from './checks';
+import { Customers } from './customers';
+import { FaultInjector } from './faults';
+import { Operator } from './operator';
+import { CHAOS_CUSTOMERS, CHAOS_ITEMS_PER_RESTAURANT, CHAOS_RESTAURANTS, FAULT_KINDS, faultSchedule, planOrders } from './plan';
+import { PspFaults } from './psp-faults';
+import { Restaurants } from './restaurants';
+import type { ChaosSummary } from './summary';
 
 // The fault-injection harness: a seeded stream of orders through the real stack (processes, not
-// mocks) while workers, Temporal, Postgres, the PSP and the CDC projector are crashed, stopped or
-// made to misbehave. Then it waits for every accepted order to settle and audits the result.
-
-export const FAULT_KINDS = [
-  'kill-order-worker',
-  'kill-payment-worker',
-  'kill-restaurant-worker',
-  'restart-temporal',
-  'restart-postgres-primary',
-  'restart-postgres-read',
-  'psp-slow',
-  'psp-transient-errors',
-  'psp-timeout-after-processing',
-  'kill-projector',
-] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+// mocks) while workers, the API, Temporal, Postgres, the PSP and the CDC projector are crashed,
+// stopped, paused or made to misbehave, and an operator cancels and terminates sagas. Then it waits
+// for every accepted order to settle, runs one reconciler pass and audits the result.
 
 export interface ChaosOptions {
   orders: number;
@@ -43,355 +34,193 @@ export interface ChaosOptions {
   /** How long to wait, once traffic and faults stop, for every order to settle. */
   recoveryTimeoutSeconds: number;
   workersPerService: number;
+  /** Length of each psp-slower-than-timeout window (default 60). */
+  slowPspSeconds?: number;
+  /** Longest wait for the reconciler pass at the end (default 120). */
+  reconcileTimeoutSeconds?: number;
   dataDir?: string;
   keepData?: boolean;
   log?: (msg: string) => void;
 }
 
-export interface ChaosSummary {
-  seed: number;
-  ordersOffered: number;
-  ordersPlaced: number;
-  ordersNeverAccepted: number;
-  duplicatePosts: number;
-  duplicateMismatches: number;
-  raceActions: number;
-  finalStates: Record<string, number>;
-  failureReasons: Record<string, number>;
-  faultsInjected: Record<string, number>;
-  violations: number;
-  violationsByKind: AuditReport['violationsByKind'];
-  lostOrders: number;
-  doubleCharges: number;
-  pspMismatches: number;
-  pspCaptures: number;
-  recoverySeconds: number;
-  trafficSeconds: number;
-  totalSeconds: number;
-  listedViolations: AuditReport['violations'];
-  lostOrderIds: string[];
+/** Everything a run drives and reads, once the stack is up. */
+interface Chaos {
+  stack: LocalStack;
+  api: ApiClient;
+  temporal: Client;
+  dbs: { orders: Db; payments: Db; restaurants: Db };
+  customers: Customers;
+  restaurants: Restaurants;
+  operator: Operator;
+  psp: PspFaults;
+  faults: FaultInjector;
+  unexpectedExits: string[];
 }
-
-type Plan =
-  | { kind: 'auto'; card: string }
-  | { kind: 'manual'; action: 'accept' | 'reject' | 'cancel' | 'ignore' | 'race-accept-cancel' | 'race-reject-accept' };
-
-const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
   const log = opts.log ?? ((m: string) => process.stdout.write(`[chaos] ${m}\n`));
-  const random = seededRandom(opts.seed);
-  const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const started = Date.now();
-  const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), `chaos-${opts.seed}-`));
-  fs.chmodSync(dataDir, 0o755);
-  const secret = randomUUID() + randomUUID();
+  const run = startHarnessRun({ prefix: `chaos-${opts.seed}-`, dataDir: opts.dataDir, keepData: opts.keepData, log });
+  try {
+    const chaos = await startChaos(opts, run, log);
+    log(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s (data in ${run.dataDir})`);
+    const traffic = await driveTrafficAndFaults(chaos, opts, log);
+    const summary = await checkAfterRecovery(chaos, opts, traffic, log);
+    return { ...summary, totalSeconds: (Date.now() - started) / 1000 };
+  } finally {
+    await run.close();
+  }
+}
 
-  const ports = await freeStackPorts();
+async function startChaos(opts: ChaosOptions, run: HarnessRun, log: (m: string) => void): Promise<Chaos> {
   const n = opts.workersPerService;
-  const unexpected: string[] = [];
-  const stack: LocalStack = await startLocalStack({
-    dataDir,
+  const unexpectedExits: string[] = [];
+  const stack = await startStackOnFreePorts((ports) => ({
+    dataDir: run.dataDir,
     ports,
     workers: { order: n, payment: n, restaurant: n },
-    // Retries are part of the test: keep the PSP timeout short so lost answers are retried quickly.
-    env: { AUTH_SECRET: secret, ACCEPTANCE_WINDOW_SECONDS: String(opts.acceptanceWindowSeconds), PSP_TIMEOUT_MS: '3000', LOG_LEVEL: 'warn', RATE_LIMIT_MAX: '0' },
-    seed: { restaurants: 12, itemsPerRestaurant: 5 },
+    env: {
+      AUTH_SECRET: run.secret,
+      ACCEPTANCE_WINDOW_SECONDS: String(opts.acceptanceWindowSeconds),
+      // Retries are part of the test: keep the PSP timeout short so lost answers are retried quickly.
+      PSP_TIMEOUT_MS: '3000',
+      // The sandbox keeps its books in a file, so a kill-psp does not forget what it holds.
+      PSP_DATA_FILE: path.join(run.dataDir, 'psp-books.jsonl'),
+      // The reconciler's schedule repairs terminated sagas within the recovery window.
+      RECONCILE_INTERVAL_SECONDS: '10',
+      RECONCILE_GRACE_SECONDS: '20',
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_MAX: '0',
+    },
+    seed: { restaurants: CHAOS_RESTAURANTS, itemsPerRestaurant: CHAOS_ITEMS_PER_RESTAURANT },
     log,
-    onUnexpectedExit: (name, code, signal) => unexpected.push(`${name} exited (${signal ?? code})`),
-  });
-  log(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s (data in ${dataDir})`);
-  // Ctrl-C or a kill of the harness stops the stack it started instead of leaving it running.
-  const abandon = (signal: NodeJS.Signals) => {
-    log(`${signal}: stopping the stack (the run is abandoned)`);
-    void stack.stop().finally(() => process.exit(130));
-  };
-  process.once('SIGINT', abandon);
-  process.once('SIGTERM', abandon);
+    onUnexpectedExit: (name, code, signal) => {
+      if (!run.closing) unexpectedExits.push(`${name} exited (${signal ?? code})`);
+    },
+  }));
+  run.onClose(() => stack.stop());
+  // A start that failed and was tried again on other ports is not a fault of the run.
+  if (unexpectedExits.length > 0) log(`before the stack was up: ${unexpectedExits.splice(0).join(', ')}`);
+  const temporal = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
+  run.onClose(() => temporal.connection.close());
+  const dbs = { orders: createDb(stack.urls.orders, 4), payments: createDb(stack.urls.payments, 2), restaurants: createDb(stack.urls.restaurants, 2) };
+  run.onClose(() => Promise.all(Object.values(dbs).map((db) => db.destroy())));
 
-  const api = stack.apiUrl;
-  const ordersDb: Db = createDb(stack.urls.orders, 4);
-  const customers = await Promise.all(Array.from({ length: 20 }, (_, i) => mintToken({ role: 'customer', sub: `chaos-cust-${i + 1}` }, secret, 86400)));
-  const restaurantIds = Array.from({ length: 12 }, (_, i) => i + 1);
-  const autoRestaurants = restaurantIds.filter(isAutoAccept);
-  const manualRestaurants = restaurantIds.filter((r) => !isAutoAccept(r));
+  const api = new ApiClient(stack.apiUrl, { timeoutMs: 20_000 });
+  const customerTokens = await Promise.all(Array.from({ length: CHAOS_CUSTOMERS }, (_, i) => mintToken({ role: 'customer', sub: `chaos-cust-${i + 1}` }, run.secret, 86400)));
   const restaurantTokens = new Map<string, string>();
-  for (const r of manualRestaurants) {
-    restaurantTokens.set(restaurantIdFor(r), await mintToken({ role: 'restaurant', sub: `chaos-owner-${r}`, restaurantId: restaurantIdFor(r) }, secret, 86400));
+  for (let r = 1; r <= CHAOS_RESTAURANTS; r++) {
+    if (!isAutoAccept(r)) restaurantTokens.set(restaurantIdFor(r), await mintToken({ role: 'restaurant', sub: `chaos-owner-${r}`, restaurantId: restaurantIdFor(r) }, run.secret, 86400));
   }
+  const restaurants = new Restaurants(api, restaurantTokens);
+  const customers = new Customers(api, customerTokens, (order) => restaurants.expect(order));
+  // Fault parameters (victims, down times, stages) have their own stream: the order mix and the
+  // sequence of fault kinds stay the same for a seed whatever the faults find.
+  const random = seededRandom(opts.seed + 7919);
+  const operator = new Operator(temporal, dbs.orders, restaurants, random, () => customers.recent);
+  const psp = new PspFaults(stack.pspUrl, opts.seed);
+  const faults = new FaultInjector({ stack, api, psp, operator, random, slowPspSeconds: opts.slowPspSeconds ?? 60, log });
+  // A run that ends early (an error, Ctrl-C) still resumes a paused worker before the stack stops.
+  run.onClose(() => faults.closeWindows(true).catch(() => undefined));
+  return { stack, api, temporal, dbs, customers, restaurants, operator, psp, faults, unexpectedExits };
+}
 
-  // A real client: network errors, 5xx and 429 are retried with the same idempotency key.
-  const client = new ApiClient(api, { timeoutMs: 20000, retry: { deadlineMs: 180000 } });
-  const call = (method: string, urlPath: string, token: string, body?: unknown) => client.request(method, urlPath, { token, body });
+interface TrafficOutcome {
+  trafficSeconds: number;
+  recoverySeconds: number;
+  placedIds: string[];
+}
 
-  const placed = new Map<string, Plan>();
-  const awaitingAction = new Map<string, { restaurantId: string; customer: string; action: Extract<Plan, { kind: 'manual' }>['action'] }>();
-  let neverAccepted = 0;
-  let duplicatePosts = 0;
-  let duplicateMismatches = 0;
-  let raceActions = 0;
-
-  async function placeOne(i: number): Promise<void> {
-    const customer = pick(customers);
-    const manual = random() < 0.4;
-    const r = manual ? pick(manualRestaurants) : pick(autoRestaurants);
-    const restaurantId = restaurantIdFor(r);
-    const roll = random();
-    const plan: Plan = manual
-      ? { kind: 'manual', action: roll < 0.5 ? 'accept' : roll < 0.65 ? 'reject' : roll < 0.77 ? 'cancel' : roll < 0.83 ? 'ignore' : roll < 0.93 ? 'race-accept-cancel' : 'race-reject-accept' }
-      : { kind: 'auto', card: roll < 0.1 ? 'tok_decline' : roll < 0.15 ? 'tok_flaky_2' : 'tok_ok' };
-    const body = {
-      restaurantId,
-      items: [{ menuId: menuIdFor(r, 1 + Math.floor(random() * 5)), quantity: 1 + Math.floor(random() * 3) }],
-      deliveryAddress: `chaos street ${i}`,
-      paymentMethod: { cardToken: plan.kind === 'auto' ? plan.card : 'tok_ok' },
-    };
-    const key = `chaos-${opts.seed}-${i}`;
-    const duplicate = random() < 0.05;
-    const post = () => client.send('POST', '/orders', { token: customer, body, idempotencyKey: key });
-    const results = await Promise.all(duplicate ? [post(), post()] : [post()]);
-    if (duplicate) {
-      duplicatePosts++;
-      const again = await post();
-      const ids = new Set([...results, again].map((r) => r?.body?.orderId).filter(Boolean));
-      if (ids.size > 1) duplicateMismatches++;
-    }
-    const first = results.find((r) => r && (r.status === 200 || r.status === 202));
-    if (!first) {
-      neverAccepted++;
-      return;
-    }
-    const orderId: string = first.body.orderId;
-    placed.set(orderId, plan);
-    if (plan.kind === 'manual' && plan.action !== 'ignore') awaitingAction.set(orderId, { restaurantId, customer, action: plan.action });
-  }
-
-  async function act(orderId: string, a: { restaurantId: string; customer: string; action: string }) {
-    const token = restaurantTokens.get(a.restaurantId)!;
-    const accept = () => client.send('POST', `/restaurants/${a.restaurantId}/orders/${orderId}/accept`, { token });
-    const reject = () => client.send('POST', `/restaurants/${a.restaurantId}/orders/${orderId}/reject`, { token, body: { reason: 'chaos' } });
-    const cancel = () => client.send('POST', `/orders/${orderId}/cancel`, { token: a.customer });
-    if (a.action === 'accept') await accept();
-    else if (a.action === 'reject') await reject();
-    else if (a.action === 'cancel') await cancel();
-    else if (a.action === 'race-accept-cancel') {
-      raceActions++;
-      await Promise.all([accept(), cancel()]);
-    } else if (a.action === 'race-reject-accept') {
-      raceActions++;
-      await Promise.all([reject(), accept()]);
-    }
-  }
-
-  // The restaurants' side: poll each manual restaurant's waiting orders and act on them.
-  let trafficDone = false;
-  let trafficEndedAt = 0;
-  const acting = new Set<string>();
-  const actions: Promise<void>[] = [];
-  const restaurantLoop = (async () => {
-    while (!trafficDone || awaitingAction.size > acting.size) {
-      await Promise.all(
-        [...restaurantTokens.entries()].map(async ([restaurantId, token]) => {
-          try {
-            const res = await call('GET', `/restaurants/${restaurantId}/orders?status=AWAITING_RESTAURANT&limit=200`, token);
-            for (const o of res.body?.orders ?? []) {
-              const a = awaitingAction.get(o.orderId);
-              if (a && !acting.has(o.orderId)) {
-                acting.add(o.orderId);
-                actions.push(act(o.orderId, a));
-              }
-            }
-          } catch {
-            // the API is briefly unavailable: poll again
-          }
-        }),
-      );
-      await sleep(300);
-      if (trafficDone && Date.now() - trafficEndedAt > opts.recoveryTimeoutSeconds * 1000) break;
-    }
-  })();
-
-  // Faults: a seeded schedule cycling through every kind (in a seeded order) so each one happens.
-  const faults: Record<string, number> = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0]));
-  let faultsDone = false;
-  async function inject(kind: FaultKind): Promise<void> {
-    faults[kind]!++;
-    log(`fault: ${kind}`);
-    const killOne = async (group: ManagedProcess[]) => {
-      const victim = pick(group);
-      await victim.kill();
-      await sleep(500 + random() * 2000);
-      victim.start();
-    };
-    const psp = (body: Record<string, number>) => fetch(`${stack.pspUrl}/_sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    switch (kind) {
-      case 'kill-order-worker':
-        return killOne(stack.workers.order);
-      case 'kill-payment-worker':
-        return killOne(stack.workers.payment);
-      case 'kill-restaurant-worker':
-        return killOne(stack.workers.restaurant);
-      case 'kill-projector':
-        return killOne([stack.projector]);
-      case 'restart-temporal':
-        return stack.temporal.restartServer(1000 + random() * 2000);
-      case 'restart-postgres-primary':
-        return stack.primary.restart(1000 + random() * 2000);
-      case 'restart-postgres-read':
-        return stack.read.restart(1000 + random() * 2000);
-      case 'psp-slow':
-        await psp({ delayMs: 1500, seed: opts.seed });
-        await sleep(3000);
-        await psp({ delayMs: 0 });
-        return;
-      case 'psp-transient-errors':
-        await psp({ failRate: 0.5, seed: opts.seed });
-        await sleep(3000);
-        await psp({ failRate: 0 });
-        return;
-      case 'psp-timeout-after-processing':
-        await psp({ timeoutAfterProcessRate: 0.3, seed: opts.seed });
-        await sleep(3000);
-        await psp({ timeoutAfterProcessRate: 0 });
-        return;
-    }
-  }
-  const faultLoop = (async () => {
-    if (opts.faultEverySeconds <= 0) return;
-    let cycle: FaultKind[] = [];
-    while (!faultsDone) {
-      await sleep(opts.faultEverySeconds * 1000 * (0.5 + random()));
-      if (faultsDone) break;
-      if (cycle.length === 0) cycle = [...FAULT_KINDS].sort(() => random() - 0.5);
-      try {
-        await inject(cycle.shift()!);
-      } catch (err) {
-        log(`fault injection failed: ${errorText(err)}`);
-      }
-    }
-  })();
-
-  // The open-loop order stream: order i is offered at i / rate seconds, whatever the server does.
+async function driveTrafficAndFaults(c: Chaos, opts: ChaosOptions, log: (m: string) => void): Promise<TrafficOutcome> {
+  const state = { trafficDone: false, settled: false, giveUpAt: Infinity };
+  const restaurantLoop = c.restaurants.run(
+    () => state.trafficDone,
+    () => state.settled || Date.now() > state.giveUpAt,
+  );
   log(`offering ${opts.orders} orders at ${opts.rate}/s (seed ${opts.seed})`);
   const trafficStart = Date.now();
-  const placing: Promise<void>[] = [];
-  for (let i = 0; i < opts.orders; i++) {
-    const due = trafficStart + (i / opts.rate) * 1000;
-    const wait = due - Date.now();
-    if (wait > 0) await sleep(wait);
-    placing.push(placeOne(i));
-    if (i > 0 && i % Math.max(1, Math.round(opts.rate * 10)) === 0) log(`${i} orders offered, ${placed.size} accepted`);
-  }
-  await Promise.all(placing);
-  trafficEndedAt = Date.now();
-  trafficDone = true;
-  // Stop the seeded schedule first: faults never overlap (two restarts of one Postgres at once
-  // would fight over its data folder). Then make sure every kind happened at least once (short runs).
-  faultsDone = true;
+  c.faults.epochMs = trafficStart;
+  const faultLoop = runFaultSchedule(c.faults, opts, trafficStart, () => state.trafficDone, log);
+  await c.customers.offer(planOrders(opts.seed, opts.orders), opts.rate, log);
+  state.trafficDone = true;
+  // The seeded schedule stops first: faults never overlap. Then every kind at least once (short
+  // runs), then the open windows end (a paused worker is resumed, the PSP answers again).
   await faultLoop;
-  while (opts.faultEverySeconds > 0 && FAULT_KINDS.some((k) => faults[k] === 0)) {
-    const missing = FAULT_KINDS.find((k) => faults[k] === 0)!;
-    await inject(missing).catch((err) => log(`fault injection failed: ${errorText(err)}`));
+  while (opts.faultEverySeconds > 0 && FAULT_KINDS.some((k) => c.faults.counts[k] === 0)) {
+    const missing = FAULT_KINDS.find((k) => c.faults.counts[k] === 0)!;
+    await c.faults.inject(missing).catch((err: unknown) => log(`fault injection failed: ${(err as Error).message}`));
   }
-  await fetch(`${stack.pspUrl}/_sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ delayMs: 0, failRate: 0, timeoutAfterProcessRate: 0 }) });
-  trafficEndedAt = Date.now();
+  await c.faults.closeWindows();
+  const trafficEndedAt = Date.now();
   const trafficSeconds = (trafficEndedAt - trafficStart) / 1000;
-  log(`traffic and faults done in ${trafficSeconds.toFixed(1)} s: ${placed.size} orders accepted; waiting for every order to settle`);
+  const placedIds = [...c.customers.placed.keys()];
+  log(`traffic and faults done in ${trafficSeconds.toFixed(1)} s: ${placedIds.length} orders accepted; waiting for every order to settle`);
 
-  // Recovery: every accepted order must reach a terminal state.
-  const ids = [...placed.keys()];
-  let open = ids.length;
-  while (Date.now() - trafficEndedAt < opts.recoveryTimeoutSeconds * 1000) {
-    try {
-      const rows: Array<{ status: string; n: string }> = await ordersDb('orders').select('status').count('* as n').whereIn('order_id', ids).groupBy('status');
-      const terminal = rows.filter((r) => (TERMINAL_ORDER_STATUSES as readonly string[]).includes(r.status)).reduce((a, r) => a + Number(r.n), 0);
-      open = ids.length - terminal;
-      if (open === 0) break;
-    } catch {
-      // the primary may still be coming back
-    }
-    await sleep(1000);
-  }
+  state.giveUpAt = trafficEndedAt + opts.recoveryTimeoutSeconds * 1000;
+  const open = await waitForSettle(c.dbs.orders, placedIds, state.giveUpAt);
+  state.settled = true;
   const recoverySeconds = (Date.now() - trafficEndedAt) / 1000;
   await restaurantLoop;
-  await Promise.allSettled(actions);
-  log(`settled in ${recoverySeconds.toFixed(1)} s (${open} still open); auditing`);
+  log(`settled in ${recoverySeconds.toFixed(1)} s (${open} still open)`);
+  return { trafficSeconds, recoverySeconds, placedIds };
+}
 
-  const [paymentsDb, restaurantsDb] = [createDb(stack.urls.payments, 2), createDb(stack.urls.restaurants, 2)];
-  const report = await runAudit({ orders: ordersDb, payments: paymentsDb, restaurants: restaurantsDb, stuckAfterSeconds: 0, temporalUiUrl: stack.temporalUiUrl, namespace: 'default' });
-
-  // Lost: accepted by the API but missing, or not terminal after recovery.
-  const knownRows: Array<{ order_id: string; status: string }> = [];
-  for (let i = 0; i < ids.length; i += 1000) knownRows.push(...(await ordersDb('orders').select('order_id', 'status').whereIn('order_id', ids.slice(i, i + 1000))));
-  const known = new Map(knownRows.map((r) => [r.order_id, r.status]));
-  const lostOrderIds = ids.filter((id) => !(TERMINAL_ORDER_STATUSES as readonly string[]).includes(known.get(id) ?? ''));
-
-  // The PSP's own books against the payments database.
-  const pspAuths = (await (await fetch(`${stack.pspUrl}/_sandbox/authorizations`)).json()) as Array<{ reference: string; status: string }>;
-  const pspStats = (await (await fetch(`${stack.pspUrl}/_sandbox/stats`)).json()) as { effects: Record<string, number> };
-  const dbPayments: Array<{ payment_id: string; status: string }> = await paymentsDb('payments').select('payment_id', 'status');
-  const dbStatus = new Map(dbPayments.map((p) => [p.payment_id, p.status]));
-  let pspMismatches = 0;
-  const atPsp = new Set<string>();
-  for (const a of pspAuths) {
-    atPsp.add(a.reference);
-    // A PSP void for a payment that never reached the PSP leaves a tombstone: VOIDED on both sides.
-    if (dbStatus.get(a.reference) !== a.status) pspMismatches++;
+/** Fault k at its seeded time after the traffic starts, one at a time, until the traffic ends. */
+async function runFaultSchedule(faults: FaultInjector, opts: ChaosOptions, trafficStart: number, trafficDone: () => boolean, log: (m: string) => void): Promise<void> {
+  if (opts.faultEverySeconds <= 0) return;
+  for (const next of faultSchedule(opts.seed, opts.faultEverySeconds)) {
+    // A fault that ran past the next one's time is followed at once, so the rate holds.
+    for (let wait = trafficStart + next.atMs - Date.now(); wait > 0 && !trafficDone(); wait = trafficStart + next.atMs - Date.now()) await sleep(Math.min(wait, 250));
+    if (trafficDone()) return;
+    await faults.inject(next.kind).catch((err: unknown) => log(`fault injection failed (${next.kind}): ${(err as Error).message}`));
   }
-  // Money the database thinks is held or taken must be at the PSP too.
-  for (const p of dbPayments) if (!atPsp.has(p.payment_id) && ['AUTHORIZED', 'CAPTURED', 'REFUNDED'].includes(p.status)) pspMismatches++;
-  const capturedOrders = await paymentsDb('payment_events').where({ kind: 'CAPTURE' }).countDistinct('order_id as n').first();
-  const doubleCharges = report.doubleCharges + Math.max(0, (pspStats.effects.capture ?? 0) - Number(capturedOrders?.n ?? 0));
+}
 
-  await Promise.all([ordersDb.destroy(), paymentsDb.destroy(), restaurantsDb.destroy()]);
-  await stack.stop();
-  process.removeListener('SIGINT', abandon);
-  process.removeListener('SIGTERM', abandon);
-  if (!opts.keepData && !opts.dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
-  if (unexpected.length > 0) log(`processes that exited on their own: ${unexpected.join(', ')}`);
+async function checkAfterRecovery(c: Chaos, opts: ChaosOptions, t: TrafficOutcome, log: (m: string) => void): Promise<Omit<ChaosSummary, 'totalSeconds'>> {
+  const lost = await openOrders(c.dbs.orders, t.placedIds);
+  log(`${lost.length} order(s) still open after the recovery window; one reconciler pass`);
+  const reconciler = await runReconcilerPass(c.temporal, opts.reconcileTimeoutSeconds ?? 120);
+  log(reconciler.ok ? `reconciler: ${JSON.stringify(reconciler.result)}` : `reconciler failed: ${reconciler.error}`);
+  const openAfterReconciler = (await openOrders(c.dbs.orders, t.placedIds)).length;
+
+  log('auditing');
+  const { stack, dbs } = c;
+  const report = await auditWithPsp({ orders: dbs.orders, payments: dbs.payments, restaurants: dbs.restaurants, stuckAfterSeconds: 0, temporalUiUrl: stack.temporalUiUrl, namespace: 'default', psp: { url: stack.pspUrl } });
+  const books = await comparePspBooks(stack.pspUrl, dbs.payments);
+  const pspCaptures = await c.psp.totalCaptures();
+  const doubleCharges = report.doubleCharges + Math.max(0, pspCaptures - (await capturedOrders(dbs.payments)));
+  if (c.unexpectedExits.length > 0) log(`processes that exited on their own: ${c.unexpectedExits.join(', ')}`);
+  const lostOrdersByStatus: Record<string, number> = {};
+  for (const o of lost) lostOrdersByStatus[o.status] = (lostOrdersByStatus[o.status] ?? 0) + 1;
 
   return {
     seed: opts.seed,
     ordersOffered: opts.orders,
-    ordersPlaced: placed.size,
-    ordersNeverAccepted: neverAccepted,
-    duplicatePosts,
-    duplicateMismatches,
-    raceActions,
+    ordersPlaced: t.placedIds.length,
+    ordersNeverAccepted: c.customers.neverAccepted,
+    duplicatePosts: c.customers.duplicatePosts,
+    duplicateMismatches: c.customers.duplicateMismatches,
+    duplicateOrders: await duplicateOrders(dbs.orders),
+    raceActions: c.restaurants.raceActions,
     finalStates: report.byStatus,
     failureReasons: report.byFailureReason,
-    faultsInjected: faults,
+    faultsInjected: c.faults.counts,
+    faultTimeline: c.faults.timeline,
+    operator: c.operator.report,
     violations: violationCount(report),
     violationsByKind: report.violationsByKind,
-    lostOrders: lostOrderIds.length,
+    lostOrders: lost.length,
+    lostOrdersByStatus,
+    reconciler,
+    openAfterReconciler,
     doubleCharges,
-    pspMismatches,
-    pspCaptures: pspStats.effects.capture ?? 0,
-    recoverySeconds,
-    trafficSeconds,
-    totalSeconds: (Date.now() - started) / 1000,
+    pspMismatches: books.mismatches,
+    pspMismatchExamples: books.examples,
+    pspCaptures,
+    unexpectedExits: c.unexpectedExits,
+    recoverySeconds: t.recoverySeconds,
+    trafficSeconds: t.trafficSeconds,
     listedViolations: report.violations.slice(0, 50),
-    lostOrderIds: lostOrderIds.slice(0, 50),
+    lostOrderIds: lost.slice(0, 50).map((o) => o.orderId),
   };
-}
-
-export function formatChaosSummary(s: ChaosSummary): string {
-  const rows = (o: Record<string, unknown>) => Object.entries(o).map(([k, v]) => `    ${k.padEnd(30)} ${String(v)}`).join('\n');
-  return [
-    `Chaos run (seed ${s.seed}): ${s.ordersOffered} orders offered, ${s.ordersPlaced} placed, ${s.ordersNeverAccepted} never accepted by the API`,
-    `  duplicate posts ${s.duplicatePosts} (answered with another order: ${s.duplicateMismatches}), accept/reject/cancel races ${s.raceActions}`,
-    '  final states:',
-    rows(s.finalStates),
-    '  failure reasons:',
-    rows(s.failureReasons),
-    '  faults injected:',
-    rows(s.faultsInjected),
-    `  violations                     ${s.violations}${s.violations ? ` ${JSON.stringify(s.violationsByKind)}` : ''}`,
-    `  orders lost                    ${s.lostOrders}`,
-    `  double charges                 ${s.doubleCharges}`,
-    `  PSP vs payments DB mismatches  ${s.pspMismatches} (PSP captures: ${s.pspCaptures})`,
-    `  traffic ${s.trafficSeconds.toFixed(1)} s, recovery ${s.recoverySeconds.toFixed(1)} s, total ${s.totalSeconds.toFixed(1)} s`,
-    ...s.listedViolations.map((v) => `  ! ${v.kind} ${v.orderId}: ${v.detail} ${v.workflowUrl}`),
-    ...s.lostOrderIds.map((id) => `  ! LOST ${id}`),
-  ].join('\n');
 }
