@@ -26,7 +26,7 @@ describe('chaos: order and payment never disagree while the stack is attacked', 
     // A run that found problems still writes its summary: assert on it, so the failure says what.
     if (!fs.existsSync(out)) throw new Error(`chaos run failed (${code}) without a summary:\n${output.slice(-6000)}`);
     const summary = JSON.parse(fs.readFileSync(out, 'utf8')) as ChaosSummary;
-    fs.rmSync(dir, { recursive: true, force: true });
+    process.stdout.write(`chaos summary: ${out} (kept when the test fails)\n`);
 
     expect(summary.ordersPlaced).toBeGreaterThanOrEqual(290);
     expect(FAULT_KINDS.filter((k) => !(summary.faultsInjected[k]! >= 1))).toEqual([]);
@@ -69,5 +69,6 @@ describe('chaos: order and payment never disagree while the stack is attacked', 
     expect(summary.finalStates.CANCELLED).toBeGreaterThan(0);
     expect(summary.duplicatePosts).toBeGreaterThan(0);
     expect(summary.raceActions).toBeGreaterThan(0);
+    fs.rmSync(dir, { recursive: true, force: true });
   }, 15 * 60 * 1000);
 });

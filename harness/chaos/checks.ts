@@ -71,6 +71,8 @@ export async function runReconcilerPass(client: Client, timeoutSeconds: number):
   try {
     const handle = await client.workflow.start('reconcileOrders', { taskQueue: taskQueuesFor('').order, workflowId, args: [{}], workflowExecutionTimeout: `${timeoutSeconds}s` });
     const result = handle.result().then((r) => ({ r }));
+    // Left behind when the history shows the failure first (its rejection must not go unhandled).
+    result.catch(() => undefined);
     for (;;) {
       const done = await Promise.race([result, sleep(1000).then(() => undefined)]);
       if (done) return outcome({ ok: true, result: done.r });
@@ -108,14 +110,21 @@ export interface PspBooks {
   /** Authorizations whose status differs between the PSP and the payments DB, or missing at the PSP. */
   mismatches: number;
   examples: string[];
+  /** Money taken at the PSP (CAPTURED or REFUNDED there) with no capture in the payments DB. */
+  capturedNotRecorded: string[];
 }
 
-/** The PSP's own books against the payments database. */
-export async function comparePspBooks(pspUrl: string, paymentsDb: Db): Promise<PspBooks> {
+/**
+ * The PSP's own books against the payments database. `forgotten` holds what killed sandboxes knew
+ * and their successors do not: money they took still counts, but a payment the DB knows and the
+ * current books do not is a mismatch (a PSP must not forget).
+ */
+export async function comparePspBooks(pspUrl: string, paymentsDb: Db, forgotten: ReadonlyMap<string, string> = new Map()): Promise<PspBooks> {
   const pspAuths = (await (await fetch(`${pspUrl}/_sandbox/authorizations`)).json()) as Array<{ reference: string; status: string }>;
   const dbPayments: Array<{ payment_id: string; status: string }> = await paymentsDb('payments').select('payment_id', 'status');
+  const dbCaptured = new Set((await paymentsDb('payment_events').where({ kind: 'CAPTURE' }).distinct('payment_id')).map((r: { payment_id: string }) => r.payment_id));
   const dbStatus = new Map(dbPayments.map((p) => [p.payment_id, p.status]));
-  const books: PspBooks = { mismatches: 0, examples: [] };
+  const books: PspBooks = { mismatches: 0, examples: [], capturedNotRecorded: [] };
   const mismatch = (text: string) => {
     books.mismatches++;
     if (books.examples.length < 20) books.examples.push(text);
@@ -125,6 +134,12 @@ export async function comparePspBooks(pspUrl: string, paymentsDb: Db): Promise<P
     atPsp.add(a.reference);
     // A PSP void for a payment that never reached the PSP leaves a tombstone: VOIDED on both sides.
     if (dbStatus.get(a.reference) !== a.status) mismatch(`${a.reference}: PSP ${a.status}, payments DB ${dbStatus.get(a.reference) ?? 'none'}`);
+  }
+  const everything = new Map([...forgotten, ...pspAuths.map((a) => [a.reference, a.status] as const)]);
+  for (const [reference, status] of everything) {
+    if (['CAPTURED', 'REFUNDED'].includes(status) && !dbCaptured.has(reference)) {
+      books.capturedNotRecorded.push(`${reference}: PSP ${status}${atPsp.has(reference) ? '' : ' (before a restart)'}, payments DB ${dbStatus.get(reference) ?? 'none'} without a capture`);
+    }
   }
   // Money the database thinks is held or taken must be at the PSP too.
   for (const p of dbPayments) {

@@ -51,7 +51,7 @@ export class FaultInjector {
   async closeWindows(now = false): Promise<void> {
     if (now) this.abortWindows.abort();
     await Promise.allSettled(this.windows.values());
-    await this.o.psp.clear();
+    await this.o.psp.clear().catch((err: unknown) => this.o.log(`could not clear the PSP's faults: ${(err as Error).message}`));
   }
 
   private async run(kind: FaultKind): Promise<string | void> {

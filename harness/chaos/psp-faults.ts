@@ -17,6 +17,8 @@ export class PspFaults {
   private state: PspFaultState = { ...NONE };
   /** Captures counted by sandboxes that were killed and came back with empty counters. */
   private capturesBeforeRestarts = 0;
+  /** Authorizations (reference -> status) of sandboxes that were killed and came back without them. */
+  readonly forgottenBooks = new Map<string, string>();
 
   constructor(
     private readonly url: string,
@@ -51,10 +53,19 @@ export class PspFaults {
    */
   async aroundRestart(restart: () => Promise<void>): Promise<void> {
     const before = await this.stats().then((s) => s.effects.capture ?? 0, () => undefined);
+    const books = await this.authorizations().catch(() => []);
     await restart();
     const after = await this.stats().then((s) => s.effects.capture ?? 0, () => undefined);
     if (before !== undefined && after !== undefined && after < before) this.capturesBeforeRestarts += before;
+    // What the new sandbox does not know any more is kept here, so money it took is still found.
+    const kept = new Set((await this.authorizations().catch(() => [])).map((a) => a.reference));
+    for (const a of books) if (!kept.has(a.reference)) this.forgottenBooks.set(a.reference, a.status);
     await this.push();
+  }
+
+  async authorizations(): Promise<Array<{ reference: string; status: string }>> {
+    const res = await fetch(`${this.url}/_sandbox/authorizations`, { signal: AbortSignal.timeout(10_000) });
+    return (await res.json()) as Array<{ reference: string; status: string }>;
   }
 
   /** Every capture the sandbox (across its restarts) ever performed. */

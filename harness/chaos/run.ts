@@ -186,7 +186,7 @@ async function checkAfterRecovery(c: Chaos, opts: ChaosOptions, t: TrafficOutcom
   log('auditing');
   const { stack, dbs } = c;
   const report = await auditWithPsp({ orders: dbs.orders, payments: dbs.payments, restaurants: dbs.restaurants, stuckAfterSeconds: 0, temporalUiUrl: stack.temporalUiUrl, namespace: 'default', psp: { url: stack.pspUrl } });
-  const books = await comparePspBooks(stack.pspUrl, dbs.payments);
+  const books = await comparePspBooks(stack.pspUrl, dbs.payments, c.psp.forgottenBooks);
   const pspCaptures = await c.psp.totalCaptures();
   const doubleCharges = report.doubleCharges + Math.max(0, pspCaptures - (await capturedOrders(dbs.payments)));
   if (c.unexpectedExits.length > 0) log(`processes that exited on their own: ${c.unexpectedExits.join(', ')}`);
@@ -214,6 +214,7 @@ async function checkAfterRecovery(c: Chaos, opts: ChaosOptions, t: TrafficOutcom
     reconciler,
     openAfterReconciler,
     doubleCharges,
+    pspCapturedNotRecorded: books.capturedNotRecorded.slice(0, 50),
     pspMismatches: books.mismatches,
     pspMismatchExamples: books.examples,
     pspCaptures,

@@ -26,7 +26,10 @@ export interface ChaosSummary {
   /** The reconciler pass run after the recovery window, and what it left open. */
   reconciler: ReconcilerOutcome;
   openAfterReconciler: number;
+  /** Captures at the PSP beyond the orders the payments DB recorded a capture for, plus the audit's. */
   doubleCharges: number;
+  /** In the PSP's (current) books: money taken with no capture in the payments DB. */
+  pspCapturedNotRecorded: string[];
   pspMismatches: number;
   pspMismatchExamples: string[];
   pspCaptures: number;
@@ -78,6 +81,7 @@ export function formatChaosSummary(s: ChaosSummary): string {
     ...s.listedViolations.map((v) => `  ! ${v.kind} ${v.orderId}: ${v.detail} ${v.workflowUrl}`),
     ...s.lostOrderIds.map((id) => `  ! LOST ${id}`),
     ...s.pspMismatchExamples.slice(0, 10).map((m) => `  ! PSP ${m}`),
+    ...s.pspCapturedNotRecorded.slice(0, 10).map((m) => `  ! CHARGED ${m}`),
     ...op.terminatedOrders.slice(0, 10).map((id) => `  · terminated ${id}`),
     ...op.cancelledOrders.slice(0, 10).map((c) => `  · cancel requested ${c.orderId} (${c.stage})`),
   ].join('\n');
