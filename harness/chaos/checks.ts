@@ -135,10 +135,14 @@ export async function comparePspBooks(pspUrl: string, paymentsDb: Db, forgotten:
     // A PSP void for a payment that never reached the PSP leaves a tombstone: VOIDED on both sides.
     if (dbStatus.get(a.reference) !== a.status) mismatch(`${a.reference}: PSP ${a.status}, payments DB ${dbStatus.get(a.reference) ?? 'none'}`);
   }
-  const everything = new Map([...forgotten, ...pspAuths.map((a) => [a.reference, a.status] as const)]);
-  for (const [reference, status] of everything) {
-    if (['CAPTURED', 'REFUNDED'].includes(status) && !dbCaptured.has(reference)) {
-      books.capturedNotRecorded.push(`${reference}: PSP ${status}${atPsp.has(reference) ? '' : ' (before a restart)'}, payments DB ${dbStatus.get(reference) ?? 'none'} without a capture`);
+  // Money taken in any of the sandbox's lives counts, even if a later life holds a void tombstone.
+  const tookMoney = (status: string) => status === 'CAPTURED' || status === 'REFUNDED';
+  const nowStatus = new Map(pspAuths.map((a) => [a.reference, a.status]));
+  const taken = [...[...forgotten].map(([reference, status]) => ({ reference, status, life: 'before a restart' })), ...pspAuths.map((a) => ({ ...a, life: 'now' }))];
+  for (const { reference, status, life } of taken) {
+    if (tookMoney(status) && !dbCaptured.has(reference)) {
+      const now = nowStatus.get(reference);
+      books.capturedNotRecorded.push(`${reference}: PSP ${status} (${life}${life !== 'now' && now ? `; now ${now}` : ''}), payments DB ${dbStatus.get(reference) ?? 'none'} without a capture`);
     }
   }
   // Money the database thinks is held or taken must be at the PSP too.
