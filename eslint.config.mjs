@@ -27,7 +27,7 @@ const NOT_PROJECTOR = {
   regex: reaching('db/projector'),
   message: 'db/projector/ is the CDC projector\'s process; the menu-change notice contract is db/menu-read/',
 };
-const NOT_TOOLS = { regex: reaching('ops', 'scripts', 'bench', 'test', 'psp'), message: 'Tools, tests and the PSP sandbox are not part of a service' };
+const NOT_TOOLS = { regex: reaching('ops', 'harness', 'scripts', 'bench', 'test', 'psp'), message: 'Tools, tests and the PSP sandbox are not part of a service' };
 const WORKFLOWS_BY_TYPE = {
   regex: '^(?:\\.\\./)+workflows(?:/(?!messages$)|$)',
   allowTypeImports: true,

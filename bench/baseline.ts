@@ -15,6 +15,7 @@
  * Env: the stack's ORDERS/PAYMENTS/RESTAURANTS/MENU_READ_DATABASE_URL, PSP_URL, DB_POOL_MAX, LOG_LEVEL.
  * The parent first sends {cmd:'init', menus} (the restaurants to order from) and waits for 'ready'.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createOrderActivities } from '../activities/order';
@@ -62,8 +63,6 @@ export interface BaselineStepResult {
   perSecond: number[];
   errors: string[];
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<void> {
   const config = loadConfig();

@@ -17,15 +17,16 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { Registry } from 'prom-client';
-import { createDb, type Db } from '../db/knex';
+import { createDb } from '../db/knex';
 import { migrateLatest } from '../db/migrations';
 import { createMenuProjector, type AppliedBatch, type MenuProjector } from '../db/projector/projector';
 import { menuIdFor, seedRestaurants } from '../db/seed';
-import { startPostgres, type PostgresInstance } from '../lib/node/embedded-postgres';
+import { startPostgres } from '../lib/node/embedded-postgres';
 import { createLogger } from '../lib/node/logger';
-import { freePort } from '../lib/node/ports';
+import { freePort, startHarnessRun } from '../harness/bootstrap';
 
 interface Args {
   rates: number[];
@@ -36,7 +37,21 @@ interface Args {
   catchup: number;
 }
 
+const HELP = `npm run bench:cdc -- [flags]
+  --rates LIST              update rates stepped through, per second (default 500,1000,2000,4000)
+  --step-seconds N          seconds per step (default 20)
+  --restaurants N           restaurants to seed (default 1000)
+  --items N                 menu items per restaurant (default 100)
+  --writer-connections N    connections writing updates (default 16)
+  --catchup N               updates written while the projector is stopped, then drained (default 50000)
+  --help                    this text
+`;
+
 function parseArgs(argv: string[]): Args {
+  if (argv.includes('--help')) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
   const get = (name: string) => {
     const i = argv.indexOf(`--${name}`);
     return i >= 0 ? argv[i + 1] : undefined;
@@ -69,8 +84,6 @@ function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Offers `rate` single-row updates per second for `seconds`, never more than `maxInFlight` at once.
@@ -129,26 +142,11 @@ async function writeBacklog(pool: pg.Pool, ids: string[], total: number, connect
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const logger = createLogger('cdc-bench', process.env.LOG_LEVEL ?? 'warn');
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'cdc-bench-'));
-  fs.chmodSync(root, 0o755); // Postgres runs as its own user when we are root
-  const instances: PostgresInstance[] = [];
-  const dbs: Db[] = [];
+  // The same bootstrap as the chaos harness and the lunch-rush benchmark: a temporary folder
+  // Postgres can use, and a teardown on Ctrl-C or SIGTERM (last started, first stopped).
+  const run = startHarnessRun({ prefix: 'cdc-bench-', log: (m) => console.error(m) });
+  const root = run.dataDir;
   let projector: MenuProjector | null = null;
-  let writerPool: pg.Pool | null = null;
-
-  let closing = false;
-  const cleanup = async () => {
-    closing = true;
-    await projector?.stop().catch(() => undefined);
-    await writerPool?.end().catch(() => undefined);
-    await Promise.all(dbs.map((d) => d.destroy().catch(() => undefined)));
-    await Promise.all(instances.map((i) => i.stop().catch(() => undefined)));
-    fs.rmSync(root, { recursive: true, force: true });
-  };
-  process.once('SIGINT', () => {
-    console.error('interrupted; cleaning up');
-    void cleanup().then(() => process.exit(130));
-  });
 
   try {
     const [primaryPort, readPort] = [await freePort(), await freePort()];
@@ -156,11 +154,11 @@ async function main(): Promise<void> {
       startPostgres({ dataDir: path.join(root, 'primary'), port: primaryPort }),
       startPostgres({ dataDir: path.join(root, 'read'), port: readPort }),
     ]);
-    instances.push(primary, read);
+    run.onClose(() => Promise.all([primary, read].map((i) => i.stop().catch(() => undefined))));
     await Promise.all([primary.createDatabase('restaurants'), read.createDatabase('menu_read')]);
     const source = createDb(primary.url('restaurants'), 4);
     const readDb = createDb(read.url('menu_read'), 4);
-    dbs.push(source, readDb);
+    run.onClose(() => Promise.all([source, readDb].map((d) => d.destroy().catch(() => undefined))));
     await Promise.all([migrateLatest(source, 'restaurants'), migrateLatest(readDb, 'menu_read')]);
     const pgVersion = (await source.raw('SHOW server_version')).rows[0].server_version as string;
 
@@ -183,6 +181,7 @@ async function main(): Promise<void> {
         for (const tx of b.transactions) applied.push({ commitMs: tx.commitTimeMs, visibleMs: b.committedAtMs });
       },
     });
+    run.onClose(() => projector?.stop().catch(() => undefined));
     t = Date.now();
     await projector.start();
     const snapshotMs = Date.now() - t;
@@ -190,11 +189,12 @@ async function main(): Promise<void> {
 
     const ids: string[] = [];
     for (let r = 1; r <= args.restaurants; r++) for (let i = 1; i <= args.items; i++) ids.push(menuIdFor(r, i));
-    writerPool = new pg.Pool({ connectionString: primary.url('restaurants'), max: args.writerConnections });
+    const writerPool = new pg.Pool({ connectionString: primary.url('restaurants'), max: args.writerConnections });
+    run.onClose(() => writerPool.end().catch(() => undefined));
     // An idle client can lose its server (pool.end() resolves before its clients have closed, so
     // stopping Postgres right after can hit them): log it instead of dying of an unhandled 'error'.
     writerPool.on('error', (e) => {
-      if (!closing) console.error(`writer connection error: ${e.message}`);
+      if (!run.closing) console.error(`writer connection error: ${e.message}`);
     });
     const lagBytes = async () =>
       ((await registry.getSingleMetric('cdc_projector_lag_bytes')?.get())?.values[0]?.value as number | undefined) ?? NaN;
@@ -315,7 +315,7 @@ async function main(): Promise<void> {
     );
     console.log(`results: ${path.relative(process.cwd(), file)}`);
   } finally {
-    await cleanup();
+    await run.close();
   }
 }
 

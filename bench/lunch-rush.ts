@@ -6,7 +6,7 @@
  *   npm run bench -- --quick       short steps and a 20,000-item menu (~4 min), for trying things
  *   npm run bench -- --help        every flag
  *
- * It starts the whole system as local processes (ops/local-stack.ts: embedded Postgres x2, the
+ * It starts the whole system as local processes (harness/local-stack.ts: embedded Postgres x2, the
  * Temporal dev server, PSP sandbox, CDC projector, the three workers, the API) in a temporary
  * directory, seeds the menu, and measures in one run:
  *
@@ -27,18 +27,18 @@
  * and secret from the same environment variables as the processes; no per-process CPU then).
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { createDb, type Db } from '../db/knex';
 import { mintToken } from '../lib/node/auth';
 import { loadConfig } from '../lib/node/config';
-import { freePort } from '../lib/node/ports';
 import { PROJECT_ROOT, temporalCliPath } from '../lib/node/temporal-tools';
-import { freeStackPorts, startLocalStack, type LocalStack } from '../ops/local-stack';
+import { freePort, startHarnessRun, startStackOnFreePorts, stopOnSignal, type HarnessRun } from '../harness/bootstrap';
+import type { LocalStack } from '../harness/local-stack';
 import type { BaselineStepResult } from './baseline';
 import { offerUpdates } from './cdc';
 import { renderChart, type Phase, type Series } from './lib/chart';
@@ -179,7 +179,6 @@ function parseArgs(argv: string[]): Args {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 const say = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
@@ -310,6 +309,7 @@ async function main(): Promise<void> {
 
   // ---- the stack --------------------------------------------------------------------------
   let stack: LocalStack | undefined;
+  let run: HarnessRun | undefined;
   let dataDir: string | undefined;
   let urls: { orders: string; payments: string; restaurants: string; menu_read: string };
   let apiUrl: string;
@@ -319,29 +319,36 @@ async function main(): Promise<void> {
   let temporalMetricsUrl: string | undefined;
   let childEnv: Record<string, string>;
   const unexpected: string[] = [];
-  let stopping = false;
 
   if (!args.api) {
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'lunch-rush-'));
-    fs.chmodSync(dataDir, 0o755); // Postgres runs as its own user when we are root
-    secret = randomUUID() + randomUUID();
-    const ports = await freeStackPorts();
-    const temporalMetricsPort = await freePort();
+    // One bootstrap with the chaos harness: temporary folder, secret, free ports, stop on a signal.
+    run = startHarnessRun({ prefix: 'lunch-rush-', keepData: args.keepData, log: say });
+    const r = run;
+    dataDir = run.dataDir;
+    secret = run.secret;
+    let temporalMetricsPort = 0;
     say(`starting the stack in ${dataDir} (seeding ${args.restaurants * args.itemsPerRestaurant} menu items)`);
-    stack = await startLocalStack({
-      dataDir,
+    stack = await startStackOnFreePorts(async (ports) => ({
+      dataDir: dataDir!,
       ports,
       workers: args.workers,
       env: { AUTH_SECRET: secret, RATE_LIMIT_MAX: '0', ...profileEnv(args.cpuProfile), ...args.env },
       seed: { restaurants: args.restaurants, itemsPerRestaurant: args.itemsPerRestaurant },
-      temporalArgs: ['--metrics-port', String(temporalMetricsPort), ...args.temporalArgs],
+      temporalArgs: ['--metrics-port', String((temporalMetricsPort = await freePort())), ...args.temporalArgs],
       log: (m) => say(m),
       onUnexpectedExit: (name, code, signal) => {
-        if (!stopping) {
+        if (!r.closing) {
           unexpected.push(`${name} (${signal ?? code})`);
           say(`!! ${name} exited unexpectedly (${signal ?? code}); see its log in ${dataDir}/logs`);
         }
       },
+    }));
+    // A start that failed and was tried again on other ports is not part of the measurement.
+    if (unexpected.length > 0) say(`before the stack was up: ${unexpected.splice(0).join(', ')}`);
+    const s = stack;
+    run.onClose(async () => {
+      say('stopping the stack');
+      await s.stop().catch((e: unknown) => say(`stack stop: ${(e as Error).message}`));
     });
     urls = stack.urls;
     apiUrl = stack.apiUrl;
@@ -359,23 +366,9 @@ async function main(): Promise<void> {
     temporalMetricsUrl = process.env.TEMPORAL_METRICS_URL;
     childEnv = {};
     say(`driving the stack at ${apiUrl} (no per-process CPU: the processes are not ours)`);
+    // Nothing of ours to stop: a signal just ends the run.
+    stopOnSignal(async () => undefined, 130);
   }
-
-  const cleanup = async () => {
-    stopping = true;
-    if (stack) {
-      say('stopping the stack');
-      await stack.stop().catch((e: unknown) => say(`stack stop: ${(e as Error).message}`));
-    }
-    if (dataDir && !args.keepData) fs.rmSync(dataDir, { recursive: true, force: true });
-    else if (dataDir) say(`data and logs kept in ${dataDir}`);
-  };
-  let interrupted = false;
-  process.once('SIGINT', () => {
-    interrupted = true;
-    say('interrupted: stopping the stack');
-    void cleanup().finally(() => process.exit(130));
-  });
 
   const ordersDb: Db = createDb(urls.orders, 2);
   const restaurantsDb: Db = createDb(urls.restaurants, 2);
@@ -760,7 +753,8 @@ async function main(): Promise<void> {
     acct.stop();
     if (baselineChild && baselineChild.exitCode === null) baselineChild.kill('SIGTERM');
     await Promise.all([ordersDb.destroy(), restaurantsDb.destroy(), menuReadDb.destroy()]).catch(() => undefined);
-    if (!interrupted) await cleanup();
+    // After a signal this is the teardown already under way (close runs once).
+    await run?.close();
   }
 }
 
@@ -792,7 +786,7 @@ function buildReport(r: Record<string, any>, args: Args): { text: string; summar
   out.push('');
   out.push(`LUNCH-RUSH BENCHMARK  ${r.startedAt}  label: ${args.label}${args.quick ? ' (--quick)' : ''}`);
   out.push(`machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGB} GB, Node ${m.node}, Postgres ${m.postgres}${m.temporal ? `, ${m.temporal.split('\n')[0]}` : ''}`);
-  out.push(`stack: ${args.api ? `external at ${args.api}` : 'embedded (ops/local-stack.ts)'}, workers order/payment/restaurant ${args.workers.order}/${args.workers.payment}/${args.workers.restaurant}, ${r.stack?.menuItems} menu items, ${r.stack?.restaurants} restaurants (${r.stack?.autoAcceptRestaurants} auto-accept)`);
+  out.push(`stack: ${args.api ? `external at ${args.api}` : 'embedded (harness/local-stack.ts)'}, workers order/payment/restaurant ${args.workers.order}/${args.workers.payment}/${args.workers.restaurant}, ${r.stack?.menuItems} menu items, ${r.stack?.restaurants} restaurants (${r.stack?.autoAcceptRestaurants} auto-accept)`);
   if (Object.keys(args.env).length > 0 || args.temporalArgs.length > 0) out.push(`settings: env ${JSON.stringify(args.env)} temporal ${JSON.stringify(args.temporalArgs)}`);
   out.push(`load average (1/5/15 min): at start ${r.machine?.loadavgAtStart}, at end ${r.loadavgAtEnd}; run took ${r.durationSeconds} s`);
   out.push(`"other cores" = CPU used on this machine by processes outside the benchmark (other people's work), in cores.`);

@@ -7,7 +7,7 @@ import { restaurantIdFor } from '../db/seed';
 import { mintToken } from '../lib/node/auth';
 import { loadConfig } from '../lib/node/config';
 import { PROJECT_ROOT } from '../lib/node/temporal-tools';
-import { startLocalStack, type LocalStack } from '../ops/local-stack';
+import { startLocalStack, type LocalStack } from '../harness/local-stack';
 
 const DATA = path.join(PROJECT_ROOT, '.data');
 const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);

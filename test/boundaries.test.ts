@@ -52,7 +52,7 @@ const CASES: Case[] = [
   crossing('API reads the notices from the projector (issue 14)', 'api/services/menu-cache.ts', "import { MENU_CHANGES_CHANNEL } from '../../db/projector/menu-change-notices';\nexport const c = MENU_CHANGES_CHANNEL;\n", 'db/projector/ is the CDC projector\'s process'),
   crossing('API imports projector internals', 'api/services/menus.ts', "import { parseLsn } from '../../db/projector/lsn';\nexport const p = parseLsn;\n", 'db/projector/ is the CDC projector\'s process'),
   crossing('API imports workflow code as a value', 'api/services/orders.ts', "import { orderSaga } from '../../workflows/order-saga';\nexport const o = orderSaga;\n", 'its types only'),
-  crossing('API imports the test harness', 'api/server.ts', "import { startLocalStack } from '../ops/local-stack';\nexport const s = startLocalStack;\n", 'Tools, tests and the PSP sandbox'),
+  crossing('API imports the test harness', 'api/server.ts', "import { startLocalStack } from '../harness/local-stack';\nexport const s = startLocalStack;\n", 'Tools, tests and the PSP sandbox'),
   allowed('API imports the shared homes, workflow messages and workflow types', 'api/services/orders.ts', "import { insertOrder } from '../../db/orders/store';\nimport { MENU_CHANGES_CHANNEL } from '../../db/menu-read/change-notices';\nimport { decideUpdate } from '../../workflows/messages';\nimport type { orderSaga } from '../../workflows/order-saga';\nimport { loadConfig } from '../../lib/node/config';\nexport type O = typeof orderSaga;\nexport const all = [insertOrder, MENU_CHANGES_CHANNEL, decideUpdate, loadConfig];\n"),
 
   // activities/: no API, no workers, one service never another's.

@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import { ApiClient } from '../../harness/api-client';
 
 // The saga side of the lunch-rush benchmark: an open-loop stream of POST /orders (arrivals on a
 // fixed schedule, whatever the server does), and a cheap tracker that learns when each order
@@ -32,12 +34,13 @@ export interface OrderDriverOptions {
 }
 
 const TERMINAL = ['CONFIRMED', 'REJECTED', 'CANCELLED'];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class OrderDriver {
   readonly records: OrderRecord[] = [];
   private readonly open = new Map<string, OrderRecord>();
   private readonly pool: pg.Pool;
+  /** One attempt per order, no retries: the benchmark counts what the server answered. */
+  private readonly api: ApiClient;
   private timer: NodeJS.Timeout | undefined;
   private seq = 0;
   private polling = false;
@@ -47,6 +50,7 @@ export class OrderDriver {
   constructor(private readonly opts: OrderDriverOptions) {
     this.pool = new pg.Pool({ connectionString: opts.ordersDbUrl, max: 1, application_name: 'bench-tracker' });
     this.pool.on('error', () => undefined);
+    this.api = new ApiClient(opts.apiUrl, { timeoutMs: 30_000 });
   }
 
   startTracker(): void {
@@ -90,26 +94,20 @@ export class OrderDriver {
     const token = this.opts.tokens[n % this.opts.tokens.length]!;
     const items = [{ menuId: menu.menuIds[n % menu.menuIds.length]!, quantity: 1 + (n % 3) }];
     if (n % 2 === 0) items.push({ menuId: menu.menuIds[(n + 1) % menu.menuIds.length]!, quantity: 1 });
-    const body = JSON.stringify({ restaurantId: menu.restaurantId, items, deliveryAddress: `서울시 강남구 테헤란로 ${n}`, paymentMethod: { cardToken: 'tok_ok' } });
+    const body = { restaurantId: menu.restaurantId, items, deliveryAddress: `서울시 강남구 테헤란로 ${n}`, paymentMethod: { cardToken: 'tok_ok' } };
     const rec: OrderRecord = { phase, sentMs: Date.now() };
     this.records.push(rec);
     this.inFlight += 1;
     const t0 = performance.now();
     try {
-      const res = await fetch(`${this.opts.apiUrl}/orders`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': `${this.opts.runId}-${n}` },
-        body,
-        signal: AbortSignal.timeout(30_000),
-      });
-      const text = await res.text();
+      const res = await this.api.request<{ orderId: string }>('POST', '/orders', { token, body, idempotencyKey: `${this.opts.runId}-${n}` });
       rec.postMs = performance.now() - t0;
       rec.httpStatus = res.status;
       if (res.status === 202 || res.status === 200) {
-        rec.orderId = (JSON.parse(text) as { orderId: string }).orderId;
+        rec.orderId = res.body.orderId;
         this.open.set(rec.orderId, rec);
       } else {
-        rec.error = `HTTP ${res.status}: ${text.slice(0, 120)}`;
+        rec.error = `HTTP ${res.status}: ${res.text.slice(0, 120)}`;
       }
     } catch (err) {
       rec.postMs = performance.now() - t0;

@@ -91,7 +91,8 @@ export interface ReconcileInput {
 }
 
 export const RECONCILE_DEFAULTS = {
-  graceSeconds: 120,
+  // Longer than any saga activity attempt (2 min for a payment step): nothing of the old run can still act.
+  graceSeconds: 180,
   // An hour past the default acceptance window (the schedule passes the configured one).
   staleSeconds: 3600 + 300,
   pageSize: 200,

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -15,6 +16,7 @@ import { createLogger, type Logger } from '../../lib/node/logger';
 import { createRegistry } from '../../lib/node/metrics';
 import { ORDER_SEARCH_ATTRIBUTES } from '../../lib/workflow-safe/search-attributes';
 import { temporalCliPath } from '../../lib/node/temporal-tools';
+import { apiRequest } from '../../harness/api-client';
 import { createTestDatabases, type TestDatabases } from './databases';
 import { startTestProjector, type TestProjector } from './projector';
 
@@ -204,28 +206,15 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
   return stack;
 }
 
-/** Small fetch wrapper for tests: JSON in, status + JSON out. */
+/** Small fetch wrapper for tests: JSON in, status + JSON out (the harness's client, one attempt). */
 export async function http(
   baseUrl: string,
   method: string,
   path: string,
   opts: { token?: string; body?: unknown; headers?: Record<string, string>; rawBody?: string } = {},
 ): Promise<{ status: number; body: any; headers: Headers }> {
-  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  let body: string | undefined;
-  if (opts.rawBody !== undefined) body = opts.rawBody;
-  else if (opts.body !== undefined) body = JSON.stringify(opts.body);
-  if (body !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
-  const res = await fetch(`${baseUrl}${path}`, { method, headers, body });
-  const text = await res.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : undefined;
-  } catch {
-    // not JSON
-  }
-  return { status: res.status, body: parsed, headers: res.headers };
+  const { status, body, headers } = await apiRequest(baseUrl, method, path, opts);
+  return { status, body, headers };
 }
 
 /** Polls until `fn` returns a truthy value or the time runs out. */
@@ -240,6 +229,6 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
       last = err;
     }
     if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
+    await sleep(intervalMs);
   }
 }

@@ -5,6 +5,8 @@ import fs from 'node:fs';
 export class ManagedProcess {
   private proc: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
+  /** The pid held by SIGSTOP, if the current process is stopped. */
+  private pausedPid: number | undefined;
   restarts = 0;
 
   constructor(
@@ -22,8 +24,14 @@ export class ManagedProcess {
     return !!this.proc && this.proc.exitCode === null && this.proc.signalCode === null;
   }
 
+  /** Alive but held by SIGSTOP. */
+  get paused(): boolean {
+    return this.running && this.pausedPid === this.proc!.pid;
+  }
+
   start(): void {
     if (this.running) return;
+    this.pausedPid = undefined;
     const log = fs.openSync(this.opts.logFile, 'a');
     const proc = spawn(this.command, this.args, { cwd: this.opts.cwd, env: { ...process.env, ...this.opts.env }, stdio: ['ignore', log, log] });
     fs.closeSync(log);
@@ -52,10 +60,27 @@ export class ManagedProcess {
     await this.exited;
   }
 
-  /** SIGTERM, then SIGKILL after `graceMs`. */
+  /**
+   * SIGSTOP: the process keeps its sockets and leases but runs nothing — a hung or partitioned
+   * process whose work the server gives to someone else, and which carries on when resumed.
+   */
+  pause(): void {
+    if (!this.running || this.paused) return;
+    this.proc!.kill('SIGSTOP');
+    this.pausedPid = this.proc!.pid;
+  }
+
+  /** SIGCONT for a process this object paused (a no-op once it was killed or replaced). */
+  resume(): void {
+    if (this.paused) this.proc!.kill('SIGCONT');
+    this.pausedPid = undefined;
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. A paused process is resumed first, or SIGTERM would wait. */
   async stop(graceMs = 15000): Promise<void> {
     if (!this.running) return;
     this.markExpected();
+    this.resume();
     this.proc!.kill('SIGTERM');
     const timer = setTimeout(() => this.proc?.kill('SIGKILL'), graceMs);
     await this.exited;

@@ -1,0 +1,6 @@
+// The chaos harness (`npm run chaos`): plan.ts decides the order mix and the fault schedule from a
+// seed; customers.ts, restaurants.ts, operator.ts and faults.ts act; checks.ts verifies; run.ts
+// drives one run; summary.ts prints it.
+export { runChaos, type ChaosOptions } from './run';
+export { FAULT_KINDS, WINDOW_FAULTS, type FaultKind } from './plan';
+export { chaosRunClean, formatChaosSummary, type ChaosSummary } from './summary';

@@ -1,0 +1,348 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Connection } from '@temporalio/client';
+import { startPostgres, type PostgresInstance } from '../lib/node/embedded-postgres';
+import { createDb } from '../db/knex';
+import { migrateLatest, type DatabaseName } from '../db/migrations';
+import { seedRestaurants, type SeedOptions } from '../db/seed';
+import { freePort } from '../lib/node/ports';
+import { SEARCH_ATTRIBUTES, PROJECT_ROOT, temporalCliPath } from '../lib/node/temporal-tools';
+import { ManagedProcess } from './managed-process';
+
+// The whole system as local processes, shared by `npm start` (scripts/dev-stack.ts) and the chaos
+// harness, which also needs to crash and restart each part.
+
+export interface LocalStackPorts {
+  pgPrimary: number;
+  pgRead: number;
+  temporal: number;
+  temporalUi: number;
+  api: number;
+  psp: number;
+  projectorMetrics: number;
+}
+
+export interface LocalStackOptions {
+  dataDir: string;
+  ports: LocalStackPorts;
+  workers?: { order: number; payment: number; restaurant: number };
+  env?: Record<string, string>;
+  seed?: SeedOptions;
+  /** Extra arguments for `temporal server start-dev` (e.g. --metrics-port, --sqlite-pragma, --dynamic-config-value). */
+  temporalArgs?: string[];
+  log: (msg: string) => void;
+  onUnexpectedExit?: (name: string, code: number | null, signal: string | null) => void;
+}
+
+/** A Postgres instance that can be stopped (or crashed) and started again on the same data. */
+export interface RestartablePostgres {
+  url(database: string): string;
+  /** A clean stop (fast shutdown), then a start. */
+  restart(downMs?: number): Promise<void>;
+  /** SIGKILL of the postmaster, then a start on the same data: crash recovery replays the WAL. */
+  crash(downMs?: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface LocalStack {
+  ports: LocalStackPorts;
+  urls: Record<DatabaseName, string>;
+  apiUrl: string;
+  pspUrl: string;
+  temporalAddress: string;
+  temporalUiUrl: string;
+  env: Record<string, string>;
+  primary: RestartablePostgres;
+  read: RestartablePostgres;
+  /** `restartServer(downMs, 'kill')` is a crash of the dev server (SIGKILL), 'stop' a clean stop. */
+  temporal: ManagedProcess & { restartServer(downMs?: number, mode?: 'stop' | 'kill'): Promise<void> };
+  psp: ManagedProcess;
+  projector: ManagedProcess;
+  api: ManagedProcess;
+  workers: { order: ManagedProcess[]; payment: ManagedProcess[]; restaurant: ManagedProcess[] };
+  /** Prometheus endpoints by process name (api, projector, order-worker-1, ...). */
+  metricsUrls: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/** Waits until something listens on `port`; gives up early once `alive` says the process died. */
+export async function waitForPort(port: number, timeoutMs: number, alive?: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1');
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (alive && !alive()) throw new Error(`the process meant to listen on ${port} exited (see its log)`);
+    if (Date.now() > deadline) throw new Error(`nothing listening on ${port} after ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
+/** The postmaster's pid: the first line of postmaster.pid in its data folder. */
+function postmasterPid(dataDir: string): number | undefined {
+  try {
+    const pid = Number(fs.readFileSync(path.join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function restartablePostgres(name: string, dataDir: string, port: number, log: (l: string) => void): Promise<RestartablePostgres> {
+  let instance: PostgresInstance = await startPostgres({ dataDir, port, log });
+  let running = true;
+  // One stop/start at a time: overlapping restarts would start a second postmaster on the same folder.
+  let queue: Promise<unknown> = Promise.resolve();
+  const serial = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = queue.then(work, work);
+    queue = next.catch(() => undefined);
+    return next;
+  };
+  // After a crash, backends of the dead postmaster may still hold its shared memory for a moment
+  // ("pre-existing shared memory block is still in use"): try again until they are gone.
+  const startAgain = async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        instance = await startPostgres({ dataDir, port, log });
+        running = true;
+        return;
+      } catch (err) {
+        if (attempt >= 20) throw err;
+        await sleep(500);
+      }
+    }
+  };
+  return {
+    url: (db) => instance.url(db),
+    restart: (downMs = 2000) =>
+      serial(async () => {
+        await instance.stop();
+        running = false;
+        await sleep(downMs);
+        await startAgain();
+        log(`[${name}] restarted\n`);
+      }),
+    crash: (downMs = 2000) =>
+      serial(async () => {
+        const pid = postmasterPid(dataDir);
+        if (pid === undefined) throw new Error(`no postmaster.pid in ${dataDir}`);
+        process.kill(pid, 'SIGKILL');
+        running = false;
+        for (let i = 0; i < 100 && alive(pid); i++) await sleep(100);
+        await sleep(downMs);
+        await startAgain();
+        log(`[${name}] SIGKILLed (pid ${pid}) and started again: crash recovery\n`);
+      }),
+    stop: () =>
+      serial(async () => {
+        if (running) await instance.stop();
+        running = false;
+      }),
+  };
+}
+
+type Managed = (name: string, command: string, args: string[], extraEnv?: Record<string, string>) => ManagedProcess;
+
+/** Both Postgres instances, their databases migrated and seeded. */
+async function startDatabases(opts: LocalStackOptions, pgLog: fs.WriteStream, started: Array<() => Promise<unknown>>) {
+  const { dataDir, ports, log } = opts;
+  log('starting Postgres (primary and read instances)');
+  const instances = await Promise.allSettled([
+    restartablePostgres('primary', path.join(dataDir, 'pg-primary'), ports.pgPrimary, (l) => pgLog.write(`[primary] ${l}`)),
+    restartablePostgres('read', path.join(dataDir, 'pg-read'), ports.pgRead, (l) => pgLog.write(`[read] ${l}`)),
+  ]);
+  for (const i of instances) if (i.status === 'fulfilled') started.unshift(() => i.value.stop());
+  const failed = instances.find((i) => i.status === 'rejected');
+  if (failed) throw (failed as PromiseRejectedResult).reason;
+  const [primary, read] = instances.map((i) => (i as PromiseFulfilledResult<RestartablePostgres>).value) as [RestartablePostgres, RestartablePostgres];
+  const { ensureDatabase } = await import('../lib/node/pg-admin');
+  for (const name of ['orders', 'payments', 'restaurants']) await ensureDatabase(primary.url('postgres'), name);
+  await ensureDatabase(read.url('postgres'), 'menu_read');
+  const urls: Record<DatabaseName, string> = {
+    orders: primary.url('orders'),
+    payments: primary.url('payments'),
+    restaurants: primary.url('restaurants'),
+    menu_read: read.url('menu_read'),
+  };
+
+  log('migrating and seeding');
+  for (const [name, url] of Object.entries(urls) as Array<[DatabaseName, string]>) {
+    const db = createDb(url, 2);
+    try {
+      await migrateLatest(db, name);
+      if (name === 'restaurants') await seedRestaurants(db, opts.seed);
+    } finally {
+      await db.destroy();
+    }
+  }
+  return { primary, read, urls };
+}
+
+function temporalServer(opts: LocalStackOptions, managed: Managed): LocalStack['temporal'] {
+  const { dataDir, ports } = opts;
+  const saArgs = Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]);
+  return Object.assign(
+    managed('temporal', temporalCliPath(), [
+      'server', 'start-dev',
+      '--ip', '127.0.0.1',
+      '--port', String(ports.temporal),
+      '--ui-port', String(ports.temporalUi),
+      '--db-filename', path.join(dataDir, 'temporal.db'),
+      '--log-level', 'warn',
+      // SQLite in WAL mode, fsync at checkpoints only: a commit no longer creates, fsyncs and deletes
+      // a rollback journal. Survives a crash of the server process (chaos restarts it); may lose the
+      // last commits on a power cut, as any dev server may. Measured by `npm run bench`: about a third
+      // less Temporal CPU per order and half the order-to-CONFIRMED latency (BENCHMARKS.md).
+      '--sqlite-pragma', 'journal_mode=wal',
+      '--sqlite-pragma', 'synchronous=normal',
+      // The dev server has one history shard, and each shard reads its transfer (and timer and
+      // visibility) queue at most 20 times a second by default: above ~3 orders/s every activity and
+      // workflow task then waited ~25 ms in history before matching saw it (nine waits per saga).
+      // Measured by `npm run bench`: order-to-CONFIRMED p50 at 3-5 orders/s 460-480 -> 180-210 ms.
+      '--dynamic-config-value', 'history.transferProcessorMaxPollRPS=500',
+      '--dynamic-config-value', 'history.timerProcessorMaxPollRPS=500',
+      '--dynamic-config-value', 'history.visibilityProcessorMaxPollRPS=500',
+      ...saArgs,
+      ...(opts.temporalArgs ?? []),
+    ]),
+    {
+      async restartServer(this: ManagedProcess, downMs = 2000, mode: 'stop' | 'kill' = 'stop') {
+        // SQLite in WAL mode keeps every committed transaction across a SIGKILL of the server.
+        if (mode === 'kill') await this.kill();
+        else await this.stop();
+        await sleep(downMs);
+        this.restarts++;
+        this.start();
+        await waitForPort(ports.temporal, 60000, () => this.running);
+      },
+    },
+  );
+}
+
+/** The PSP sandbox, the CDC projector, the workers and the API, not started yet. */
+async function serviceProcesses(opts: LocalStackOptions, managed: Managed) {
+  const { ports } = opts;
+  const tsProcess = (name: string, file: string, extraEnv?: Record<string, string>) =>
+    managed(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file)], extraEnv);
+  const counts = opts.workers ?? { order: 1, payment: 1, restaurant: 1 };
+  // Worker processes share this host, so each gets its own free /metrics port (kept across restarts).
+  const metricsUrls: Record<string, string> = {
+    api: `http://127.0.0.1:${ports.api}/metrics`,
+    projector: `http://127.0.0.1:${ports.projectorMetrics}/metrics`,
+  };
+  const workerProcesses = async (service: 'order' | 'payment' | 'restaurant', count: number) => {
+    const list: ManagedProcess[] = [];
+    for (let i = 1; i <= count; i++) {
+      const name = `${service}-worker-${i}`;
+      const metricsPort = await freePort();
+      metricsUrls[name] = `http://127.0.0.1:${metricsPort}/metrics`;
+      list.push(tsProcess(name, `workers/${service}-worker.ts`, { WORKER_METRICS_PORT: String(metricsPort) }));
+    }
+    return list;
+  };
+  return {
+    psp: tsProcess('psp', 'psp/server.ts'),
+    projector: tsProcess('projector', 'db/projector/main.ts'),
+    workers: {
+      order: await workerProcesses('order', counts.order),
+      payment: await workerProcesses('payment', counts.payment),
+      restaurant: await workerProcesses('restaurant', counts.restaurant),
+    },
+    api: tsProcess('api', 'api/server.ts'),
+    metricsUrls,
+  };
+}
+
+/**
+ * Starts the whole stack. If any part fails to start (a port someone else took meanwhile, ...),
+ * what was started is stopped again before the error is thrown.
+ */
+export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
+  const { dataDir, ports, log } = opts;
+  const logs = path.join(dataDir, 'logs');
+  fs.mkdirSync(logs, { recursive: true });
+  const pgLog = fs.createWriteStream(path.join(logs, 'postgres.log'), { flags: 'a' });
+  const started: Array<() => Promise<unknown>> = [];
+  try {
+    const { primary, read, urls } = await startDatabases(opts, pgLog, started);
+    const temporalAddress = `127.0.0.1:${ports.temporal}`;
+    const env: Record<string, string> = {
+      ORDERS_DATABASE_URL: urls.orders,
+      PAYMENTS_DATABASE_URL: urls.payments,
+      RESTAURANTS_DATABASE_URL: urls.restaurants,
+      MENU_READ_DATABASE_URL: urls.menu_read,
+      TEMPORAL_ADDRESS: temporalAddress,
+      TEMPORAL_UI_URL: `http://127.0.0.1:${ports.temporalUi}`,
+      PORT: String(ports.api),
+      PSP_PORT: String(ports.psp),
+      PSP_URL: `http://127.0.0.1:${ports.psp}`,
+      PROJECTOR_METRICS_PORT: String(ports.projectorMetrics),
+      ...(opts.env ?? {}),
+    };
+    const managed: Managed = (name, command, args, extraEnv = {}) =>
+      new ManagedProcess(name, command, args, { cwd: PROJECT_ROOT, env: { ...env, ...extraEnv }, logFile: path.join(logs, `${name}.log`), onUnexpectedExit: opts.onUnexpectedExit });
+
+    log('starting the Temporal dev server');
+    const temporal = temporalServer(opts, managed);
+    started.unshift(() => temporal.stop());
+    temporal.start();
+    await waitForPort(ports.temporal, 60000, () => temporal.running);
+    await (await Connection.connect({ address: temporalAddress })).close();
+
+    log('starting the PSP sandbox, CDC projector, workers and API');
+    const { psp, projector, workers, api, metricsUrls } = await serviceProcesses(opts, managed);
+    const all = [api, ...workers.order, ...workers.payment, ...workers.restaurant, projector, psp];
+    started.unshift(() => Promise.all(all.map((p) => p.stop())));
+    for (const p of [psp, projector, ...workers.order, ...workers.payment, ...workers.restaurant, api]) p.start();
+    await Promise.all([waitForPort(ports.api, 60000, () => api.running), waitForPort(ports.psp, 60000, () => psp.running)]);
+
+    return {
+      ports,
+      urls,
+      apiUrl: `http://127.0.0.1:${ports.api}`,
+      pspUrl: env.PSP_URL!,
+      temporalAddress,
+      temporalUiUrl: env.TEMPORAL_UI_URL!,
+      env,
+      primary,
+      read,
+      temporal,
+      psp,
+      projector,
+      api,
+      workers,
+      metricsUrls,
+      async stop() {
+        log('stopping the API, workers, projector and PSP sandbox');
+        await Promise.all(all.map((p) => p.stop()));
+        log('stopping the Temporal dev server');
+        await temporal.stop();
+        log('stopping Postgres');
+        await Promise.allSettled([primary.stop(), read.stop()]);
+        pgLog.end();
+      },
+    };
+  } catch (err) {
+    log(`the stack did not start (${err instanceof Error ? err.message : String(err)}); stopping what did`);
+    for (const stop of started) await stop().catch(() => undefined);
+    pgLog.end();
+    throw err;
+  }
+}
