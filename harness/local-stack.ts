@@ -294,6 +294,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       PSP_PORT: String(ports.psp),
       PSP_URL: `http://127.0.0.1:${ports.psp}`,
       PROJECTOR_METRICS_PORT: String(ports.projectorMetrics),
+    // The PSP sandbox keeps its books with the rest of the stack's data: a restart forgets nothing.
+    PSP_DATA_FILE: path.join(dataDir, 'psp-books.jsonl'),
       ...(opts.env ?? {}),
     };
     const managed: Managed = (name, command, args, extraEnv = {}) =>
