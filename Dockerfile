@@ -41,7 +41,9 @@ COPY api ./api
 COPY psp ./psp
 COPY scripts ./scripts
 COPY --from=web /app/web/dist ./web/dist
-# Runs as the image's unprivileged user; nothing is written outside /tmp.
+# The PSP sandbox keeps its books in /var/lib/psp (a volume in docker-compose.yml).
+RUN mkdir -p /var/lib/psp && chown node:node /var/lib/psp
+# Runs as the image's unprivileged user; nothing is written outside /tmp and /var/lib/psp.
 USER node
 ENTRYPOINT ["node", "--import", "tsx"]
 CMD ["api/server.ts"]
