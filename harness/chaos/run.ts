@@ -67,7 +67,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
   try {
     const chaos = await startChaos(opts, run, log);
     log(`stack up in ${((Date.now() - started) / 1000).toFixed(1)} s (data in ${run.dataDir})`);
-    const traffic = await driveTrafficAndFaults(chaos, opts, log);
+    const traffic = await driveTrafficAndFaults(chaos, opts, log, () => run.closing);
     const summary = await checkAfterRecovery(chaos, opts, traffic, log);
     return { ...summary, totalSeconds: (Date.now() - started) / 1000 };
   } finally {
@@ -135,7 +135,8 @@ interface TrafficOutcome {
   placedIds: string[];
 }
 
-async function driveTrafficAndFaults(c: Chaos, opts: ChaosOptions, log: (m: string) => void): Promise<TrafficOutcome> {
+/** `closing`: the run is being torn down (Ctrl-C): no fault may restart what the teardown stopped. */
+async function driveTrafficAndFaults(c: Chaos, opts: ChaosOptions, log: (m: string) => void, closing: () => boolean): Promise<TrafficOutcome> {
   const state = { trafficDone: false, settled: false, giveUpAt: Infinity };
   const restaurantLoop = c.restaurants.run(
     () => state.trafficDone,
@@ -144,13 +145,13 @@ async function driveTrafficAndFaults(c: Chaos, opts: ChaosOptions, log: (m: stri
   log(`offering ${opts.orders} orders at ${opts.rate}/s (seed ${opts.seed})`);
   const trafficStart = Date.now();
   c.faults.epochMs = trafficStart;
-  const faultLoop = runFaultSchedule(c.faults, opts, trafficStart, () => state.trafficDone, log);
+  const faultLoop = runFaultSchedule(c.faults, opts, trafficStart, () => state.trafficDone || closing(), log);
   await c.customers.offer(planOrders(opts.seed, opts.orders), opts.rate, log);
   state.trafficDone = true;
   // The seeded schedule stops first: faults never overlap. Then every kind at least once (short
   // runs), then the open windows end (a paused worker is resumed, the PSP answers again).
   await faultLoop;
-  while (opts.faultEverySeconds > 0 && FAULT_KINDS.some((k) => c.faults.counts[k] === 0)) {
+  while (opts.faultEverySeconds > 0 && !closing() && FAULT_KINDS.some((k) => c.faults.counts[k] === 0)) {
     const missing = FAULT_KINDS.find((k) => c.faults.counts[k] === 0)!;
     await c.faults.inject(missing).catch((err: unknown) => log(`fault injection failed: ${(err as Error).message}`));
   }
