@@ -91,7 +91,9 @@ async function startChaos(opts: ChaosOptions, run: HarnessRun, log: (m: string) 
       PSP_DATA_FILE: path.join(run.dataDir, 'psp-books.jsonl'),
       // The reconciler's schedule repairs terminated sagas within the recovery window, once no
       // attempt of the terminated run can still act (a payment step's attempt lasts at most 2 min).
-      RECONCILE_INTERVAL_SECONDS: '10',
+      // Not more often than every minute: each pass describes every open order's saga, and under a
+      // backlog passes every 10 s were themselves a load the dev server could not carry.
+      RECONCILE_INTERVAL_SECONDS: '60',
       RECONCILE_GRACE_SECONDS: String(CHAOS_RECONCILE_GRACE_SECONDS),
       LOG_LEVEL: 'warn',
       RATE_LIMIT_MAX: '0',
