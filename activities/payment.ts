@@ -71,6 +71,102 @@ async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
+/** How long one PSP call of the running attempt may take (see PaymentDeps.pspTimeouts). */
+function pspCallOptions(timeouts: { firstMs: number; maxMs: number }): { timeoutMs: number } {
+  return { timeoutMs: Math.min(timeouts.firstMs * 2 ** (currentAttempt() - 1), timeouts.maxMs) };
+}
+
+async function load(db: Db, orderId: string): Promise<PaymentRow | undefined> {
+  return db<PaymentRow>('payments').where({ order_id: orderId }).first();
+}
+
+/** Moves the row from one of `from` to `to` (a guarded UPDATE) and records the event once per key. */
+async function record(
+  db: Db,
+  paymentId: string,
+  orderId: string,
+  from: PaymentStatus[],
+  to: PaymentStatus,
+  event: { kind: EventKind; amount: number; key: string; response: PspResult | null },
+  extra: Record<string, unknown> = {},
+): Promise<boolean> {
+  return db.transaction(async (trx) => {
+    const changed = await trx('payments')
+      .where({ payment_id: paymentId })
+      .whereIn('status', from)
+      .update({ status: to, updated_at: trx.fn.now(), ...extra });
+    await trx('payment_events')
+      .insert({
+        payment_id: paymentId,
+        order_id: orderId,
+        kind: event.kind,
+        amount: event.amount,
+        idempotency_key: event.key,
+        psp_response: event.response ? JSON.stringify(event.response) : null,
+      })
+      .onConflict('idempotency_key')
+      .ignore();
+    return changed > 0;
+  });
+}
+
+/** Writes the PSP's state into our row (whatever the row said: the PSP holds the money). */
+async function adopt(db: Db, row: PaymentRow, truth: PspResult): Promise<PaymentStatus> {
+  const to = truth.status;
+  if (row.status !== to) {
+    const { kind, operation } = EVENT_OF[to];
+    await record(db, row.payment_id, row.order_id, [row.status], to, { kind, amount: row.amount, key: `${row.payment_id}:${operation}`, response: truth });
+    log.info('payment row brought to the PSP state', { orderId: row.order_id, from: row.status, to });
+  }
+  return (await load(db, row.order_id))?.status ?? to;
+}
+
+/** The payment's row, created PENDING if this is the first step to touch it (idempotent). */
+async function loadOrCreatePending(db: Db, paymentId: string, orderId: string, amount: number): Promise<PaymentRow> {
+  await db('payments').insert({ payment_id: paymentId, order_id: orderId, amount, status: 'PENDING' }).onConflict('order_id').ignore();
+  const row = await load(db, orderId);
+  if (!row) throw new Error(`payment row for ${orderId} vanished`);
+  return row;
+}
+
+/**
+ * Leaves the PSP holding nothing for this payment, acting on what the PSP says it holds: a hold is
+ * voided, a capture refunded, and a payment the PSP never saw gets a void tombstone so a late
+ * authorization is refused. A refusal (the state moved under us) is answered by asking again.
+ */
+async function release(
+  { db, psp, metrics, callOptions }: { db: Db; psp: PspClient; metrics: SagaMetrics; callOptions: () => { timeoutMs: number } },
+  orderId: string,
+  amount: number,
+  compensation: 'voidAuthorization' | 'refundPayment',
+): Promise<PaymentStatus> {
+  const paymentId = paymentIdFor(orderId);
+  const row = await loadOrCreatePending(db, paymentId, orderId, amount);
+  return heartbeating(async () => {
+    for (let round = 1; round <= 4; round++) {
+      const truth = await psp.lookup(paymentId, callOptions());
+      if (truth && RELEASED.includes(truth.status)) return adopt(db, (await load(db, orderId)) ?? row, truth);
+      try {
+        const result =
+          truth?.status === 'CAPTURED'
+            ? await psp.refund({ reference: paymentId, amount: truth.amount, idempotencyKey: `${paymentId}:refund` }, callOptions())
+            : await psp.void({ reference: paymentId, idempotencyKey: `${paymentId}:void` }, callOptions());
+        const before = (await load(db, orderId)) ?? row;
+        // A refusal the PSP kept no record of (a 4xx on authorize) stays DECLINED in our books; the
+        // void only left a tombstone against a late attempt.
+        if (truth === null && before.status === 'DECLINED') return before.status;
+        const final = await adopt(db, before, result);
+        if (before.status !== final) metrics.compensation(compensation, final);
+        if (RELEASED.includes(final)) return final;
+      } catch (err) {
+        if (!(err instanceof PspRejectedError)) throw err;
+        log.info('PSP refused a release; asking again', { orderId, code: err.code, round });
+      }
+    }
+    throw new Error(`payment ${paymentId} did not reach a released state at the PSP; retrying`);
+  });
+}
+
 /**
  * Payment service activities. Every PSP call uses an idempotency key derived from the payment id and
  * the operation, and every state change is a guarded UPDATE (WHERE status = expected), so a retry
@@ -81,98 +177,15 @@ async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
  * late or wrong never leaves money held or captured behind a failed order.
  */
 export function createPaymentActivities({ db, psp, metrics = noSagaMetrics, pspTimeouts = { firstMs: 5000, maxMs: 45000 } }: PaymentDeps) {
-  const callOptions = () => ({ timeoutMs: Math.min(pspTimeouts.firstMs * 2 ** (currentAttempt() - 1), pspTimeouts.maxMs) });
-
-  async function load(orderId: string): Promise<PaymentRow | undefined> {
-    return db<PaymentRow>('payments').where({ order_id: orderId }).first();
-  }
-
-  async function record(
-    paymentId: string,
-    orderId: string,
-    from: PaymentStatus[],
-    to: PaymentStatus,
-    event: { kind: EventKind; amount: number; key: string; response: PspResult | null },
-    extra: Record<string, unknown> = {},
-  ): Promise<boolean> {
-    return db.transaction(async (trx) => {
-      const changed = await trx('payments')
-        .where({ payment_id: paymentId })
-        .whereIn('status', from)
-        .update({ status: to, updated_at: trx.fn.now(), ...extra });
-      await trx('payment_events')
-        .insert({
-          payment_id: paymentId,
-          order_id: orderId,
-          kind: event.kind,
-          amount: event.amount,
-          idempotency_key: event.key,
-          psp_response: event.response ? JSON.stringify(event.response) : null,
-        })
-        .onConflict('idempotency_key')
-        .ignore();
-      return changed > 0;
-    });
-  }
-
-  /** Writes the PSP's state into our row (whatever the row said: the PSP holds the money). */
-  async function adopt(row: PaymentRow, truth: PspResult): Promise<PaymentStatus> {
-    const to = truth.status;
-    if (row.status !== to) {
-      const { kind, operation } = EVENT_OF[to];
-      await record(row.payment_id, row.order_id, [row.status], to, { kind, amount: row.amount, key: `${row.payment_id}:${operation}`, response: truth });
-      log.info('payment row brought to the PSP state', { orderId: row.order_id, from: row.status, to });
-    }
-    return (await load(row.order_id))?.status ?? to;
-  }
-
-  /** The payment's row, created PENDING if this is the first step to touch it (idempotent). */
-  async function loadOrCreatePending(paymentId: string, orderId: string, amount: number): Promise<PaymentRow> {
-    await db('payments').insert({ payment_id: paymentId, order_id: orderId, amount, status: 'PENDING' }).onConflict('order_id').ignore();
-    const row = await load(orderId);
-    if (!row) throw new Error(`payment row for ${orderId} vanished`);
-    return row;
-  }
-
-  /**
-   * Leaves the PSP holding nothing for this payment, acting on what the PSP says it holds: a hold is
-   * voided, a capture refunded, and a payment the PSP never saw gets a void tombstone so a late
-   * authorization is refused. A refusal (the state moved under us) is answered by asking again.
-   */
-  async function release(orderId: string, amount: number, compensation: 'voidAuthorization' | 'refundPayment'): Promise<PaymentStatus> {
-    const paymentId = paymentIdFor(orderId);
-    const row = await loadOrCreatePending(paymentId, orderId, amount);
-    return heartbeating(async () => {
-      for (let round = 1; round <= 4; round++) {
-        const truth = await psp.lookup(paymentId, callOptions());
-        if (truth && RELEASED.includes(truth.status)) return adopt((await load(orderId)) ?? row, truth);
-        try {
-          const result =
-            truth?.status === 'CAPTURED'
-              ? await psp.refund({ reference: paymentId, amount: truth.amount, idempotencyKey: `${paymentId}:refund` }, callOptions())
-              : await psp.void({ reference: paymentId, idempotencyKey: `${paymentId}:void` }, callOptions());
-          const before = (await load(orderId)) ?? row;
-          // A refusal the PSP kept no record of (a 4xx on authorize) stays DECLINED in our books; the
-          // void only left a tombstone against a late attempt.
-          if (truth === null && before.status === 'DECLINED') return before.status;
-          const final = await adopt(before, result);
-          if (before.status !== final) metrics.compensation(compensation, final);
-          if (RELEASED.includes(final)) return final;
-        } catch (err) {
-          if (!(err instanceof PspRejectedError)) throw err;
-          log.info('PSP refused a release; asking again', { orderId, code: err.code, round });
-        }
-      }
-      throw new Error(`payment ${paymentId} did not reach a released state at the PSP; retrying`);
-    });
-  }
+  const callOptions = () => pspCallOptions(pspTimeouts);
+  const releasing = { db, psp, metrics, callOptions };
 
   return {
     /** Holds the amount on the card. Throws PAYMENT_DECLINED (non-retryable) on a decline or any PSP refusal. */
     async authorizePayment(input: { orderId: string; amount: number; cardToken: string }): Promise<PaymentStatus> {
       const paymentId = paymentIdFor(input.orderId);
       // The row exists before the PSP is called, so a compensation always finds what to void.
-      const row = await loadOrCreatePending(paymentId, input.orderId, input.amount);
+      const row = await loadOrCreatePending(db, paymentId, input.orderId, input.amount);
       if (row.status === 'AUTHORIZED' || row.status === 'CAPTURED') return row.status;
       if (row.status === 'DECLINED') throw ApplicationFailure.nonRetryable('The card was declined', 'PAYMENT_DECLINED');
       if (row.status !== 'PENDING') {
@@ -192,15 +205,15 @@ export function createPaymentActivities({ db, psp, metrics = noSagaMetrics, pspT
         }
       });
       if (result.status === 'DECLINED') {
-        await record(paymentId, input.orderId, ['PENDING'], 'DECLINED', { kind: 'DECLINE', amount: input.amount, key, response: result }, { decline_reason: result.declineCode ?? 'DECLINED' });
+        await record(db, paymentId, input.orderId, ['PENDING'], 'DECLINED', { kind: 'DECLINE', amount: input.amount, key, response: result }, { decline_reason: result.declineCode ?? 'DECLINED' });
         throw ApplicationFailure.nonRetryable('The card was declined', 'PAYMENT_DECLINED', { declineCode: result.declineCode });
       }
       if (result.status !== 'AUTHORIZED') {
         // The PSP already holds a void for this payment: a compensation got there first.
-        await adopt(row, result);
+        await adopt(db, row, result);
         throw ApplicationFailure.nonRetryable(`Authorization is ${result.status}`, 'SYSTEM_ERROR');
       }
-      await record(paymentId, input.orderId, ['PENDING'], 'AUTHORIZED', { kind: 'AUTHORIZE', amount: input.amount, key, response: result }, { psp_reference: result.reference });
+      await record(db, paymentId, input.orderId, ['PENDING'], 'AUTHORIZED', { kind: 'AUTHORIZE', amount: input.amount, key, response: result }, { psp_reference: result.reference });
       log.info('payment authorized', { orderId: input.orderId, amount: input.amount });
       return 'AUTHORIZED';
     },
@@ -211,15 +224,15 @@ export function createPaymentActivities({ db, psp, metrics = noSagaMetrics, pspT
      * PAYMENT_CAPTURE_FAILED (non-retryable).
      */
     async capturePayment(input: { orderId: string; amount: number }): Promise<PaymentStatus> {
-      const row = await load(input.orderId);
+      const row = await load(db, input.orderId);
       if (!row) throw ApplicationFailure.nonRetryable('No payment to capture', 'PAYMENT_CAPTURE_FAILED');
       if (row.status === 'CAPTURED') return 'CAPTURED';
       const key = `${row.payment_id}:capture`;
       return heartbeating(async () => {
         const known = row.status !== 'AUTHORIZED' || currentAttempt() > 1 ? await psp.lookup(row.payment_id, callOptions()) : null;
-        if (known?.status === 'CAPTURED') return adopt(row, known);
+        if (known?.status === 'CAPTURED') return adopt(db, row, known);
         if (row.status !== 'AUTHORIZED') {
-          if (known) await adopt(row, known);
+          if (known) await adopt(db, row, known);
           throw ApplicationFailure.nonRetryable(`Payment is ${known?.status ?? row.status}, not AUTHORIZED`, 'PAYMENT_CAPTURE_FAILED');
         }
         let result: PspResult;
@@ -228,11 +241,11 @@ export function createPaymentActivities({ db, psp, metrics = noSagaMetrics, pspT
         } catch (err) {
           if (!(err instanceof PspRejectedError)) throw err;
           const truth = await psp.lookup(row.payment_id, callOptions());
-          if (truth?.status === 'CAPTURED') return adopt(row, truth);
-          if (truth) await adopt(row, truth);
+          if (truth?.status === 'CAPTURED') return adopt(db, row, truth);
+          if (truth) await adopt(db, row, truth);
           throw ApplicationFailure.nonRetryable(err.message, 'PAYMENT_CAPTURE_FAILED');
         }
-        await record(row.payment_id, input.orderId, ['AUTHORIZED'], 'CAPTURED', { kind: 'CAPTURE', amount: row.amount, key, response: result });
+        await record(db, row.payment_id, input.orderId, ['AUTHORIZED'], 'CAPTURED', { kind: 'CAPTURE', amount: row.amount, key, response: result });
         return 'CAPTURED' as const;
       });
     },
@@ -243,21 +256,21 @@ export function createPaymentActivities({ db, psp, metrics = noSagaMetrics, pspT
      * tombstone at the PSP, so a late authorize attempt cannot hold money afterwards.
      */
     async voidAuthorization(input: { orderId: string; amount: number }): Promise<PaymentStatus> {
-      const final = await release(input.orderId, input.amount, 'voidAuthorization');
+      const final = await release(releasing, input.orderId, input.amount, 'voidAuthorization');
       log.info('authorization voided', { orderId: input.orderId, status: final });
       return final;
     },
 
     /** Compensation of capturePayment: releases whatever the PSP holds (a capture is refunded, a hold voided). */
     async refundPayment(input: { orderId: string; amount: number }): Promise<PaymentStatus | null> {
-      const final = await release(input.orderId, input.amount, 'refundPayment');
+      const final = await release(releasing, input.orderId, input.amount, 'refundPayment');
       log.info('payment refunded', { orderId: input.orderId, status: final });
       return final;
     },
 
     /** The reconciler's release: the same as the compensations, for a saga that can no longer run them. */
     async releasePayment(input: { orderId: string; amount: number }): Promise<PaymentStatus> {
-      return release(input.orderId, input.amount, 'voidAuthorization');
+      return release(releasing, input.orderId, input.amount, 'voidAuthorization');
     },
 
     /**
@@ -267,10 +280,10 @@ export function createPaymentActivities({ db, psp, metrics = noSagaMetrics, pspT
     async syncPaymentFromPsp(input: { orderId: string }): Promise<PaymentStatus | null> {
       const paymentId = paymentIdFor(input.orderId);
       const truth = await heartbeating(() => psp.lookup(paymentId, callOptions()));
-      let row = await load(input.orderId);
+      let row = await load(db, input.orderId);
       if (!truth) return row?.status ?? null;
-      row ??= await loadOrCreatePending(paymentId, input.orderId, truth.amount);
-      return adopt(row, truth);
+      row ??= await loadOrCreatePending(db, paymentId, input.orderId, truth.amount);
+      return adopt(db, row, truth);
     },
   };
 }

@@ -64,10 +64,14 @@ export interface BaselineStepResult {
   errors: string[];
 }
 
-async function main(): Promise<void> {
-  const config = loadConfig();
-  const logger = createLogger('baseline', config.LOG_LEVEL);
-  let menus: BaselineInit['menus'] = [];
+type Menus = BaselineInit['menus'];
+
+/**
+ * What one saga does, done here: the API's placeOrder, then the saga's steps as plain calls of the
+ * activities. `menus` is what to order from (set by the parent's 'init').
+ */
+function createOrderRunner(config: ReturnType<typeof loadConfig>, logger: ReturnType<typeof createLogger>) {
+  const state: { menus: Menus } = { menus: [] };
   const dbs = {
     orders: createDb(config.ORDERS_DATABASE_URL, config.DB_POOL_MAX),
     payments: createDb(config.PAYMENTS_DATABASE_URL, config.DB_POOL_MAX),
@@ -99,10 +103,10 @@ async function main(): Promise<void> {
   const ctx = new MockActivityEnvironment(undefined, { logger: new PinoTemporalLogger(logger) });
   const runId = `bl${Date.now().toString(36)}`;
   let seq = 0;
-  let inFlight = 0;
 
   async function oneOrder(): Promise<void> {
     const n = seq++;
+    const menus = state.menus;
     const menu = menus[n % menus.length]!;
     const items = [{ menuId: menu.menuIds[n % menu.menuIds.length]!, quantity: 1 + (n % 3) }];
     if (n % 2 === 0) items.push({ menuId: menu.menuIds[(n + 1) % menu.menuIds.length]!, quantity: 1 });
@@ -126,7 +130,23 @@ async function main(): Promise<void> {
     await ctx.run(order.confirmOrder, { orderId });
   }
 
-  async function step(req: BaselineStepRequest): Promise<BaselineStepResult> {
+  return {
+    dbs,
+    oneOrder,
+    setMenus: (menus: Menus) => {
+      state.menus = menus;
+    },
+  };
+}
+
+/**
+ * Runs steps of an open-loop stream of `oneOrder`: `rate` per second for `seconds`, at most 2000 in
+ * flight (counted across steps: a step's unfinished orders still count in the next), more dropped.
+ */
+function createStepper(oneOrder: () => Promise<void>) {
+  let inFlight = 0;
+
+  return async function step(req: BaselineStepRequest): Promise<BaselineStepResult> {
     const latencies: number[] = [];
     const doneAt: number[] = [];
     const errors: string[] = [];
@@ -185,11 +205,18 @@ async function main(): Promise<void> {
       perSecond,
       errors,
     };
-  }
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger('baseline', config.LOG_LEVEL);
+  const { dbs, oneOrder, setMenus } = createOrderRunner(config, logger);
+  const step = createStepper(oneOrder);
 
   process.on('message', (msg: BaselineInit | BaselineStepRequest | { cmd: 'exit' }) => {
     if (msg.cmd === 'init') {
-      menus = msg.menus;
+      setMenus(msg.menus);
       // Warm the pools and the JIT before the first measured step.
       void (async () => {
         for (let i = 0; i < 5; i++) await oneOrder();

@@ -20,13 +20,13 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { Registry } from 'prom-client';
-import { createDb } from '../db/knex';
+import { createDb, type Db } from '../db/knex';
 import { migrateLatest } from '../db/migrations';
 import { createMenuProjector, type AppliedBatch, type MenuProjector } from '../db/projector/projector';
 import { menuIdFor, seedRestaurants } from '../db/seed';
 import { startPostgres } from '../lib/node/embedded-postgres';
-import { createLogger } from '../lib/node/logger';
-import { freePort, startHarnessRun } from '../harness/bootstrap';
+import { createLogger, type Logger } from '../lib/node/logger';
+import { freePort, startHarnessRun, type HarnessRun } from '../harness/bootstrap';
 
 interface Args {
   rates: number[];
@@ -139,157 +139,207 @@ async function writeBacklog(pool: pg.Pool, ids: string[], total: number, connect
   return written;
 }
 
+/** The source (restaurants) and the read model (menu_read), each in its own Postgres, migrated. */
+async function startDatabases(run: HarnessRun) {
+  const root = run.dataDir;
+  const [primaryPort, readPort] = [await freePort(), await freePort()];
+  const [primary, read] = await Promise.all([
+    startPostgres({ dataDir: path.join(root, 'primary'), port: primaryPort }),
+    startPostgres({ dataDir: path.join(root, 'read'), port: readPort }),
+  ]);
+  run.onClose(() => Promise.all([primary, read].map((i) => i.stop().catch(() => undefined))));
+  await Promise.all([primary.createDatabase('restaurants'), read.createDatabase('menu_read')]);
+  const source = createDb(primary.url('restaurants'), 4);
+  const readDb = createDb(read.url('menu_read'), 4);
+  run.onClose(() => Promise.all([source, readDb].map((d) => d.destroy().catch(() => undefined))));
+  await Promise.all([migrateLatest(source, 'restaurants'), migrateLatest(readDb, 'menu_read')]);
+  const pgVersion = (await source.raw('SHOW server_version')).rows[0].server_version as string;
+  return { sourceUrl: primary.url('restaurants'), source, readDb, pgVersion };
+}
+
+/** The projector under test, and every source transaction it applied, as it applies them. */
+interface Feed {
+  projector: MenuProjector;
+  /** Every applied source transaction: commit time and the moment it became visible. */
+  applied: Array<{ commitMs: number; visibleMs: number }>;
+  /** The projector's replication lag in bytes, from its metrics. */
+  lagBytes: () => Promise<number>;
+}
+
+/** Starts the projector (it builds the read model from a snapshot first). */
+async function startFeed(run: HarnessRun, sourceUrl: string, readDb: Db, logger: Logger): Promise<Feed & { snapshotMs: number }> {
+  const applied: Feed['applied'] = [];
+  const registry = new Registry();
+  const projector = createMenuProjector({
+    sourceUrl,
+    readDb,
+    slotName: 'menu_read_bench',
+    publicationName: 'menu_cdc',
+    logger,
+    registry,
+    onApplied: (b: AppliedBatch) => {
+      for (const tx of b.transactions) applied.push({ commitMs: tx.commitTimeMs, visibleMs: b.committedAtMs });
+    },
+  });
+  run.onClose(() => projector.stop().catch(() => undefined));
+  const t = Date.now();
+  await projector.start();
+  const snapshotMs = Date.now() - t;
+  console.log(`read model built from a snapshot in ${(snapshotMs / 1000).toFixed(1)} s; streaming`);
+  const lagBytes = async () =>
+    ((await registry.getSingleMetric('cdc_projector_lag_bytes')?.get())?.values[0]?.value as number | undefined) ?? NaN;
+  return { projector, applied, lagBytes, snapshotMs };
+}
+
+/** The pool that writes the updates. */
+function openWriterPool(run: HarnessRun, sourceUrl: string, connections: number): pg.Pool {
+  const writerPool = new pg.Pool({ connectionString: sourceUrl, max: connections });
+  run.onClose(() => writerPool.end().catch(() => undefined));
+  // An idle client can lose its server (pool.end() resolves before its clients have closed, so
+  // stopping Postgres right after can hit them): log it instead of dying of an unhandled 'error'.
+  writerPool.on('error', (e) => {
+    if (!run.closing) console.error(`writer connection error: ${e.message}`);
+  });
+  return writerPool;
+}
+
+/**
+ * One step: `rate` updates/s for the step's seconds, then a drain so that the next step starts from
+ * zero backlog. `writtenBefore` is every update written before this step.
+ */
+async function runStep(feed: Feed, writerPool: pg.Pool, ids: string[], rate: number, args: Args, writtenBefore: number): Promise<{ result: StepResult; written: number }> {
+  const { applied } = feed;
+  const appliedBefore = applied.length;
+  const stepStart = Date.now();
+  const { written } = await offerUpdates(writerPool, ids, rate, args.stepSeconds, args.writerConnections * 4);
+  const stepEnd = Date.now();
+  const writtenTotal = writtenBefore + written;
+  const backlogAtEnd = Math.max(0, writtenTotal - applied.length);
+  const lagBytesAtEnd = await feed.lagBytes();
+  // Drain before the next step so that every step starts from zero backlog.
+  const drainStart = Date.now();
+  while (applied.length < writtenTotal && Date.now() - drainStart < 120_000) await sleep(20);
+  const drainMs = Date.now() - drainStart;
+
+  const inStep = applied.slice(appliedBefore).filter((a) => a.commitMs >= stepStart && a.commitMs <= stepEnd);
+  const lags = inStep.map((a) => Math.max(0, a.visibleMs - a.commitMs)).sort((a, b) => a - b);
+  const seconds = (stepEnd - stepStart) / 1000;
+  const appliedInWindow = applied.slice(appliedBefore).filter((a) => a.visibleMs <= stepEnd).length;
+  const result: StepResult = {
+    offeredPerSec: rate,
+    writtenPerSec: Math.round(written / seconds),
+    appliedPerSec: Math.round(appliedInWindow / seconds),
+    lagP50Ms: percentile(lags, 50),
+    lagP99Ms: percentile(lags, 99),
+    lagMaxMs: lags[lags.length - 1] ?? NaN,
+    backlogAtEnd,
+    lagBytesAtEnd,
+    drainMs,
+    keptUp: false,
+    sourceLimited: written < 0.95 * rate * seconds,
+  };
+  result.keptUp = result.lagP99Ms < 1000 && backlogAtEnd < Math.max(50, result.writtenPerSec / 2);
+  console.log(
+    `  ${rate}/s: written ${result.writtenPerSec}/s, applied ${result.appliedPerSec}/s, ` +
+      `lag p50 ${result.lagP50Ms} ms p99 ${result.lagP99Ms} ms, backlog ${backlogAtEnd}, drained in ${drainMs} ms`,
+  );
+  return { result, written };
+}
+
+interface CatchUp {
+  updates: number;
+  sourceWritePerSec: number;
+  drainMs: number;
+  appliedPerSec: number;
+  caughtUp: boolean;
+}
+
+/** Catch-up: a backlog written while the projector is stopped, then drained at full speed. */
+async function catchUp(feed: Feed, writerPool: pg.Pool, ids: string[], args: Args, writtenBefore: number): Promise<CatchUp> {
+  await feed.projector.stop();
+  const t = Date.now();
+  const backlog = await writeBacklog(writerPool, ids, args.catchup, args.writerConnections);
+  const backlogWriteMs = Date.now() - t;
+  const writtenTotal = writtenBefore + backlog;
+  const catchupStart = Date.now();
+  await feed.projector.start();
+  while (feed.applied.length < writtenTotal && Date.now() - catchupStart < 300_000) await sleep(10);
+  const catchupMs = Date.now() - catchupStart;
+  return {
+    updates: backlog,
+    sourceWritePerSec: Math.round(backlog / (backlogWriteMs / 1000)),
+    drainMs: catchupMs,
+    appliedPerSec: Math.round(backlog / (catchupMs / 1000)),
+    caughtUp: feed.applied.length >= writtenTotal,
+  };
+}
+
+/** The table and the limits on stdout; returns the highest offered and written rates kept up with. */
+function printSummary(steps: StepResult[], catchup: CatchUp, args: Args, menuItems: number, pgVersion: string): { best: number; maxKept: number } {
+  const best = steps
+    .filter((s) => s.keptUp && !s.sourceLimited)
+    .reduce((m, s) => Math.max(m, s.offeredPerSec), 0);
+  const header = ['offered/s', 'written/s', 'applied/s', 'lag p50 ms', 'lag p99 ms', 'lag max ms', 'backlog@end', 'lag bytes@end', 'kept up', 'note'];
+  const rows = steps.map((s) => [
+    s.offeredPerSec,
+    s.writtenPerSec,
+    s.appliedPerSec,
+    s.lagP50Ms,
+    s.lagP99Ms,
+    s.lagMaxMs,
+    s.backlogAtEnd,
+    s.lagBytesAtEnd,
+    s.keptUp ? 'yes' : 'no',
+    s.sourceLimited ? 'source-limited' : '',
+  ].map(String));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
+  // Everything (both Postgres servers, writer, projector) shares this host: note how busy it was.
+  const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  console.log(
+    `\nCDC projector, ${menuItems} menu items, ${args.stepSeconds} s per step, ${os.cpus().length} CPUs, ` +
+      `Postgres ${pgVersion}, load average ${load}`,
+  );
+  console.log(line(header));
+  for (const r of rows) console.log(line(r));
+  console.log(`highest offered rate kept up with (p99 < 1 s, no growing backlog): ${best > 0 ? `${best} updates/s` : 'none'}`);
+  const maxKept = steps.filter((s) => s.keptUp).reduce((m, s) => Math.max(m, s.writtenPerSec), 0);
+  console.log(`highest written rate kept up with: ${maxKept} updates/s`);
+  console.log(
+    `catch-up: ${catchup.updates} updates written while stopped (${catchup.sourceWritePerSec}/s), drained in ` +
+      `${(catchup.drainMs / 1000).toFixed(1)} s = ${catchup.appliedPerSec} applied/s (the projector's ceiling here)`,
+  );
+  return { best, maxKept };
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const logger = createLogger('cdc-bench', process.env.LOG_LEVEL ?? 'warn');
   // The same bootstrap as the chaos harness and the lunch-rush benchmark: a temporary folder
   // Postgres can use, and a teardown on Ctrl-C or SIGTERM (last started, first stopped).
   const run = startHarnessRun({ prefix: 'cdc-bench-', log: (m) => console.error(m) });
-  const root = run.dataDir;
-  let projector: MenuProjector | null = null;
 
   try {
-    const [primaryPort, readPort] = [await freePort(), await freePort()];
-    const [primary, read] = await Promise.all([
-      startPostgres({ dataDir: path.join(root, 'primary'), port: primaryPort }),
-      startPostgres({ dataDir: path.join(root, 'read'), port: readPort }),
-    ]);
-    run.onClose(() => Promise.all([primary, read].map((i) => i.stop().catch(() => undefined))));
-    await Promise.all([primary.createDatabase('restaurants'), read.createDatabase('menu_read')]);
-    const source = createDb(primary.url('restaurants'), 4);
-    const readDb = createDb(read.url('menu_read'), 4);
-    run.onClose(() => Promise.all([source, readDb].map((d) => d.destroy().catch(() => undefined))));
-    await Promise.all([migrateLatest(source, 'restaurants'), migrateLatest(readDb, 'menu_read')]);
-    const pgVersion = (await source.raw('SHOW server_version')).rows[0].server_version as string;
-
-    let t = Date.now();
+    const { sourceUrl, source, readDb, pgVersion } = await startDatabases(run);
+    const t = Date.now();
     const seeded = await seedRestaurants(source, { restaurants: args.restaurants, itemsPerRestaurant: args.items });
     const seedMs = Date.now() - t;
     console.log(`seeded ${seeded.restaurants} restaurants, ${seeded.items} menu items in ${(seedMs / 1000).toFixed(1)} s`);
-
-    // Every applied source transaction: commit time and the moment it became visible.
-    const applied: Array<{ commitMs: number; visibleMs: number }> = [];
-    const registry = new Registry();
-    projector = createMenuProjector({
-      sourceUrl: primary.url('restaurants'),
-      readDb,
-      slotName: 'menu_read_bench',
-      publicationName: 'menu_cdc',
-      logger,
-      registry,
-      onApplied: (b: AppliedBatch) => {
-        for (const tx of b.transactions) applied.push({ commitMs: tx.commitTimeMs, visibleMs: b.committedAtMs });
-      },
-    });
-    run.onClose(() => projector?.stop().catch(() => undefined));
-    t = Date.now();
-    await projector.start();
-    const snapshotMs = Date.now() - t;
-    console.log(`read model built from a snapshot in ${(snapshotMs / 1000).toFixed(1)} s; streaming`);
+    const feed = await startFeed(run, sourceUrl, readDb, logger);
 
     const ids: string[] = [];
     for (let r = 1; r <= args.restaurants; r++) for (let i = 1; i <= args.items; i++) ids.push(menuIdFor(r, i));
-    const writerPool = new pg.Pool({ connectionString: primary.url('restaurants'), max: args.writerConnections });
-    run.onClose(() => writerPool.end().catch(() => undefined));
-    // An idle client can lose its server (pool.end() resolves before its clients have closed, so
-    // stopping Postgres right after can hit them): log it instead of dying of an unhandled 'error'.
-    writerPool.on('error', (e) => {
-      if (!run.closing) console.error(`writer connection error: ${e.message}`);
-    });
-    const lagBytes = async () =>
-      ((await registry.getSingleMetric('cdc_projector_lag_bytes')?.get())?.values[0]?.value as number | undefined) ?? NaN;
+    const writerPool = openWriterPool(run, sourceUrl, args.writerConnections);
 
     const steps: StepResult[] = [];
     let writtenTotal = 0;
     for (const rate of args.rates) {
-      const appliedBefore = applied.length;
-      const stepStart = Date.now();
-      const { written } = await offerUpdates(writerPool, ids, rate, args.stepSeconds, args.writerConnections * 4);
-      const stepEnd = Date.now();
+      const { result, written } = await runStep(feed, writerPool, ids, rate, args, writtenTotal);
       writtenTotal += written;
-      const backlogAtEnd = Math.max(0, writtenTotal - applied.length);
-      const lagBytesAtEnd = await lagBytes();
-      // Drain before the next step so that every step starts from zero backlog.
-      const drainStart = Date.now();
-      while (applied.length < writtenTotal && Date.now() - drainStart < 120_000) await sleep(20);
-      const drainMs = Date.now() - drainStart;
-
-      const inStep = applied.slice(appliedBefore).filter((a) => a.commitMs >= stepStart && a.commitMs <= stepEnd);
-      const lags = inStep.map((a) => Math.max(0, a.visibleMs - a.commitMs)).sort((a, b) => a - b);
-      const seconds = (stepEnd - stepStart) / 1000;
-      const appliedInWindow = applied.slice(appliedBefore).filter((a) => a.visibleMs <= stepEnd).length;
-      const result: StepResult = {
-        offeredPerSec: rate,
-        writtenPerSec: Math.round(written / seconds),
-        appliedPerSec: Math.round(appliedInWindow / seconds),
-        lagP50Ms: percentile(lags, 50),
-        lagP99Ms: percentile(lags, 99),
-        lagMaxMs: lags[lags.length - 1] ?? NaN,
-        backlogAtEnd,
-        lagBytesAtEnd,
-        drainMs,
-        keptUp: false,
-        sourceLimited: written < 0.95 * rate * seconds,
-      };
-      result.keptUp = result.lagP99Ms < 1000 && backlogAtEnd < Math.max(50, result.writtenPerSec / 2);
       steps.push(result);
-      console.log(
-        `  ${rate}/s: written ${result.writtenPerSec}/s, applied ${result.appliedPerSec}/s, ` +
-          `lag p50 ${result.lagP50Ms} ms p99 ${result.lagP99Ms} ms, backlog ${backlogAtEnd}, drained in ${drainMs} ms`,
-      );
     }
-
-    // Catch-up: a backlog written while the projector is stopped, then drained at full speed.
-    await projector.stop();
-    t = Date.now();
-    const backlog = await writeBacklog(writerPool, ids, args.catchup, args.writerConnections);
-    const backlogWriteMs = Date.now() - t;
-    writtenTotal += backlog;
-    const catchupStart = Date.now();
-    await projector.start();
-    while (applied.length < writtenTotal && Date.now() - catchupStart < 300_000) await sleep(10);
-    const catchupMs = Date.now() - catchupStart;
-    const catchup = {
-      updates: backlog,
-      sourceWritePerSec: Math.round(backlog / (backlogWriteMs / 1000)),
-      drainMs: catchupMs,
-      appliedPerSec: Math.round(backlog / (catchupMs / 1000)),
-      caughtUp: applied.length >= writtenTotal,
-    };
-
-    const best = steps
-      .filter((s) => s.keptUp && !s.sourceLimited)
-      .reduce((m, s) => Math.max(m, s.offeredPerSec), 0);
-    const header = ['offered/s', 'written/s', 'applied/s', 'lag p50 ms', 'lag p99 ms', 'lag max ms', 'backlog@end', 'lag bytes@end', 'kept up', 'note'];
-    const rows = steps.map((s) => [
-      s.offeredPerSec,
-      s.writtenPerSec,
-      s.appliedPerSec,
-      s.lagP50Ms,
-      s.lagP99Ms,
-      s.lagMaxMs,
-      s.backlogAtEnd,
-      s.lagBytesAtEnd,
-      s.keptUp ? 'yes' : 'no',
-      s.sourceLimited ? 'source-limited' : '',
-    ].map(String));
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-    const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
-    // Everything (both Postgres servers, writer, projector) shares this host: note how busy it was.
-    const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
-    console.log(
-      `\nCDC projector, ${seeded.items} menu items, ${args.stepSeconds} s per step, ${os.cpus().length} CPUs, ` +
-        `Postgres ${pgVersion}, load average ${load}`,
-    );
-    console.log(line(header));
-    for (const r of rows) console.log(line(r));
-    console.log(`highest offered rate kept up with (p99 < 1 s, no growing backlog): ${best > 0 ? `${best} updates/s` : 'none'}`);
-    const maxKept = steps.filter((s) => s.keptUp).reduce((m, s) => Math.max(m, s.writtenPerSec), 0);
-    console.log(`highest written rate kept up with: ${maxKept} updates/s`);
-    console.log(
-      `catch-up: ${catchup.updates} updates written while stopped (${catchup.sourceWritePerSec}/s), drained in ` +
-        `${(catchup.drainMs / 1000).toFixed(1)} s = ${catchup.appliedPerSec} applied/s (the projector's ceiling here)`,
-    );
+    const catchup = await catchUp(feed, writerPool, ids, args, writtenTotal);
+    const { best, maxKept } = printSummary(steps, catchup, args, seeded.items, pgVersion);
 
     const outDir = path.resolve(__dirname, '..', 'bench-results');
     fs.mkdirSync(outDir, { recursive: true });
@@ -303,7 +353,7 @@ async function main(): Promise<void> {
           host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, node: process.version, postgres: pgVersion, loadavg: os.loadavg() },
           config: args,
           seed: { ...seeded, ms: seedMs },
-          snapshotMs,
+          snapshotMs: feed.snapshotMs,
           steps,
           highestKeptUpRate: best,
           highestKeptUpWrittenRate: maxKept,

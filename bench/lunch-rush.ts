@@ -298,6 +298,173 @@ function table(header: string[], rows: Array<Array<string | number>>): string {
 const ms = (v: number) => (Number.isFinite(v) ? Math.round(v) : v > 0 ? Infinity : NaN);
 
 // ---------------------------------------------------------------------------------------------
+// The stack: started here, or already running (--api)
+
+/** How to reach the stack, and what of it is ours to measure and stop. */
+interface StackAccess {
+  /** Set when this run started the stack (then its processes' CPU is measured). */
+  stack?: LocalStack;
+  run?: HarnessRun;
+  dataDir?: string;
+  urls: { orders: string; payments: string; restaurants: string; menu_read: string };
+  apiUrl: string;
+  temporalAddress: string;
+  secret: string;
+  projectorMetricsUrl: string;
+  temporalMetricsUrl: string | undefined;
+  childEnv: Record<string, string>;
+  /** Processes of the stack that exited on their own during the run. */
+  unexpected: string[];
+}
+
+async function startStack(args: Args): Promise<StackAccess> {
+  const unexpected: string[] = [];
+  // One bootstrap with the chaos harness: temporary folder, secret, free ports, stop on a signal.
+  const run = startHarnessRun({ prefix: 'lunch-rush-', keepData: args.keepData, log: say });
+  const dataDir = run.dataDir;
+  const secret = run.secret;
+  let temporalMetricsPort = 0;
+  say(`starting the stack in ${dataDir} (seeding ${args.restaurants * args.itemsPerRestaurant} menu items)`);
+  const stack = await startStackOnFreePorts(async (ports) => ({
+    dataDir,
+    ports,
+    workers: args.workers,
+    env: { AUTH_SECRET: secret, RATE_LIMIT_MAX: '0', ...profileEnv(args.cpuProfile), ...args.env },
+    seed: { restaurants: args.restaurants, itemsPerRestaurant: args.itemsPerRestaurant },
+    temporalArgs: ['--metrics-port', String((temporalMetricsPort = await freePort())), ...args.temporalArgs],
+    log: (m) => say(m),
+    onUnexpectedExit: (name, code, signal) => {
+      if (!run.closing) {
+        unexpected.push(`${name} (${signal ?? code})`);
+        say(`!! ${name} exited unexpectedly (${signal ?? code}); see its log in ${dataDir}/logs`);
+      }
+    },
+  }));
+  // A start that failed and was tried again on other ports is not part of the measurement.
+  if (unexpected.length > 0) say(`before the stack was up: ${unexpected.splice(0).join(', ')}`);
+  run.onClose(async () => {
+    say('stopping the stack');
+    await stack.stop().catch((e: unknown) => say(`stack stop: ${(e as Error).message}`));
+  });
+  return {
+    stack,
+    run,
+    dataDir,
+    urls: stack.urls,
+    apiUrl: stack.apiUrl,
+    temporalAddress: stack.temporalAddress,
+    secret,
+    projectorMetricsUrl: stack.metricsUrls.projector!,
+    temporalMetricsUrl: `http://127.0.0.1:${temporalMetricsPort}/metrics`,
+    childEnv: { ...stack.env },
+    unexpected,
+  };
+}
+
+function attachStack(api: string): StackAccess {
+  const cfg = loadConfig();
+  const apiUrl = api.replace(/\/$/, '');
+  say(`driving the stack at ${apiUrl} (no per-process CPU: the processes are not ours)`);
+  // Nothing of ours to stop: a signal just ends the run.
+  stopOnSignal(async () => undefined, 130);
+  return {
+    urls: { orders: cfg.ORDERS_DATABASE_URL, payments: cfg.PAYMENTS_DATABASE_URL, restaurants: cfg.RESTAURANTS_DATABASE_URL, menu_read: cfg.MENU_READ_DATABASE_URL },
+    apiUrl,
+    temporalAddress: cfg.TEMPORAL_ADDRESS,
+    secret: cfg.AUTH_SECRET,
+    projectorMetricsUrl: `http://127.0.0.1:${cfg.PROJECTOR_METRICS_PORT}/metrics`,
+    temporalMetricsUrl: process.env.TEMPORAL_METRICS_URL,
+    childEnv: {},
+    unexpected: [],
+  };
+}
+
+/** The baseline's child process, once the baseline phase has started it. */
+interface BaselineProcess {
+  child?: ChildProcess;
+}
+
+/** The stack's processes (and the baseline's), by the name their CPU and memory are reported under. */
+function stackGroups(s: LocalStack, dataDir: string, baseline: BaselineProcess): ProcessGroup[] {
+  const primaryDir = path.join(dataDir, 'pg-primary');
+  const readDir = path.join(dataDir, 'pg-read');
+  let primaryPid: number | undefined;
+  let readPid: number | undefined;
+  return [
+    { name: 'api', roots: () => [s.api.pid] },
+    { name: 'order-worker', roots: () => s.workers.order.map((w) => w.pid) },
+    { name: 'payment-worker', roots: () => s.workers.payment.map((w) => w.pid) },
+    { name: 'restaurant-worker', roots: () => s.workers.restaurant.map((w) => w.pid) },
+    { name: 'projector', roots: () => [s.projector.pid] },
+    { name: 'psp', roots: () => [s.psp.pid] },
+    { name: 'temporal', roots: () => [s.temporal.pid] },
+    { name: 'postgres-primary', roots: () => [(primaryPid ??= findPostmaster(primaryDir))], pss: true },
+    { name: 'postgres-read', roots: () => [(readPid ??= findPostmaster(readDir))], pss: true },
+    { name: 'baseline', roots: () => [baseline.child?.pid] },
+    // Last, so that it counts only this process (its children are claimed above).
+    { name: 'bench', roots: () => [process.pid] },
+  ];
+}
+
+/** What the phases order from, read once the read model holds the whole seeded menu. */
+interface Targets {
+  expectedItems: number;
+  /** From the start of the run until the read model was complete. */
+  seedMs: number;
+  /** Auto-accepting restaurants and their items on sale: what the saga and the baseline order. */
+  menus: Array<{ restaurantId: string; menuIds: string[] }>;
+  /** Every restaurant: what the menu reads read. */
+  allRestaurants: string[];
+  /** Menu items of restaurants that do not auto-accept: what the CDC phase updates. */
+  updateIds: string[];
+}
+
+async function findTargets(restaurantsDb: Db, menuReadDb: Db, t0: number): Promise<Targets> {
+  const expectedItems = Number((await restaurantsDb('menu_items').count('* as n').first())?.n ?? 0);
+  const readyBy = Date.now() + 300_000;
+  for (;;) {
+    const n = Number((await menuReadDb('menu_items_read').count('* as n').first().catch(() => ({ n: 0 })))?.n ?? 0);
+    if (n >= expectedItems && n > 0) break;
+    if (Date.now() > readyBy) throw new Error(`the read model has ${n} of ${expectedItems} menu items after 5 minutes`);
+    await sleep(500);
+  }
+  const seedMs = Date.now() - t0;
+  say(`stack ready with ${expectedItems} menu items in the read model after ${(seedMs / 1000).toFixed(1)} s`);
+  const menuRows: Array<{ restaurant_id: string; menu_ids: string[] }> = (
+    await menuReadDb.raw(
+      `SELECT r.restaurant_id, array_agg(m.menu_id ORDER BY m.menu_id) AS menu_ids
+         FROM restaurants_read r JOIN menu_items_read m USING (restaurant_id)
+        WHERE r.auto_accept AND m.status = 'ON_SALE'
+        GROUP BY r.restaurant_id ORDER BY r.restaurant_id`,
+    )
+  ).rows;
+  const menus = menuRows.map((r) => ({ restaurantId: r.restaurant_id, menuIds: r.menu_ids }));
+  if (menus.length === 0) throw new Error('no auto-accepting restaurant with items on sale in the read model');
+  const allRestaurants: string[] = (await menuReadDb('restaurants_read').select('restaurant_id')).map((r) => r.restaurant_id as string);
+  // Menu updates go to restaurants that do not auto-accept, so they never change a price under an order.
+  const updateIds: string[] = (
+    await restaurantsDb('menu_items as m').join('restaurants as r', 'r.restaurant_id', 'm.restaurant_id').where('r.auto_accept', false).select('m.menu_id')
+  ).map((r) => r.menu_id as string);
+  return { expectedItems, seedMs, menus, allRestaurants, updateIds };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run
+
+/** What every phase uses. */
+interface Bench {
+  args: Args;
+  access: StackAccess;
+  driver: OrderDriver;
+  /** CPU and memory of the stack's processes now (undefined when the stack is not ours). */
+  snap: () => Snapshot | undefined;
+  temporalSamples: () => Promise<PromSample[] | undefined>;
+  /** Marks a phase on the chart's time axis. */
+  phase: (label: string, startMs: number, endMs: number) => void;
+}
+
+type BaselineStep = BaselineStepResult & { cpu?: CpuFigures; cpuMsPerOrder?: number; ok: boolean; loadavg: string };
+type MenuRun = HttpRun & { cpu?: CpuFigures; loadavg: string };
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
@@ -307,100 +474,15 @@ async function main(): Promise<void> {
   const loadAtStart = loadavg();
   say(`label ${args.label}; load average ${loadAtStart} on ${os.cpus().length} CPUs`);
 
-  // ---- the stack --------------------------------------------------------------------------
-  let stack: LocalStack | undefined;
-  let run: HarnessRun | undefined;
-  let dataDir: string | undefined;
-  let urls: { orders: string; payments: string; restaurants: string; menu_read: string };
-  let apiUrl: string;
-  let temporalAddress: string;
-  let secret: string;
-  let projectorMetricsUrl: string;
-  let temporalMetricsUrl: string | undefined;
-  let childEnv: Record<string, string>;
-  const unexpected: string[] = [];
-
-  if (!args.api) {
-    // One bootstrap with the chaos harness: temporary folder, secret, free ports, stop on a signal.
-    run = startHarnessRun({ prefix: 'lunch-rush-', keepData: args.keepData, log: say });
-    const r = run;
-    dataDir = run.dataDir;
-    secret = run.secret;
-    let temporalMetricsPort = 0;
-    say(`starting the stack in ${dataDir} (seeding ${args.restaurants * args.itemsPerRestaurant} menu items)`);
-    stack = await startStackOnFreePorts(async (ports) => ({
-      dataDir: dataDir!,
-      ports,
-      workers: args.workers,
-      env: { AUTH_SECRET: secret, RATE_LIMIT_MAX: '0', ...profileEnv(args.cpuProfile), ...args.env },
-      seed: { restaurants: args.restaurants, itemsPerRestaurant: args.itemsPerRestaurant },
-      temporalArgs: ['--metrics-port', String((temporalMetricsPort = await freePort())), ...args.temporalArgs],
-      log: (m) => say(m),
-      onUnexpectedExit: (name, code, signal) => {
-        if (!r.closing) {
-          unexpected.push(`${name} (${signal ?? code})`);
-          say(`!! ${name} exited unexpectedly (${signal ?? code}); see its log in ${dataDir}/logs`);
-        }
-      },
-    }));
-    // A start that failed and was tried again on other ports is not part of the measurement.
-    if (unexpected.length > 0) say(`before the stack was up: ${unexpected.splice(0).join(', ')}`);
-    const s = stack;
-    run.onClose(async () => {
-      say('stopping the stack');
-      await s.stop().catch((e: unknown) => say(`stack stop: ${(e as Error).message}`));
-    });
-    urls = stack.urls;
-    apiUrl = stack.apiUrl;
-    temporalAddress = stack.temporalAddress;
-    projectorMetricsUrl = stack.metricsUrls.projector!;
-    temporalMetricsUrl = `http://127.0.0.1:${temporalMetricsPort}/metrics`;
-    childEnv = { ...stack.env };
-  } else {
-    const cfg = loadConfig();
-    urls = { orders: cfg.ORDERS_DATABASE_URL, payments: cfg.PAYMENTS_DATABASE_URL, restaurants: cfg.RESTAURANTS_DATABASE_URL, menu_read: cfg.MENU_READ_DATABASE_URL };
-    apiUrl = args.api.replace(/\/$/, '');
-    temporalAddress = cfg.TEMPORAL_ADDRESS;
-    secret = cfg.AUTH_SECRET;
-    projectorMetricsUrl = `http://127.0.0.1:${cfg.PROJECTOR_METRICS_PORT}/metrics`;
-    temporalMetricsUrl = process.env.TEMPORAL_METRICS_URL;
-    childEnv = {};
-    say(`driving the stack at ${apiUrl} (no per-process CPU: the processes are not ours)`);
-    // Nothing of ours to stop: a signal just ends the run.
-    stopOnSignal(async () => undefined, 130);
-  }
-
+  const access = args.api ? attachStack(args.api) : await startStack(args);
+  const { stack, urls } = access;
   const ordersDb: Db = createDb(urls.orders, 2);
   const restaurantsDb: Db = createDb(urls.restaurants, 2);
   const menuReadDb: Db = createDb(urls.menu_read, 2);
-  let baselineChild: ChildProcess | undefined;
-  const groups: ProcessGroup[] = [];
-  if (stack) {
-    const s = stack;
-    const primaryDir = path.join(dataDir!, 'pg-primary');
-    const readDir = path.join(dataDir!, 'pg-read');
-    let primaryPid: number | undefined;
-    let readPid: number | undefined;
-    groups.push(
-      { name: 'api', roots: () => [s.api.pid] },
-      { name: 'order-worker', roots: () => s.workers.order.map((w) => w.pid) },
-      { name: 'payment-worker', roots: () => s.workers.payment.map((w) => w.pid) },
-      { name: 'restaurant-worker', roots: () => s.workers.restaurant.map((w) => w.pid) },
-      { name: 'projector', roots: () => [s.projector.pid] },
-      { name: 'psp', roots: () => [s.psp.pid] },
-      { name: 'temporal', roots: () => [s.temporal.pid] },
-      { name: 'postgres-primary', roots: () => [(primaryPid ??= findPostmaster(primaryDir))], pss: true },
-      { name: 'postgres-read', roots: () => [(readPid ??= findPostmaster(readDir))], pss: true },
-      { name: 'baseline', roots: () => [baselineChild?.pid] },
-      // Last, so that it counts only this process (its children are claimed above).
-      { name: 'bench', roots: () => [process.pid] },
-    );
-  }
-  const acct = new ProcessAccounting(groups);
+  const baseline: BaselineProcess = {};
+  const acct = new ProcessAccounting(stack ? stackGroups(stack, access.dataDir!, baseline) : []);
   acct.start(2000);
-  const snap = () => (stack ? acct.snapshot() : undefined);
-  const temporalSamples = async (): Promise<PromSample[] | undefined> => (temporalMetricsUrl ? scrape(temporalMetricsUrl).catch(() => undefined) : undefined);
-
+  const temporalMetricsUrl = access.temporalMetricsUrl;
   const result: Record<string, unknown> = {
     benchmark: 'lunch-rush',
     label: args.label,
@@ -408,35 +490,9 @@ async function main(): Promise<void> {
     args: { ...args, phases: [...args.phases] },
   };
   const phases: Phase[] = [];
-  const phase = (label: string, startMs: number, endMs: number) => phases.push({ label, start: (startMs - t0) / 1000, end: (endMs - t0) / 1000 });
 
   try {
-    // ---- wait for the read model, find what to order ----------------------------------------
-    const expectedItems = Number((await restaurantsDb('menu_items').count('* as n').first())?.n ?? 0);
-    const readyBy = Date.now() + 300_000;
-    for (;;) {
-      const n = Number((await menuReadDb('menu_items_read').count('* as n').first().catch(() => ({ n: 0 })))?.n ?? 0);
-      if (n >= expectedItems && n > 0) break;
-      if (Date.now() > readyBy) throw new Error(`the read model has ${n} of ${expectedItems} menu items after 5 minutes`);
-      await sleep(500);
-    }
-    const seedMs = Date.now() - t0;
-    say(`stack ready with ${expectedItems} menu items in the read model after ${(seedMs / 1000).toFixed(1)} s`);
-    const menuRows: Array<{ restaurant_id: string; menu_ids: string[] }> = (
-      await menuReadDb.raw(
-        `SELECT r.restaurant_id, array_agg(m.menu_id ORDER BY m.menu_id) AS menu_ids
-           FROM restaurants_read r JOIN menu_items_read m USING (restaurant_id)
-          WHERE r.auto_accept AND m.status = 'ON_SALE'
-          GROUP BY r.restaurant_id ORDER BY r.restaurant_id`,
-      )
-    ).rows;
-    const menus = menuRows.map((r) => ({ restaurantId: r.restaurant_id, menuIds: r.menu_ids }));
-    if (menus.length === 0) throw new Error('no auto-accepting restaurant with items on sale in the read model');
-    const allRestaurants: string[] = (await menuReadDb('restaurants_read').select('restaurant_id')).map((r) => r.restaurant_id as string);
-    // Menu updates go to restaurants that do not auto-accept, so they never change a price under an order.
-    const updateIds: string[] = (
-      await restaurantsDb('menu_items as m').join('restaurants as r', 'r.restaurant_id', 'm.restaurant_id').where('r.auto_accept', false).select('m.menu_id')
-    ).map((r) => r.menu_id as string);
+    const targets = await findTargets(restaurantsDb, menuReadDb, t0);
     const pgVersion = (await ordersDb.raw('SHOW server_version')).rows[0].server_version as string;
     result.machine = {
       nproc: os.cpus().length,
@@ -447,12 +503,20 @@ async function main(): Promise<void> {
       temporal: stack ? temporalVersion() : undefined,
       loadavgAtStart: loadAtStart,
     };
-    result.stack = { menuItems: expectedItems, restaurants: allRestaurants.length, autoAcceptRestaurants: menus.length, workers: args.workers, readyAfterMs: seedMs };
+    result.stack = { menuItems: targets.expectedItems, restaurants: targets.allRestaurants.length, autoAcceptRestaurants: targets.menus.length, workers: args.workers, readyAfterMs: targets.seedMs };
 
-    const tokens = await Promise.all(Array.from({ length: 50 }, (_, i) => mintToken({ role: 'customer', sub: `bench-customer-${i + 1}` }, secret, 86_400)));
-    const driver = new OrderDriver({ apiUrl, ordersDbUrl: urls.orders, tokens, menus, runId });
+    const tokens = await Promise.all(Array.from({ length: 50 }, (_, i) => mintToken({ role: 'customer', sub: `bench-customer-${i + 1}` }, access.secret, 86_400)));
+    const driver = new OrderDriver({ apiUrl: access.apiUrl, ordersDbUrl: urls.orders, tokens, menus: targets.menus, runId });
     driver.startTracker();
-    const temporal = new Client({ connection: await Connection.connect({ address: temporalAddress }) });
+    const temporal = new Client({ connection: await Connection.connect({ address: access.temporalAddress }) });
+    const b: Bench = {
+      args,
+      access,
+      driver,
+      snap: () => (stack ? acct.snapshot() : undefined),
+      temporalSamples: async () => (temporalMetricsUrl ? scrape(temporalMetricsUrl).catch(() => undefined) : undefined),
+      phase: (label, startMs, endMs) => phases.push({ label, start: (startMs - t0) / 1000, end: (endMs - t0) / 1000 }),
+    };
 
     // Warm-up: JIT, pools, Temporal's caches. Not reported.
     say('warming up (5 s at 5 orders/s)');
@@ -461,268 +525,21 @@ async function main(): Promise<void> {
 
     if (args.cpuProfile) fs.writeFileSync(path.join(args.cpuProfile, '.recording'), '');
 
-    // ---- 1. no-load latency -----------------------------------------------------------------
-    if (args.phases.has('idle')) {
-      say(`no-load latency: ${args.idleOrders} orders one at a time`);
-      const start = Date.now();
-      for (let i = 0; i < args.idleOrders; i++) {
-        await driver.place('idle');
-        await driver.settle('idle', 10_000);
-        await sleep(200);
-      }
-      phase('no load', start, Date.now());
-      const recs = driver.records.filter((r) => r.phase === 'idle');
-      const confirmed = recs.filter((r) => r.finalStatus === 'CONFIRMED');
-      result.idle = {
-        orders: recs.length,
-        confirmed: confirmed.length,
-        postMs: summarize(recs.map((r) => r.postMs ?? NaN)),
-        confirmMs: summarize(confirmed.map((r) => r.doneAtMs! - r.sentMs)),
-        loadavg: loadavg(),
-      };
-    }
-
-    // ---- 2. orders: stepped open-loop load ----------------------------------------------------
-    const orderSteps: OrderStep[] = [];
-    const runOrderStep = async (rate: number, seconds: number): Promise<OrderStep> => {
-      const label = `saga#${orderSteps.length + 1}@${rate}`;
-      say(`orders: ${rate}/s for ${seconds} s`);
-      const [c0, m0] = [snap(), await temporalSamples()];
-      const loop = await driver.openLoop(label, rate, seconds);
-      const settled = await driver.settle(label, args.drainSeconds * 1000);
-      const [c1, m1] = [snap(), await temporalSamples()];
-      phase(`${rate}/s`, loop.startMs, Date.now());
-      const recs = driver.records.filter((r) => r.phase === label);
-      const figures = orderStepFigures(label, rate, seconds, recs, loop.dropped, Date.now());
-      const cpu = cpuFigures(c0, c1, STACK_GROUPS);
-      const persisted = (m: PromSample[] | undefined, ops: string[]) => (m ? ops.reduce((a, op) => a + sumOf(m, 'persistence_requests', { namespace: 'default', operation: op }), 0) : NaN);
-      const writes = ['CreateWorkflowExecution', 'UpdateWorkflowExecution'];
-      const step: OrderStep = {
-        ...figures,
-        cpu,
-        cpuMsPerOrder: cpu && figures.confirmed > 0 ? (cpu.total / figures.confirmed) * 1000 : undefined,
-        temporalWritesPerOrder: m0 && m1 ? (persisted(m1, writes) - persisted(m0, writes)) / Math.max(1, figures.confirmed) : undefined,
-        temporalRequestsPerOrder: m0 && m1 ? (sumOf(m1, 'persistence_requests') - sumOf(m0, 'persistence_requests')) / Math.max(1, figures.confirmed) : undefined,
-        loadavg: loadavg(),
-      };
-      say(
-        `  offered ${step.offered}, confirmed ${step.confirmed} (${step.completedPerSec.toFixed(1)}/s), POST p99 ${ms(step.postMs.p99)} ms, ` +
-          `CONFIRMED p50 ${ms(step.confirmMs.p50)} p99 ${ms(step.confirmMs.p99)} ms, cpu ${step.cpuMsPerOrder?.toFixed(1) ?? '-'} ms/order${settled ? '' : ', NOT drained'}`,
-      );
-      orderSteps.push(step);
-      // Whatever did not finish keeps loading the next step: let it finish first.
-      if (!settled) await driver.settle(null, 60_000);
-      return step;
-    };
-    if (args.phases.has('orders')) {
-      await ladder(args.rates, args.startRate, args.growth, async (rate) => (await runOrderStep(rate, args.stepSeconds)).saturated);
-      await driver.settle(null, 60_000);
-      orderSteps.sort((a, b) => a.rate - b.rate);
-      result.orderSteps = orderSteps;
-    }
-
-    // State transitions per order, by Temporal's own count, on a sample of confirmed sagas.
-    const sample = driver.records.filter((r) => r.finalStatus === 'CONFIRMED' && r.phase !== 'warmup').slice(-20);
-    if (sample.length > 0) {
-      const described = await Promise.all(
-        sample.map(async (r) => {
-          const d = await temporal.workflow.getHandle(`order-${r.orderId}`).describe();
-          return { stateTransitions: Number(d.raw.workflowExecutionInfo?.stateTransitionCount ?? NaN), historyEvents: d.historyLength, historyBytes: Number(d.historySize ?? NaN) };
-        }),
-      );
-      result.temporal = {
-        sampledWorkflows: described.length,
-        stateTransitionsPerOrder: summarize(described.map((d) => d.stateTransitions)).mean,
-        historyEventsPerOrder: summarize(described.map((d) => d.historyEvents)).mean,
-        historyBytesPerOrder: summarize(described.map((d) => d.historyBytes)).mean,
-      };
-    }
-
-    // ---- 3. baseline -----------------------------------------------------------------------
-    const baselineSteps: Array<BaselineStepResult & { cpu?: CpuFigures; cpuMsPerOrder?: number; ok: boolean; loadavg: string }> = [];
-    if (args.phases.has('baseline')) {
-      say('baseline: the same writes without Temporal, one Node process');
-      const logFd = fs.openSync(path.join(dataDir ?? os.tmpdir(), dataDir ? 'logs/baseline.log' : 'lunch-rush-baseline.log'), 'a');
-      baselineChild = fork(path.join(__dirname, 'baseline.ts'), [], {
-        cwd: PROJECT_ROOT,
-        env: { ...process.env, ...childEnv, ...args.env },
-        execArgv: ['--import', 'tsx'],
-        stdio: ['ignore', logFd, logFd, 'ipc'],
-      });
-      fs.closeSync(logFd);
-      const child = baselineChild;
-      const next = <T>(): Promise<T> =>
-        new Promise((resolve, reject) => {
-          const onMsg = (m: any) => {
-            cleanupListeners();
-            if (m?.type === 'error') reject(new Error(`baseline: ${m.message as string}`));
-            else resolve(m as T);
-          };
-          const onExit = (code: number | null) => {
-            cleanupListeners();
-            reject(new Error(`baseline process exited (${code})`));
-          };
-          const cleanupListeners = () => {
-            child.off('message', onMsg);
-            child.off('exit', onExit);
-          };
-          child.on('message', onMsg);
-          child.on('exit', onExit);
-        });
-      child.send({ cmd: 'init', menus });
-      await next<{ type: 'ready' }>();
-      // Start where the saga was busiest (and still kept up), so that the CPU per order of both is
-      // also compared at the same rate, then step up to the baseline's own saturation.
-      const sagaGood = orderSteps.filter((s) => s.ok).reduce((m, s) => Math.max(m, s.rate), 0);
-      const baselineStart = args.baselineStartRate ?? (sagaGood > 0 ? sagaGood : 10);
-      await ladder(args.baselineRates, baselineStart, args.growth, async (rate) => {
-        say(`baseline: ${rate}/s for ${args.baselineStepSeconds} s`);
-        const c0 = snap();
-        child.send({ cmd: 'step', phase: `baseline#${baselineSteps.length + 1}@${rate}`, rate, seconds: args.baselineStepSeconds, drainMs: args.drainSeconds * 1000 });
-        const r = await next<BaselineStepResult>();
-        const c1 = snap();
-        const cpu = cpuFigures(c0, c1, BASELINE_GROUPS);
-        // As for the saga: completed orders over the time from the first order to the last completion.
-        const completedPerSec = r.completed / Math.max(args.baselineStepSeconds, (r.lastDoneMs - r.windowStartMs) / 1000);
-        const ok = r.failed + r.unfinished + r.dropped <= 0.01 * r.offered && completedPerSec >= 0.9 * rate;
-        const step = { ...r, completedPerSecInWindow: completedPerSec, cpu, cpuMsPerOrder: cpu && r.completed > 0 ? (cpu.total / r.completed) * 1000 : undefined, ok, loadavg: loadavg() };
-        baselineSteps.push(step);
-        phase(`base ${rate}/s`, r.windowStartMs, Date.now());
-        say(`  completed ${r.completed} (${completedPerSec.toFixed(1)}/s), p50 ${ms(r.latencyMs.p50)} p99 ${ms(r.latencyMs.p99)} ms, failed ${r.failed}, cpu ${step.cpuMsPerOrder?.toFixed(1) ?? '-'} ms/order`);
-        if (r.errors.length > 0) say(`  errors: ${r.errors.join(' | ')}`);
-        return !ok || r.latencyMs.p99 > 5000;
-      });
-      child.send({ cmd: 'exit' });
-      await new Promise((r) => child.once('exit', r));
-      result.baselineSteps = baselineSteps;
-    }
-
-    // ---- 4. menu reads against /healthz -------------------------------------------------------
-    const menuRuns: Array<HttpRun & { cpu?: CpuFigures; loadavg: string }> = [];
+    if (args.phases.has('idle')) result.idle = await runIdlePhase(b);
+    const orderSteps = args.phases.has('orders') ? await runOrdersPhase(b) : [];
+    if (args.phases.has('orders')) result.orderSteps = orderSteps;
+    const described = await describeSagas(temporal, driver);
+    if (described) result.temporal = described;
+    const baselineSteps = args.phases.has('baseline') ? await runBaselinePhase(b, baseline, targets.menus, orderSteps) : [];
+    if (args.phases.has('baseline')) result.baselineSteps = baselineSteps;
+    const menuRuns: MenuRun[] = [];
     if (args.phases.has('menu')) {
-      let k = 0;
-      const menuPath = () => `/restaurants/${allRestaurants[(k = (k + 7919) % allRestaurants.length)]}/menu`;
-      // Warm-up run, not reported.
-      await runHttp({ label: 'warmup', baseUrl: apiUrl, path: menuPath, connections: 8, seconds: 2 });
-      // The API's menu cache (api/services/menu-cache.ts): how many of the measured reads it served.
-      const cacheReads = async () => {
-        const m = await scrape(`${apiUrl}/metrics`).catch(() => [] as PromSample[]);
-        return { hit: sumOf(m, 'menu_cache_reads_total', { result: 'hit' }), miss: sumOf(m, 'menu_cache_reads_total', { result: 'miss' }), bypass: sumOf(m, 'menu_cache_reads_total', { result: 'bypass' }) };
-      };
-      const cacheBefore = await cacheReads();
-      for (const connections of args.menuConnections) {
-        for (const [label, p] of [
-          ['healthz', () => '/healthz'],
-          ['menu', menuPath],
-        ] as const) {
-          const c0 = snap();
-          const start = Date.now();
-          const run = await runHttp({ label, baseUrl: apiUrl, path: p, connections, seconds: args.menuSeconds });
-          const c1 = snap();
-          phase(`${label} c${connections}`, start, Date.now());
-          menuRuns.push({ ...run, cpu: cpuFigures(c0, c1, STACK_GROUPS), loadavg: loadavg() });
-          say(`${label} x${connections}: ${run.requestsPerSec.toFixed(0)} req/s, p50 ${run.p50Ms} p99 ${run.p99Ms} ms, non-2xx ${run.non2xx}, errors ${run.errors}`);
-        }
-      }
+      const menu = await runMenuPhase(b, targets.allRestaurants);
+      menuRuns.push(...menu.runs);
       result.menuRuns = menuRuns;
-      const cacheAfter = await cacheReads();
-      result.menuCache = { hit: cacheAfter.hit - cacheBefore.hit, miss: cacheAfter.miss - cacheBefore.miss, bypass: cacheAfter.bypass - cacheBefore.bypass };
+      result.menuCache = menu.cache;
     }
-
-    // ---- 5. CDC ---------------------------------------------------------------------------------
-    const cdc: Record<string, unknown> = {};
-    if (args.phases.has('cdc')) {
-      const writer = new pg.Pool({ connectionString: urls.restaurants, max: 16, application_name: 'bench-menu-writer' });
-      writer.on('error', () => undefined);
-      const projectorCounters = async () => {
-        const m = await scrape(projectorMetricsUrl);
-        return { m, applied: sumOf(m, 'cdc_projector_transactions_applied_total'), lag: histogramBuckets(m, 'cdc_projector_apply_delay_seconds') };
-      };
-      const lagFigures = (before: Map<number, number>, after: Map<number, number>) => {
-        const d = bucketDelta(before, after);
-        return {
-          transactions: d.get(Infinity) ?? 0,
-          lagP50Ms: histogramQuantile(d, 0.5) * 1000,
-          lagP99Ms: histogramQuantile(d, 0.99) * 1000,
-          within100Ms: fractionAtOrBelow(d, 0.1),
-          within250Ms: fractionAtOrBelow(d, 0.25),
-          within1s: fractionAtOrBelow(d, 1),
-        };
-      };
-      const waitApplied = async (target: number, timeoutMs: number) => {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const { applied } = await projectorCounters();
-          if (applied >= target || Date.now() > deadline) return applied;
-          await sleep(100);
-        }
-      };
-
-      // 5a. 500 updates/s while orders and menu reads run.
-      const bestSaga = orderSteps.filter((s) => s.withinSlo).reduce((m, s) => Math.max(m, s.rate), 0);
-      const mixedOrderRate = args.mixedOrderRate ?? Math.max(1, Math.round(bestSaga / 2));
-      say(`CDC with load: ${args.cdcRate} menu updates/s + ${mixedOrderRate} orders/s + ${args.mixedReadRate} menu reads/s for ${args.mixedSeconds} s`);
-      let k = 0;
-      const menuPath = () => `/restaurants/${allRestaurants[(k = (k + 7919) % allRestaurants.length)]}/menu`;
-      const before = await projectorCounters();
-      const c0 = snap();
-      const start = Date.now();
-      const reads = startHttp({ baseUrl: apiUrl, path: menuPath, connections: 8, overallRate: args.mixedReadRate, seconds: args.mixedSeconds });
-      const [updates, orderLoop] = await Promise.all([
-        offerUpdates(writer, updateIds, args.cdcRate, args.mixedSeconds, 64),
-        driver.openLoop('mixed', mixedOrderRate, args.mixedSeconds),
-        reads.done,
-      ]);
-      const end = Date.now();
-      const applied = await waitApplied(before.applied + updates.written, 30_000);
-      await driver.settle('mixed', args.drainSeconds * 1000);
-      const c1 = snap();
-      const after = await projectorCounters();
-      phase('CDC+orders+reads', start, Date.now());
-      const readRun = await reads.done;
-      const mixedOrders = orderStepFigures('mixed', mixedOrderRate, args.mixedSeconds, driver.records.filter((r) => r.phase === 'mixed'), orderLoop.dropped, Date.now());
-      cdc.mixed = {
-        updatesPerSecOffered: args.cdcRate,
-        updatesPerSecWritten: updates.written / ((end - start) / 1000),
-        failedUpdates: updates.failed,
-        backlogAtEnd: Math.max(0, before.applied + updates.written - applied),
-        ...lagFigures(before.lag, after.lag),
-        orders: mixedOrders,
-        reads: readRun,
-        cpu: cpuFigures(c0, c1, STACK_GROUPS),
-        loadavg: loadavg(),
-      };
-      const mx = cdc.mixed as { lagP50Ms: number; lagP99Ms: number };
-      say(`  lag p50 ${mx.lagP50Ms.toFixed(0)} ms, p99 ${mx.lagP99Ms.toFixed(0)} ms; orders CONFIRMED p99 ${ms(mixedOrders.confirmMs.p99)} ms; reads p99 ${readRun.p99Ms} ms`);
-
-      // 5b. Update rates stepped up (nothing else running): the highest the projector keeps up with.
-      const steps: Array<Record<string, unknown>> = [];
-      for (const rate of args.cdcRates) {
-        say(`CDC: ${rate} updates/s for ${args.cdcStepSeconds} s`);
-        const b = await projectorCounters();
-        const s0 = snap();
-        const st = Date.now();
-        const w = await offerUpdates(writer, updateIds, rate, args.cdcStepSeconds, 64);
-        const en = Date.now();
-        const atEnd = (await projectorCounters()).applied;
-        const drained = await waitApplied(b.applied + w.written, 60_000);
-        const s1 = snap();
-        const a = await projectorCounters();
-        phase(`CDC ${rate}/s`, st, Date.now());
-        const writtenPerSec = w.written / ((en - st) / 1000);
-        const lag = lagFigures(b.lag, a.lag);
-        const backlogAtEnd = Math.max(0, b.applied + w.written - atEnd);
-        const keptUp = lag.lagP99Ms < 1000 && backlogAtEnd < Math.max(50, writtenPerSec / 2) && drained >= b.applied + w.written;
-        const sourceLimited = w.written < 0.95 * rate * args.cdcStepSeconds;
-        steps.push({ offeredPerSec: rate, writtenPerSec, failed: w.failed, backlogAtEnd, ...lag, keptUp, sourceLimited, cpu: cpuFigures(s0, s1, ['projector', 'postgres-primary', 'postgres-read']), loadavg: loadavg() });
-        say(`  written ${writtenPerSec.toFixed(0)}/s, lag p50 ${lag.lagP50Ms.toFixed(0)} p99 ${lag.lagP99Ms.toFixed(0)} ms, backlog at end ${backlogAtEnd}${keptUp ? '' : ' — NOT kept up'}${sourceLimited ? ' (source-limited)' : ''}`);
-        if (!keptUp) break;
-      }
-      cdc.steps = steps;
-      cdc.highestKeptUpWrittenPerSec = steps.filter((s) => s.keptUp).reduce((m, s) => Math.max(m, s.writtenPerSec as number), 0);
-      await writer.end();
-      result.cdc = cdc;
-    }
+    if (args.phases.has('cdc')) result.cdc = await runCdcPhase(b, targets, orderSteps);
 
     if (args.cpuProfile) {
       fs.rmSync(path.join(args.cpuProfile, '.recording'), { force: true });
@@ -734,28 +551,337 @@ async function main(): Promise<void> {
     acct.stop();
     const peaks = acct.peakMemBytes();
     result.peakMemoryMB = Object.fromEntries(Object.entries(peaks).map(([k, v]) => [k, round(v / 2 ** 20)]));
-    result.unexpectedExits = unexpected;
+    result.unexpectedExits = access.unexpected;
     result.loadavgAtEnd = loadavg();
     result.durationSeconds = round((Date.now() - t0) / 1000);
 
-    // ---- report ---------------------------------------------------------------------------------
-    const report = buildReport(result, args);
-    result.summary = report.summary;
-    const outDir = path.join(PROJECT_ROOT, 'bench-results');
-    fs.mkdirSync(outDir, { recursive: true });
-    const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
-    const base = path.join(outDir, `lunch-rush-${args.label}-${stamp}`);
-    fs.writeFileSync(`${base}.json`, JSON.stringify({ ...result, records: undefined, timeline: timeline(driver.records, baselineSteps, t0) }, null, 2));
-    fs.writeFileSync(`${base}.svg`, chart(driver.records, baselineSteps, menuRuns, phases, t0, args, result));
-    process.stdout.write(report.text);
-    process.stdout.write(`\nresults: ${path.relative(process.cwd(), base)}.json\nchart:   ${path.relative(process.cwd(), base)}.svg\n`);
+    writeResults(args, result, startedAt, t0, { records: driver.records, baselineSteps, menuRuns, phases });
   } finally {
     acct.stop();
-    if (baselineChild && baselineChild.exitCode === null) baselineChild.kill('SIGTERM');
+    if (baseline.child && baseline.child.exitCode === null) baseline.child.kill('SIGTERM');
     await Promise.all([ordersDb.destroy(), restaurantsDb.destroy(), menuReadDb.destroy()]).catch(() => undefined);
     // After a signal this is the teardown already under way (close runs once).
-    await run?.close();
+    await access.run?.close();
   }
+}
+
+/** The report on stdout, bench-results/lunch-rush-<label>-<time>.json (with the summary) and .svg. */
+function writeResults(args: Args, result: Record<string, unknown>, startedAt: Date, t0: number, run: { records: OrderRecord[]; baselineSteps: BaselineStep[]; menuRuns: MenuRun[]; phases: Phase[] }): void {
+  const report = buildReport(result, args);
+  result.summary = report.summary;
+  const outDir = path.join(PROJECT_ROOT, 'bench-results');
+  fs.mkdirSync(outDir, { recursive: true });
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+  const base = path.join(outDir, `lunch-rush-${args.label}-${stamp}`);
+  fs.writeFileSync(`${base}.json`, JSON.stringify({ ...result, records: undefined, timeline: timeline(run.records, run.baselineSteps, t0) }, null, 2));
+  fs.writeFileSync(`${base}.svg`, chart(run.records, run.baselineSteps, run.menuRuns, run.phases, t0, args, result));
+  process.stdout.write(report.text);
+  process.stdout.write(`\nresults: ${path.relative(process.cwd(), base)}.json\nchart:   ${path.relative(process.cwd(), base)}.svg\n`);
+}
+
+// ---- 1. no-load latency -----------------------------------------------------------------------
+
+async function runIdlePhase({ args, driver, phase }: Bench): Promise<Record<string, unknown>> {
+  say(`no-load latency: ${args.idleOrders} orders one at a time`);
+  const start = Date.now();
+  for (let i = 0; i < args.idleOrders; i++) {
+    await driver.place('idle');
+    await driver.settle('idle', 10_000);
+    await sleep(200);
+  }
+  phase('no load', start, Date.now());
+  const recs = driver.records.filter((r) => r.phase === 'idle');
+  const confirmed = recs.filter((r) => r.finalStatus === 'CONFIRMED');
+  return {
+    orders: recs.length,
+    confirmed: confirmed.length,
+    postMs: summarize(recs.map((r) => r.postMs ?? NaN)),
+    confirmMs: summarize(confirmed.map((r) => r.doneAtMs! - r.sentMs)),
+    loadavg: loadavg(),
+  };
+}
+
+// ---- 2. orders: stepped open-loop load --------------------------------------------------------
+
+async function runOrdersPhase(b: Bench): Promise<OrderStep[]> {
+  const { args, driver } = b;
+  const orderSteps: OrderStep[] = [];
+  await ladder(args.rates, args.startRate, args.growth, async (rate) => {
+    const step = await runOrderStep(b, `saga#${orderSteps.length + 1}@${rate}`, rate, args.stepSeconds);
+    orderSteps.push(step);
+    return step.saturated;
+  });
+  await driver.settle(null, 60_000);
+  return orderSteps.sort((a, b) => a.rate - b.rate);
+}
+
+async function runOrderStep({ args, driver, snap, temporalSamples, phase }: Bench, label: string, rate: number, seconds: number): Promise<OrderStep> {
+  say(`orders: ${rate}/s for ${seconds} s`);
+  const [c0, m0] = [snap(), await temporalSamples()];
+  const loop = await driver.openLoop(label, rate, seconds);
+  const settled = await driver.settle(label, args.drainSeconds * 1000);
+  const [c1, m1] = [snap(), await temporalSamples()];
+  phase(`${rate}/s`, loop.startMs, Date.now());
+  const recs = driver.records.filter((r) => r.phase === label);
+  const figures = orderStepFigures(label, rate, seconds, recs, loop.dropped, Date.now());
+  const cpu = cpuFigures(c0, c1, STACK_GROUPS);
+  const persisted = (m: PromSample[] | undefined, ops: string[]) => (m ? ops.reduce((a, op) => a + sumOf(m, 'persistence_requests', { namespace: 'default', operation: op }), 0) : NaN);
+  const writes = ['CreateWorkflowExecution', 'UpdateWorkflowExecution'];
+  const step: OrderStep = {
+    ...figures,
+    cpu,
+    cpuMsPerOrder: cpu && figures.confirmed > 0 ? (cpu.total / figures.confirmed) * 1000 : undefined,
+    temporalWritesPerOrder: m0 && m1 ? (persisted(m1, writes) - persisted(m0, writes)) / Math.max(1, figures.confirmed) : undefined,
+    temporalRequestsPerOrder: m0 && m1 ? (sumOf(m1, 'persistence_requests') - sumOf(m0, 'persistence_requests')) / Math.max(1, figures.confirmed) : undefined,
+    loadavg: loadavg(),
+  };
+  say(
+    `  offered ${step.offered}, confirmed ${step.confirmed} (${step.completedPerSec.toFixed(1)}/s), POST p99 ${ms(step.postMs.p99)} ms, ` +
+      `CONFIRMED p50 ${ms(step.confirmMs.p50)} p99 ${ms(step.confirmMs.p99)} ms, cpu ${step.cpuMsPerOrder?.toFixed(1) ?? '-'} ms/order${settled ? '' : ', NOT drained'}`,
+  );
+  // Whatever did not finish keeps loading the next step: let it finish first.
+  if (!settled) await driver.settle(null, 60_000);
+  return step;
+}
+
+/** State transitions per order, by Temporal's own count, on a sample of confirmed sagas. */
+async function describeSagas(temporal: Client, driver: OrderDriver): Promise<Record<string, unknown> | undefined> {
+  const sample = driver.records.filter((r) => r.finalStatus === 'CONFIRMED' && r.phase !== 'warmup').slice(-20);
+  if (sample.length === 0) return undefined;
+  const described = await Promise.all(
+    sample.map(async (r) => {
+      const d = await temporal.workflow.getHandle(`order-${r.orderId}`).describe();
+      return { stateTransitions: Number(d.raw.workflowExecutionInfo?.stateTransitionCount ?? NaN), historyEvents: d.historyLength, historyBytes: Number(d.historySize ?? NaN) };
+    }),
+  );
+  return {
+    sampledWorkflows: described.length,
+    stateTransitionsPerOrder: summarize(described.map((d) => d.stateTransitions)).mean,
+    historyEventsPerOrder: summarize(described.map((d) => d.historyEvents)).mean,
+    historyBytesPerOrder: summarize(described.map((d) => d.historyBytes)).mean,
+  };
+}
+
+// ---- 3. baseline ------------------------------------------------------------------------------
+
+async function runBaselinePhase(b: Bench, baseline: BaselineProcess, menus: Targets['menus'], orderSteps: OrderStep[]): Promise<BaselineStep[]> {
+  const { args, snap, phase } = b;
+  say('baseline: the same writes without Temporal, one Node process');
+  const child = forkBaseline(b);
+  baseline.child = child;
+  const next = baselineReplies(child);
+  const baselineSteps: BaselineStep[] = [];
+  child.send({ cmd: 'init', menus });
+  await next<{ type: 'ready' }>();
+  // Start where the saga was busiest (and still kept up), so that the CPU per order of both is
+  // also compared at the same rate, then step up to the baseline's own saturation.
+  const sagaGood = orderSteps.filter((s) => s.ok).reduce((m, s) => Math.max(m, s.rate), 0);
+  const baselineStart = args.baselineStartRate ?? (sagaGood > 0 ? sagaGood : 10);
+  await ladder(args.baselineRates, baselineStart, args.growth, async (rate) => {
+    say(`baseline: ${rate}/s for ${args.baselineStepSeconds} s`);
+    const c0 = snap();
+    child.send({ cmd: 'step', phase: `baseline#${baselineSteps.length + 1}@${rate}`, rate, seconds: args.baselineStepSeconds, drainMs: args.drainSeconds * 1000 });
+    const r = await next<BaselineStepResult>();
+    const c1 = snap();
+    const cpu = cpuFigures(c0, c1, BASELINE_GROUPS);
+    // As for the saga: completed orders over the time from the first order to the last completion.
+    const completedPerSec = r.completed / Math.max(args.baselineStepSeconds, (r.lastDoneMs - r.windowStartMs) / 1000);
+    const ok = r.failed + r.unfinished + r.dropped <= 0.01 * r.offered && completedPerSec >= 0.9 * rate;
+    const step = { ...r, completedPerSecInWindow: completedPerSec, cpu, cpuMsPerOrder: cpu && r.completed > 0 ? (cpu.total / r.completed) * 1000 : undefined, ok, loadavg: loadavg() };
+    baselineSteps.push(step);
+    phase(`base ${rate}/s`, r.windowStartMs, Date.now());
+    say(`  completed ${r.completed} (${completedPerSec.toFixed(1)}/s), p50 ${ms(r.latencyMs.p50)} p99 ${ms(r.latencyMs.p99)} ms, failed ${r.failed}, cpu ${step.cpuMsPerOrder?.toFixed(1) ?? '-'} ms/order`);
+    if (r.errors.length > 0) say(`  errors: ${r.errors.join(' | ')}`);
+    return !ok || r.latencyMs.p99 > 5000;
+  });
+  child.send({ cmd: 'exit' });
+  await new Promise((r) => child.once('exit', r));
+  return baselineSteps;
+}
+
+/** bench/baseline.ts as a child process, its output in the stack's logs (or the temp folder). */
+function forkBaseline({ args, access }: Bench): ChildProcess {
+  const { dataDir } = access;
+  const logFd = fs.openSync(path.join(dataDir ?? os.tmpdir(), dataDir ? 'logs/baseline.log' : 'lunch-rush-baseline.log'), 'a');
+  const child = fork(path.join(__dirname, 'baseline.ts'), [], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, ...access.childEnv, ...args.env },
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', logFd, logFd, 'ipc'],
+  });
+  fs.closeSync(logFd);
+  return child;
+}
+
+/** The baseline's next message; its 'error' message, or its exit, rejects. */
+function baselineReplies(child: ChildProcess) {
+  return <T>(): Promise<T> =>
+    new Promise((resolve, reject) => {
+      const onMsg = (m: any) => {
+        cleanupListeners();
+        if (m?.type === 'error') reject(new Error(`baseline: ${m.message as string}`));
+        else resolve(m as T);
+      };
+      const onExit = (code: number | null) => {
+        cleanupListeners();
+        reject(new Error(`baseline process exited (${code})`));
+      };
+      const cleanupListeners = () => {
+        child.off('message', onMsg);
+        child.off('exit', onExit);
+      };
+      child.on('message', onMsg);
+      child.on('exit', onExit);
+    });
+}
+
+// ---- 4. menu reads against /healthz -----------------------------------------------------------
+
+/** Menu paths of restaurants picked in a fixed scattered order (a stride of 7919 through the list). */
+function menuPaths(restaurants: string[]): () => string {
+  let k = 0;
+  return () => `/restaurants/${restaurants[(k = (k + 7919) % restaurants.length)]}/menu`;
+}
+
+async function runMenuPhase({ args, access, snap, phase }: Bench, allRestaurants: string[]): Promise<{ runs: MenuRun[]; cache: Record<string, number> }> {
+  const { apiUrl } = access;
+  const menuPath = menuPaths(allRestaurants);
+  const runs: MenuRun[] = [];
+  // Warm-up run, not reported.
+  await runHttp({ label: 'warmup', baseUrl: apiUrl, path: menuPath, connections: 8, seconds: 2 });
+  // The API's menu cache (api/services/menu-cache.ts): how many of the measured reads it served.
+  const cacheReads = async () => {
+    const m = await scrape(`${apiUrl}/metrics`).catch(() => [] as PromSample[]);
+    return { hit: sumOf(m, 'menu_cache_reads_total', { result: 'hit' }), miss: sumOf(m, 'menu_cache_reads_total', { result: 'miss' }), bypass: sumOf(m, 'menu_cache_reads_total', { result: 'bypass' }) };
+  };
+  const cacheBefore = await cacheReads();
+  for (const connections of args.menuConnections) {
+    for (const [label, p] of [
+      ['healthz', () => '/healthz'],
+      ['menu', menuPath],
+    ] as const) {
+      const c0 = snap();
+      const start = Date.now();
+      const run = await runHttp({ label, baseUrl: apiUrl, path: p, connections, seconds: args.menuSeconds });
+      const c1 = snap();
+      phase(`${label} c${connections}`, start, Date.now());
+      runs.push({ ...run, cpu: cpuFigures(c0, c1, STACK_GROUPS), loadavg: loadavg() });
+      say(`${label} x${connections}: ${run.requestsPerSec.toFixed(0)} req/s, p50 ${run.p50Ms} p99 ${run.p99Ms} ms, non-2xx ${run.non2xx}, errors ${run.errors}`);
+    }
+  }
+  const cacheAfter = await cacheReads();
+  return { runs, cache: { hit: cacheAfter.hit - cacheBefore.hit, miss: cacheAfter.miss - cacheBefore.miss, bypass: cacheAfter.bypass - cacheBefore.bypass } };
+}
+
+// ---- 5. CDC -----------------------------------------------------------------------------------
+
+/** The projector's counters, read from its /metrics. */
+function projectorProbe(metricsUrl: string) {
+  const counters = async () => {
+    const m = await scrape(metricsUrl);
+    return { m, applied: sumOf(m, 'cdc_projector_transactions_applied_total'), lag: histogramBuckets(m, 'cdc_projector_apply_delay_seconds') };
+  };
+  /** Waits until the projector has applied `target` transactions in all; returns how many it has. */
+  const waitApplied = async (target: number, timeoutMs: number) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { applied } = await counters();
+      if (applied >= target || Date.now() > deadline) return applied;
+      await sleep(100);
+    }
+  };
+  return { counters, waitApplied };
+}
+type ProjectorProbe = ReturnType<typeof projectorProbe>;
+
+/** Commit-to-visible lag between two reads of the projector's apply-delay histogram. */
+function lagFigures(before: Map<number, number>, after: Map<number, number>) {
+  const d = bucketDelta(before, after);
+  return {
+    transactions: d.get(Infinity) ?? 0,
+    lagP50Ms: histogramQuantile(d, 0.5) * 1000,
+    lagP99Ms: histogramQuantile(d, 0.99) * 1000,
+    within100Ms: fractionAtOrBelow(d, 0.1),
+    within250Ms: fractionAtOrBelow(d, 0.25),
+    within1s: fractionAtOrBelow(d, 1),
+  };
+}
+
+async function runCdcPhase(b: Bench, targets: Targets, orderSteps: OrderStep[]): Promise<Record<string, unknown>> {
+  const writer = new pg.Pool({ connectionString: b.access.urls.restaurants, max: 16, application_name: 'bench-menu-writer' });
+  writer.on('error', () => undefined);
+  const probe = projectorProbe(b.access.projectorMetricsUrl);
+  const cdc: Record<string, unknown> = {};
+  cdc.mixed = await runCdcWithLoad(b, writer, probe, targets, orderSteps);
+  const steps = await runCdcSteps(b, writer, probe, targets.updateIds);
+  cdc.steps = steps;
+  cdc.highestKeptUpWrittenPerSec = steps.filter((s) => s.keptUp).reduce((m, s) => Math.max(m, s.writtenPerSec as number), 0);
+  await writer.end();
+  return cdc;
+}
+
+/** 5a. `--cdc-rate` updates/s while orders and menu reads run. */
+async function runCdcWithLoad({ args, access, driver, snap, phase }: Bench, writer: pg.Pool, probe: ProjectorProbe, targets: Targets, orderSteps: OrderStep[]) {
+  const bestSaga = orderSteps.filter((s) => s.withinSlo).reduce((m, s) => Math.max(m, s.rate), 0);
+  const mixedOrderRate = args.mixedOrderRate ?? Math.max(1, Math.round(bestSaga / 2));
+  say(`CDC with load: ${args.cdcRate} menu updates/s + ${mixedOrderRate} orders/s + ${args.mixedReadRate} menu reads/s for ${args.mixedSeconds} s`);
+  const before = await probe.counters();
+  const c0 = snap();
+  const start = Date.now();
+  const reads = startHttp({ baseUrl: access.apiUrl, path: menuPaths(targets.allRestaurants), connections: 8, overallRate: args.mixedReadRate, seconds: args.mixedSeconds });
+  const [updates, orderLoop] = await Promise.all([
+    offerUpdates(writer, targets.updateIds, args.cdcRate, args.mixedSeconds, 64),
+    driver.openLoop('mixed', mixedOrderRate, args.mixedSeconds),
+    reads.done,
+  ]);
+  const end = Date.now();
+  const applied = await probe.waitApplied(before.applied + updates.written, 30_000);
+  await driver.settle('mixed', args.drainSeconds * 1000);
+  const c1 = snap();
+  const after = await probe.counters();
+  phase('CDC+orders+reads', start, Date.now());
+  const readRun = await reads.done;
+  const mixedOrders = orderStepFigures('mixed', mixedOrderRate, args.mixedSeconds, driver.records.filter((r) => r.phase === 'mixed'), orderLoop.dropped, Date.now());
+  const mixed = {
+    updatesPerSecOffered: args.cdcRate,
+    updatesPerSecWritten: updates.written / ((end - start) / 1000),
+    failedUpdates: updates.failed,
+    backlogAtEnd: Math.max(0, before.applied + updates.written - applied),
+    ...lagFigures(before.lag, after.lag),
+    orders: mixedOrders,
+    reads: readRun,
+    cpu: cpuFigures(c0, c1, STACK_GROUPS),
+    loadavg: loadavg(),
+  };
+  say(`  lag p50 ${mixed.lagP50Ms.toFixed(0)} ms, p99 ${mixed.lagP99Ms.toFixed(0)} ms; orders CONFIRMED p99 ${ms(mixedOrders.confirmMs.p99)} ms; reads p99 ${readRun.p99Ms} ms`);
+  return mixed;
+}
+
+/** 5b. Update rates stepped up (nothing else running): the highest the projector keeps up with. */
+async function runCdcSteps({ args, snap, phase }: Bench, writer: pg.Pool, probe: ProjectorProbe, updateIds: string[]): Promise<Array<Record<string, unknown>>> {
+  const steps: Array<Record<string, unknown>> = [];
+  for (const rate of args.cdcRates) {
+    say(`CDC: ${rate} updates/s for ${args.cdcStepSeconds} s`);
+    const b = await probe.counters();
+    const s0 = snap();
+    const st = Date.now();
+    const w = await offerUpdates(writer, updateIds, rate, args.cdcStepSeconds, 64);
+    const en = Date.now();
+    const atEnd = (await probe.counters()).applied;
+    const drained = await probe.waitApplied(b.applied + w.written, 60_000);
+    const s1 = snap();
+    const a = await probe.counters();
+    phase(`CDC ${rate}/s`, st, Date.now());
+    const writtenPerSec = w.written / ((en - st) / 1000);
+    const lag = lagFigures(b.lag, a.lag);
+    const backlogAtEnd = Math.max(0, b.applied + w.written - atEnd);
+    const keptUp = lag.lagP99Ms < 1000 && backlogAtEnd < Math.max(50, writtenPerSec / 2) && drained >= b.applied + w.written;
+    const sourceLimited = w.written < 0.95 * rate * args.cdcStepSeconds;
+    steps.push({ offeredPerSec: rate, writtenPerSec, failed: w.failed, backlogAtEnd, ...lag, keptUp, sourceLimited, cpu: cpuFigures(s0, s1, ['projector', 'postgres-primary', 'postgres-read']), loadavg: loadavg() });
+    say(`  written ${writtenPerSec.toFixed(0)}/s, lag p50 ${lag.lagP50Ms.toFixed(0)} p99 ${lag.lagP99Ms.toFixed(0)} ms, backlog at end ${backlogAtEnd}${keptUp ? '' : ' — NOT kept up'}${sourceLimited ? ' (source-limited)' : ''}`);
+    if (!keptUp) break;
+  }
+  return steps;
 }
 
 /** Environment that preloads bench/lib/cpu-profile-hook.mjs into every Node process of the stack. */
@@ -780,8 +906,26 @@ function temporalVersion(): string | undefined {
 const TARGET_ORDERS_PER_DAY = 9_200_000;
 const AVG_RATE = TARGET_ORDERS_PER_DAY / 86_400;
 
+/** The report as it is built, section by section: its lines, and the figures kept in the JSON. */
+interface ReportParts {
+  out: string[];
+  summary: Record<string, unknown>;
+}
+
 function buildReport(r: Record<string, any>, args: Args): { text: string; summary: Record<string, unknown> } {
-  const out: string[] = [];
+  const rep: ReportParts = { out: [], summary: {} };
+  reportHeader(rep, r, args);
+  reportIdle(rep, r);
+  const sagaBest = reportOrders(rep, r, args);
+  reportMemory(rep, r);
+  reportBaseline(rep, r, args, sagaBest);
+  reportMenuReads(rep, r, args);
+  reportCdc(rep, r, args);
+  reportTargets(rep, r);
+  return { text: rep.out.join('\n') + '\n', summary: rep.summary };
+}
+
+function reportHeader({ out }: ReportParts, r: Record<string, any>, args: Args): void {
   const m = r.machine ?? {};
   out.push('');
   out.push(`LUNCH-RUSH BENCHMARK  ${r.startedAt}  label: ${args.label}${args.quick ? ' (--quick)' : ''}`);
@@ -790,168 +934,179 @@ function buildReport(r: Record<string, any>, args: Args): { text: string; summar
   if (Object.keys(args.env).length > 0 || args.temporalArgs.length > 0) out.push(`settings: env ${JSON.stringify(args.env)} temporal ${JSON.stringify(args.temporalArgs)}`);
   out.push(`load average (1/5/15 min): at start ${r.machine?.loadavgAtStart}, at end ${r.loadavgAtEnd}; run took ${r.durationSeconds} s`);
   out.push(`"other cores" = CPU used on this machine by processes outside the benchmark (other people's work), in cores.`);
+}
 
-  const summary: Record<string, unknown> = {};
-  if (r.idle) {
-    out.push('');
-    out.push(`NO LOAD (${r.idle.orders} orders one at a time, load ${r.idle.loadavg}): POST /orders p50 ${ms(r.idle.postMs.p50)} ms p99 ${ms(r.idle.postMs.p99)} ms; order-to-CONFIRMED p50 ${ms(r.idle.confirmMs.p50)} ms p99 ${ms(r.idle.confirmMs.p99)} ms`);
-    summary.idleConfirmP50Ms = ms(r.idle.confirmMs.p50);
-  }
+function reportIdle({ out, summary }: ReportParts, r: Record<string, any>): void {
+  if (!r.idle) return;
+  out.push('');
+  out.push(`NO LOAD (${r.idle.orders} orders one at a time, load ${r.idle.loadavg}): POST /orders p50 ${ms(r.idle.postMs.p50)} ms p99 ${ms(r.idle.postMs.p99)} ms; order-to-CONFIRMED p50 ${ms(r.idle.confirmMs.p50)} ms p99 ${ms(r.idle.confirmMs.p99)} ms`);
+  summary.idleConfirmP50Ms = ms(r.idle.confirmMs.p50);
+}
 
+/** The saga's steps; returns the step its cost per order is taken from (the busiest that kept up). */
+function reportOrders(rep: ReportParts, r: Record<string, any>, args: Args): OrderStep | undefined {
+  const { out, summary } = rep;
   const steps: OrderStep[] = r.orderSteps ?? [];
-  let sagaBest: OrderStep | undefined;
-  if (steps.length > 0) {
-    out.push('');
-    out.push(`ORDERS: saga, open loop, ${args.stepSeconds} s per step, auto-accepting restaurants (ms; CPU = all processes of the stack per confirmed order)`);
+  if (steps.length === 0) return undefined;
+  out.push('');
+  out.push(`ORDERS: saga, open loop, ${args.stepSeconds} s per step, auto-accepting restaurants (ms; CPU = all processes of the stack per confirmed order)`);
+  out.push(
+    table(
+      ['offered/s', 'completed/s', 'POST p50', 'POST p99', 'CONF p50', 'CONF p99', 'errors', 'unfinished', 'CPU ms/order', 'cores used', 'Temporal writes/order', 'other cores', 'load 1m', 'verdict'],
+      steps.map((s) => [
+        s.rate,
+        round(s.completedPerSec, 1),
+        ms(s.postMs.p50),
+        ms(s.postMs.p99),
+        ms(s.confirmMs.p50),
+        ms(s.confirmMs.p99),
+        s.httpErrors + s.rejected + s.dropped,
+        s.unfinished,
+        s.cpuMsPerOrder !== undefined ? round(s.cpuMsPerOrder, 1) : '-',
+        s.cpu ? round(s.cpu.total / s.cpu.wallSeconds, 2) : '-',
+        s.temporalWritesPerOrder !== undefined ? round(s.temporalWritesPerOrder, 1) : '-',
+        s.cpu ? round(s.cpu.otherCores, 2) : '-',
+        s.loadavg.split(' ')[0]!,
+        s.withinSlo ? 'p99<1s' : s.ok ? 'slow' : 'SATURATED',
+      ]),
+    ),
+  );
+  const sustained = steps.filter((s) => s.withinSlo).reduce<OrderStep | undefined>((b, s) => (!b || s.rate > b.rate ? s : b), undefined);
+  // Cost per order: at the busiest step that still kept up (or the busiest step at all).
+  const busiest = (list: OrderStep[]) => list.reduce<OrderStep | undefined>((b, s) => (!b || s.completedPerSec > b.completedPerSec ? s : b), undefined);
+  const sagaBest = busiest(steps.filter((s) => s.ok)) ?? busiest(steps);
+  const peak = steps.reduce((mx, s) => Math.max(mx, s.completedPerSec), 0);
+  out.push(`highest rate sustained with p99 order-to-CONFIRMED < 1 s: ${sustained ? `${sustained.rate} orders/s` : 'none'}; highest completed: ${peak.toFixed(1)} orders/s`);
+  summary.sagaSustainedRate = sustained?.rate ?? 0;
+  summary.sagaPeakCompletedPerSec = round(peak, 1);
+  if (r.temporal) {
     out.push(
-      table(
-        ['offered/s', 'completed/s', 'POST p50', 'POST p99', 'CONF p50', 'CONF p99', 'errors', 'unfinished', 'CPU ms/order', 'cores used', 'Temporal writes/order', 'other cores', 'load 1m', 'verdict'],
-        steps.map((s) => [
-          s.rate,
-          round(s.completedPerSec, 1),
-          ms(s.postMs.p50),
-          ms(s.postMs.p99),
-          ms(s.confirmMs.p50),
-          ms(s.confirmMs.p99),
-          s.httpErrors + s.rejected + s.dropped,
-          s.unfinished,
-          s.cpuMsPerOrder !== undefined ? round(s.cpuMsPerOrder, 1) : '-',
-          s.cpu ? round(s.cpu.total / s.cpu.wallSeconds, 2) : '-',
-          s.temporalWritesPerOrder !== undefined ? round(s.temporalWritesPerOrder, 1) : '-',
-          s.cpu ? round(s.cpu.otherCores, 2) : '-',
-          s.loadavg.split(' ')[0]!,
-          s.withinSlo ? 'p99<1s' : s.ok ? 'slow' : 'SATURATED',
-        ]),
-      ),
+      `Temporal per order (${r.temporal.sampledWorkflows} sagas described): ${round(r.temporal.stateTransitionsPerOrder, 1)} state transitions, ${round(r.temporal.historyEventsPerOrder, 1)} history events, ${round(r.temporal.historyBytesPerOrder / 1024, 1)} KB of history` +
+        (sagaBest?.temporalRequestsPerOrder !== undefined ? `; ${round(sagaBest.temporalWritesPerOrder!, 1)} workflow writes and ${round(sagaBest.temporalRequestsPerOrder, 1)} persistence requests (SQLite)` : ''),
     );
-    const sustained = steps.filter((s) => s.withinSlo).reduce<OrderStep | undefined>((b, s) => (!b || s.rate > b.rate ? s : b), undefined);
-    // Cost per order: at the busiest step that still kept up (or the busiest step at all).
-    const busiest = (list: OrderStep[]) => list.reduce<OrderStep | undefined>((b, s) => (!b || s.completedPerSec > b.completedPerSec ? s : b), undefined);
-    sagaBest = busiest(steps.filter((s) => s.ok)) ?? busiest(steps);
-    const peak = steps.reduce((mx, s) => Math.max(mx, s.completedPerSec), 0);
-    out.push(`highest rate sustained with p99 order-to-CONFIRMED < 1 s: ${sustained ? `${sustained.rate} orders/s` : 'none'}; highest completed: ${peak.toFixed(1)} orders/s`);
-    summary.sagaSustainedRate = sustained?.rate ?? 0;
-    summary.sagaPeakCompletedPerSec = round(peak, 1);
-    if (r.temporal) {
-      out.push(
-        `Temporal per order (${r.temporal.sampledWorkflows} sagas described): ${round(r.temporal.stateTransitionsPerOrder, 1)} state transitions, ${round(r.temporal.historyEventsPerOrder, 1)} history events, ${round(r.temporal.historyBytesPerOrder / 1024, 1)} KB of history` +
-          (sagaBest?.temporalRequestsPerOrder !== undefined ? `; ${round(sagaBest.temporalWritesPerOrder!, 1)} workflow writes and ${round(sagaBest.temporalRequestsPerOrder, 1)} persistence requests (SQLite)` : ''),
-      );
-      summary.stateTransitionsPerOrder = round(r.temporal.stateTransitionsPerOrder, 1);
-    }
-    const costStep = sagaBest;
-    if (costStep?.cpu && costStep.cpuMsPerOrder !== undefined) {
-      const per = (g: string) => (costStep.cpu!.byGroup[g] ?? 0) / costStep.confirmed * 1000;
-      out.push(`CPU per order at ${costStep.rate}/s, by process (ms): ` + STACK_GROUPS.map((g) => `${g} ${per(g).toFixed(1)}`).join(', ') + ` = ${costStep.cpuMsPerOrder.toFixed(1)}`);
-      const cpuS = costStep.cpuMsPerOrder / 1000;
-      const cores = (rate: number) => rate * cpuS;
-      out.push(
-        `ON PAPER: 9.2 M orders/day = ${AVG_RATE.toFixed(1)}/s average needs ${cores(AVG_RATE).toFixed(1)} cores; a 5x peak (${(AVG_RATE * 5).toFixed(0)}/s) needs ${cores(AVG_RATE * 5).toFixed(1)} cores ` +
-          `(at 100% busy; ${(cores(AVG_RATE * 5) / 0.6).toFixed(0)} at 60%). ` +
-          (Number(summary.sagaSustainedRate) > 0
-            ? `This ${m.nproc}-core machine sustains ${summary.sagaSustainedRate}/s: ${Math.ceil(AVG_RATE / Number(summary.sagaSustainedRate))} such machines for the average, ${Math.ceil((AVG_RATE * 5) / Number(summary.sagaSustainedRate))} for the peak.`
-            : `This ${m.nproc}-core machine sustained no tested rate within the objective.`),
-      );
-      summary.sagaCpuMsPerOrder = round(costStep.cpuMsPerOrder, 1);
-      summary.coresForAverage = round(cores(AVG_RATE), 1);
-      summary.coresForPeak5x = round(cores(AVG_RATE * 5), 1);
-    }
+    summary.stateTransitionsPerOrder = round(r.temporal.stateTransitionsPerOrder, 1);
   }
+  if (sagaBest?.cpu && sagaBest.cpuMsPerOrder !== undefined) reportSagaCost(rep, sagaBest, r.machine?.nproc);
+  return sagaBest;
+}
+
+/** CPU per order at the cost step, and what 9.2 M orders a day would take at that cost. */
+function reportSagaCost({ out, summary }: ReportParts, costStep: OrderStep, nproc: unknown): void {
+  const per = (g: string) => (costStep.cpu!.byGroup[g] ?? 0) / costStep.confirmed * 1000;
+  out.push(`CPU per order at ${costStep.rate}/s, by process (ms): ` + STACK_GROUPS.map((g) => `${g} ${per(g).toFixed(1)}`).join(', ') + ` = ${costStep.cpuMsPerOrder!.toFixed(1)}`);
+  const cpuS = costStep.cpuMsPerOrder! / 1000;
+  const cores = (rate: number) => rate * cpuS;
+  out.push(
+    `ON PAPER: 9.2 M orders/day = ${AVG_RATE.toFixed(1)}/s average needs ${cores(AVG_RATE).toFixed(1)} cores; a 5x peak (${(AVG_RATE * 5).toFixed(0)}/s) needs ${cores(AVG_RATE * 5).toFixed(1)} cores ` +
+      `(at 100% busy; ${(cores(AVG_RATE * 5) / 0.6).toFixed(0)} at 60%). ` +
+      (Number(summary.sagaSustainedRate) > 0
+        ? `This ${nproc}-core machine sustains ${summary.sagaSustainedRate}/s: ${Math.ceil(AVG_RATE / Number(summary.sagaSustainedRate))} such machines for the average, ${Math.ceil((AVG_RATE * 5) / Number(summary.sagaSustainedRate))} for the peak.`
+        : `This ${nproc}-core machine sustained no tested rate within the objective.`),
+  );
+  summary.sagaCpuMsPerOrder = round(costStep.cpuMsPerOrder!, 1);
+  summary.coresForAverage = round(cores(AVG_RATE), 1);
+  summary.coresForPeak5x = round(cores(AVG_RATE * 5), 1);
+}
+
+function reportMemory({ out }: ReportParts, r: Record<string, any>): void {
   if (r.peakMemoryMB && Object.keys(r.peakMemoryMB).length > 0) {
     out.push(`peak memory (MB; RSS, Postgres = sum of PSS over its processes): ` + Object.entries(r.peakMemoryMB).map(([k, v]) => `${k} ${v}`).join(', '));
   }
+}
 
-  const bsteps: Array<BaselineStepResult & { cpuMsPerOrder?: number; ok: boolean; cpu?: CpuFigures; loadavg: string }> = r.baselineSteps ?? [];
-  if (bsteps.length > 0) {
-    out.push('');
-    out.push(`BASELINE: the same writes (order, PSP authorize, ticket, PSP capture, accept, confirm) by one Node process, no Temporal, no HTTP API; ${args.baselineStepSeconds} s per step`);
+function reportBaseline({ out, summary }: ReportParts, r: Record<string, any>, args: Args, sagaBest: OrderStep | undefined): void {
+  const bsteps: BaselineStep[] = r.baselineSteps ?? [];
+  if (bsteps.length === 0) return;
+  out.push('');
+  out.push(`BASELINE: the same writes (order, PSP authorize, ticket, PSP capture, accept, confirm) by one Node process, no Temporal, no HTTP API; ${args.baselineStepSeconds} s per step`);
+  out.push(
+    table(
+      ['offered/s', 'completed/s', 'p50 ms', 'p99 ms', 'failed', 'CPU ms/order', 'cores used', 'other cores', 'load 1m', 'verdict'],
+      bsteps.map((s) => [s.rate, round(s.completedPerSecInWindow, 1), ms(s.latencyMs.p50), ms(s.latencyMs.p99), s.failed + s.unfinished + s.dropped, s.cpuMsPerOrder !== undefined ? round(s.cpuMsPerOrder, 1) : '-', s.cpu ? round(s.cpu.total / s.cpu.wallSeconds, 2) : '-', s.cpu ? round(s.cpu.otherCores, 2) : '-', s.loadavg.split(' ')[0]!, s.ok ? 'ok' : 'SATURATED']),
+    ),
+  );
+  const busiest = (list: typeof bsteps) => list.reduce<(typeof bsteps)[number] | undefined>((b, s) => (!b || s.completedPerSecInWindow > b.completedPerSecInWindow ? s : b), undefined);
+  const best = busiest(bsteps.filter((s) => s.ok)) ?? busiest(bsteps);
+  const peak = bsteps.reduce((mx, s) => Math.max(mx, s.completedPerSecInWindow), 0);
+  summary.baselinePeakCompletedPerSec = round(peak, 1);
+  if (best?.cpuMsPerOrder !== undefined) {
+    summary.baselineCpuMsPerOrder = round(best.cpuMsPerOrder, 1);
+    out.push(`CPU per order at ${best.rate}/s, by process (ms): ` + BASELINE_GROUPS.map((g) => `${g} ${(((best.cpu!.byGroup[g] ?? 0) / best.completed) * 1000).toFixed(1)}`).join(', '));
+  }
+  if (summary.sagaPeakCompletedPerSec === undefined) return;
+  summary.ratioOrdersPerSec = round(Number(summary.sagaPeakCompletedPerSec) / peak, 3);
+  out.push(`saga / baseline, orders/s at each one's saturation: ${summary.ratioOrdersPerSec} (${summary.sagaPeakCompletedPerSec} / ${round(peak, 1)})`);
+  // CPU per order at the same offered rate (fixed costs spread over the same number of orders).
+  const same = sagaBest ? bsteps.find((b) => b.rate === sagaBest.rate && b.cpuMsPerOrder !== undefined) : undefined;
+  if (same && sagaBest?.cpuMsPerOrder !== undefined) {
+    summary.ratioCpuPerOrder = round(sagaBest.cpuMsPerOrder / same.cpuMsPerOrder!, 1);
+    summary.ratioCpuBasis = `same rate, ${sagaBest.rate}/s`;
+    out.push(`saga / baseline, CPU per order at the same rate (${sagaBest.rate}/s): ${summary.ratioCpuPerOrder}x (${round(sagaBest.cpuMsPerOrder, 1)} / ${round(same.cpuMsPerOrder!, 1)} ms): what durability costs`);
+  } else if (summary.sagaCpuMsPerOrder !== undefined && summary.baselineCpuMsPerOrder !== undefined) {
+    summary.ratioCpuPerOrder = round(Number(summary.sagaCpuMsPerOrder) / Number(summary.baselineCpuMsPerOrder), 1);
+    summary.ratioCpuBasis = 'each at its busiest good step';
+  }
+  if (summary.sagaCpuMsPerOrder !== undefined && summary.baselineCpuMsPerOrder !== undefined) {
+    out.push(`saga / baseline, CPU per order each at its busiest good step: ${round(Number(summary.sagaCpuMsPerOrder) / Number(summary.baselineCpuMsPerOrder), 1)}x (${summary.sagaCpuMsPerOrder} / ${summary.baselineCpuMsPerOrder} ms)`);
+  }
+}
+
+function reportMenuReads({ out, summary }: ReportParts, r: Record<string, any>, args: Args): void {
+  const runs: MenuRun[] = r.menuRuns ?? [];
+  if (runs.length === 0) return;
+  out.push('');
+  out.push(`MENU READS: GET /restaurants/:id/menu (${r.stack?.menuItems} items in the read model, random restaurants) against GET /healthz, autocannon, ${args.menuSeconds} s per run`);
+  const conns = [...new Set(runs.map((x) => x.connections))];
+  const rows = conns.map((c) => {
+    const h = runs.find((x) => x.connections === c && x.label === 'healthz');
+    const mm = runs.find((x) => x.connections === c && x.label === 'menu');
+    const apiMs = (x?: HttpRun & { cpu?: CpuFigures }) => (x?.cpu ? round(((x.cpu.byGroup.api ?? 0) / (x.requestsPerSec * x.seconds)) * 1000, 2) : '-');
+    return [c, round(h?.requestsPerSec ?? NaN), h?.p50Ms ?? '-', h?.p99Ms ?? '-', apiMs(h), round(mm?.requestsPerSec ?? NaN), mm?.p50Ms ?? '-', mm?.p99Ms ?? '-', apiMs(mm), (mm?.non2xx ?? 0) + (mm?.errors ?? 0), round((mm?.requestsPerSec ?? NaN) / (h?.requestsPerSec ?? NaN), 2), mm?.loadavg.split(' ')[0] ?? '-'];
+  });
+  out.push(table(['connections', 'healthz req/s', 'p50', 'p99', 'API ms/req', 'menu req/s', 'p50', 'p99', 'API ms/req', 'menu errors', 'menu/healthz', 'load 1m'], rows));
+  const bestUnder = (label: string) => runs.filter((x) => x.label === label && x.p99Ms < 20 && x.non2xx + x.errors === 0).reduce((mx, x) => Math.max(mx, x.requestsPerSec), 0);
+  const h = bestUnder('healthz');
+  const mm = bestUnder('menu');
+  summary.menuReqPerSecP99Under20 = round(mm);
+  summary.healthzReqPerSecP99Under20 = round(h);
+  summary.ratioMenuHealthz = round(mm / h, 2);
+  out.push(`highest req/s with p99 < 20 ms: menu ${round(mm)}, healthz ${round(h)}: ratio ${summary.ratioMenuHealthz}`);
+  const mc = r.menuCache as { hit: number; miss: number; bypass: number } | undefined;
+  if (mc && mc.hit + mc.miss + mc.bypass > 0) {
+    summary.menuCacheHitRatio = round(mc.hit / (mc.hit + mc.miss + mc.bypass), 3);
+    out.push(`menu cache (API): ${mc.hit} hits, ${mc.miss} misses, ${mc.bypass} bypassed (not listening) = hit ratio ${summary.menuCacheHitRatio}; MENU_CACHE_ENTRIES=0 measures the database path alone`);
+  }
+}
+
+function reportCdc({ out, summary }: ReportParts, r: Record<string, any>, args: Args): void {
+  if (!r.cdc) return;
+  out.push('');
+  const mx = r.cdc.mixed;
+  if (mx) {
+    out.push(
+      `CDC WITH LOAD: ${round(mx.updatesPerSecWritten)} menu updates/s written while ${mx.orders.rate} orders/s and ${round(mx.reads.requestsPerSec)} menu reads/s ran (${args.mixedSeconds} s, load ${mx.loadavg.split(' ')[0]}): ` +
+        `commit-to-visible lag p50 ${round(mx.lagP50Ms)} ms, p99 ${round(mx.lagP99Ms)} ms (${round(mx.within100Ms * 100, 1)}% within 100 ms, ${round(mx.within250Ms * 100, 1)}% within 250 ms); ` +
+        `orders CONFIRMED p99 ${ms(mx.orders.confirmMs.p99)} ms, reads p99 ${mx.reads.p99Ms} ms`,
+    );
+    summary.cdcLagP99MsAt500 = round(mx.lagP99Ms);
+    summary.cdcWithin250MsAt500 = mx.within250Ms;
+    summary.cdcWithin100MsAt500 = mx.within100Ms;
+  }
+  const cs: Array<Record<string, any>> = r.cdc.steps ?? [];
+  if (cs.length > 0) {
+    out.push(`CDC RATE STEPS (updates only, ${args.cdcStepSeconds} s each; lag from the projector's apply-delay histogram, interpolated in its buckets)`);
     out.push(
       table(
-        ['offered/s', 'completed/s', 'p50 ms', 'p99 ms', 'failed', 'CPU ms/order', 'cores used', 'other cores', 'load 1m', 'verdict'],
-        bsteps.map((s) => [s.rate, round(s.completedPerSecInWindow, 1), ms(s.latencyMs.p50), ms(s.latencyMs.p99), s.failed + s.unfinished + s.dropped, s.cpuMsPerOrder !== undefined ? round(s.cpuMsPerOrder, 1) : '-', s.cpu ? round(s.cpu.total / s.cpu.wallSeconds, 2) : '-', s.cpu ? round(s.cpu.otherCores, 2) : '-', s.loadavg.split(' ')[0]!, s.ok ? 'ok' : 'SATURATED']),
+        ['offered/s', 'written/s', 'lag p50 ms', 'lag p99 ms', 'backlog@end', 'kept up', 'load 1m'],
+        cs.map((s) => [s.offeredPerSec, round(s.writtenPerSec), round(s.lagP50Ms), round(s.lagP99Ms), s.backlogAtEnd, s.keptUp ? (s.sourceLimited ? 'yes (source-limited)' : 'yes') : 'NO', String(s.loadavg).split(' ')[0]!]),
       ),
     );
-    const busiest = (list: typeof bsteps) => list.reduce<(typeof bsteps)[number] | undefined>((b, s) => (!b || s.completedPerSecInWindow > b.completedPerSecInWindow ? s : b), undefined);
-    const best = busiest(bsteps.filter((s) => s.ok)) ?? busiest(bsteps);
-    const peak = bsteps.reduce((mx, s) => Math.max(mx, s.completedPerSecInWindow), 0);
-    summary.baselinePeakCompletedPerSec = round(peak, 1);
-    if (best?.cpuMsPerOrder !== undefined) {
-      summary.baselineCpuMsPerOrder = round(best.cpuMsPerOrder, 1);
-      out.push(`CPU per order at ${best.rate}/s, by process (ms): ` + BASELINE_GROUPS.map((g) => `${g} ${(((best.cpu!.byGroup[g] ?? 0) / best.completed) * 1000).toFixed(1)}`).join(', '));
-    }
-    if (summary.sagaPeakCompletedPerSec !== undefined) {
-      summary.ratioOrdersPerSec = round(Number(summary.sagaPeakCompletedPerSec) / peak, 3);
-      out.push(`saga / baseline, orders/s at each one's saturation: ${summary.ratioOrdersPerSec} (${summary.sagaPeakCompletedPerSec} / ${round(peak, 1)})`);
-      // CPU per order at the same offered rate (fixed costs spread over the same number of orders).
-      const same = sagaBest ? bsteps.find((b) => b.rate === sagaBest!.rate && b.cpuMsPerOrder !== undefined) : undefined;
-      if (same && sagaBest?.cpuMsPerOrder !== undefined) {
-        summary.ratioCpuPerOrder = round(sagaBest.cpuMsPerOrder / same.cpuMsPerOrder!, 1);
-        summary.ratioCpuBasis = `same rate, ${sagaBest.rate}/s`;
-        out.push(`saga / baseline, CPU per order at the same rate (${sagaBest.rate}/s): ${summary.ratioCpuPerOrder}x (${round(sagaBest.cpuMsPerOrder, 1)} / ${round(same.cpuMsPerOrder!, 1)} ms): what durability costs`);
-      } else if (summary.sagaCpuMsPerOrder !== undefined && summary.baselineCpuMsPerOrder !== undefined) {
-        summary.ratioCpuPerOrder = round(Number(summary.sagaCpuMsPerOrder) / Number(summary.baselineCpuMsPerOrder), 1);
-        summary.ratioCpuBasis = 'each at its busiest good step';
-      }
-      if (summary.sagaCpuMsPerOrder !== undefined && summary.baselineCpuMsPerOrder !== undefined) {
-        out.push(`saga / baseline, CPU per order each at its busiest good step: ${round(Number(summary.sagaCpuMsPerOrder) / Number(summary.baselineCpuMsPerOrder), 1)}x (${summary.sagaCpuMsPerOrder} / ${summary.baselineCpuMsPerOrder} ms)`);
-      }
-    }
+    summary.cdcHighestKeptUp = round(r.cdc.highestKeptUpWrittenPerSec);
+    out.push(`highest update rate the projector kept up with (p99 < 1 s, no growing backlog): ${summary.cdcHighestKeptUp} updates/s written${cs.every((s) => s.keptUp) ? ' (it kept up with every step: the limit is higher)' : ''}`);
   }
+}
 
-  const runs: Array<HttpRun & { loadavg: string; cpu?: CpuFigures }> = r.menuRuns ?? [];
-  if (runs.length > 0) {
-    out.push('');
-    out.push(`MENU READS: GET /restaurants/:id/menu (${r.stack?.menuItems} items in the read model, random restaurants) against GET /healthz, autocannon, ${args.menuSeconds} s per run`);
-    const conns = [...new Set(runs.map((x) => x.connections))];
-    const rows = conns.map((c) => {
-      const h = runs.find((x) => x.connections === c && x.label === 'healthz');
-      const mm = runs.find((x) => x.connections === c && x.label === 'menu');
-      const apiMs = (x?: HttpRun & { cpu?: CpuFigures }) => (x?.cpu ? round(((x.cpu.byGroup.api ?? 0) / (x.requestsPerSec * x.seconds)) * 1000, 2) : '-');
-      return [c, round(h?.requestsPerSec ?? NaN), h?.p50Ms ?? '-', h?.p99Ms ?? '-', apiMs(h), round(mm?.requestsPerSec ?? NaN), mm?.p50Ms ?? '-', mm?.p99Ms ?? '-', apiMs(mm), (mm?.non2xx ?? 0) + (mm?.errors ?? 0), round((mm?.requestsPerSec ?? NaN) / (h?.requestsPerSec ?? NaN), 2), mm?.loadavg.split(' ')[0] ?? '-'];
-    });
-    out.push(table(['connections', 'healthz req/s', 'p50', 'p99', 'API ms/req', 'menu req/s', 'p50', 'p99', 'API ms/req', 'menu errors', 'menu/healthz', 'load 1m'], rows));
-    const bestUnder = (label: string) => runs.filter((x) => x.label === label && x.p99Ms < 20 && x.non2xx + x.errors === 0).reduce((mx, x) => Math.max(mx, x.requestsPerSec), 0);
-    const h = bestUnder('healthz');
-    const mm = bestUnder('menu');
-    summary.menuReqPerSecP99Under20 = round(mm);
-    summary.healthzReqPerSecP99Under20 = round(h);
-    summary.ratioMenuHealthz = round(mm / h, 2);
-    out.push(`highest req/s with p99 < 20 ms: menu ${round(mm)}, healthz ${round(h)}: ratio ${summary.ratioMenuHealthz}`);
-    const mc = r.menuCache as { hit: number; miss: number; bypass: number } | undefined;
-    if (mc && mc.hit + mc.miss + mc.bypass > 0) {
-      summary.menuCacheHitRatio = round(mc.hit / (mc.hit + mc.miss + mc.bypass), 3);
-      out.push(`menu cache (API): ${mc.hit} hits, ${mc.miss} misses, ${mc.bypass} bypassed (not listening) = hit ratio ${summary.menuCacheHitRatio}; MENU_CACHE_ENTRIES=0 measures the database path alone`);
-    }
-  }
-
-  if (r.cdc) {
-    out.push('');
-    const mx = r.cdc.mixed;
-    if (mx) {
-      out.push(
-        `CDC WITH LOAD: ${round(mx.updatesPerSecWritten)} menu updates/s written while ${mx.orders.rate} orders/s and ${round(mx.reads.requestsPerSec)} menu reads/s ran (${args.mixedSeconds} s, load ${mx.loadavg.split(' ')[0]}): ` +
-          `commit-to-visible lag p50 ${round(mx.lagP50Ms)} ms, p99 ${round(mx.lagP99Ms)} ms (${round(mx.within100Ms * 100, 1)}% within 100 ms, ${round(mx.within250Ms * 100, 1)}% within 250 ms); ` +
-          `orders CONFIRMED p99 ${ms(mx.orders.confirmMs.p99)} ms, reads p99 ${mx.reads.p99Ms} ms`,
-      );
-      summary.cdcLagP99MsAt500 = round(mx.lagP99Ms);
-      summary.cdcWithin250MsAt500 = mx.within250Ms;
-      summary.cdcWithin100MsAt500 = mx.within100Ms;
-    }
-    const cs: Array<Record<string, any>> = r.cdc.steps ?? [];
-    if (cs.length > 0) {
-      out.push(`CDC RATE STEPS (updates only, ${args.cdcStepSeconds} s each; lag from the projector's apply-delay histogram, interpolated in its buckets)`);
-      out.push(
-        table(
-          ['offered/s', 'written/s', 'lag p50 ms', 'lag p99 ms', 'backlog@end', 'kept up', 'load 1m'],
-          cs.map((s) => [s.offeredPerSec, round(s.writtenPerSec), round(s.lagP50Ms), round(s.lagP99Ms), s.backlogAtEnd, s.keptUp ? (s.sourceLimited ? 'yes (source-limited)' : 'yes') : 'NO', String(s.loadavg).split(' ')[0]!]),
-        ),
-      );
-      summary.cdcHighestKeptUp = round(r.cdc.highestKeptUpWrittenPerSec);
-      out.push(`highest update rate the projector kept up with (p99 < 1 s, no growing backlog): ${summary.cdcHighestKeptUp} updates/s written${cs.every((s) => s.keptUp) ? ' (it kept up with every step: the limit is higher)' : ''}`);
-    }
-  }
-
-  // Targets.
+function reportTargets({ out, summary }: ReportParts, r: Record<string, any>): void {
   const t = (name: string, atLeast: number, aim: number, value: unknown, unit: string, lowerIsBetter = false) => {
     const v = Number(value);
     const known = value !== undefined && Number.isFinite(v);
@@ -975,7 +1130,6 @@ function buildReport(r: Record<string, any>, args: Args): { text: string; summar
     ),
   );
   if (r.unexpectedExits?.length) out.push(`!! processes that exited on their own: ${r.unexpectedExits.join(', ')}`);
-  return { text: out.join('\n') + '\n', summary };
 }
 
 // ---------------------------------------------------------------------------------------------

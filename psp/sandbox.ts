@@ -79,6 +79,124 @@ const view = (a: Authorization) => ({
 const error = (status: number, code: string, message: string): Outcome => ({ status, body: { error: { code, message } } });
 const isPositiveInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) > 0;
 
+const bump = (m: Record<string, number>, k: string) => {
+  m[k] = (m[k] ?? 0) + 1;
+};
+const send = (res: Response, o: Outcome) => res.status(o.status).json(o.body);
+const fail = (res: Response, status: number, code: string, message: string) => send(res, error(status, code, message));
+
+/** What a card token says about the call's slowness and transient failures. */
+function tokenBehaviour(token: string): { delayMs: number; flaky: number } {
+  const slow = /^tok_slow_(\d+)$/.exec(token);
+  const flaky = /^tok_flaky_(\d+)$/.exec(token);
+  return {
+    delayMs: slow ? Math.min(Number(slow[1]), MAX_DELAY_MS) : 0,
+    flaky: flaky ? Number(flaky[1]) : 0,
+  };
+}
+
+const isRate = (v: unknown): v is number => typeof v === 'number' && v >= 0 && v <= 1;
+
+/** Sets the valid fields of `f` on `faults` (a delay is capped at MAX_DELAY_MS); ignores the rest. */
+function applyFaults(faults: SandboxFaults, f: Partial<SandboxFaults>): void {
+  if (typeof f.delayMs === 'number' && f.delayMs >= 0) faults.delayMs = Math.min(f.delayMs, MAX_DELAY_MS);
+  if (isRate(f.failRate)) faults.failRate = f.failRate;
+  if (isRate(f.timeoutAfterProcessRate)) faults.timeoutAfterProcessRate = f.timeoutAfterProcessRate;
+  if (isRate(f.rejectAfterProcessRate)) faults.rejectAfterProcessRate = f.rejectAfterProcessRate;
+}
+
+/** POST /v1/authorizations's body, checked; or the 400 that refuses it. */
+function authorizationRequest(raw: unknown): { reference: string; amount: number; cardToken: string; orderReference: string | null } | { refusal: Outcome } {
+  const { reference, amount, cardToken, orderReference } = (raw ?? {}) as Record<string, unknown>;
+  if (typeof reference !== 'string' || reference === '' || typeof cardToken !== 'string' || !isPositiveInt(amount)) {
+    return { refusal: error(400, 'VALIDATION_FAILED', 'reference, cardToken and a positive integer amount are required') };
+  }
+  if (orderReference !== undefined && (typeof orderReference !== 'string' || orderReference === '' || orderReference.length > 200)) {
+    return { refusal: error(400, 'VALIDATION_FAILED', 'orderReference, when given, is a string of 1 to 200 characters') };
+  }
+  if (!CARD_TOKEN.test(cardToken)) return { refusal: error(400, 'INVALID_CARD_TOKEN', 'cardToken is not a card token') };
+  return { reference, amount, cardToken, orderReference: orderReference ?? null };
+}
+
+/** The routes that only read: never faulted, never counted in the stats. */
+function mountReadRoutes(app: express.Express, books: Books, stats: SandboxStats): void {
+  // The settlement report: what changed the books, in order, paged by seq. Never faulted (it is
+  // how reconciliation reads the truth, as a processor's report files are).
+  app.get('/v1/reports/operations', (req, res) => {
+    const after = intParam(req.query.after, 0);
+    const limit = intParam(req.query.limit, REPORT_DEFAULT_LIMIT);
+    if (after === null || limit === null || limit < 1 || limit > REPORT_MAX_LIMIT) {
+      return fail(res, 400, 'VALIDATION_FAILED', `after is a seq (integer >= 0), limit an integer from 1 to ${REPORT_MAX_LIMIT}`);
+    }
+    return res.json(books.page(after, limit));
+  });
+  app.get('/_sandbox/stats', (_req, res) => res.json(stats));
+  // Every authorization as the PSP sees it: audits reconcile it with the payments database.
+  app.get('/_sandbox/authorizations', (_req, res) => res.json([...books.authorizations.values()].map(view)));
+  app.get('/healthz', (_req, res) => res.json({ ok: true }));
+}
+
+/** GET and POST /_sandbox/faults: the faults in force, and setting them (`seed` also restarts the dice). */
+function mountFaultControls(app: express.Express, faults: SandboxFaults, reseed: (seed: number) => void): void {
+  app.get('/_sandbox/faults', (_req, res) => res.json(faults));
+  app.post('/_sandbox/faults', (req, res) => {
+    const body = (req.body ?? {}) as Partial<SandboxFaults> & { seed?: number };
+    applyFaults(faults, body);
+    if (typeof body.seed === 'number') reseed(body.seed);
+    res.json(faults);
+  });
+}
+
+// What each operation does to the authorization the books hold for its reference (`existing`).
+
+function authorizeOutcome(existing: Authorization | undefined, reference: string, amount: number, cardToken: string, orderReference: string | null): Outcome {
+  // A void that arrived first (a compensation racing a slow authorize) blocks the hold for good.
+  if (existing) return { status: 200, body: view(existing) };
+  const declined = cardToken === 'tok_decline';
+  const auth: Authorization = {
+    reference,
+    orderReference,
+    amount,
+    cardToken,
+    status: declined ? 'DECLINED' : 'AUTHORIZED',
+    ...(declined ? { declineCode: 'CARD_DECLINED' } : {}),
+  };
+  return { status: 201, body: view(auth), authorization: auth, effect: { operation: 'authorize', amount, counted: true } };
+}
+
+function captureOutcome(auth: Authorization | undefined, amount: number | undefined): Outcome {
+  if (!auth) return error(404, 'NOT_FOUND', 'No such authorization');
+  if (auth.status === 'CAPTURED') return { status: 200, body: view(auth) };
+  if (auth.status !== 'AUTHORIZED') return error(409, 'NOT_CAPTURABLE', `Authorization is ${auth.status}`);
+  const taken = amount ?? auth.amount;
+  if (taken > auth.amount) return error(409, 'AMOUNT_EXCEEDS_AUTHORIZATION', `Cannot capture ${taken} of ${auth.amount}`);
+  const captured: Authorization = { ...auth, status: 'CAPTURED', capturedAmount: taken };
+  return { status: 200, body: view(captured), authorization: captured, effect: { operation: 'capture', amount: taken, counted: true } };
+}
+
+function voidOutcome(reference: string, auth: Authorization | undefined): Outcome {
+  if (!auth) {
+    // Nothing held yet: record the void so a late authorize for this reference is refused.
+    const tomb: Authorization = { reference, orderReference: null, amount: 0, cardToken: '', status: 'VOIDED' };
+    return { status: 200, body: view(tomb), authorization: tomb, effect: { operation: 'void', amount: 0, counted: false } };
+  }
+  if (auth.status === 'AUTHORIZED') {
+    const voided: Authorization = { ...auth, status: 'VOIDED' };
+    return { status: 200, body: view(voided), authorization: voided, effect: { operation: 'void', amount: auth.amount, counted: true } };
+  }
+  if (auth.status === 'CAPTURED') return error(409, 'NOT_VOIDABLE', 'Captured: refund instead');
+  return { status: 200, body: view(auth) };
+}
+
+function refundOutcome(auth: Authorization | undefined): Outcome {
+  if (!auth) return error(404, 'NOT_FOUND', 'No such authorization');
+  if (auth.status === 'REFUNDED') return { status: 200, body: view(auth) };
+  if (auth.status !== 'CAPTURED') return error(409, 'NOT_REFUNDABLE', `Authorization is ${auth.status}`);
+  // The whole capture goes back (the sandbox has no partial refunds).
+  const refunded: Authorization = { ...auth, status: 'REFUNDED' };
+  return { status: 200, body: view(refunded), authorization: refunded, effect: { operation: 'refund', amount: auth.capturedAmount ?? auth.amount, counted: true } };
+}
+
 export function createPspSandbox(opts: { dataFile?: string } = {}): PspSandbox {
   const books = new Books(opts.dataFile);
   const attempts = new Map<string, number>();
@@ -90,21 +208,6 @@ export function createPspSandbox(opts: { dataFile?: string } = {}): PspSandbox {
   const app = express();
   app.disable('x-powered-by');
   app.use(express.json({ limit: '16kb' }));
-
-  const bump = (m: Record<string, number>, k: string) => {
-    m[k] = (m[k] ?? 0) + 1;
-  };
-  const send = (res: Response, o: Outcome) => res.status(o.status).json(o.body);
-  const fail = (res: Response, status: number, code: string, message: string) => send(res, error(status, code, message));
-
-  function tokenBehaviour(token: string): { delayMs: number; flaky: number } {
-    const slow = /^tok_slow_(\d+)$/.exec(token);
-    const flaky = /^tok_flaky_(\d+)$/.exec(token);
-    return {
-      delayMs: slow ? Math.min(Number(slow[1]), MAX_DELAY_MS) : 0,
-      flaky: flaky ? Number(flaky[1]) : 0,
-    };
-  }
 
   /** The slowness and transient failures of a PSP under stress; true when the call was failed. */
   async function suffer(res: Response, extraDelayMs: number, flakyKey: string | null, flaky: number): Promise<boolean> {
@@ -169,80 +272,29 @@ export function createPspSandbox(opts: { dataFile?: string } = {}): PspSandbox {
   }
 
   app.post('/v1/authorizations', (req, res) => {
-    const { reference, amount, cardToken, orderReference } = (req.body ?? {}) as Record<string, unknown>;
-    if (typeof reference !== 'string' || reference === '' || typeof cardToken !== 'string' || !isPositiveInt(amount)) {
-      return fail(res, 400, 'VALIDATION_FAILED', 'reference, cardToken and a positive integer amount are required');
-    }
-    if (orderReference !== undefined && (typeof orderReference !== 'string' || orderReference === '' || orderReference.length > 200)) {
-      return fail(res, 400, 'VALIDATION_FAILED', 'orderReference, when given, is a string of 1 to 200 characters');
-    }
-    if (!CARD_TOKEN.test(cardToken)) return fail(res, 400, 'INVALID_CARD_TOKEN', 'cardToken is not a card token');
-    return operate(req, res, 'authorize', cardToken, () => authorize(reference, amount, cardToken, orderReference ?? null));
+    const body = authorizationRequest(req.body);
+    if ('refusal' in body) return send(res, body.refusal);
+    const { reference, amount, cardToken, orderReference } = body;
+    return operate(req, res, 'authorize', cardToken, () => authorizeOutcome(books.authorizations.get(reference), reference, amount, cardToken, orderReference));
   });
-
-  function authorize(reference: string, amount: number, cardToken: string, orderReference: string | null): Outcome {
-    const existing = books.authorizations.get(reference);
-    // A void that arrived first (a compensation racing a slow authorize) blocks the hold for good.
-    if (existing) return { status: 200, body: view(existing) };
-    const declined = cardToken === 'tok_decline';
-    const auth: Authorization = {
-      reference,
-      orderReference,
-      amount,
-      cardToken,
-      status: declined ? 'DECLINED' : 'AUTHORIZED',
-      ...(declined ? { declineCode: 'CARD_DECLINED' } : {}),
-    };
-    return { status: 201, body: view(auth), authorization: auth, effect: { operation: 'authorize', amount, counted: true } };
-  }
 
   app.post('/v1/authorizations/:reference/capture', (req, res) => {
     const { amount } = (req.body ?? {}) as { amount?: unknown };
     if (amount !== undefined && !isPositiveInt(amount)) return fail(res, 400, 'VALIDATION_FAILED', 'amount, when given, is a positive integer');
     const reference = req.params.reference;
-    return operate(req, res, 'capture', tokenOf(reference), () => {
-      const auth = books.authorizations.get(reference);
-      if (!auth) return error(404, 'NOT_FOUND', 'No such authorization');
-      if (auth.status === 'CAPTURED') return { status: 200, body: view(auth) };
-      if (auth.status !== 'AUTHORIZED') return error(409, 'NOT_CAPTURABLE', `Authorization is ${auth.status}`);
-      const taken = amount ?? auth.amount;
-      if (taken > auth.amount) return error(409, 'AMOUNT_EXCEEDS_AUTHORIZATION', `Cannot capture ${taken} of ${auth.amount}`);
-      const captured: Authorization = { ...auth, status: 'CAPTURED', capturedAmount: taken };
-      return { status: 200, body: view(captured), authorization: captured, effect: { operation: 'capture', amount: taken, counted: true } };
-    });
+    return operate(req, res, 'capture', tokenOf(reference), () => captureOutcome(books.authorizations.get(reference), amount));
   });
 
   app.post('/v1/authorizations/:reference/void', (req, res) => {
     const reference = req.params.reference;
-    return operate(req, res, 'void', tokenOf(reference), () => {
-      const auth = books.authorizations.get(reference);
-      if (!auth) {
-        // Nothing held yet: record the void so a late authorize for this reference is refused.
-        const tomb: Authorization = { reference, orderReference: null, amount: 0, cardToken: '', status: 'VOIDED' };
-        return { status: 200, body: view(tomb), authorization: tomb, effect: { operation: 'void', amount: 0, counted: false } };
-      }
-      if (auth.status === 'AUTHORIZED') {
-        const voided: Authorization = { ...auth, status: 'VOIDED' };
-        return { status: 200, body: view(voided), authorization: voided, effect: { operation: 'void', amount: auth.amount, counted: true } };
-      }
-      if (auth.status === 'CAPTURED') return error(409, 'NOT_VOIDABLE', 'Captured: refund instead');
-      return { status: 200, body: view(auth) };
-    });
+    return operate(req, res, 'void', tokenOf(reference), () => voidOutcome(reference, books.authorizations.get(reference)));
   });
 
   app.post('/v1/authorizations/:reference/refund', (req, res) => {
     const { amount } = (req.body ?? {}) as { amount?: unknown };
     if (amount !== undefined && !isPositiveInt(amount)) return fail(res, 400, 'VALIDATION_FAILED', 'amount, when given, is a positive integer');
     const reference = req.params.reference;
-    return operate(req, res, 'refund', tokenOf(reference), () => {
-      const auth = books.authorizations.get(reference);
-      if (!auth) return error(404, 'NOT_FOUND', 'No such authorization');
-      if (auth.status === 'REFUNDED') return { status: 200, body: view(auth) };
-      if (auth.status !== 'CAPTURED') return error(409, 'NOT_REFUNDABLE', `Authorization is ${auth.status}`);
-      // The whole capture goes back (the sandbox has no partial refunds).
-      const refunded: Authorization = { ...auth, status: 'REFUNDED' };
-      return { status: 200, body: view(refunded), authorization: refunded, effect: { operation: 'refund', amount: auth.capturedAmount ?? auth.amount, counted: true } };
-    });
+    return operate(req, res, 'refund', tokenOf(reference), () => refundOutcome(books.authorizations.get(reference)));
   });
 
   app.get('/v1/authorizations/:reference', async (req, res) => {
@@ -253,38 +305,12 @@ export function createPspSandbox(opts: { dataFile?: string } = {}): PspSandbox {
     return res.json(view(auth));
   });
 
-  // The settlement report: what changed the books, in order, paged by seq. Never faulted (it is
-  // how reconciliation reads the truth, as a processor's report files are).
-  app.get('/v1/reports/operations', (req, res) => {
-    const after = intParam(req.query.after, 0);
-    const limit = intParam(req.query.limit, REPORT_DEFAULT_LIMIT);
-    if (after === null || limit === null || limit < 1 || limit > REPORT_MAX_LIMIT) {
-      return fail(res, 400, 'VALIDATION_FAILED', `after is a seq (integer >= 0), limit an integer from 1 to ${REPORT_MAX_LIMIT}`);
-    }
-    return res.json(books.page(after, limit));
+  mountReadRoutes(app, books, stats);
+  mountFaultControls(app, faults, (seed) => {
+    random = seededRandom(seed);
   });
 
-  app.get('/_sandbox/faults', (_req, res) => res.json(faults));
-  app.post('/_sandbox/faults', (req, res) => {
-    const body = (req.body ?? {}) as Partial<SandboxFaults> & { seed?: number };
-    setFaults(body);
-    if (typeof body.seed === 'number') random = seededRandom(body.seed);
-    res.json(faults);
-  });
-  app.get('/_sandbox/stats', (_req, res) => res.json(stats));
-  // Every authorization as the PSP sees it: audits reconcile it with the payments database.
-  app.get('/_sandbox/authorizations', (_req, res) => res.json([...books.authorizations.values()].map(view)));
-  app.get('/healthz', (_req, res) => res.json({ ok: true }));
-
-  const isRate = (v: unknown): v is number => typeof v === 'number' && v >= 0 && v <= 1;
-  function setFaults(f: Partial<SandboxFaults>) {
-    if (typeof f.delayMs === 'number' && f.delayMs >= 0) faults.delayMs = Math.min(f.delayMs, MAX_DELAY_MS);
-    if (isRate(f.failRate)) faults.failRate = f.failRate;
-    if (isRate(f.timeoutAfterProcessRate)) faults.timeoutAfterProcessRate = f.timeoutAfterProcessRate;
-    if (isRate(f.rejectAfterProcessRate)) faults.rejectAfterProcessRate = f.rejectAfterProcessRate;
-  }
-
-  return { app, stats, authorizations: books.authorizations, operations: books.operations, setFaults };
+  return { app, stats, authorizations: books.authorizations, operations: books.operations, setFaults: (f) => applyFaults(faults, f) };
 }
 
 /** A non-negative integer query parameter; `fallback` when absent, null when malformed. */

@@ -24,18 +24,11 @@ export const SANDBOX_CARDS = [
   { token: 'tok_slow_3000', label: 'cardSlow' },
 ] as const;
 
-export function CustomerMenu(props: { session: Session; restaurantId: string; carts: Carts; setCarts: (update: (c: Carts) => Carts) => void }) {
-  const { session, restaurantId } = props;
+/** The restaurant's menu from the read model, refreshed while the page is open. */
+function useMenu(session: Session, restaurantId: string) {
   const t = useT();
   const [menu, setMenu] = useState<Menu>();
   const [error, setError] = useState<string>();
-  const [address, setAddress] = useState('서울시 강남구 테헤란로 1');
-  const [card, setCard] = useState<string>('tok_ok');
-  const [placing, setPlacing] = useState(false);
-  const [problem, setProblem] = useState<string>();
-  // The checkout in progress: its key is reused only for the very same body.
-  const attempt = useRef<{ key: string; body: string }>();
-
   const { refresh } = usePoll(
     async (signal) => {
       try {
@@ -48,6 +41,19 @@ export function CustomerMenu(props: { session: Session; restaurantId: string; ca
     POLL_MS,
     [restaurantId, session.token],
   );
+  return { menu, error, refresh };
+}
+
+export function CustomerMenu(props: { session: Session; restaurantId: string; carts: Carts; setCarts: (update: (c: Carts) => Carts) => void }) {
+  const { session, restaurantId } = props;
+  const t = useT();
+  const { menu, error, refresh } = useMenu(session, restaurantId);
+  const [address, setAddress] = useState('서울시 강남구 테헤란로 1');
+  const [card, setCard] = useState<string>('tok_ok');
+  const [placing, setPlacing] = useState(false);
+  const [problem, setProblem] = useState<string>();
+  // The checkout in progress: its key is reused only for the very same body.
+  const attempt = useRef<{ key: string; body: string }>();
 
   const cart = props.carts[restaurantId] ?? {};
   const setQuantity = (menuId: string, quantity: number) => {
@@ -61,7 +67,7 @@ export function CustomerMenu(props: { session: Session; restaurantId: string; ca
   };
 
   const byId = new Map((menu?.items ?? []).map((i) => [i.menuId, i]));
-  const lines = Object.entries(cart).map(([menuId, quantity]) => ({ menuId, quantity, item: byId.get(menuId) }));
+  const lines: CartLine[] = Object.entries(cart).map(([menuId, quantity]) => ({ menuId, quantity, item: byId.get(menuId) }));
   const unavailable = lines.filter((l) => !l.item || l.item.status !== 'ON_SALE');
   const total = lines.reduce((sum, l) => sum + (l.item ? l.item.price * l.quantity : 0), 0);
   const canOrder = lines.length > 0 && unavailable.length === 0 && !placing && !!menu;
@@ -120,67 +126,109 @@ export function CustomerMenu(props: { session: Session; restaurantId: string; ca
       )}
       {!menu && !error && <p class="muted">{t.loading}</p>}
       <div class="columns wide-left">
-        <section aria-labelledby="menu-title" class="panel">
-          <div class="panel-head">
-            <h2 id="menu-title">{t.menu}</h2>
-            {menu?.asOf && <span class="muted small">{t.updated(t.time(menu.asOf))}</span>}
-          </div>
-          <ul class="menu-grid" role="list">
-            {menu?.items.map((item) => (
-              <MenuCard key={item.menuId} item={item} quantity={cart[item.menuId] ?? 0} setQuantity={(q) => setQuantity(item.menuId, q)} />
-            ))}
-          </ul>
-        </section>
-
-        <section aria-labelledby="cart-title" class="panel cart">
-          <h2 id="cart-title">{t.cart}</h2>
-          {lines.length === 0 ? (
-            <p class="empty">{t.cartEmpty}</p>
-          ) : (
-            <form onSubmit={(e) => void checkout(e)}>
-              <ul class="cart-lines" role="list">
-                {lines.map((l) => (
-                  <li key={l.menuId} class={!l.item || l.item.status !== 'ON_SALE' ? 'unavailable' : ''}>
-                    <span class="line-name">
-                      {l.item?.name ?? l.menuId} × {l.quantity}
-                      {(!l.item || l.item.status !== 'ON_SALE') && <span class="line-warning"> — {t.lineSoldOut}</span>}
-                    </span>
-                    <span class="num">{l.item ? t.money(l.item.price * l.quantity) : ''}</span>
-                    <button type="button" class="link-button small" onClick={() => setQuantity(l.menuId, 0)} aria-label={`${t.remove}: ${l.item?.name ?? l.menuId}`}>
-                      {t.remove}
-                    </button>
-                  </li>
-                ))}
-              </ul>
-              <p class="total-line">
-                <span>{t.total}</span> <strong>{t.money(total)}</strong>
-              </p>
-              <label for="address">{t.deliveryAddress}</label>
-              <input id="address" type="text" autocomplete="street-address" maxLength={500} value={address} onInput={(e) => setAddress((e.target as HTMLInputElement).value)} />
-              <fieldset class="cards">
-                <legend>{t.card}</legend>
-                {SANDBOX_CARDS.map((c) => (
-                  <label key={c.token} class="radio">
-                    <input type="radio" name="card" value={c.token} checked={card === c.token} onChange={() => setCard(c.token)} />
-                    <span>
-                      {t[c.label]} <code>{c.token}</code>
-                    </span>
-                  </label>
-                ))}
-              </fieldset>
-              {problem && (
-                <p class="notice error" role="alert">
-                  {problem}
-                </p>
-              )}
-              <button type="submit" class="button primary block" disabled={!canOrder}>
-                {placing ? t.placing : t.placeOrder(t.money(total))}
-              </button>
-            </form>
-          )}
-        </section>
+        <MenuPanel menu={menu} cart={cart} setQuantity={setQuantity} />
+        <CartPanel
+          lines={lines}
+          total={total}
+          canOrder={canOrder}
+          placing={placing}
+          problem={problem}
+          address={address}
+          setAddress={setAddress}
+          card={card}
+          setCard={setCard}
+          setQuantity={setQuantity}
+          checkout={(e) => void checkout(e)}
+        />
       </div>
     </>
+  );
+}
+
+function MenuPanel({ menu, cart, setQuantity }: { menu: Menu | undefined; cart: Record<string, number>; setQuantity: (menuId: string, quantity: number) => void }) {
+  const t = useT();
+  return (
+    <section aria-labelledby="menu-title" class="panel">
+      <div class="panel-head">
+        <h2 id="menu-title">{t.menu}</h2>
+        {menu?.asOf && <span class="muted small">{t.updated(t.time(menu.asOf))}</span>}
+      </div>
+      <ul class="menu-grid" role="list">
+        {menu?.items.map((item) => (
+          <MenuCard key={item.menuId} item={item} quantity={cart[item.menuId] ?? 0} setQuantity={(q) => setQuantity(item.menuId, q)} />
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+/** A cart line: the item as the menu now has it (undefined when the menu no longer lists it). */
+type CartLine = { menuId: string; quantity: number; item: MenuItem | undefined };
+
+/** The cart, the delivery address, the card and Place order. */
+function CartPanel(props: {
+  lines: CartLine[];
+  total: number;
+  canOrder: boolean;
+  placing: boolean;
+  problem: string | undefined;
+  address: string;
+  setAddress: (address: string) => void;
+  card: string;
+  setCard: (card: string) => void;
+  setQuantity: (menuId: string, quantity: number) => void;
+  checkout: (e: Event) => void;
+}) {
+  const { lines, total, problem, setQuantity } = props;
+  const t = useT();
+  return (
+    <section aria-labelledby="cart-title" class="panel cart">
+      <h2 id="cart-title">{t.cart}</h2>
+      {lines.length === 0 ? (
+        <p class="empty">{t.cartEmpty}</p>
+      ) : (
+        <form onSubmit={props.checkout}>
+          <ul class="cart-lines" role="list">
+            {lines.map((l) => (
+              <li key={l.menuId} class={!l.item || l.item.status !== 'ON_SALE' ? 'unavailable' : ''}>
+                <span class="line-name">
+                  {l.item?.name ?? l.menuId} × {l.quantity}
+                  {(!l.item || l.item.status !== 'ON_SALE') && <span class="line-warning"> — {t.lineSoldOut}</span>}
+                </span>
+                <span class="num">{l.item ? t.money(l.item.price * l.quantity) : ''}</span>
+                <button type="button" class="link-button small" onClick={() => setQuantity(l.menuId, 0)} aria-label={`${t.remove}: ${l.item?.name ?? l.menuId}`}>
+                  {t.remove}
+                </button>
+              </li>
+            ))}
+          </ul>
+          <p class="total-line">
+            <span>{t.total}</span> <strong>{t.money(total)}</strong>
+          </p>
+          <label for="address">{t.deliveryAddress}</label>
+          <input id="address" type="text" autocomplete="street-address" maxLength={500} value={props.address} onInput={(e) => props.setAddress((e.target as HTMLInputElement).value)} />
+          <fieldset class="cards">
+            <legend>{t.card}</legend>
+            {SANDBOX_CARDS.map((c) => (
+              <label key={c.token} class="radio">
+                <input type="radio" name="card" value={c.token} checked={props.card === c.token} onChange={() => props.setCard(c.token)} />
+                <span>
+                  {t[c.label]} <code>{c.token}</code>
+                </span>
+              </label>
+            ))}
+          </fieldset>
+          {problem && (
+            <p class="notice error" role="alert">
+              {problem}
+            </p>
+          )}
+          <button type="submit" class="button primary block" disabled={!props.canOrder}>
+            {props.placing ? t.placing : t.placeOrder(t.money(total))}
+          </button>
+        </form>
+      )}
+    </section>
   );
 }
 

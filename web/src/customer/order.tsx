@@ -73,7 +73,6 @@ export function CustomerOrder({ session, orderId }: { session: Session; orderId:
   const restaurantName = remembered?.restaurantName ?? order?.restaurantId;
   const deadline = order?.acceptanceDeadline ? Date.parse(order.acceptanceDeadline) : undefined;
   const state = order ? steps(order) : undefined;
-  const stepLabels = [t.stepPlaced, t.stepPaymentHeld, t.stepAccepted];
 
   return (
     <>
@@ -102,17 +101,7 @@ export function CustomerOrder({ session, orderId }: { session: Session; orderId:
               {order.status === 'CONFIRMED' && <p>{t.chargedTotal(t.money(order.totalAmount))}</p>}
             </div>
             {order.status === 'AWAITING_RESTAURANT' && deadline !== undefined && <p class="countdown-text">{t.restaurantHasLeft(formatRemaining(deadline - now))}</p>}
-            <ol class="steps">
-              {state.map((s, i) => (
-                <li key={i} class={`step ${s}`}>
-                  <span class="step-mark" aria-hidden="true">
-                    {s === 'done' ? '✓' : s === 'failed' ? '✕' : s === 'current' ? '…' : ''}
-                  </span>
-                  <span>{stepLabels[i]}</span>
-                  <span class="visually-hidden"> ({t.stepState[s]})</span>
-                </li>
-              ))}
-            </ol>
+            <StepList state={state} />
             {!terminal && (
               <div class="actions">
                 <button type="button" class="button danger outline" disabled={cancelling} onClick={() => void cancel()}>
@@ -133,28 +122,55 @@ export function CustomerOrder({ session, orderId }: { session: Session; orderId:
               </p>
             )}
           </section>
-          <section class="panel" aria-labelledby="receipt-title">
-            <h2 id="receipt-title">{t.cart}</h2>
-            <ul class="cart-lines" role="list">
-              {order.items.map((i) => (
-                <li key={i.menuId}>
-                  <span class="line-name">
-                    {i.name} × {i.quantity}
-                  </span>
-                  <span class="num">{t.money(i.unitPrice * i.quantity)}</span>
-                </li>
-              ))}
-            </ul>
-            <p class="total-line">
-              <span>{t.total}</span> <strong>{t.money(order.totalAmount)}</strong>
-            </p>
-            {order.deliveryAddress && <p class="small">{t.deliverTo(order.deliveryAddress)}</p>}
-            <p class="small">
-              {t.payment}: {order.payment.status ? (t.paymentStatus[order.payment.status] ?? order.payment.status) : t.paymentStatus.PENDING}
-            </p>
-          </section>
+          <Receipt order={order} />
         </div>
       )}
     </>
+  );
+}
+
+/** The three steps of the order (placed, payment held, accepted), each done, current, failed or to do. */
+function StepList({ state }: { state: [StepState, StepState, StepState] }) {
+  const t = useT();
+  const stepLabels = [t.stepPlaced, t.stepPaymentHeld, t.stepAccepted];
+  return (
+    <ol class="steps">
+      {state.map((s, i) => (
+        <li key={i} class={`step ${s}`}>
+          <span class="step-mark" aria-hidden="true">
+            {s === 'done' ? '✓' : s === 'failed' ? '✕' : s === 'current' ? '…' : ''}
+          </span>
+          <span>{stepLabels[i]}</span>
+          <span class="visually-hidden"> ({t.stepState[s]})</span>
+        </li>
+      ))}
+    </ol>
+  );
+}
+
+/** What was ordered, the total, where to, and the payment's state. */
+function Receipt({ order }: { order: Order }) {
+  const t = useT();
+  return (
+    <section class="panel" aria-labelledby="receipt-title">
+      <h2 id="receipt-title">{t.cart}</h2>
+      <ul class="cart-lines" role="list">
+        {order.items.map((i) => (
+          <li key={i.menuId}>
+            <span class="line-name">
+              {i.name} × {i.quantity}
+            </span>
+            <span class="num">{t.money(i.unitPrice * i.quantity)}</span>
+          </li>
+        ))}
+      </ul>
+      <p class="total-line">
+        <span>{t.total}</span> <strong>{t.money(order.totalAmount)}</strong>
+      </p>
+      {order.deliveryAddress && <p class="small">{t.deliverTo(order.deliveryAddress)}</p>}
+      <p class="small">
+        {t.payment}: {order.payment.status ? (t.paymentStatus[order.payment.status] ?? order.payment.status) : t.paymentStatus.PENDING}
+      </p>
+    </section>
   );
 }

@@ -202,41 +202,47 @@ function MenuRow(props: { t: Messages; item: MenuItem; row: RowState; setRow: (u
           </div>
         </td>
       </tr>
-      {(row.message || row.conflict) && (
-        <tr class="row-message">
-          <td colSpan={3} id={messageId}>
-            {row.message && (
-              <p class={`notice ${row.message.kind === 'ok' ? 'ok' : 'error'}`} role={row.message.kind === 'ok' ? 'status' : 'alert'}>
-                {row.message.text}
-              </p>
-            )}
-            {row.conflict && (
-              <div class="notice warn conflict" role="alert">
-                <p>
-                  <strong>{t.conflictTitle}</strong>{' '}
-                  {t.conflictBody(row.conflict.current.name, t.money(row.conflict.current.price), t.itemStatus[row.conflict.current.status], row.conflict.current.version)}
-                </p>
-                <div class="actions">
-                  <button type="button" class="button secondary small" onClick={() => setRow(() => ({}))}>
-                    {t.useCurrent}
-                  </button>
-                  <button
-                    type="button"
-                    class="button primary small"
-                    onClick={() => {
-                      const { attempted, current } = row.conflict!;
-                      setRow((r) => ({ ...r, conflict: undefined }));
-                      void save(current, attempted);
-                    }}
-                  >
-                    {t.applyMine}
-                  </button>
-                </div>
-              </div>
-            )}
-          </td>
-        </tr>
-      )}
+      {(row.message || row.conflict) && <RowMessage t={t} messageId={messageId} row={row} setRow={setRow} save={save} />}
     </>
+  );
+}
+
+/** Under a row: "Saved", an error, or a version conflict with its two ways out. */
+function RowMessage(props: { t: Messages; messageId: string; row: RowState; setRow: (u: (r: RowState) => RowState) => void; save: (item: MenuItem, patch: Patch) => Promise<void> }) {
+  const { t, messageId, row, setRow, save } = props;
+  return (
+    <tr class="row-message">
+      <td colSpan={3} id={messageId}>
+        {row.message && (
+          <p class={`notice ${row.message.kind === 'ok' ? 'ok' : 'error'}`} role={row.message.kind === 'ok' ? 'status' : 'alert'}>
+            {row.message.text}
+          </p>
+        )}
+        {row.conflict && (
+          <div class="notice warn conflict" role="alert">
+            <p>
+              <strong>{t.conflictTitle}</strong>{' '}
+              {t.conflictBody(row.conflict.current.name, t.money(row.conflict.current.price), t.itemStatus[row.conflict.current.status], row.conflict.current.version)}
+            </p>
+            <div class="actions">
+              <button type="button" class="button secondary small" onClick={() => setRow(() => ({}))}>
+                {t.useCurrent}
+              </button>
+              <button
+                type="button"
+                class="button primary small"
+                onClick={() => {
+                  const { attempted, current } = row.conflict!;
+                  setRow((r) => ({ ...r, conflict: undefined }));
+                  void save(current, attempted);
+                }}
+              >
+                {t.applyMine}
+              </button>
+            </div>
+          </div>
+        )}
+      </td>
+    </tr>
   );
 }
