@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
+import { Registry } from 'prom-client';
+import { createLogger } from '../lib/node/logger';
+import { registerOpenOrderMetrics } from '../workers/open-orders-metrics';
 import { menuIdFor, restaurantIdFor } from '../db/seed';
 import { placeOrder, rowsOf, waitForOrder } from './support/orders';
 import { eventually, http, startStack, type TestStack } from './support/stack';
@@ -210,6 +213,14 @@ describe("the operator's desk (real stack)", () => {
       );
       expect(list.body.orders.map((o: { orderId: string }) => o.orderId)).not.toContain(confirmed);
       expect(list.body.attention).toMatchObject({ olderThanSeconds: 0, failingAttempts: 3, pspChecked: true });
+      // What the alert OrdersNotFinal watches: the order worker's gauges, read at scrape time.
+      const registry = new Registry();
+      registerOpenOrderMetrics(registry, stack.dbs.orders, createLogger('gauges', 'silent'));
+      const text = await registry.metrics();
+      const value = (line: RegExp) => Number(line.exec(text)?.[1]);
+      expect(value(/^orders_open\{status="PENDING"\} (\S+)$/m)).toBeGreaterThanOrEqual(1);
+      expect(value(/^orders_open_oldest_age_seconds\{status="PENDING"\} (\S+)$/m)).toBeGreaterThan(0);
+      expect(value(/^orders_past_acceptance_deadline (\S+)$/m)).toBe(0);
       // Just after a failure, so its next attempt is at least 6.4 s away (200 ms doubling from attempt 1).
       const seen = (await describePending(stuck))[0]!.attempt!;
       await eventually(async () => ((await describePending(stuck))[0]?.attempt ?? 0) > seen, 30_000, 50);

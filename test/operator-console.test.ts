@@ -1,9 +1,10 @@
 // The operator's desk page end to end: headless Chromium (Debian's package, driven by playwright-core)
 // against the real stack of startStack, the page served by the same API app at /console/operator/.
 // Screenshots go to test-results/screenshots/ (docs/screenshots/operator-desk.png is one of them).
+import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { menuIdFor, restaurantIdFor } from '../db/seed';
-import { ensureConsoleBuilt, launchBrowser, openPage, screenshot, type ConsolePage } from './support/browser';
+import { ensureConsoleBuilt, launchBrowser, openPage, SCREENSHOT_DIR, screenshot, type ConsolePage } from './support/browser';
 import { placeOrder, rowsOf, waitForOrder } from './support/orders';
 import { startStack, type TestStack } from './support/stack';
 
@@ -109,6 +110,10 @@ describe("the operator's desk in a real browser", () => {
     await page.getByText('ops-1 asked to reconcile: "saga terminated by mistake: release the hold"').waitFor();
     expect((await rowsOf(stack, orderId)).order).toMatchObject({ status: 'REJECTED', failure_reason: 'SAGA_ABORTED' });
     await screenshot(page, 'operator-desk');
+    // The README's picture (docs/screenshots/operator-desk.png): the top of the page, not all of the timeline.
+    await page.setViewportSize({ width: 1280, height: 1200 });
+    await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'operator-desk-top.png') });
+    await page.setViewportSize({ width: 1280, height: 860 });
   });
 
   it("cancels an order waiting for the restaurant through its saga, and refuses a cancel once it is final; Korean labels", async () => {
