@@ -19,6 +19,9 @@ import { failureMessage } from './saga-history';
 
 export type ActionName = 'cancel' | 'retry' | 'reconcile';
 
+const GRPC_NOT_FOUND = 5;
+const GRPC_UNIMPLEMENTED = 12;
+
 export interface ActionRequest {
   operator: string;
   orderId: string;
@@ -112,7 +115,9 @@ export function createAdminActions(deps: AdminDeskDeps) {
     const state = await withinWait(handle.query(getStateQuery), 5000).catch(() => 'timeout' as const);
     if (state === 'timeout') throw new Unavailable('TEMPORAL_UNAVAILABLE', 'The saga did not answer (is an order worker running?); retry with the same Idempotency-Key');
     refuseAfterDecision(state);
-    await handle.cancel();
+    await handle.cancel().catch(() => {
+      throw new Unavailable('TEMPORAL_UNAVAILABLE', 'Could not send the cancel request; retry with the same Idempotency-Key');
+    });
     const after = await finalWithin(row.order_id, deps.actionWaitMs);
     if (!after) return { done: false, message: 'cancel requested: the saga is compensating', details: { status: row.status } };
     if (after.status !== 'CANCELLED') throw new Conflict('PAST_DECISION', `The restaurant decided first: the order is ${after.status}`, { status: after.status, failureReason: after.failure_reason });
@@ -131,14 +136,21 @@ export function createAdminActions(deps: AdminDeskDeps) {
       const waiting = pending.map((p) => `${p.activityType?.name} (attempt ${p.attempt})`).join(', ') || 'none';
       throw new Conflict('NO_STEP_TO_RETRY', activityId ? `No pending step ${activityId} in the saga` : `No saga step is waiting to retry (pending: ${waiting})`, { pending: waiting });
     }
-    await temporal.workflowService.resetActivity({
-      namespace: deps.namespace,
-      execution: { workflowId: row.workflow_id, runId: description.runId },
-      id: target.activityId,
-      identity: `operator-desk:${operator}`,
-      resetHeartbeat: false,
-      keepPaused: false,
-    });
+    await temporal.workflowService
+      .resetActivity({
+        namespace: deps.namespace,
+        execution: { workflowId: row.workflow_id, runId: description.runId },
+        id: target.activityId,
+        identity: `operator-desk:${operator}`,
+        resetHeartbeat: false,
+        keepPaused: false,
+      })
+      .catch((err: { code?: number; details?: string; message?: string }) => {
+        // gRPC NOT_FOUND: the step finished (or failed for good) since it was described.
+        if (err.code === GRPC_NOT_FOUND) throw new Conflict('NO_STEP_TO_RETRY', `${target.activityType?.name} is no longer pending: it finished meanwhile`);
+        if (err.code === GRPC_UNIMPLEMENTED) throw new Unavailable('TEMPORAL_UNAVAILABLE', 'This Temporal server has no ResetActivity (it needs server 1.28 or later)', 60);
+        throw new Unavailable('TEMPORAL_UNAVAILABLE', `Temporal did not reset the step: ${err.details ?? err.message}`);
+      });
     const type = target.activityType?.name ?? '?';
     return {
       done: true,
@@ -181,7 +193,7 @@ export function createAdminActions(deps: AdminDeskDeps) {
       });
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return temporal.workflow.getHandle(workflowId);
-      throw err;
+      throw new Unavailable('TEMPORAL_UNAVAILABLE', `Could not start the reconcile pass: ${(err as Error).message}; retry with the same Idempotency-Key`);
     }
   }
 

@@ -89,7 +89,8 @@ export function createAdminOrders(deps: AdminDeskDeps) {
     const busiest = [...saga.pending].sort((a, b) => (b.attempt ?? 0) - (a.attempt ?? 0))[0];
     const stage = `${row.status}${saga.status !== 'RUNNING' ? ` · saga ${saga.status}` : busiest ? ` · ${busiest.activityType?.name} (attempt ${busiest.attempt})` : ''}`;
     if (ageSeconds > q.olderThanSeconds) findings.push({ kind: 'NOT_FINAL', stage, detail: `not final after ${Math.round(ageSeconds)} s (threshold ${q.olderThanSeconds} s)` });
-    if (saga.status !== 'RUNNING') {
+    // UNKNOWN: Temporal did not answer; that says nothing about this saga.
+    if (saga.status !== 'RUNNING' && !saga.status.startsWith('UNKNOWN')) {
       findings.push({
         kind: 'SAGA_NOT_RUNNING',
         stage,
@@ -115,8 +116,18 @@ export function createAdminOrders(deps: AdminDeskDeps) {
   }
 
   /** The audit's PSP check for final orders changed within the window (at most PSP_SCAN_LIMIT of them). */
-  async function pspMismatches(q: AttentionQuery): Promise<Array<{ row: OrderRow; findings: Finding[] }>> {
-    if (!deps.pspUrl || !deps.paymentsReadDb) return [];
+  async function pspMismatches(q: AttentionQuery): Promise<{ checked: boolean; flagged: Array<{ row: OrderRow; findings: Finding[] }> }> {
+    if (!deps.pspUrl || !deps.paymentsReadDb) return { checked: false, flagged: [] };
+    try {
+      return { checked: true, flagged: await pspCheck(q) };
+    } catch (err) {
+      // The PSP's report or the payments database is unreachable: the rest of the list still answers.
+      deps.logger.warn({ err: (err as Error).message }, 'attention list: the PSP check could not run');
+      return { checked: false, flagged: [] };
+    }
+  }
+
+  async function pspCheck(q: AttentionQuery): Promise<Array<{ row: OrderRow; findings: Finding[] }>> {
     const rows: OrderRow[] = await ordersDb<OrderRow>('orders')
       .whereIn('status', ['CONFIRMED', 'REJECTED', 'CANCELLED'])
       .andWhere('updated_at', '>', ordersDb.raw('now() - make_interval(secs => ?)', [q.pspWindowSeconds]))
@@ -124,7 +135,7 @@ export function createAdminOrders(deps: AdminDeskDeps) {
       .limit(PSP_SCAN_LIMIT);
     const payments = new Map<string, { paymentId: string; status: string }>();
     if (rows.length > 0) {
-      const found = await readOnly(deps.paymentsReadDb, (db) => db('payments').select('order_id', 'payment_id', 'status').whereIn('order_id', rows.map((r) => r.order_id)));
+      const found: Array<{ order_id: string; payment_id: string; status: string }> = await readOnly(deps.paymentsReadDb!, (db) => db('payments').select('order_id', 'payment_id', 'status').whereIn('order_id', rows.map((r) => r.order_id)));
       for (const p of found) payments.set(p.order_id, { paymentId: p.payment_id, status: p.status });
     }
     const checked = await mapLimited(rows, DESCRIBE_CONCURRENCY, async (row) => {
@@ -157,11 +168,11 @@ export function createAdminOrders(deps: AdminDeskDeps) {
     async attention(q: AttentionQuery) {
       const open: OrderRow[] = await ordersDb<OrderRow>('orders').whereIn('status', ['PENDING', 'AWAITING_RESTAURANT']).orderBy('created_at').limit(OPEN_SCAN_LIMIT);
       const [openFindings, psp] = await Promise.all([mapLimited(open, DESCRIBE_CONCURRENCY, (row) => openOrderFindings(row, q)), pspMismatches(q)]);
-      const flagged = [...open.map((row, i) => ({ row, findings: openFindings[i]! })).filter((f) => f.findings.length > 0), ...psp];
+      const flagged = [...open.map((row, i) => ({ row, findings: openFindings[i]! })).filter((f) => f.findings.length > 0), ...psp.flagged];
       return {
         orders: flagged.slice(0, q.limit).map(({ row, findings }) => ({ ...summaryOf(row, deps.uiUrl), findings })),
         nextCursor: null,
-        attention: { ...q, openOrdersScanned: open.length, checkedAt: new Date().toISOString(), pspChecked: Boolean(deps.pspUrl && deps.paymentsReadDb) },
+        attention: { ...q, openOrdersScanned: open.length, checkedAt: new Date().toISOString(), pspChecked: psp.checked },
       };
     },
   };
