@@ -49,16 +49,19 @@ async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Prom
 export function createReconcilerActivities({ db, client, taskQueuePrefix, acceptanceWindowSeconds }: ReconcilerDeps) {
   return {
     /**
-     * One page of orders that are not final and unchanged for at least `minAgeSeconds`, in
+     * One page of orders that are not final and unchanged for at least `minAgeSeconds` (only
+     * `orderIds` when given), in
      * (updated_at, order_id) order after `after`: a keyset cursor, so a pass reads each order once
      * and orders that cannot move never hide the ones behind them.
      */
-    async listOpenOrders(input: { minAgeSeconds: number; after: OrderCursor | null; limit: number }): Promise<OpenOrdersPage> {
+    async listOpenOrders(input: { minAgeSeconds: number; after: OrderCursor | null; limit: number; orderIds?: string[] }): Promise<OpenOrdersPage> {
       const query = db('orders')
         .select('order_id', 'status', 'restaurant_id', 'total_amount', db.raw('updated_at::text AS cursor_at'), db.raw('extract(epoch FROM now() - created_at)::float8 AS age_seconds'))
         .whereIn('status', OPEN)
         .andWhere('updated_at', '<', db.raw('now() - make_interval(secs => ?)', [input.minAgeSeconds]));
       if (input.after) query.andWhereRaw('(updated_at, order_id) > (?::timestamptz, ?)', [input.after.updatedAt, input.after.orderId]);
+      // The operator's desk reconciles named orders only.
+      if (input.orderIds) query.whereIn('order_id', input.orderIds);
       const rows = await query.orderBy([{ column: 'updated_at' }, { column: 'order_id' }]).limit(input.limit);
       const orders: OpenOrder[] = rows.map((r) => ({
         orderId: r.order_id,

@@ -8,11 +8,15 @@ import { readCredentials, refuseBadCredentials } from './auth';
 import { errorHandler, unknownRoute } from './errors';
 import { buildOpenApiDocument } from './openapi';
 import { requestLogger } from './request-log';
+import { adminRoutes } from './routes/admin';
 import { menuRoutes } from './routes/menus';
 import { operationsRoutes } from './routes/operations';
 import { orderRoutes } from './routes/orders';
 import { DEFAULT_RATE_LIMIT, hardenListen, rateLimiter, requireJsonBody, securityHeaders, trustProxySetting, type RateLimitSettings } from './security';
 import type { MenuCache } from './services/menu-cache';
+import { createAdminActions } from './services/admin-actions';
+import { createAdminOrders } from './services/admin-orders';
+import { createAdminStory } from './services/admin-story';
 import { createMenuService } from './services/menus';
 import { createOrderService } from './services/orders';
 
@@ -41,6 +45,17 @@ export interface ApiDeps {
   menuCache?: MenuCache;
   /** Check every answer against its documented schema, a mismatch being a 500 (default: under NODE_ENV=test). */
   checkResponses?: boolean;
+  /**
+   * The operator's desk (admin routes only): a read-only pool on the payments database and the PSP's
+   * base URL, an operator-only read path like the audit's (customer and restaurant routes never read
+   * them), and the reconciler's settings for a one-order pass. Without them the desk still answers,
+   * naming the sources it cannot read.
+   */
+  adminDesk?: {
+    paymentsReadDb?: Db;
+    pspUrl?: string;
+    reconcile?: { graceSeconds: number; staleSeconds: number };
+  };
 }
 
 export function createApp(deps: ApiDeps): express.Express {
@@ -107,10 +122,30 @@ export function createApp(deps: ApiDeps): express.Express {
   const mount = { checkResponses: deps.checkResponses ?? process.env.NODE_ENV === 'test' };
   app.use(orderRoutes(orders, mount));
   app.use(menuRoutes(menus, mount));
+  app.use(adminRoutes(adminDesk(deps, orders.uiUrl), mount));
   app.use(unknownRoute);
   // Errors are logged with the request's logger, so they carry its id (and order id).
   app.use(((err, req, res, next) => errorHandler(req.log ?? deps.logger)(err, req, res, next)) as express.ErrorRequestHandler);
   return app;
+}
+
+/** The desk's services over the API's own connections and the operator-only read paths of `deps.adminDesk`. */
+function adminDesk(deps: ApiDeps, uiUrl: (workflowId: string) => string) {
+  const desk = {
+    ordersDb: deps.ordersDb,
+    restaurantsDb: deps.restaurantsDb,
+    paymentsReadDb: deps.adminDesk?.paymentsReadDb,
+    pspUrl: deps.adminDesk?.pspUrl,
+    temporal: deps.temporal,
+    namespace: deps.namespace,
+    taskQueuePrefix: deps.taskQueuePrefix,
+    uiUrl,
+    // The Schedule's defaults (lib/node/config.ts) unless the process passes its own.
+    reconcile: deps.adminDesk?.reconcile ?? { graceSeconds: 180, staleSeconds: 3600 + deps.acceptanceWindowSeconds },
+    actionWaitMs: deps.decisionWaitMs ?? 10_000,
+    logger: deps.logger,
+  };
+  return { story: createAdminStory(desk), orders: createAdminOrders(desk), actions: createAdminActions(desk) };
 }
 
 export const DEFAULT_CONSOLE_DIR = path.resolve(__dirname, '..', 'web', 'dist');

@@ -39,7 +39,7 @@ export const DOCUMENTED_ERRORS = {
   401: 'Missing or bad credentials',
   403: "Acting on another party's resource, or a role that may not use this route",
   404: 'Unknown resource (also: an order the caller may not see)',
-  409: 'Conflict (`NOT_CANCELLABLE`, `DECISION_ALREADY_MADE`, `ORDER_CLOSED` (also once the saga has begun to close), `NOT_AWAITING_DECISION` (a decision before the order awaits the restaurant), `VERSION_CONFLICT`)',
+  409: 'Conflict (`NOT_CANCELLABLE`, `DECISION_ALREADY_MADE`, `ORDER_CLOSED` (also once the saga has begun to close), `NOT_AWAITING_DECISION` (a decision before the order awaits the restaurant), `VERSION_CONFLICT`; the operator\'s desk: `PAST_DECISION` (a cancel after the restaurant decided), `SAGA_NOT_RUNNING`, `NO_STEP_TO_RETRY`)',
   415: 'A body that is not JSON',
   422: '`ITEM_UNAVAILABLE` or `IDEMPOTENCY_KEY_REUSED`',
   428: 'If-Match is required',

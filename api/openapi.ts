@@ -2,6 +2,7 @@ import { COMMON_ERRORS, DOCUMENTED_ERRORS, type ErrorStatus, toHttpError } from 
 import { componentSchema, type JsonSchema, queryParameters, requestSchema } from './json-schema';
 import { ErrorBody } from './responses';
 import { type Access, type Component, pathParamNames, type RouteSpec, type RouteTable } from './route';
+import { adminApi } from './routes/admin';
 import { menuApi } from './routes/menus';
 import { operationsApi } from './routes/operations';
 import { orderApi } from './routes/orders';
@@ -14,7 +15,7 @@ import { pathId } from './validation';
 // by, errors from the wiring and from what each route's service may answer.
 
 /** Every route the API serves. */
-export const ROUTE_TABLES: readonly RouteTable[] = [orderApi, menuApi, operationsApi];
+export const ROUTE_TABLES: readonly RouteTable[] = [orderApi, menuApi, adminApi, operationsApi];
 
 const INFO = {
   title: 'Delivery order saga API',
@@ -31,6 +32,7 @@ const INFO = {
 const TAGS = [
   { name: 'Orders', description: 'The order saga' },
   { name: 'Menus', description: 'Menu queries (read model) and commands (source of truth)' },
+  { name: 'Admin', description: "The operator's desk (admins only): an order's story across every service, the orders that need an operator, and audited, idempotent actions" },
   { name: 'Operations', description: 'Probes, metrics, this document' },
 ];
 

@@ -64,7 +64,7 @@ export interface RouteSpec {
   method: Method;
   /** Express syntax; every `:name` is an id (api/validation.ts `pathId`). */
   path: string;
-  tag: 'Orders' | 'Menus' | 'Operations';
+  tag: 'Orders' | 'Menus' | 'Operations' | 'Admin';
   summary: string;
   description?: string;
   access: Access;

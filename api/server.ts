@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { createDb } from '../db/knex';
-import { loadConfig } from '../lib/node/config';
+import { loadConfig, reconcileSettings } from '../lib/node/config';
 import { createLogger } from '../lib/node/logger';
 import { createRegistry } from '../lib/node/metrics';
 import { createApp } from './app';
@@ -16,7 +16,10 @@ async function main() {
     ordersDb: createDb(config.ORDERS_DATABASE_URL, config.DB_POOL_MAX),
     restaurantsDb: createDb(config.RESTAURANTS_DATABASE_URL, config.DB_POOL_MAX),
     menuReadDb: createDb(config.MENU_READ_DATABASE_URL, config.DB_POOL_MAX),
+    // The operator's desk only (admin routes): read-only, a small pool; no customer path reads payments.
+    paymentsReadDb: createDb(config.PAYMENTS_DATABASE_URL, 2, { readOnly: true, applicationName: 'api-admin-desk' }),
   };
+  const { graceSeconds, staleSeconds } = reconcileSettings(config);
   const registry = createRegistry('api');
   const menuCache =
     config.MENU_CACHE_ENTRIES > 0
@@ -24,7 +27,10 @@ async function main() {
       : undefined;
   menuCache?.start();
   const app = createApp({
-    ...dbs,
+    ordersDb: dbs.ordersDb,
+    restaurantsDb: dbs.restaurantsDb,
+    menuReadDb: dbs.menuReadDb,
+    adminDesk: { paymentsReadDb: dbs.paymentsReadDb, pspUrl: config.PSP_URL, reconcile: { graceSeconds, staleSeconds } },
     menuCache,
     temporal,
     logger,

@@ -16,7 +16,7 @@ const CONTROL_OR_NEWLINE = /[\u0000-\u001f\u007f]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** Trimmed text of 1..max UTF-16 units; `multiline` allows tab and line breaks. */
-const text = (max: number, { multiline = false } = {}) =>
+export const text = (max: number, { multiline = false } = {}) =>
   z
     .string()
     .trim()
@@ -62,7 +62,7 @@ export const emptyBody = z.object({}).strict();
 
 // Query strings are parsed flat (app.ts: `query parser` = simple): a value is a string, or an
 // array when the name repeats, which these schemas refuse.
-const intParam = (min: number, max: number) =>
+export const intParam = (min: number, max: number) =>
   z
     .string()
     .regex(/^\d{1,9}$/, 'a whole number')
@@ -88,7 +88,7 @@ export const pageQuery = z
 
 // The restaurant-orders cursor is base64url("<ISO time>|<orderId>") (api/services/orders.ts); it is
 // checked here so that a forged one is a 400, not a database error.
-const ordersCursor = z
+export const ordersCursor = z
   .string()
   .max(200)
   .regex(/^[A-Za-z0-9_-]+$/, 'an opaque cursor from a previous page')

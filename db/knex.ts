@@ -6,10 +6,19 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
 export type Db = Knex;
 
-export function createDb(connectionString: string, poolMax = 10): Db {
+/**
+ * A knex pool. `readOnly`: every transaction of every connection is read-only
+ * (default_transaction_read_only), whatever the credentials allow: the API's operator-only read paths
+ * into another service's database (the admin desk) can read and nothing else.
+ */
+export function createDb(connectionString: string, poolMax = 10, opts: { readOnly?: boolean; applicationName?: string } = {}): Db {
   return knexFactory({
     client: 'pg',
-    connection: { connectionString, application_name: process.env.APP_NAME ?? 'delivery' },
+    connection: {
+      connectionString,
+      application_name: opts.applicationName ?? process.env.APP_NAME ?? 'delivery',
+      ...(opts.readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
+    },
     pool: { min: 0, max: poolMax },
   });
 }

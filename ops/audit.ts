@@ -1,7 +1,7 @@
 import type { Db } from '../db/knex';
 import { TERMINAL_ORDER_STATUSES, type OrderStatus } from '../lib/workflow-safe/domain';
 import { orderWorkflowId, workflowUiUrl } from '../lib/workflow-safe/task-queues';
-import { PspBooks, type PspAuthorizationView, type PspBooksSummary } from './psp-books';
+import { listAuthorizations, PspBooks, pspFindings, type PspAuthorizationView, type PspBooksSummary } from '../lib/node/psp-books';
 
 // The consistency audit: reads the three service databases (read-only, in small batches, no locks
 // beyond a snapshot per batch) and checks the invariants of docs/design.md for every order. With
@@ -164,33 +164,10 @@ function checkOrderRows(o: OrderRow, payment: PaymentRow | undefined, captureCou
   if (ticket === 'PENDING' || ticket === 'ACCEPTED') flag('FAILED_WITH_OPEN_TICKET', o.order_id, `${o.status} but ticket ${ticket}`);
 }
 
-/** What the money is, whoever tells it: the payments row and the PSP's status map to the same words. */
-function moneyState(status: string | undefined): 'HELD' | 'CAPTURED' | 'REFUNDED' | 'NONE' {
-  if (status === 'AUTHORIZED') return 'HELD';
-  if (status === 'CAPTURED' || status === 'REFUNDED') return status;
-  return 'NONE'; // PENDING, DECLINED, VOIDED, or no record at all
-}
-
-const listAuths = (auths: PspAuthorizationView[]) => auths.map((a) => `${a.reference} ${a.status} ${a.capturedAmount ?? a.amount}`).join(', ');
-
-/** A final order against the PSP's books: nothing held, captured iff CONFIRMED, of its total, agreeing with the row. */
+/** A final order against the PSP's books (lib/node/psp-books.ts pspFindings, shared with the operator's desk). */
 function checkOrderAtPsp(o: OrderRow, payment: PaymentRow | undefined, psp: PspBooks, flag: Flag) {
-  const auths = psp.ofOrder(o.order_id);
-  const holds = auths.filter((a) => a.status === 'AUTHORIZED');
-  const captured = auths.filter((a) => a.status === 'CAPTURED');
-  const total = Number(o.total_amount);
-  if (holds.length > 0) flag('HOLD_OPEN_AT_PSP', o.order_id, `${o.status} but held at the PSP: ${listAuths(holds)}`);
-  if (o.status !== 'CONFIRMED' && captured.length > 0) flag('CAPTURED_AT_PSP_NOT_CONFIRMED', o.order_id, `${o.status} but captured at the PSP: ${listAuths(captured)}`);
-  if (o.status === 'CONFIRMED' && captured.length === 0) {
-    flag('CONFIRMED_WITHOUT_PSP_CAPTURE', o.order_id, `CONFIRMED but at the PSP: ${auths.length > 0 ? listAuths(auths) : 'nothing'}`);
-  }
-  const wrong = [...holds, ...captured].filter((a) => (a.capturedAmount ?? a.amount) !== total);
-  if (wrong.length > 0) flag('PSP_AMOUNT_MISMATCH', o.order_id, `total ${total}, at the PSP: ${listAuths(wrong)}`);
-  const reference = payment?.payment_id ?? `pay_${o.order_id}`;
-  const atPsp = psp.authorization(reference);
-  if (moneyState(payment?.status) !== moneyState(atPsp?.status)) {
-    flag('PSP_BOOKS_DISAGREE', o.order_id, `payments row ${payment?.status ?? 'absent'}, PSP ${reference} ${atPsp?.status ?? 'unknown'}`);
-  }
+  const order = { orderId: o.order_id, status: o.status, totalAmount: Number(o.total_amount) };
+  for (const f of pspFindings(order, payment && { paymentId: payment.payment_id, status: payment.status }, psp)) flag(f.kind, o.order_id, f.detail);
 }
 
 /** Payments and tickets whose order does not exist (they live in other databases: check by batches). */
@@ -222,7 +199,7 @@ async function checkOrphanPspPayments(orders: Db, psp: PspBooks, batchSize: numb
   for (let i = 0; i < ids.length; i += batchSize) {
     const batch = ids.slice(i, i + batchSize);
     const known = await knownOrders(orders, batch);
-    for (const id of batch) if (!known.has(id)) flag('PSP_PAYMENT_WITHOUT_ORDER', id, `at the PSP for an unknown order: ${listAuths(byOrder.get(id)!)}`);
+    for (const id of batch) if (!known.has(id)) flag('PSP_PAYMENT_WITHOUT_ORDER', id, `at the PSP for an unknown order: ${listAuthorizations(byOrder.get(id)!)}`);
   }
 }
 

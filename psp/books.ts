@@ -35,6 +35,12 @@ export interface OperationRecord {
   resultingStatus: PspStatus;
 }
 
+/** Narrows the report to one payment (its reference) or to one merchant order (its orderReference). */
+export interface ReportFilter {
+  reference?: string;
+  orderReference?: string;
+}
+
 export interface StoredReply {
   status: number;
   body: unknown;
@@ -87,11 +93,21 @@ export class Books {
     this.apply(line);
   }
 
-  /** Report lines after `after` (a seq), at most `limit` of them, and where the next page starts. */
-  page(after: number, limit: number): { operations: OperationRecord[]; nextAfter: number | null } {
-    const operations = this.operations.slice(after, after + limit);
-    const more = after + limit < this.operations.length;
-    return { operations, nextAfter: more ? operations[operations.length - 1]!.seq : null };
+  /**
+   * Report lines after `after` (a seq), at most `limit` of them, and where the next page starts;
+   * with a filter, only the lines of one payment reference or of one merchant order reference.
+   */
+  page(after: number, limit: number, filter: ReportFilter = {}): { operations: OperationRecord[]; nextAfter: number | null } {
+    if (filter.reference === undefined && filter.orderReference === undefined) {
+      const operations = this.operations.slice(after, after + limit);
+      const more = after + limit < this.operations.length;
+      return { operations, nextAfter: more ? operations[operations.length - 1]!.seq : null };
+    }
+    const matching = this.operations.filter(
+      (op) => op.seq > after && (filter.reference === undefined || op.reference === filter.reference) && (filter.orderReference === undefined || op.orderReference === filter.orderReference),
+    );
+    const operations = matching.slice(0, limit);
+    return { operations, nextAfter: matching.length > limit ? operations[operations.length - 1]!.seq : null };
   }
 
   private apply(line: JournalLine) {

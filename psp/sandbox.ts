@@ -1,6 +1,6 @@
 import express, { type Request, type Response } from 'express';
 import { seededRandom } from '../lib/workflow-safe/random';
-import { Books, type Authorization, type Change, type OperationKind, type OperationRecord } from './books';
+import { Books, type Authorization, type Change, type OperationKind, type OperationRecord, type ReportFilter } from './books';
 
 export type { Authorization, OperationRecord, PspStatus } from './books';
 
@@ -25,7 +25,8 @@ export type { Authorization, OperationRecord, PspStatus } from './books';
  *
  * Endpoints: POST /v1/authorizations {reference, amount, cardToken, orderReference?},
  * POST /v1/authorizations/:reference/{capture {amount?}, void, refund}, GET /v1/authorizations/:reference,
- * GET /v1/reports/operations?after=&limit=, and /_sandbox/{faults,stats,authorizations}.
+ * GET /v1/reports/operations?after=&limit=[&reference=][&orderReference=] (the whole report, or the lines of
+ * one payment or one merchant order: what the operator's desk shows), and /_sandbox/{faults,stats,authorizations}.
  * See docs/design.md.
  */
 
@@ -121,14 +122,22 @@ function authorizationRequest(raw: unknown): { reference: string; amount: number
 /** The routes that only read: never faulted, never counted in the stats. */
 function mountReadRoutes(app: express.Express, books: Books, stats: SandboxStats): void {
   // The settlement report: what changed the books, in order, paged by seq. Never faulted (it is
-  // how reconciliation reads the truth, as a processor's report files are).
+  // how reconciliation reads the truth, as a processor's report files are). `reference` or
+  // `orderReference` narrows it to one payment or one merchant order.
   app.get('/v1/reports/operations', (req, res) => {
     const after = intParam(req.query.after, 0);
     const limit = intParam(req.query.limit, REPORT_DEFAULT_LIMIT);
     if (after === null || limit === null || limit < 1 || limit > REPORT_MAX_LIMIT) {
       return fail(res, 400, 'VALIDATION_FAILED', `after is a seq (integer >= 0), limit an integer from 1 to ${REPORT_MAX_LIMIT}`);
     }
-    return res.json(books.page(after, limit));
+    const filter: ReportFilter = {};
+    for (const name of ['reference', 'orderReference'] as const) {
+      const value = req.query[name];
+      if (value === undefined) continue;
+      if (typeof value !== 'string' || value === '' || value.length > 200) return fail(res, 400, 'VALIDATION_FAILED', `${name}, when given, is a string of 1 to 200 characters`);
+      filter[name] = value;
+    }
+    return res.json(books.page(after, limit, filter));
   });
   app.get('/_sandbox/stats', (_req, res) => res.json(stats));
   // Every authorization as the PSP sees it: audits reconcile it with the payments database.

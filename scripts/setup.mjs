@@ -7,12 +7,16 @@
 //  3. the web console, built into web/dist (git-ignored) when missing or older than web/'s sources;
 //  4. Chromium for the console's browser tests (Debian's `chromium`, plus a Korean font), installed
 //     with apt-get only when missing; SETUP_SKIP_BROWSER=1 (or NODE_ENV=production) skips it on a
-//     machine that will not run the tests.
+//     machine that will not run the tests;
+//  5. promtool for the alerting rules' tests, extracted from Debian's `prometheus` package into
+//     .tools/bin when missing (scripts/install-promtool.mjs: the package is not installed, so no
+//     Prometheus service is started); skipped like 4.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ensurePromtool } from './install-promtool.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const venv = path.join(root, '.venv');
@@ -96,10 +100,34 @@ if (process.env.SETUP_SKIP_BROWSER === '1' || process.env.NODE_ENV === 'producti
   } else if (!onPath('apt-get')) {
     console.log(`missing ${packages.join(', ')} and no apt-get here: install Chromium yourself and set CHROMIUM_PATH`);
   } else {
-    const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
-    const apt = (args) => run(sudo[0] ?? 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), ...args], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    apt(['update', '-qq']);
+    aptUpdated();
     apt(['install', '-y', '-qq', '--no-install-recommends', ...packages]);
   }
 }
+
+// 5. promtool for test/alerts.test.ts (`promtool test rules ops/prometheus/alerts.test.yml`)
+step('promtool for the alerting rules tests');
+if (process.env.SETUP_SKIP_BROWSER === '1' || process.env.NODE_ENV === 'production') {
+  console.log('skipped (SETUP_SKIP_BROWSER=1 or NODE_ENV=production): `npm test` will fail its alert rules test without it');
+} else {
+  ensurePromtool({
+    apt: (args, opts) => {
+      aptUpdated();
+      apt(args, opts);
+    },
+  });
+}
 console.log('\nSetup complete. Next: `npm start` (the whole stack) or `npm test`.');
+
+/** apt-get as root, or through `sudo -n` for a user who may. */
+function apt(args, opts = {}) {
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
+  run(sudo[0] ?? 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), ...args], { ...opts, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+}
+
+/** `apt-get update`, once per run, before the first install or download. */
+function aptUpdated() {
+  if (aptUpdated.done) return;
+  apt(['update', '-qq']);
+  aptUpdated.done = true;
+}

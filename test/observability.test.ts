@@ -99,6 +99,10 @@ describe('metrics and logs of the saga', () => {
     // The order service's steps run as local activities inside the saga's workflow tasks.
     expect(order).toMatch(/^temporal_local_activity_execution_latency_count\{.*activity_type="confirmOrder"/m);
     expect(order).toMatch(/^nodejs_heap_size_used_bytes\{service="order-worker"\}/m);
+    // The open orders, read from the orders database at each scrape (both orders are final by now).
+    expect(sample(order, 'orders_open', { status: 'AWAITING_RESTAURANT', service: 'order-worker' })).toBe(0);
+    expect(sample(order, 'orders_open_oldest_age_seconds', { status: 'PENDING' })).toBe(0);
+    expect(sample(order, 'orders_past_acceptance_deadline')).toBe(0);
 
     const payment = await scrape('payment');
     expect(sample(payment, 'psp_calls_total', { operation: 'authorize', outcome: 'ok', service: 'payment-worker' })).toBe(2);

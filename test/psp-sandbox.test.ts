@@ -175,6 +175,34 @@ describe('PSP sandbox', () => {
     expect(await client.lookup('pay_3')).toMatchObject({ status: 'CAPTURED', amount: 1000, orderReference: 'ord_3' });
   });
 
+  it("narrows the report to one payment (reference) or one merchant order (orderReference), still paged by seq", async () => {
+    const { url, client } = await open();
+    await client.authorize({ reference: 'pay_a', orderReference: 'ord_a', amount: 1000, cardToken: 'tok_ok', idempotencyKey: key('pay_a', 'authorize') });
+    await client.authorize({ reference: 'pay_b', orderReference: 'ord_b', amount: 2000, cardToken: 'tok_ok', idempotencyKey: key('pay_b', 'authorize') });
+    // A second charge for ord_a under another reference: only orderReference finds both.
+    await client.authorize({ reference: 'pay_a2', orderReference: 'ord_a', amount: 1000, cardToken: 'tok_ok', idempotencyKey: key('pay_a2', 'authorize') });
+    await client.capture({ reference: 'pay_a', amount: 1000, idempotencyKey: key('pay_a', 'capture') });
+    await client.void({ reference: 'pay_c', idempotencyKey: key('pay_c', 'void') }); // a tombstone names no order
+    const page = async (q: string) => (await http(url, 'GET', `/v1/reports/operations${q}`)).body;
+    const lines = (body: { operations: Array<{ seq: number; operation: string; reference: string }> }) => body.operations.map((o) => [o.seq, o.operation, o.reference]);
+    expect(lines(await page('?reference=pay_a'))).toEqual([
+      [1, 'authorize', 'pay_a'],
+      [4, 'capture', 'pay_a'],
+    ]);
+    expect(lines(await page('?orderReference=ord_a'))).toEqual([
+      [1, 'authorize', 'pay_a'],
+      [3, 'authorize', 'pay_a2'],
+      [4, 'capture', 'pay_a'],
+    ]);
+    expect(await page('?orderReference=ord_a&limit=2')).toMatchObject({ nextAfter: 3 });
+    expect(lines(await page('?orderReference=ord_a&after=3'))).toEqual([[4, 'capture', 'pay_a']]);
+    expect(lines(await page('?reference=pay_c'))).toEqual([[5, 'void', 'pay_c']]);
+    expect(await page('?reference=pay_none')).toEqual({ operations: [], nextAfter: null });
+    for (const q of ['?reference=', `?orderReference=${'x'.repeat(201)}`, '?reference=a&reference=b']) {
+      expect(await http(url, 'GET', `/v1/reports/operations${q}`)).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED' } } });
+    }
+  });
+
   it('refuses a card token that is not a token: 400 INVALID_CARD_TOKEN, nothing recorded', async () => {
     const { psp, url, client } = await open();
     for (const cardToken of ['4111111111111111', 'tok_', 'tok_ok; DROP', 'TOK_OK', '']) {

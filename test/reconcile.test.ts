@@ -115,7 +115,8 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
     } finally {
       await worker.stop();
     }
-    const settings = { taskQueuePrefix: prefix, graceSeconds: 120, staleSeconds: 3900 };
+    // As the process put it: RECONCILE_GRACE_SECONDS' default (180 s since the grace period grew past a payment attempt).
+    const settings = { taskQueuePrefix: prefix, graceSeconds: 180, staleSeconds: 3900 };
     expect(await ensureReconcileSchedule(stack.client, { ...settings, intervalSeconds: 600 })).toBe('unchanged');
     expect(await ensureReconcileSchedule(stack.client, { ...settings, intervalSeconds: 90 })).toBe('updated');
     expect((await handle.describe()).spec.intervals).toEqual([expect.objectContaining({ every: 90_000 })]);

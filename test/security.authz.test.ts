@@ -47,6 +47,23 @@ const ops = (status: number): Record<Caller, number> => ({ ...anyone(status), ba
 const restaurantOrAdmin = (status: number): Record<Caller, number> => ({ anonymous: 401, badToken: 401, customerA: 403, customerB: 403, restaurantOwn: status, restaurantOther: 403, admin: status });
 const restaurantOnly = (status: number): Record<Caller, number> => ({ ...restaurantOrAdmin(status), admin: 403 });
 
+const adminOnly = (status: number): Record<Caller, number> => ({ anonymous: 401, badToken: 401, customerA: 403, customerB: 403, restaurantOwn: 403, restaurantOther: 403, admin: status });
+const deskAction = (orderId: string, action: string): Req => ({ method: 'POST', path: `/admin/orders/${orderId}/${action}`, headers: { 'idempotency-key': `authz-${++keys}` }, body: { reason: 'authz table' } });
+
+/** An order whose payment step has failed and waits to retry (the PSP failed it, then came back). */
+async function failingOrder(stack: TestStack): Promise<string> {
+  const customer = await stack.token({ role: 'customer', sub: 'cust-a' });
+  stack.psp.setFaults({ failRate: 1 });
+  try {
+    const placed = await placeOrder(stack, customer, { restaurantId: AUTO, items: [{ menuId: menuIdFor(3, 2), quantity: 1 }] });
+    const saga = stack.client.workflow.getHandle(`order-${placed.body.orderId}`);
+    await eventually(async () => ((await saga.describe()).raw.pendingActivities?.[0]?.attempt ?? 0) >= 2, 30_000, 100);
+    return placed.body.orderId;
+  } finally {
+    stack.psp.setFaults({ failRate: 0 });
+  }
+}
+
 let keys = 0;
 const orderBody = { restaurantId: AUTO, items: [{ menuId: menuIdFor(3, 1), quantity: 1 }], deliveryAddress: '서울시 강남구 테헤란로 1', paymentMethod: { cardToken: 'tok_ok' } };
 
@@ -107,6 +124,27 @@ const TABLE: Row[] = [
     request: async (ctx, allowed) => ({ method: 'POST', path: `/restaurants/${MANUAL}/orders/${allowed ? await ctx.freshOrder() : ctx.sharedOrder}/reject`, body: { reason: '재료 소진' } }),
     expect: restaurantOnly(200),
     answer: { status: 'REJECTED' },
+  },
+  // The operator's desk: admins only. Refused cells name the shared order (refused before anything is read or recorded).
+  { route: 'GET /admin/orders', request: () => ({ method: 'GET', path: '/admin/orders?attention=true' }), expect: adminOnly(200) },
+  { route: 'GET /admin/orders/:orderId/story', request: ({ sharedOrder }) => ({ method: 'GET', path: `/admin/orders/${sharedOrder}/story` }), expect: adminOnly(200), answer: { timeline: expect.any(Array) } },
+  {
+    route: 'POST /admin/orders/:orderId/cancel',
+    request: async (ctx, allowed) => deskAction(allowed ? await ctx.freshOrder() : ctx.sharedOrder, 'cancel'),
+    expect: adminOnly(200),
+    answer: { action: 'cancel', status: 'DONE' },
+  },
+  {
+    route: 'POST /admin/orders/:orderId/retry',
+    request: async (ctx, allowed) => deskAction(allowed ? await failingOrder(ctx.stack) : ctx.sharedOrder, 'retry'),
+    expect: adminOnly(200),
+    answer: { action: 'retry', status: 'DONE' },
+  },
+  {
+    route: 'POST /admin/orders/:orderId/reconcile',
+    request: async (ctx, allowed) => deskAction(allowed ? await ctx.freshOrder() : ctx.sharedOrder, 'reconcile'),
+    expect: adminOnly(200),
+    answer: { action: 'reconcile', status: 'DONE' },
   },
 ];
 

@@ -1,4 +1,4 @@
-// Vite build of the web console: three static pages (landing, restaurant console, customer page)
+// Vite build of the web console: four static pages (landing, restaurant console, customer page, operator's desk)
 // under /console/, served by the API (api/app.ts). Build with `node web/build.mjs` (npm run setup
 // does it); the output, web/dist, is git-ignored.
 import { fileURLToPath, URL } from 'node:url';
@@ -28,6 +28,7 @@ export default defineConfig({
         index: here('index.html'),
         restaurant: here('restaurant/index.html'),
         customer: here('customer/index.html'),
+        operator: here('operator/index.html'),
       },
     },
   },

@@ -1,15 +1,17 @@
 import { Client, Connection } from '@temporalio/client';
 import { reconcileSettings, type Config } from '../lib/node/config';
 import { createLogger } from '../lib/node/logger';
+import { registerOpenOrderMetrics } from './open-orders-metrics';
 import { startPendingOrderSweeper } from './pending-order-sweeper';
 import { ensureReconcileSchedule, reconcileScheduleId } from './reconcile-schedule';
 import { runWorkerProcess } from './run-worker';
 import { createOrderWorker } from './service-workers';
 
 // Order worker process: runs the orderSaga workflows, the order activities (orders DB only) and the
-// reconciler (its workflow and activities), sweeps orders whose saga never started, and keeps the
-// reconciler's Schedule in place.
-runWorkerProcess('order', (c) => c.ORDERS_DATABASE_URL, async ({ config, connection, db, metrics }) => {
+// reconciler (its workflow and activities), sweeps orders whose saga never started, keeps the
+// reconciler's Schedule in place, and reports the open orders on /metrics (open-orders-metrics.ts).
+runWorkerProcess('order', (c) => c.ORDERS_DATABASE_URL, async ({ config, connection, db, metrics, registry, logger }) => {
+  registerOpenOrderMetrics(registry, db, logger);
   const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
   const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
   const worker = await createOrderWorker({

@@ -1,7 +1,8 @@
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createDb, type Db } from '../db/knex';
 import { loadConfig, type Config } from '../lib/node/config';
-import { createLogger } from '../lib/node/logger';
+import type { Registry } from 'prom-client';
+import { createLogger, type Logger } from '../lib/node/logger';
 import type { SagaMetrics } from '../activities/saga-metrics';
 import { startWorkerTelemetry } from './telemetry';
 
@@ -13,14 +14,14 @@ import { startWorkerTelemetry } from './telemetry';
 export async function runWorkerProcess(
   service: string,
   databaseUrl: (config: Config) => string,
-  build: (args: { config: Config; connection: NativeConnection; db: Db; metrics: SagaMetrics }) => Promise<Worker | { worker: Worker; onStop: () => Promise<void> }>,
+  build: (args: { config: Config; connection: NativeConnection; db: Db; metrics: SagaMetrics; registry: Registry; logger: Logger }) => Promise<Worker | { worker: Worker; onStop: () => Promise<void> }>,
 ): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(`${service}-worker`, config.LOG_LEVEL);
   const telemetry = await startWorkerTelemetry({ service: `${service}-worker`, logger, metricsPort: config.WORKER_METRICS_PORT, host: config.HOST });
   const db = createDb(databaseUrl(config), config.DB_POOL_MAX);
   const connection = await connectWithRetry(config.TEMPORAL_ADDRESS, logger);
-  const built = await build({ config, connection, db, metrics: telemetry.metrics });
+  const built = await build({ config, connection, db, metrics: telemetry.metrics, registry: telemetry.registry, logger });
   const { worker, onStop } = 'worker' in built ? built : { worker: built, onStop: async () => undefined };
   const stop = () => {
     logger.info('shutting down: finishing in-flight tasks');

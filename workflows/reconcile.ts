@@ -16,6 +16,7 @@ import type { createRestaurantActivities } from '../activities/restaurant';
 import {
   decideReconcileAction,
   emptyReport,
+  MAX_RECONCILE_ORDER_IDS,
   noteInReport,
   reconcileSettingsOf,
   type OpenOrder,
@@ -58,7 +59,9 @@ export async function reconcileOrders(input: ReconcileInput = {}): Promise<Recon
   const report = input.carried ?? emptyReport(settings);
   let cursor = input.cursor ?? null;
   for (let page = 0; page < settings.maxPagesPerRun; page++) {
-    const { orders, next } = await reads.listOpenOrders({ minAgeSeconds: settings.minAgeSeconds, after: cursor, limit: settings.pageSize });
+    // Narrowed to some orders only when asked (the operator's desk): the Schedule's passes send the same input as before.
+    const only = input.orderIds ? { orderIds: input.orderIds.slice(0, MAX_RECONCILE_ORDER_IDS) } : {};
+    const { orders, next } = await reads.listOpenOrders({ minAgeSeconds: settings.minAgeSeconds, after: cursor, limit: settings.pageSize, ...only });
     report.pages++;
     if (orders.length > 0) await reconcilePage(orders, report, settings);
     setCurrentDetails(`page ${report.pages}: ${report.examined} open order(s) examined, ${report.counts.repaired} repaired, ${report.counts.started} started`);

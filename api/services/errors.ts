@@ -49,7 +49,16 @@ export class NotFound extends DomainError {
   }
 }
 
-export type ConflictCode = 'NOT_CANCELLABLE' | 'DECISION_ALREADY_MADE' | 'ORDER_CLOSED' | 'NOT_AWAITING_DECISION' | 'VERSION_CONFLICT';
+export type ConflictCode =
+  | 'NOT_CANCELLABLE'
+  | 'DECISION_ALREADY_MADE'
+  | 'ORDER_CLOSED'
+  | 'NOT_AWAITING_DECISION'
+  | 'VERSION_CONFLICT'
+  // The operator's desk: a cancel after the restaurant's decision, a saga that no longer runs, no step waiting to retry.
+  | 'PAST_DECISION'
+  | 'SAGA_NOT_RUNNING'
+  | 'NO_STEP_TO_RETRY';
 
 /** The resource is not in a state that allows this. */
 export class Conflict extends DomainError {

@@ -75,4 +75,34 @@ export const ordersMigrations: Migration[] = [
       });
     },
   },
+  {
+    name: '0003_operator_actions',
+    async up(knex: Knex) {
+      // What operators did to orders through the desk (api/services/admin-actions.ts): who, when, why,
+      // and what came of it. One row per operator and Idempotency-Key, so a retried request replays
+      // the first answer instead of acting twice. Part of the order's story.
+      await knex.schema.createTable('operator_actions', (t) => {
+        t.text('action_id').primary();
+        t.text('order_id').notNullable().references('order_id').inTable('orders');
+        t.text('action').notNullable();
+        t.text('operator').notNullable();
+        t.text('reason').notNullable();
+        t.text('idempotency_key').notNullable();
+        t.text('request_hash').notNullable();
+        t.text('status').notNullable().defaultTo('REQUESTED');
+        // The answer the request got (replayed to a retry with the same key) and what it said.
+        t.integer('http_status');
+        t.jsonb('result');
+        t.timestamp('requested_at', { useTz: true }).notNullable().defaultTo(knex.fn.now());
+        t.timestamp('finished_at', { useTz: true });
+        t.unique(['operator', 'idempotency_key']);
+        t.index(['order_id', 'requested_at']);
+      });
+      await knex.raw(`ALTER TABLE operator_actions ADD CONSTRAINT operator_actions_action_check CHECK (action IN ('cancel','retry','reconcile'))`);
+      await knex.raw(`ALTER TABLE operator_actions ADD CONSTRAINT operator_actions_status_check CHECK (status IN ('REQUESTED','DONE','REFUSED'))`);
+    },
+    async down(knex: Knex) {
+      await knex.schema.dropTable('operator_actions');
+    },
+  },
 ];

@@ -85,6 +85,11 @@ export interface ReconcileInput {
   maxPagesPerRun?: number;
   /** How long a pass waits for its repairs; one still running then is reported and keeps going. */
   repairWaitSeconds?: number;
+  /**
+   * Only these orders (at most MAX_RECONCILE_ORDER_IDS): the operator's desk reconciles one order
+   * now. Absent (the Schedule, `npm run reconcile`): every open order.
+   */
+  orderIds?: string[];
   /** Set by continue-as-new. */
   cursor?: OrderCursor | null;
   carried?: ReconcileReport;
@@ -100,7 +105,10 @@ export const RECONCILE_DEFAULTS = {
   repairWaitSeconds: 300,
 } as const;
 
-export type ReconcileSettings = Required<Omit<ReconcileInput, 'cursor' | 'carried'>>;
+export type ReconcileSettings = Required<Omit<ReconcileInput, 'cursor' | 'carried' | 'orderIds'>>;
+
+/** A pass narrowed to some orders names at most this many (one page). */
+export const MAX_RECONCILE_ORDER_IDS = 200;
 
 export function reconcileSettingsOf(input: ReconcileInput): ReconcileSettings {
   const graceSeconds = input.graceSeconds ?? RECONCILE_DEFAULTS.graceSeconds;

@@ -10,6 +10,7 @@ import { MenuCache } from '../../api/services/menu-cache';
 import { createPspClient } from '../../activities/psp-client';
 import { createPspSandbox, type PspSandbox } from '../../psp/sandbox';
 import { createOrderWorker, createPaymentWorker, createRestaurantWorker } from '../../workers/service-workers';
+import { createDb } from '../../db/knex';
 import { seedRestaurants } from '../../db/seed';
 import { mintToken, type Principal } from '../../lib/node/auth';
 import { createLogger, type Logger } from '../../lib/node/logger';
@@ -52,6 +53,8 @@ export interface StackOptions {
   apiLogger?: Logger;
   /** The payment worker's first PSP timeout (default 2000 ms; retries double it up to 45 s). */
   pspTimeoutMs?: number;
+  /** The grace period of a reconcile from the operator's desk (default 0). */
+  reconcileGraceSeconds?: number;
 }
 
 export interface WorkerSet {
@@ -110,6 +113,7 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
 
   const psp = createPspSandbox();
   const pspServer = await listen(psp.app);
+  const paymentsRead = createDb(dbs.urls.payments, 2, { readOnly: true });
   const taskQueuePrefix = `${label}-${Math.random().toString(36).slice(2, 8)}-`;
   const logger = opts.apiLogger ?? createLogger('api-test', 'silent');
   const registry = createRegistry('api');
@@ -129,6 +133,9 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
     temporalUiUrl: 'http://127.0.0.1:8233',
     namespace: env.namespace ?? 'default',
     decisionWaitMs: opts.decisionWaitMs ?? 3000,
+    // The operator's desk: the payments database read-only (as api/server.ts opens it) and the PSP's
+    // report; a one-order reconcile with no grace period (a terminated saga's activities are done here).
+    adminDesk: { paymentsReadDb: paymentsRead, pspUrl: pspServer.url, reconcile: { graceSeconds: opts.reconcileGraceSeconds ?? 0, staleSeconds: 3600 + (opts.acceptanceWindowSeconds ?? 300) } },
   });
   // The cache's counters are in this app's registry, so its /metrics shows them.
   const app = createApp({ ...apiDeps(), registry, menuCache });
@@ -198,6 +205,7 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
       pspServer.server.closeAllConnections?.();
       await new Promise((r) => pspServer.server.close(r));
       await projector.stop();
+      await paymentsRead.destroy();
       await dbs.destroy();
       if (ownsEnv) await env.teardown();
     },

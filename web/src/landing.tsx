@@ -20,6 +20,12 @@ function Landing() {
             <span class="tile-text">{t.customerLinkText}</span>
           </a>
         </li>
+        <li>
+          <a class="tile" href="/console/operator/">
+            <span class="tile-title">{t.operatorLink}</span>
+            <span class="tile-text">{t.operatorLinkText}</span>
+          </a>
+        </li>
       </ul>
     </Shell>
   );

@@ -77,3 +77,80 @@ export interface PlaceOrderBody {
   deliveryAddress: string;
   paymentMethod: { cardToken: string };
 }
+
+// The operator's desk (admin routes, tag Admin in /openapi.json).
+
+export type StorySource = 'order' | 'payment' | 'psp' | 'ticket' | 'saga' | 'reconciler' | 'operator';
+
+export interface TimelineEntry {
+  at: string;
+  source: StorySource;
+  kind: string;
+  summary: string;
+  activityType?: string;
+  attempt?: number;
+  failure?: string;
+  eventId?: number;
+  link?: string;
+}
+
+export interface WorkflowRef {
+  workflowId: string;
+  runId: string;
+  status: string;
+  url: string;
+}
+
+export interface OperatorAction {
+  actionId: string;
+  orderId?: string;
+  action: 'cancel' | 'retry' | 'reconcile';
+  operator: string;
+  reason: string;
+  status: 'REQUESTED' | 'DONE' | 'REFUSED';
+  httpStatus: number | null;
+  result: { message?: string; code?: string; details?: Record<string, unknown> } | null;
+  requestedAt: string;
+  finishedAt: string | null;
+}
+
+export interface OrderStory {
+  orderId: string;
+  order: { orderId: string; customerId: string; restaurantId: string; status: OrderStatus; failureReason: string | null; totalAmount: number; paymentStatus: string | null; createdAt: string };
+  payment: { status: string } | null;
+  psp: { findings: Array<{ kind: string; detail: string }> } | null;
+  ticket: { status: string } | null;
+  saga: WorkflowRef | null;
+  repair: WorkflowRef | null;
+  operatorActions: OperatorAction[];
+  timeline: TimelineEntry[];
+  sources: Record<string, string>;
+  workflowUrl: string;
+}
+
+export interface Finding {
+  kind: 'NOT_FINAL' | 'STEP_FAILING' | 'COMPENSATION_RETRYING' | 'SAGA_NOT_RUNNING' | 'PSP_MISMATCH';
+  stage: string;
+  detail: string;
+  activityType?: string;
+  attempt?: number;
+  lastFailure?: string;
+  pspKind?: string;
+}
+
+export interface AdminOrder {
+  orderId: string;
+  customerId: string;
+  restaurantId: string;
+  status: OrderStatus;
+  failureReason: string | null;
+  totalAmount: number;
+  createdAt: string;
+  workflowUrl: string;
+  findings?: Finding[];
+}
+
+export interface AdminOrdersPage {
+  orders: AdminOrder[];
+  nextCursor: string | null;
+}
