@@ -15,7 +15,12 @@ const isTerminal = (status: string | undefined) => (TERMINAL_ORDER_STATUSES as r
 /** Status of each id (absent when the order is not in the database). */
 async function statuses(ordersDb: Db, ids: string[]): Promise<Map<string, string>> {
   const rows: Array<{ order_id: string; status: string }> = [];
-  for (let i = 0; i < ids.length; i += 1000) rows.push(...(await ordersDb('orders').select('order_id', 'status').whereIn('order_id', ids.slice(i, i + 1000))));
+  for (let i = 0; i < ids.length; i += 1000)
+    rows.push(
+      ...(await ordersDb('orders')
+        .select('order_id', 'status')
+        .whereIn('order_id', ids.slice(i, i + 1000))),
+    );
   return new Map(rows.map((r) => [r.order_id, r.status]));
 }
 
@@ -26,6 +31,26 @@ export async function waitForSettle(ordersDb: Db, ids: string[], deadline: numbe
     try {
       const known = await statuses(ordersDb, ids);
       open = ids.filter((id) => !isTerminal(known.get(id))).length;
+      if (open === 0) break;
+    } catch {
+      // the primary may still be coming back
+    }
+    await sleep(1000);
+  }
+  return open;
+}
+
+/**
+ * Waits (until `deadline`) for every order the database holds to be final, not only those the API
+ * acknowledged: an order recorded while its client gave up retrying is still the system's to finish
+ * (the sweeper starts its saga), and the audit at the end judges every order. Returns how many are open.
+ */
+export async function waitForAllOrdersToSettle(ordersDb: Db, deadline: number): Promise<number> {
+  let open = Infinity;
+  while (Date.now() < deadline) {
+    try {
+      const row = await ordersDb('orders').whereIn('status', ['PENDING', 'AWAITING_RESTAURANT']).count('* as n').first();
+      open = Number(row?.n ?? 0);
       if (open === 0) break;
     } catch {
       // the primary may still be coming back
@@ -69,7 +94,12 @@ export async function runReconcilerPass(client: Client, timeoutSeconds: number, 
   const workflowId = `reconcile-chaos-${started}`;
   const outcome = (o: Omit<ReconcilerOutcome, 'workflowId' | 'seconds'>): ReconcilerOutcome => ({ workflowId, ...o, seconds: (Date.now() - started) / 1000 });
   try {
-    const handle = await client.workflow.start('reconcileOrders', { taskQueue: taskQueuesFor('').order, workflowId, args: [{ graceSeconds }], workflowExecutionTimeout: `${timeoutSeconds}s` });
+    const handle = await client.workflow.start('reconcileOrders', {
+      taskQueue: taskQueuesFor('').order,
+      workflowId,
+      args: [{ graceSeconds }],
+      workflowExecutionTimeout: `${timeoutSeconds}s`,
+    });
     const result = handle.result().then((r) => ({ r }));
     // Left behind when the history shows the failure first (its rejection must not go unhandled).
     result.catch(() => undefined);
@@ -83,7 +113,10 @@ export async function runReconcilerPass(client: Client, timeoutSeconds: number, 
       }
     }
   } catch (err) {
-    return outcome({ ok: false, error: err instanceof Error ? `${err.name}: ${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ''}` : String(err) });
+    return outcome({
+      ok: false,
+      error: err instanceof Error ? `${err.name}: ${err.message}${err.cause instanceof Error ? ` (${err.cause.message})` : ''}` : String(err),
+    });
   }
 }
 
@@ -122,7 +155,9 @@ export interface PspBooks {
 export async function comparePspBooks(pspUrl: string, paymentsDb: Db, forgotten: ReadonlyMap<string, string> = new Map()): Promise<PspBooks> {
   const pspAuths = (await (await fetch(`${pspUrl}/_sandbox/authorizations`)).json()) as Array<{ reference: string; status: string }>;
   const dbPayments: Array<{ payment_id: string; status: string }> = await paymentsDb('payments').select('payment_id', 'status');
-  const dbCaptured = new Set((await paymentsDb('payment_events').where({ kind: 'CAPTURE' }).distinct('payment_id')).map((r: { payment_id: string }) => r.payment_id));
+  const dbCaptured = new Set(
+    (await paymentsDb('payment_events').where({ kind: 'CAPTURE' }).distinct('payment_id')).map((r: { payment_id: string }) => r.payment_id),
+  );
   const dbStatus = new Map(dbPayments.map((p) => [p.payment_id, p.status]));
   const books: PspBooks = { mismatches: 0, examples: [], capturedNotRecorded: [] };
   const mismatch = (text: string) => {
@@ -138,16 +173,22 @@ export async function comparePspBooks(pspUrl: string, paymentsDb: Db, forgotten:
   // Money taken in any of the sandbox's lives counts, even if a later life holds a void tombstone.
   const tookMoney = (status: string) => status === 'CAPTURED' || status === 'REFUNDED';
   const nowStatus = new Map(pspAuths.map((a) => [a.reference, a.status]));
-  const taken = [...[...forgotten].map(([reference, status]) => ({ reference, status, life: 'before a restart' })), ...pspAuths.map((a) => ({ ...a, life: 'now' }))];
+  const taken = [
+    ...[...forgotten].map(([reference, status]) => ({ reference, status, life: 'before a restart' })),
+    ...pspAuths.map((a) => ({ ...a, life: 'now' })),
+  ];
   for (const { reference, status, life } of taken) {
     if (tookMoney(status) && !dbCaptured.has(reference)) {
       const now = nowStatus.get(reference);
-      books.capturedNotRecorded.push(`${reference}: PSP ${status} (${life}${life !== 'now' && now ? `; now ${now}` : ''}), payments DB ${dbStatus.get(reference) ?? 'none'} without a capture`);
+      books.capturedNotRecorded.push(
+        `${reference}: PSP ${status} (${life}${life !== 'now' && now ? `; now ${now}` : ''}), payments DB ${dbStatus.get(reference) ?? 'none'} without a capture`,
+      );
     }
   }
   // Money the database thinks is held or taken must be at the PSP too.
   for (const p of dbPayments) {
-    if (!atPsp.has(p.payment_id) && ['AUTHORIZED', 'CAPTURED', 'REFUNDED'].includes(p.status)) mismatch(`${p.payment_id}: payments DB ${p.status}, unknown to the PSP`);
+    if (!atPsp.has(p.payment_id) && ['AUTHORIZED', 'CAPTURED', 'REFUNDED'].includes(p.status))
+      mismatch(`${p.payment_id}: payments DB ${p.status}, unknown to the PSP`);
   }
   return books;
 }

@@ -9,7 +9,16 @@ import { violationCount } from '../../ops/audit';
 import { ApiClient } from '../api-client';
 import { startHarnessRun, startStackOnFreePorts, type HarnessRun } from '../bootstrap';
 import type { LocalStack } from '../local-stack';
-import { auditWithPsp, capturedOrders, comparePspBooks, duplicateOrders, openOrders, runReconcilerPass, waitForSettle } from './checks';
+import {
+  auditWithPsp,
+  capturedOrders,
+  comparePspBooks,
+  duplicateOrders,
+  openOrders,
+  runReconcilerPass,
+  waitForAllOrdersToSettle,
+  waitForSettle,
+} from './checks';
 import { Customers } from './customers';
 import { FaultInjector } from './faults';
 import { Operator } from './operator';
@@ -113,10 +122,16 @@ async function startChaos(opts: ChaosOptions, run: HarnessRun, log: (m: string) 
   run.onClose(() => Promise.all(Object.values(dbs).map((db) => db.destroy())));
 
   const api = new ApiClient(stack.apiUrl, { timeoutMs: 20_000 });
-  const customerTokens = await Promise.all(Array.from({ length: CHAOS_CUSTOMERS }, (_, i) => mintToken({ role: 'customer', sub: `chaos-cust-${i + 1}` }, run.secret, 86400)));
+  const customerTokens = await Promise.all(
+    Array.from({ length: CHAOS_CUSTOMERS }, (_, i) => mintToken({ role: 'customer', sub: `chaos-cust-${i + 1}` }, run.secret, 86400)),
+  );
   const restaurantTokens = new Map<string, string>();
   for (let r = 1; r <= CHAOS_RESTAURANTS; r++) {
-    if (!isAutoAccept(r)) restaurantTokens.set(restaurantIdFor(r), await mintToken({ role: 'restaurant', sub: `chaos-owner-${r}`, restaurantId: restaurantIdFor(r) }, run.secret, 86400));
+    if (!isAutoAccept(r))
+      restaurantTokens.set(
+        restaurantIdFor(r),
+        await mintToken({ role: 'restaurant', sub: `chaos-owner-${r}`, restaurantId: restaurantIdFor(r) }, run.secret, 86400),
+      );
   }
   const restaurants = new Restaurants(api, restaurantTokens);
   const customers = new Customers(api, customerTokens, (order) => restaurants.expect(order));
@@ -165,19 +180,28 @@ async function driveTrafficAndFaults(c: Chaos, opts: ChaosOptions, log: (m: stri
 
   state.giveUpAt = trafficEndedAt + opts.recoveryTimeoutSeconds * 1000;
   const open = await waitForSettle(c.dbs.orders, placedIds, state.giveUpAt);
+  // Then the orders whose clients gave up before an answer: recorded, so the system finishes them too.
+  const unacknowledgedOpen = await waitForAllOrdersToSettle(c.dbs.orders, state.giveUpAt);
   state.settled = true;
   const recoverySeconds = (Date.now() - trafficEndedAt) / 1000;
   await restaurantLoop;
-  log(`settled in ${recoverySeconds.toFixed(1)} s (${open} still open)`);
+  log(`settled in ${recoverySeconds.toFixed(1)} s (${open} acknowledged and ${unacknowledgedOpen === Infinity ? '?' : unacknowledgedOpen} in all still open)`);
   return { trafficSeconds, recoverySeconds, placedIds };
 }
 
 /** Fault k at its seeded time after the traffic starts, one at a time, until the traffic ends. */
-async function runFaultSchedule(faults: FaultInjector, opts: ChaosOptions, trafficStart: number, trafficDone: () => boolean, log: (m: string) => void): Promise<void> {
+async function runFaultSchedule(
+  faults: FaultInjector,
+  opts: ChaosOptions,
+  trafficStart: number,
+  trafficDone: () => boolean,
+  log: (m: string) => void,
+): Promise<void> {
   if (opts.faultEverySeconds <= 0) return;
   for (const next of faultSchedule(opts.seed, opts.faultEverySeconds)) {
     // A fault that ran past the next one's time is followed at once, so the rate holds.
-    for (let wait = trafficStart + next.atMs - Date.now(); wait > 0 && !trafficDone(); wait = trafficStart + next.atMs - Date.now()) await sleep(Math.min(wait, 250));
+    for (let wait = trafficStart + next.atMs - Date.now(); wait > 0 && !trafficDone(); wait = trafficStart + next.atMs - Date.now())
+      await sleep(Math.min(wait, 250));
     if (trafficDone()) return;
     await faults.inject(next.kind).catch((err: unknown) => log(`fault injection failed (${next.kind}): ${(err as Error).message}`));
   }
@@ -192,7 +216,15 @@ async function checkAfterRecovery(c: Chaos, opts: ChaosOptions, t: TrafficOutcom
 
   log('auditing');
   const { stack, dbs } = c;
-  const report = await auditWithPsp({ orders: dbs.orders, payments: dbs.payments, restaurants: dbs.restaurants, stuckAfterSeconds: 0, temporalUiUrl: stack.temporalUiUrl, namespace: 'default', psp: { url: stack.pspUrl } });
+  const report = await auditWithPsp({
+    orders: dbs.orders,
+    payments: dbs.payments,
+    restaurants: dbs.restaurants,
+    stuckAfterSeconds: 0,
+    temporalUiUrl: stack.temporalUiUrl,
+    namespace: 'default',
+    psp: { url: stack.pspUrl },
+  });
   const books = await comparePspBooks(stack.pspUrl, dbs.payments, c.psp.forgottenBooks);
   const pspCaptures = await c.psp.totalCaptures();
   const doubleCharges = report.doubleCharges + Math.max(0, pspCaptures - (await capturedOrders(dbs.payments)));
