@@ -20,14 +20,17 @@ const WORKFLOW_PACKAGES = {
 };
 const NOT_WORKERS = {
   regex: reaching('activities', 'workers'),
-  message: 'activities/ and workers/ are the workers\' code; the writes the API shares with the order service are in db/orders/',
+  message: "activities/ and workers/ are the workers' code; the writes the API shares with the order service are in db/orders/",
 };
 const NOT_API = { regex: reaching('api'), message: 'api/ is the HTTP edge: nothing below it imports it' };
 const NOT_PROJECTOR = {
   regex: reaching('db/projector'),
-  message: 'db/projector/ is the CDC projector\'s process; the menu-change notice contract is db/menu-read/',
+  message: "db/projector/ is the CDC projector's process; the menu-change notice contract is db/menu-read/",
 };
-const NOT_TOOLS = { regex: reaching('ops', 'harness', 'scripts', 'bench', 'test', 'psp'), message: 'Tools, tests and the PSP sandbox are not part of a service' };
+const NOT_TOOLS = {
+  regex: reaching('ops', 'harness', 'scripts', 'bench', 'test', 'psp'),
+  message: 'Tools, tests and the PSP sandbox are not part of a service',
+};
 const WORKFLOWS_BY_TYPE = {
   regex: '^(?:\\.\\./)+workflows(?:/(?!messages$)|$)',
   allowTypeImports: true,
@@ -51,10 +54,16 @@ const activityFence = (service) => {
     { regex: reaching('db/menu-read'), message: 'The menu_read change notices are between the projector and the API' },
     NOT_TOOLS,
     WORKFLOWS_BY_TYPE,
-    { regex: `^(?:\\./|(?:\\.\\./)+activities/)(?:${others.join('|')})$`, message: `One service's activities do not import another's (${service ?? 'shared'} may not import ${others.join(', ')})` },
+    {
+      regex: `^(?:\\./|(?:\\.\\./)+activities/)(?:${others.join('|')})$`,
+      message: `One service's activities do not import another's (${service ?? 'shared'} may not import ${others.join(', ')})`,
+    },
   ];
   if (service !== 'order') patterns.push({ regex: reaching('db/orders'), message: 'The orders database belongs to the order service' });
-  return fence(own.map((m) => `activities/${m}.ts`), ...patterns);
+  return fence(
+    own.map((m) => `activities/${m}.ts`),
+    ...patterns,
+  );
 };
 
 export default tseslint.config(
@@ -91,7 +100,11 @@ export default tseslint.config(
           ],
         },
       ],
-      'no-restricted-globals': ['error', { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow' }, { name: 'setInterval', message: 'Use sleep() in a loop' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow' },
+        { name: 'setInterval', message: 'Use sleep() in a loop' },
+      ],
     },
   },
   // lib/workflow-safe/ is bundled into the workflow: its modules import each other and nothing else.
@@ -112,13 +125,22 @@ export default tseslint.config(
   activityFence(null),
   fence(['workers/**/*.ts'], NOT_API, NOT_PROJECTOR, NOT_TOOLS, WORKFLOWS_BY_TYPE),
   // The CDC projector reads the restaurants database and writes menu_read; nothing else.
-  fence(['db/projector/**/*.ts'], NOT_API, { regex: reaching('activities', 'workers', 'workflows', '(?:db/)?orders'), message: 'The projector is its own process: it imports no service code' }, NOT_TOOLS),
+  fence(
+    ['db/projector/**/*.ts'],
+    NOT_API,
+    { regex: reaching('activities', 'workers', 'workflows', '(?:db/)?orders'), message: 'The projector is its own process: it imports no service code' },
+    NOT_TOOLS,
+  ),
   // Homes shared by two sides (db/orders/: the API and the order activities; db/menu-read/: the
   // projector and the API) depend on neither side.
-  fence(['db/orders/**/*.ts', 'db/menu-read/**/*.ts'], {
-    regex: reaching('api', 'activities', 'workers', 'workflows', '(?:db/)?projector'),
-    message: 'A shared module imports neither of the sides that share it (only db/knex and lib/)',
-  }, NOT_TOOLS),
+  fence(
+    ['db/orders/**/*.ts', 'db/menu-read/**/*.ts'],
+    {
+      regex: reaching('api', 'activities', 'workers', 'workflows', '(?:db/)?projector'),
+      message: 'A shared module imports neither of the sides that share it (only db/knex and lib/)',
+    },
+    NOT_TOOLS,
+  ),
   {
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: { console: 'readonly', process: 'readonly', require: 'readonly', module: 'writable', __dirname: 'readonly' } },

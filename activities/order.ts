@@ -19,7 +19,10 @@ export function createOrderActivities({ db, metrics = noSagaMetrics }: OrderDeps
     return db.transaction(async (trx) => {
       const changed = await trx('orders')
         .where({ order_id: orderId })
-        .whereIn('status', OPEN.filter((s) => s !== to))
+        .whereIn(
+          'status',
+          OPEN.filter((s) => s !== to),
+        )
         .update({ status: to, updated_at: trx.fn.now(), ...fields });
       if (changed > 0) {
         await trx('order_status_history').insert({ order_id: orderId, status: to, reason }).onConflict(['order_id', 'status']).ignore();
@@ -50,11 +53,22 @@ export function createOrderActivities({ db, metrics = noSagaMetrics }: OrderDeps
     },
 
     /** The saga's last word on a failed order (or the reconciler's); also records where the payment ended. */
-    async rejectOrder(input: { orderId: string; status: 'REJECTED' | 'CANCELLED'; reason: FailureReason; paymentStatus: PaymentStatus | null; reconciler?: boolean }): Promise<void> {
+    async rejectOrder(input: {
+      orderId: string;
+      status: 'REJECTED' | 'CANCELLED';
+      reason: FailureReason;
+      paymentStatus: PaymentStatus | null;
+      reconciler?: boolean;
+    }): Promise<void> {
       if (await transition(input.orderId, input.status, { failure_reason: input.reason, payment_status: input.paymentStatus }, input.reason)) {
         metrics.outcome(input.status, input.reason);
         if (input.reconciler) metrics.repair('rejected');
-        log.info('order closed', { status: input.status, reason: input.reason, paymentStatus: input.paymentStatus, ...(input.reconciler ? { by: 'reconciler' } : {}) });
+        log.info('order closed', {
+          status: input.status,
+          reason: input.reason,
+          paymentStatus: input.paymentStatus,
+          ...(input.reconciler ? { by: 'reconciler' } : {}),
+        });
       }
     },
   };

@@ -197,7 +197,10 @@ export function createPaymentActivities({ db, psp, metrics = noSagaMetrics, pspT
         const known = currentAttempt() > 1 ? await psp.lookup(paymentId, callOptions()) : null;
         if (known) return known;
         try {
-          return await psp.authorize({ reference: paymentId, orderReference: input.orderId, amount: input.amount, cardToken: input.cardToken, idempotencyKey: key }, callOptions());
+          return await psp.authorize(
+            { reference: paymentId, orderReference: input.orderId, amount: input.amount, cardToken: input.cardToken, idempotencyKey: key },
+            callOptions(),
+          );
         } catch (err) {
           // A 4xx is the PSP's answer about this payment, not an outage: retrying cannot change it.
           if (err instanceof PspRejectedError) return { reference: paymentId, status: 'DECLINED' as const, declineCode: err.code };
@@ -205,7 +208,15 @@ export function createPaymentActivities({ db, psp, metrics = noSagaMetrics, pspT
         }
       });
       if (result.status === 'DECLINED') {
-        await record(db, paymentId, input.orderId, ['PENDING'], 'DECLINED', { kind: 'DECLINE', amount: input.amount, key, response: result }, { decline_reason: result.declineCode ?? 'DECLINED' });
+        await record(
+          db,
+          paymentId,
+          input.orderId,
+          ['PENDING'],
+          'DECLINED',
+          { kind: 'DECLINE', amount: input.amount, key, response: result },
+          { decline_reason: result.declineCode ?? 'DECLINED' },
+        );
         throw ApplicationFailure.nonRetryable('The card was declined', 'PAYMENT_DECLINED', { declineCode: result.declineCode });
       }
       if (result.status !== 'AUTHORIZED') {
@@ -213,7 +224,15 @@ export function createPaymentActivities({ db, psp, metrics = noSagaMetrics, pspT
         await adopt(db, row, result);
         throw ApplicationFailure.nonRetryable(`Authorization is ${result.status}`, 'SYSTEM_ERROR');
       }
-      await record(db, paymentId, input.orderId, ['PENDING'], 'AUTHORIZED', { kind: 'AUTHORIZE', amount: input.amount, key, response: result }, { psp_reference: result.reference });
+      await record(
+        db,
+        paymentId,
+        input.orderId,
+        ['PENDING'],
+        'AUTHORIZED',
+        { kind: 'AUTHORIZE', amount: input.amount, key, response: result },
+        { psp_reference: result.reference },
+      );
       log.info('payment authorized', { orderId: input.orderId, amount: input.amount });
       return 'AUTHORIZED';
     },

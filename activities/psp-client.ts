@@ -35,7 +35,10 @@ export interface PspCallOptions {
 
 export interface PspClient {
   /** `orderReference` is the merchant's order id, kept by the PSP in its books (settlement reports). */
-  authorize(req: { reference: string; orderReference?: string; amount: number; cardToken: string; idempotencyKey: string }, opts?: PspCallOptions): Promise<PspResult>;
+  authorize(
+    req: { reference: string; orderReference?: string; amount: number; cardToken: string; idempotencyKey: string },
+    opts?: PspCallOptions,
+  ): Promise<PspResult>;
   capture(req: { reference: string; amount: number; idempotencyKey: string }, opts?: PspCallOptions): Promise<PspResult>;
   void(req: { reference: string; idempotencyKey: string }, opts?: PspCallOptions): Promise<PspResult>;
   refund(req: { reference: string; amount: number; idempotencyKey: string }, opts?: PspCallOptions): Promise<PspResult>;
@@ -52,8 +55,7 @@ export function createPspClient(opts: { baseUrl: string; timeoutMs: number; obse
 
   async function call(operation: string, path: string, idempotencyKey: string | null, body: unknown, callOpts: PspCallOptions = {}): Promise<PspResult> {
     const started = performance.now();
-    const done = (outcome: 'ok' | 'rejected' | 'unavailable') =>
-      opts.observe?.(operation, outcome, (performance.now() - started) / 1000);
+    const done = (outcome: 'ok' | 'rejected' | 'unavailable') => opts.observe?.(operation, outcome, (performance.now() - started) / 1000);
     let res: Response;
     try {
       res = await fetch(`${base}${path}`, {
@@ -90,7 +92,13 @@ export function createPspClient(opts: { baseUrl: string; timeoutMs: number; obse
   const enc = encodeURIComponent;
   return {
     authorize: (r, o) =>
-      call('authorize', '/v1/authorizations', r.idempotencyKey, { reference: r.reference, amount: r.amount, cardToken: r.cardToken, ...(r.orderReference ? { orderReference: r.orderReference } : {}) }, o),
+      call(
+        'authorize',
+        '/v1/authorizations',
+        r.idempotencyKey,
+        { reference: r.reference, amount: r.amount, cardToken: r.cardToken, ...(r.orderReference ? { orderReference: r.orderReference } : {}) },
+        o,
+      ),
     capture: (r, o) => call('capture', `/v1/authorizations/${enc(r.reference)}/capture`, r.idempotencyKey, { amount: r.amount }, o),
     void: (r, o) => call('void', `/v1/authorizations/${enc(r.reference)}/void`, r.idempotencyKey, {}, o),
     refund: (r, o) => call('refund', `/v1/authorizations/${enc(r.reference)}/refund`, r.idempotencyKey, { amount: r.amount }, o),

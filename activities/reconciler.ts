@@ -56,7 +56,14 @@ export function createReconcilerActivities({ db, client, taskQueuePrefix, accept
      */
     async listOpenOrders(input: { minAgeSeconds: number; after: OrderCursor | null; limit: number; orderIds?: string[] }): Promise<OpenOrdersPage> {
       const query = db('orders')
-        .select('order_id', 'status', 'restaurant_id', 'total_amount', db.raw('updated_at::text AS cursor_at'), db.raw('extract(epoch FROM now() - created_at)::float8 AS age_seconds'))
+        .select(
+          'order_id',
+          'status',
+          'restaurant_id',
+          'total_amount',
+          db.raw('updated_at::text AS cursor_at'),
+          db.raw('extract(epoch FROM now() - created_at)::float8 AS age_seconds'),
+        )
         .whereIn('status', OPEN)
         .andWhere('updated_at', '<', db.raw('now() - make_interval(secs => ?)', [input.minAgeSeconds]));
       if (input.after) query.andWhereRaw('(updated_at, order_id) > (?::timestamptz, ?)', [input.after.updatedAt, input.after.orderId]);

@@ -29,10 +29,7 @@ interface MenuRow {
  */
 export function createRestaurantActivities({ db, metrics = noSagaMetrics }: RestaurantDeps) {
   async function transition(orderId: string, from: TicketStatus[], to: TicketStatus, reason: string | null = null) {
-    return db('tickets')
-      .where({ order_id: orderId })
-      .whereIn('status', from)
-      .update({ status: to, reason, updated_at: db.fn.now() });
+    return db('tickets').where({ order_id: orderId }).whereIn('status', from).update({ status: to, reason, updated_at: db.fn.now() });
   }
 
   return {
@@ -41,7 +38,12 @@ export function createRestaurantActivities({ db, metrics = noSagaMetrics }: Rest
      * `totalAmount` (sagas since the amount check) the order's total must also be the sum of the
      * lines at these prices: the saga does not trust whoever started it with the money.
      */
-    async createTicket(input: { orderId: string; restaurantId: string; items: OrderLine[]; totalAmount?: number }): Promise<{ ticketId: string; autoAccept: boolean }> {
+    async createTicket(input: {
+      orderId: string;
+      restaurantId: string;
+      items: OrderLine[];
+      totalAmount?: number;
+    }): Promise<{ ticketId: string; autoAccept: boolean }> {
       const ticketId = ticketIdFor(input.orderId);
       return db.transaction(async (trx) => {
         const restaurant = await trx('restaurants').where({ restaurant_id: input.restaurantId }).first();
@@ -53,7 +55,10 @@ export function createRestaurantActivities({ db, metrics = noSagaMetrics }: Rest
         }
         // FOR SHARE: a concurrent sold-out or price change waits for this check, or this check waits for it.
         const rows: MenuRow[] = await trx('menu_items')
-          .whereIn('menu_id', input.items.map((i) => i.menuId))
+          .whereIn(
+            'menu_id',
+            input.items.map((i) => i.menuId),
+          )
           .forShare();
         const byId = new Map(rows.map((r) => [r.menu_id, r]));
         for (const line of input.items) {
@@ -110,7 +115,14 @@ export function createRestaurantActivities({ db, metrics = noSagaMetrics }: Rest
       let tombstone = 0;
       if (restaurantExists) {
         const inserted = await db('tickets')
-          .insert({ ticket_id: ticketIdFor(input.orderId), order_id: input.orderId, restaurant_id: input.restaurantId, status: 'CANCELLED', items: '[]', reason: 'never opened' })
+          .insert({
+            ticket_id: ticketIdFor(input.orderId),
+            order_id: input.orderId,
+            restaurant_id: input.restaurantId,
+            status: 'CANCELLED',
+            items: '[]',
+            reason: 'never opened',
+          })
           .onConflict('order_id')
           .ignore()
           .returning('ticket_id');

@@ -38,7 +38,12 @@ export function createSagaMetrics(registry: Registry): SagaMetrics {
   const existing = <T>(name: string) => registry.getSingleMetric(name) as T | undefined;
   const outcomes =
     existing<Counter<'status' | 'reason'>>(SAGA_METRIC_NAMES.outcomes) ??
-    new Counter({ name: SAGA_METRIC_NAMES.outcomes, help: 'Orders closed by the saga, by final status and failure reason', labelNames: ['status', 'reason'], registers: [registry] });
+    new Counter({
+      name: SAGA_METRIC_NAMES.outcomes,
+      help: 'Orders closed by the saga, by final status and failure reason',
+      labelNames: ['status', 'reason'],
+      registers: [registry],
+    });
   const compensations =
     existing<Counter<'compensation' | 'result'>>(SAGA_METRIC_NAMES.compensations) ??
     new Counter({
@@ -49,7 +54,12 @@ export function createSagaMetrics(registry: Registry): SagaMetrics {
     });
   const pspCalls =
     existing<Counter<'operation' | 'outcome'>>(SAGA_METRIC_NAMES.pspCalls) ??
-    new Counter({ name: SAGA_METRIC_NAMES.pspCalls, help: 'Calls to the PSP by operation and outcome (ok, rejected, unavailable)', labelNames: ['operation', 'outcome'], registers: [registry] });
+    new Counter({
+      name: SAGA_METRIC_NAMES.pspCalls,
+      help: 'Calls to the PSP by operation and outcome (ok, rejected, unavailable)',
+      labelNames: ['operation', 'outcome'],
+      registers: [registry],
+    });
   const pspDuration =
     existing<Histogram<'operation' | 'outcome'>>(SAGA_METRIC_NAMES.pspDuration) ??
     new Histogram({
@@ -61,7 +71,12 @@ export function createSagaMetrics(registry: Registry): SagaMetrics {
     });
   const repairs =
     existing<Counter<'action'>>(SAGA_METRIC_NAMES.repairs) ??
-    new Counter({ name: SAGA_METRIC_NAMES.repairs, help: 'Orders the reconciler closed after their saga ended without closing them, by action (confirmed, rejected)', labelNames: ['action'], registers: [registry] });
+    new Counter({
+      name: SAGA_METRIC_NAMES.repairs,
+      help: 'Orders the reconciler closed after their saga ended without closing them, by action (confirmed, rejected)',
+      labelNames: ['action'],
+      registers: [registry],
+    });
   return {
     outcome: (status, reason) => outcomes.inc({ status, reason: reason ?? 'none' }),
     compensation: (name, result) => compensations.inc({ compensation: name, result }),

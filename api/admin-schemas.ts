@@ -17,33 +17,52 @@ const SEARCH_ONLY = ['orderId', 'customerId', 'restaurantId', 'status', 'cursor'
 
 export const adminOrdersQuery = z
   .object({
-    attention: z.enum(['true', 'false']).optional().meta({ description: '`true`: the orders that need an operator (not final too long, steps or compensations retrying, sagas that ended, PSP mismatches) instead of a search.' }),
+    attention: z.enum(['true', 'false']).optional().meta({
+      description:
+        '`true`: the orders that need an operator (not final too long, steps or compensations retrying, sagas that ended, PSP mismatches) instead of a search.',
+    }),
     orderId: pathId.optional().meta({ description: 'Search: this order.' }),
     customerId: subject.optional().meta({ description: "Search: this customer's orders." }),
     restaurantId: pathId.optional().meta({ description: "Search: this restaurant's orders." }),
     status: orderStatus.optional().meta({ description: 'Search: only orders in this status.' }),
     limit: intParam(1, 200).default(50).meta({ description: 'Page size (digits only).' }),
     cursor: ordersCursor.optional().meta({ description: 'Search: the `nextCursor` of the previous page; opaque.' }),
-    olderThanSeconds: intParam(0, 30 * 86400).optional().meta({ description: 'Attention: an order not final after this many seconds is listed (default 900).' }),
+    olderThanSeconds: intParam(0, 30 * 86400)
+      .optional()
+      .meta({ description: 'Attention: an order not final after this many seconds is listed (default 900).' }),
     failingAttempts: intParam(1, 10_000).optional().meta({ description: 'Attention: a saga step past this many attempts is listed (default 3).' }),
-    pspWindowSeconds: intParam(0, 7 * 86400).optional().meta({ description: "Attention: final orders changed within this many seconds are checked against the PSP's books (default 3600, at most 100 orders)." }),
+    pspWindowSeconds: intParam(0, 7 * 86400)
+      .optional()
+      .meta({
+        description: "Attention: final orders changed within this many seconds are checked against the PSP's books (default 3600, at most 100 orders).",
+      }),
   })
   .strict()
   .superRefine((q, ctx) => {
     const attention = q.attention === 'true';
     for (const name of attention ? SEARCH_ONLY : ATTENTION_ONLY) {
-      if (q[name] !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: attention ? 'a search parameter: not with attention=true' : 'only with attention=true' });
+      if (q[name] !== undefined)
+        ctx.addIssue({ code: 'custom', path: [name], message: attention ? 'a search parameter: not with attention=true' : 'only with attention=true' });
     }
   });
 
-export const OperatorActionRequest = component('OperatorActionRequest', z.object({ reason: text(500, { multiline: true }).meta({ description: 'Why: kept with the action, shown on the order story' }) }).strict(), {
-  description: 'The reason is required; it may not hold control characters other than line breaks and tabs.',
-  example: { reason: 'Customer called: the address is wrong' },
-});
+export const OperatorActionRequest = component(
+  'OperatorActionRequest',
+  z.object({ reason: text(500, { multiline: true }).meta({ description: 'Why: kept with the action, shown on the order story' }) }).strict(),
+  {
+    description: 'The reason is required; it may not hold control characters other than line breaks and tabs.',
+    example: { reason: 'Customer called: the address is wrong' },
+  },
+);
 
 export const RetryStepRequest = component(
   'RetryStepRequest',
-  z.object({ reason: text(500, { multiline: true }), activityId: pathId.optional().meta({ description: 'The pending step to retry (default: the one furthest into its retries)' }) }).strict(),
+  z
+    .object({
+      reason: text(500, { multiline: true }),
+      activityId: pathId.optional().meta({ description: 'The pending step to retry (default: the one furthest into its retries)' }),
+    })
+    .strict(),
   { description: 'The reason is required.', example: { reason: 'PSP is back: retry the hold now' } },
 );
 
@@ -105,10 +124,21 @@ const actionView = z.strictObject({
   finishedAt: z.string().nullable(),
 });
 
-export const OperatorAction = component('OperatorAction', actionView.meta({ description: 'An action on an order through the desk: who, when, why, and what came of it' }));
+export const OperatorAction = component(
+  'OperatorAction',
+  actionView.meta({ description: 'An action on an order through the desk: who, when, why, and what came of it' }),
+);
 
 const workflowRef = z
-  .strictObject({ workflowId: z.string(), runId: z.string(), status: z.string(), startTime: z.string(), closeTime: z.string().nullable(), historyLength: z.number().int(), url: z.string() })
+  .strictObject({
+    workflowId: z.string(),
+    runId: z.string(),
+    status: z.string(),
+    startTime: z.string(),
+    closeTime: z.string().nullable(),
+    historyLength: z.number().int(),
+    url: z.string(),
+  })
   .nullable();
 
 export const OrderStory = component(
@@ -151,10 +181,14 @@ export const OrderStory = component(
             captureEffects: z.number().int(),
           }),
         ),
-        findings: z.array(z.strictObject({ kind: z.string(), detail: z.string() })).meta({ description: "The audit's PSP check of a final order: empty when the PSP agrees" }),
+        findings: z
+          .array(z.strictObject({ kind: z.string(), detail: z.string() }))
+          .meta({ description: "The audit's PSP check of a final order: empty when the PSP agrees" }),
       })
       .nullable(),
-    ticket: z.strictObject({ ticketId: z.string(), status: z.string(), reason: z.string().nullable(), createdAt: z.string(), updatedAt: z.string() }).nullable(),
+    ticket: z
+      .strictObject({ ticketId: z.string(), status: z.string(), reason: z.string().nullable(), createdAt: z.string(), updatedAt: z.string() })
+      .nullable(),
     saga: workflowRef,
     repair: workflowRef.meta({ description: "The reconciler's repair workflow repair-<orderId>, if it ever ran" }),
     operatorActions: z.array(actionView),
@@ -171,7 +205,9 @@ export const OrderStory = component(
         link: z.string().optional(),
       }),
     ),
-    sources: z.record(z.string(), z.string()).meta({ description: "Each source's read: `ok`, `not configured`, or `unavailable: <why>` (the rest of the story is still answered)" }),
+    sources: z
+      .record(z.string(), z.string())
+      .meta({ description: "Each source's read: `ok`, `not configured`, or `unavailable: <why>` (the rest of the story is still answered)" }),
     workflowUrl: z.string(),
   }),
 );

@@ -70,7 +70,12 @@ export function createApp(deps: ApiDeps): express.Express {
   // req.log: the logger with this request's id, and the order's id and workflow id once known.
   app.use(requestLogger(deps.logger));
 
-  const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests by route and status', labelNames: ['method', 'route', 'status'], registers: [deps.registry] });
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests by route and status',
+    labelNames: ['method', 'route', 'status'],
+    registers: [deps.registry],
+  });
   const latency = new Histogram({
     name: 'http_request_duration_seconds',
     help: 'HTTP request latency by route',

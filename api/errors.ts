@@ -39,7 +39,7 @@ export const DOCUMENTED_ERRORS = {
   401: 'Missing or bad credentials',
   403: "Acting on another party's resource, or a role that may not use this route",
   404: 'Unknown resource (also: an order the caller may not see)',
-  409: 'Conflict (`NOT_CANCELLABLE`, `DECISION_ALREADY_MADE`, `ORDER_CLOSED` (also once the saga has begun to close), `NOT_AWAITING_DECISION` (a decision before the order awaits the restaurant), `VERSION_CONFLICT`; the operator\'s desk: `PAST_DECISION` (a cancel after the restaurant decided), `SAGA_NOT_RUNNING`, `NO_STEP_TO_RETRY`)',
+  409: "Conflict (`NOT_CANCELLABLE`, `DECISION_ALREADY_MADE`, `ORDER_CLOSED` (also once the saga has begun to close), `NOT_AWAITING_DECISION` (a decision before the order awaits the restaurant), `VERSION_CONFLICT`; the operator's desk: `PAST_DECISION` (a cancel after the restaurant decided), `SAGA_NOT_RUNNING`, `NO_STEP_TO_RETRY`)",
   415: 'A body that is not JSON',
   422: '`ITEM_UNAVAILABLE` or `IDEMPOTENCY_KEY_REUSED`',
   428: 'If-Match is required',
@@ -70,9 +70,7 @@ function requestError(err: any): HttpError | undefined {
     case 'entity.parse.failed':
       return new HttpError(400, 'MALFORMED_JSON', 'The request body is not valid JSON');
     case 'entity.too.large':
-      return new HttpError(400, 'VALIDATION_FAILED', 'The request body is too large', [
-        { path: '', message: `at most ${Number(err.limit)} bytes` },
-      ]);
+      return new HttpError(400, 'VALIDATION_FAILED', 'The request body is too large', [{ path: '', message: `at most ${Number(err.limit)} bytes` }]);
     case 'encoding.unsupported':
     case 'charset.unsupported':
       return new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Unsupported body encoding');
@@ -85,7 +83,8 @@ function requestError(err: any): HttpError | undefined {
   }
   // Express could not percent-decode a path parameter.
   if (err instanceof URIError) return new HttpError(400, 'VALIDATION_FAILED', 'The request path is not valid percent-encoding');
-  if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500) return new HttpError(err.status, 'BAD_REQUEST', 'The request could not be read');
+  if (typeof err?.status === 'number' && err.status >= 400 && err.status < 500)
+    return new HttpError(err.status, 'BAD_REQUEST', 'The request could not be read');
   return undefined;
 }
 

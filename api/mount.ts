@@ -46,7 +46,8 @@ export function mountPlain<T extends RouteTable>(table: T, handlers: { [K in key
 function readInput(spec: RouteSpec, req: Request): Input<RouteSpec> {
   const params: Record<string, string> = {};
   for (const name of pathParamNames(spec.path)) params[name] = parse(pathId, req.params[name], 'path', name);
-  if (typeof spec.access === 'object' && spec.access.actsForRestaurant) assertActsFor(req.principal!, params.restaurantId!, spec.access.roles.includes('admin'));
+  if (typeof spec.access === 'object' && spec.access.actsForRestaurant)
+    assertActsFor(req.principal!, params.restaurantId!, spec.access.roles.includes('admin'));
   const query = parse(spec.query ?? noQuery, req.query, 'query');
   const headers: Record<string, unknown> = {};
   for (const [key, header] of Object.entries(spec.headers ?? {})) headers[key] = readHeader(header, req.header(header.name));
@@ -78,5 +79,8 @@ function checkReply(operationId: string, documented: ResponseSpec | undefined, r
   if (!documented.body) return;
   const value = reply.body instanceof JsonText ? JSON.parse(reply.body.text) : reply.body;
   const checked = documented.body.schema.safeParse(value);
-  if (!checked.success) throw new Error(`${operationId} answered ${reply.status} with a body that is not a ${documented.body.name}: ${JSON.stringify(checked.error.issues.slice(0, 5))}`);
+  if (!checked.success)
+    throw new Error(
+      `${operationId} answered ${reply.status} with a body that is not a ${documented.body.name}: ${JSON.stringify(checked.error.issues.slice(0, 5))}`,
+    );
 }

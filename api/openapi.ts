@@ -32,7 +32,10 @@ const INFO = {
 const TAGS = [
   { name: 'Orders', description: 'The order saga' },
   { name: 'Menus', description: 'Menu queries (read model) and commands (source of truth)' },
-  { name: 'Admin', description: "The operator's desk (admins only): an order's story across every service, the orders that need an operator, and audited, idempotent actions" },
+  {
+    name: 'Admin',
+    description: "The operator's desk (admins only): an order's story across every service, the orders that need an operator, and audited, idempotent actions",
+  },
   { name: 'Operations', description: 'Probes, metrics, this document' },
 ];
 
@@ -68,7 +71,12 @@ function operationOf(operationId: string, spec: RouteSpec): JsonSchema {
     security: securityOf(spec.access),
     ...(parameters.length > 0 ? { parameters } : {}),
     ...(spec.body
-      ? { requestBody: { required: spec.body.required ?? true, content: { 'application/json': { schema: ref(spec.body.component), example: spec.body.component.example } } } }
+      ? {
+          requestBody: {
+            required: spec.body.required ?? true,
+            content: { 'application/json': { schema: ref(spec.body.component), example: spec.body.component.example } },
+          },
+        }
       : {}),
     responses: { ...answersOf(spec), ...Object.fromEntries(errorsOf(spec).map((s) => [String(s), { $ref: `#/components/responses/E${s}` }])) },
   };
@@ -84,7 +92,13 @@ function securityOf(access: Access): JsonSchema[] {
 function parametersOf(spec: RouteSpec): JsonSchema[] {
   if (spec.access === 'public') return [];
   const ids = pathParamNames(spec.path).map((name) => ({ name, in: 'path', required: true, schema: requestSchema(pathId) }));
-  const headers = Object.values(spec.headers ?? {}).map((h) => ({ name: h.name, in: 'header', required: h.required, description: h.description, schema: requestSchema(h.schema) }));
+  const headers = Object.values(spec.headers ?? {}).map((h) => ({
+    name: h.name,
+    in: 'header',
+    required: h.required,
+    description: h.description,
+    schema: requestSchema(h.schema),
+  }));
   return [...ids, ...headers, ...(spec.query ? queryParameters(spec.query) : [])];
 }
 

@@ -87,7 +87,9 @@ export const Menu = component(
   z.strictObject({
     restaurantId: z.string(),
     name: z.string(),
-    items: z.array(z.strictObject({ menuId: z.string(), name: z.string(), price: z.number().int(), status: z.enum(MENU_ITEM_STATUSES), version: z.number().int() })),
+    items: z.array(
+      z.strictObject({ menuId: z.string(), name: z.string(), price: z.number().int(), status: z.enum(MENU_ITEM_STATUSES), version: z.number().int() }),
+    ),
     asOf: z.string().nullable().meta({ description: 'Commit time of the last source change the read model has applied (CDC)' }),
   }),
 );

@@ -89,7 +89,11 @@ export const defineRoute = <const S extends RouteSpec>(spec: S): S => spec;
 
 // ---- What a handler gets and gives back
 
-type ParamNames<P extends string> = P extends `${string}:${infer Name}/${infer Rest}` ? Name | ParamNames<`/${Rest}`> : P extends `${string}:${infer Name}` ? Name : never;
+type ParamNames<P extends string> = P extends `${string}:${infer Name}/${infer Rest}`
+  ? Name | ParamNames<`/${Rest}`>
+  : P extends `${string}:${infer Name}`
+    ? Name
+    : never;
 
 type HeaderValue<H> = H extends HeaderSpec<infer S> ? (H extends { required: true } ? z.output<S> : z.output<S> | undefined) : never;
 
@@ -106,7 +110,9 @@ export class JsonText {
   constructor(readonly text: string) {}
 }
 
-type ReplyFor<Status, R> = { status: Status; headers?: Record<string, string> } & (R extends { body: Component<infer B> } ? { body: z.input<B> | JsonText } : { body?: undefined });
+type ReplyFor<Status, R> = { status: Status; headers?: Record<string, string> } & (R extends { body: Component<infer B> }
+  ? { body: z.input<B> | JsonText }
+  : { body?: undefined });
 
 /** One of the route's documented answers, with a body of that answer's schema. */
 export type Reply<S extends RouteSpec> = { [K in keyof S['responses'] & number]: ReplyFor<K, S['responses'][K]> }[keyof S['responses'] & number];

@@ -44,11 +44,18 @@ export function rateLimiter(settings: RateLimitSettings, logger: Logger): Reques
       const retryAfterSeconds = Number.isFinite(header) && header > 0 ? Math.ceil(header) : Math.ceil(settings.windowMs / 1000);
       // Logged once per client and window, not for every refused request of a flood.
       const used = (req as typeof req & { rateLimit?: { used?: number } }).rateLimit?.used;
-      if (used === settings.limit + 1) logger.warn({ method: req.method, path: req.path, client: req.principal ? `${req.principal.role}:${req.principal.sub}` : req.ip }, 'rate limited');
+      if (used === settings.limit + 1)
+        logger.warn({ method: req.method, path: req.path, client: req.principal ? `${req.principal.role}:${req.principal.sub}` : req.ip }, 'rate limited');
       next(
-        new HttpError(429, 'RATE_LIMITED', `Too many requests; retry in ${retryAfterSeconds} s`, { retryAfterSeconds, limit: settings.limit, windowSeconds: Math.ceil(settings.windowMs / 1000) }, {
-          'retry-after': String(retryAfterSeconds),
-        }),
+        new HttpError(
+          429,
+          'RATE_LIMITED',
+          `Too many requests; retry in ${retryAfterSeconds} s`,
+          { retryAfterSeconds, limit: settings.limit, windowSeconds: Math.ceil(settings.windowMs / 1000) },
+          {
+            'retry-after': String(retryAfterSeconds),
+          },
+        ),
       );
     },
     logger: { warn: (err, msg) => logger.warn({ err }, msg ?? 'rate limiter'), error: (err, msg) => logger.error({ err }, msg ?? 'rate limiter') },
@@ -100,7 +107,12 @@ export function hardenServer(server: Server): void {
   // An `Expect` other than 100-continue: Node would answer a bare 417.
   server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
     const body = JSON.stringify({ error: { code: 'EXPECTATION_FAILED', message: 'Only "Expect: 100-continue" is supported' } });
-    res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'x-content-type-options': 'nosniff', connection: 'close' });
+    res.writeHead(417, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      'x-content-type-options': 'nosniff',
+      connection: 'close',
+    });
     res.end(body);
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {

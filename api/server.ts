@@ -23,7 +23,13 @@ async function main() {
   const registry = createRegistry('api');
   const menuCache =
     config.MENU_CACHE_ENTRIES > 0
-      ? new MenuCache({ connectionString: config.MENU_READ_DATABASE_URL, maxEntries: config.MENU_CACHE_ENTRIES, ttlMs: config.MENU_CACHE_TTL_SECONDS * 1000, logger, registry })
+      ? new MenuCache({
+          connectionString: config.MENU_READ_DATABASE_URL,
+          maxEntries: config.MENU_CACHE_ENTRIES,
+          ttlMs: config.MENU_CACHE_TTL_SECONDS * 1000,
+          logger,
+          registry,
+        })
       : undefined;
   menuCache?.start();
   const app = createApp({

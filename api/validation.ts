@@ -7,7 +7,12 @@ import { InvalidInput } from './services/errors';
 // silently dropped. Every string is bounded, and text that is stored is refused when it holds
 // characters Postgres cannot store (NUL) or that are not well-formed Unicode (lone surrogates).
 
-const id = z.string().trim().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only');
+const id = z
+  .string()
+  .trim()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, _ and - only');
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
@@ -47,7 +52,12 @@ export const placeOrderBody = z
   .strict();
 export type PlaceOrderBody = z.infer<typeof placeOrderBody>;
 
-export const idempotencyKeyHeader = z.string().trim().min(1).max(128).regex(/^[\x21-\x7e]+$/, 'printable ASCII');
+export const idempotencyKeyHeader = z
+  .string()
+  .trim()
+  .min(1)
+  .max(128)
+  .regex(/^[\x21-\x7e]+$/, 'printable ASCII');
 
 /** `If-Match: 3`, `"3"` or `W/"3"`: the menu item version the change is based on. */
 export const ifMatchHeader = z
@@ -74,7 +84,9 @@ export const waitQuery = intParam(0, 30000);
 /** Routes that take no query parameters refuse any. */
 export const noQuery = z.object({}).strict();
 
-export const placeOrderQuery = z.object({ wait: waitQuery.optional().meta({ description: 'Hold the answer up to this many milliseconds (digits only) until the order leaves `PENDING`.' }) }).strict();
+export const placeOrderQuery = z
+  .object({ wait: waitQuery.optional().meta({ description: 'Hold the answer up to this many milliseconds (digits only) until the order leaves `PENDING`.' }) })
+  .strict();
 
 const PAGE_SIZE = 'Page size (digits only).';
 const NEXT_CURSOR = 'The `nextCursor` of the previous page; opaque.';
@@ -139,7 +151,9 @@ export function parse<T>(schema: z.ZodType<T>, value: unknown, where = 'body', a
   const result = schema.safeParse(value);
   if (!result.success) {
     // Bounded: a body of 10,000 bad lines does not produce a 10,000-entry answer.
-    const details = result.error.issues.slice(0, MAX_DETAILS).map((i) => ({ path: clip([...(at ? [at] : []), ...i.path.map(String)].join('.')), message: clip(i.message) }));
+    const details = result.error.issues
+      .slice(0, MAX_DETAILS)
+      .map((i) => ({ path: clip([...(at ? [at] : []), ...i.path.map(String)].join('.')), message: clip(i.message) }));
     throw new InvalidInput(`The request ${where} is invalid`, details);
   }
   return result.data;
@@ -149,7 +163,12 @@ export function parse<T>(schema: z.ZodType<T>, value: unknown, where = 'body', a
 
 export const PlaceOrderRequest = component('PlaceOrderRequest', placeOrderBody, {
   description: 'Each `menuId` may appear once. Text may not hold control characters (the address may hold line breaks) or lone surrogates.',
-  example: { restaurantId: 'rst_0003', items: [{ menuId: 'mnu_0003_01', quantity: 2 }], deliveryAddress: '서울시 강남구 테헤란로 1', paymentMethod: { cardToken: 'tok_ok' } },
+  example: {
+    restaurantId: 'rst_0003',
+    items: [{ menuId: 'mnu_0003_01', quantity: 2 }],
+    deliveryAddress: '서울시 강남구 테헤란로 1',
+    paymentMethod: { cardToken: 'tok_ok' },
+  },
 });
 export const RejectRequest = component('RejectRequest', rejectBody, {
   description: 'The reason may not hold control characters other than line breaks and tabs.',

@@ -187,7 +187,10 @@ function createStepper(oneOrder: () => Promise<void>) {
     await Promise.race([Promise.all(pending), sleep(req.drainMs)]);
     const windowSeconds = (end - start) / 1000;
     const inWindow = doneAt.filter((t) => t <= end).length;
-    const perSecond = Array.from({ length: Math.ceil(windowSeconds) }, (_, s) => doneAt.filter((t) => t >= start + s * 1000 && t < start + (s + 1) * 1000).length);
+    const perSecond = Array.from(
+      { length: Math.ceil(windowSeconds) },
+      (_, s) => doneAt.filter((t) => t >= start + s * 1000 && t < start + (s + 1) * 1000).length,
+    );
     return {
       type: 'step',
       phase: req.phase,

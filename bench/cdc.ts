@@ -186,8 +186,7 @@ async function startFeed(run: HarnessRun, sourceUrl: string, readDb: Db, logger:
   await projector.start();
   const snapshotMs = Date.now() - t;
   console.log(`read model built from a snapshot in ${(snapshotMs / 1000).toFixed(1)} s; streaming`);
-  const lagBytes = async () =>
-    ((await registry.getSingleMetric('cdc_projector_lag_bytes')?.get())?.values[0]?.value as number | undefined) ?? NaN;
+  const lagBytes = async () => ((await registry.getSingleMetric('cdc_projector_lag_bytes')?.get())?.values[0]?.value as number | undefined) ?? NaN;
   return { projector, applied, lagBytes, snapshotMs };
 }
 
@@ -207,7 +206,14 @@ function openWriterPool(run: HarnessRun, sourceUrl: string, connections: number)
  * One step: `rate` updates/s for the step's seconds, then a drain so that the next step starts from
  * zero backlog. `writtenBefore` is every update written before this step.
  */
-async function runStep(feed: Feed, writerPool: pg.Pool, ids: string[], rate: number, args: Args, writtenBefore: number): Promise<{ result: StepResult; written: number }> {
+async function runStep(
+  feed: Feed,
+  writerPool: pg.Pool,
+  ids: string[],
+  rate: number,
+  args: Args,
+  writtenBefore: number,
+): Promise<{ result: StepResult; written: number }> {
   const { applied } = feed;
   const appliedBefore = applied.length;
   const stepStart = Date.now();
@@ -276,29 +282,31 @@ async function catchUp(feed: Feed, writerPool: pg.Pool, ids: string[], args: Arg
 
 /** The table and the limits on stdout; returns the highest offered and written rates kept up with. */
 function printSummary(steps: StepResult[], catchup: CatchUp, args: Args, menuItems: number, pgVersion: string): { best: number; maxKept: number } {
-  const best = steps
-    .filter((s) => s.keptUp && !s.sourceLimited)
-    .reduce((m, s) => Math.max(m, s.offeredPerSec), 0);
+  const best = steps.filter((s) => s.keptUp && !s.sourceLimited).reduce((m, s) => Math.max(m, s.offeredPerSec), 0);
   const header = ['offered/s', 'written/s', 'applied/s', 'lag p50 ms', 'lag p99 ms', 'lag max ms', 'backlog@end', 'lag bytes@end', 'kept up', 'note'];
-  const rows = steps.map((s) => [
-    s.offeredPerSec,
-    s.writtenPerSec,
-    s.appliedPerSec,
-    s.lagP50Ms,
-    s.lagP99Ms,
-    s.lagMaxMs,
-    s.backlogAtEnd,
-    s.lagBytesAtEnd,
-    s.keptUp ? 'yes' : 'no',
-    s.sourceLimited ? 'source-limited' : '',
-  ].map(String));
+  const rows = steps.map((s) =>
+    [
+      s.offeredPerSec,
+      s.writtenPerSec,
+      s.appliedPerSec,
+      s.lagP50Ms,
+      s.lagP99Ms,
+      s.lagMaxMs,
+      s.backlogAtEnd,
+      s.lagBytesAtEnd,
+      s.keptUp ? 'yes' : 'no',
+      s.sourceLimited ? 'source-limited' : '',
+    ].map(String),
+  );
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padStart(widths[i]!)).join('  ');
   // Everything (both Postgres servers, writer, projector) shares this host: note how busy it was.
-  const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
   console.log(
-    `\nCDC projector, ${menuItems} menu items, ${args.stepSeconds} s per step, ${os.cpus().length} CPUs, ` +
-      `Postgres ${pgVersion}, load average ${load}`,
+    `\nCDC projector, ${menuItems} menu items, ${args.stepSeconds} s per step, ${os.cpus().length} CPUs, ` + `Postgres ${pgVersion}, load average ${load}`,
   );
   console.log(line(header));
   for (const r of rows) console.log(line(r));

@@ -137,7 +137,34 @@ function parseArgs(argv: string[]): Args {
     process.stdout.write(HELP);
     process.exit(0);
   }
-  const known = ['api', 'phases', 'restaurants', 'items-per-restaurant', 'rates', 'start-rate', 'growth', 'baseline-start-rate', 'cpu-profile', 'step-seconds', 'drain-seconds', 'idle-orders', 'baseline-rates', 'baseline-step-seconds', 'menu-connections', 'menu-seconds', 'cdc-rate', 'mixed-seconds', 'mixed-order-rate', 'mixed-read-rate', 'cdc-rates', 'cdc-step-seconds', 'workers', 'env', 'temporal-arg', 'label'];
+  const known = [
+    'api',
+    'phases',
+    'restaurants',
+    'items-per-restaurant',
+    'rates',
+    'start-rate',
+    'growth',
+    'baseline-start-rate',
+    'cpu-profile',
+    'step-seconds',
+    'drain-seconds',
+    'idle-orders',
+    'baseline-rates',
+    'baseline-step-seconds',
+    'menu-connections',
+    'menu-seconds',
+    'cdc-rate',
+    'mixed-seconds',
+    'mixed-order-rate',
+    'mixed-read-rate',
+    'cdc-rates',
+    'cdc-step-seconds',
+    'workers',
+    'env',
+    'temporal-arg',
+    'label',
+  ];
   for (const k of values.keys()) if (!known.includes(k)) throw new Error(`unknown flag --${k} (see --help)`);
   const quick = flags.has('quick');
   const one = (k: string) => values.get(k)?.at(-1);
@@ -179,7 +206,11 @@ function parseArgs(argv: string[]): Args {
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 const say = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
 /** The stack's processes, by the name its cost is reported under. */
@@ -233,7 +264,14 @@ interface OrderStep {
   errorsSample: string[];
 }
 
-function orderStepFigures(phase: string, rate: number, seconds: number, recs: OrderRecord[], dropped: number, drainCap: number): Omit<OrderStep, 'loadavg' | 'cpu' | 'cpuMsPerOrder'> {
+function orderStepFigures(
+  phase: string,
+  rate: number,
+  seconds: number,
+  recs: OrderRecord[],
+  dropped: number,
+  drainCap: number,
+): Omit<OrderStep, 'loadavg' | 'cpu' | 'cpuMsPerOrder'> {
   const answered = recs.filter((r) => r.orderId);
   const confirmed = recs.filter((r) => r.finalStatus === 'CONFIRMED');
   const rejected = recs.filter((r) => r.finalStatus && r.finalStatus !== 'CONFIRMED');
@@ -243,7 +281,12 @@ function orderStepFigures(phase: string, rate: number, seconds: number, recs: Or
   const last = confirmed.length > 0 ? Math.max(...confirmed.map((r) => r.doneAtMs!)) : first + seconds * 1000;
   const span = Math.max(seconds * 1000, (unfinished.length > 0 ? drainCap : last) - first) / 1000;
   const completedPerSec = confirmed.length / span;
-  const confirmLat = confirmed.map((r) => r.doneAtMs! - r.sentMs).concat(unfinished.map(() => Infinity), rejected.map(() => Infinity));
+  const confirmLat = confirmed
+    .map((r) => r.doneAtMs! - r.sentMs)
+    .concat(
+      unfinished.map(() => Infinity),
+      rejected.map(() => Infinity),
+    );
   const offered = recs.length + dropped;
   const failures = httpErrors.length + rejected.length + unfinished.length + dropped;
   const confirmMs = summarize(confirmLat);
@@ -265,7 +308,9 @@ function orderStepFigures(phase: string, rate: number, seconds: number, recs: Or
     ok,
     withinSlo: ok && confirmMs.p99 < 1000,
     saturated: !ok || confirmMs.p99 > 5000,
-    errorsSample: [...new Set(recs.filter((r) => r.error).map((r) => r.error!))].slice(0, 3).concat(rejected.slice(0, 2).map((r) => `${r.finalStatus} ${r.failureReason}`)),
+    errorsSample: [...new Set(recs.filter((r) => r.error).map((r) => r.error!))]
+      .slice(0, 3)
+      .concat(rejected.slice(0, 2).map((r) => `${r.finalStatus} ${r.failureReason}`)),
   };
 }
 
@@ -368,7 +413,12 @@ function attachStack(api: string): StackAccess {
   // Nothing of ours to stop: a signal just ends the run.
   stopOnSignal(async () => undefined, 130);
   return {
-    urls: { orders: cfg.ORDERS_DATABASE_URL, payments: cfg.PAYMENTS_DATABASE_URL, restaurants: cfg.RESTAURANTS_DATABASE_URL, menu_read: cfg.MENU_READ_DATABASE_URL },
+    urls: {
+      orders: cfg.ORDERS_DATABASE_URL,
+      payments: cfg.PAYMENTS_DATABASE_URL,
+      restaurants: cfg.RESTAURANTS_DATABASE_URL,
+      menu_read: cfg.MENU_READ_DATABASE_URL,
+    },
     apiUrl,
     temporalAddress: cfg.TEMPORAL_ADDRESS,
     secret: cfg.AUTH_SECRET,
@@ -423,7 +473,14 @@ async function findTargets(restaurantsDb: Db, menuReadDb: Db, t0: number): Promi
   const expectedItems = Number((await restaurantsDb('menu_items').count('* as n').first())?.n ?? 0);
   const readyBy = Date.now() + 300_000;
   for (;;) {
-    const n = Number((await menuReadDb('menu_items_read').count('* as n').first().catch(() => ({ n: 0 })))?.n ?? 0);
+    const n = Number(
+      (
+        await menuReadDb('menu_items_read')
+          .count('* as n')
+          .first()
+          .catch(() => ({ n: 0 }))
+      )?.n ?? 0,
+    );
     if (n >= expectedItems && n > 0) break;
     if (Date.now() > readyBy) throw new Error(`the read model has ${n} of ${expectedItems} menu items after 5 minutes`);
     await sleep(500);
@@ -503,9 +560,17 @@ async function main(): Promise<void> {
       temporal: stack ? temporalVersion() : undefined,
       loadavgAtStart: loadAtStart,
     };
-    result.stack = { menuItems: targets.expectedItems, restaurants: targets.allRestaurants.length, autoAcceptRestaurants: targets.menus.length, workers: args.workers, readyAfterMs: targets.seedMs };
+    result.stack = {
+      menuItems: targets.expectedItems,
+      restaurants: targets.allRestaurants.length,
+      autoAcceptRestaurants: targets.menus.length,
+      workers: args.workers,
+      readyAfterMs: targets.seedMs,
+    };
 
-    const tokens = await Promise.all(Array.from({ length: 50 }, (_, i) => mintToken({ role: 'customer', sub: `bench-customer-${i + 1}` }, access.secret, 86_400)));
+    const tokens = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => mintToken({ role: 'customer', sub: `bench-customer-${i + 1}` }, access.secret, 86_400)),
+    );
     const driver = new OrderDriver({ apiUrl: access.apiUrl, ordersDbUrl: urls.orders, tokens, menus: targets.menus, runId });
     driver.startTracker();
     const temporal = new Client({ connection: await Connection.connect({ address: access.temporalAddress }) });
@@ -566,7 +631,13 @@ async function main(): Promise<void> {
 }
 
 /** The report on stdout, bench-results/lunch-rush-<label>-<time>.json (with the summary) and .svg. */
-function writeResults(args: Args, result: Record<string, unknown>, startedAt: Date, t0: number, run: { records: OrderRecord[]; baselineSteps: BaselineStep[]; menuRuns: MenuRun[]; phases: Phase[] }): void {
+function writeResults(
+  args: Args,
+  result: Record<string, unknown>,
+  startedAt: Date,
+  t0: number,
+  run: { records: OrderRecord[]; baselineSteps: BaselineStep[]; menuRuns: MenuRun[]; phases: Phase[] },
+): void {
   const report = buildReport(result, args);
   result.summary = report.summary;
   const outDir = path.join(PROJECT_ROOT, 'bench-results');
@@ -625,7 +696,8 @@ async function runOrderStep({ args, driver, snap, temporalSamples, phase }: Benc
   const recs = driver.records.filter((r) => r.phase === label);
   const figures = orderStepFigures(label, rate, seconds, recs, loop.dropped, Date.now());
   const cpu = cpuFigures(c0, c1, STACK_GROUPS);
-  const persisted = (m: PromSample[] | undefined, ops: string[]) => (m ? ops.reduce((a, op) => a + sumOf(m, 'persistence_requests', { namespace: 'default', operation: op }), 0) : NaN);
+  const persisted = (m: PromSample[] | undefined, ops: string[]) =>
+    m ? ops.reduce((a, op) => a + sumOf(m, 'persistence_requests', { namespace: 'default', operation: op }), 0) : NaN;
   const writes = ['CreateWorkflowExecution', 'UpdateWorkflowExecution'];
   const step: OrderStep = {
     ...figures,
@@ -651,7 +723,11 @@ async function describeSagas(temporal: Client, driver: OrderDriver): Promise<Rec
   const described = await Promise.all(
     sample.map(async (r) => {
       const d = await temporal.workflow.getHandle(`order-${r.orderId}`).describe();
-      return { stateTransitions: Number(d.raw.workflowExecutionInfo?.stateTransitionCount ?? NaN), historyEvents: d.historyLength, historyBytes: Number(d.historySize ?? NaN) };
+      return {
+        stateTransitions: Number(d.raw.workflowExecutionInfo?.stateTransitionCount ?? NaN),
+        historyEvents: d.historyLength,
+        historyBytes: Number(d.historySize ?? NaN),
+      };
     }),
   );
   return {
@@ -680,17 +756,32 @@ async function runBaselinePhase(b: Bench, baseline: BaselineProcess, menus: Targ
   await ladder(args.baselineRates, baselineStart, args.growth, async (rate) => {
     say(`baseline: ${rate}/s for ${args.baselineStepSeconds} s`);
     const c0 = snap();
-    child.send({ cmd: 'step', phase: `baseline#${baselineSteps.length + 1}@${rate}`, rate, seconds: args.baselineStepSeconds, drainMs: args.drainSeconds * 1000 });
+    child.send({
+      cmd: 'step',
+      phase: `baseline#${baselineSteps.length + 1}@${rate}`,
+      rate,
+      seconds: args.baselineStepSeconds,
+      drainMs: args.drainSeconds * 1000,
+    });
     const r = await next<BaselineStepResult>();
     const c1 = snap();
     const cpu = cpuFigures(c0, c1, BASELINE_GROUPS);
     // As for the saga: completed orders over the time from the first order to the last completion.
     const completedPerSec = r.completed / Math.max(args.baselineStepSeconds, (r.lastDoneMs - r.windowStartMs) / 1000);
     const ok = r.failed + r.unfinished + r.dropped <= 0.01 * r.offered && completedPerSec >= 0.9 * rate;
-    const step = { ...r, completedPerSecInWindow: completedPerSec, cpu, cpuMsPerOrder: cpu && r.completed > 0 ? (cpu.total / r.completed) * 1000 : undefined, ok, loadavg: loadavg() };
+    const step = {
+      ...r,
+      completedPerSecInWindow: completedPerSec,
+      cpu,
+      cpuMsPerOrder: cpu && r.completed > 0 ? (cpu.total / r.completed) * 1000 : undefined,
+      ok,
+      loadavg: loadavg(),
+    };
     baselineSteps.push(step);
     phase(`base ${rate}/s`, r.windowStartMs, Date.now());
-    say(`  completed ${r.completed} (${completedPerSec.toFixed(1)}/s), p50 ${ms(r.latencyMs.p50)} p99 ${ms(r.latencyMs.p99)} ms, failed ${r.failed}, cpu ${step.cpuMsPerOrder?.toFixed(1) ?? '-'} ms/order`);
+    say(
+      `  completed ${r.completed} (${completedPerSec.toFixed(1)}/s), p50 ${ms(r.latencyMs.p50)} p99 ${ms(r.latencyMs.p99)} ms, failed ${r.failed}, cpu ${step.cpuMsPerOrder?.toFixed(1) ?? '-'} ms/order`,
+    );
     if (r.errors.length > 0) say(`  errors: ${r.errors.join(' | ')}`);
     return !ok || r.latencyMs.p99 > 5000;
   });
@@ -752,7 +843,11 @@ async function runMenuPhase({ args, access, snap, phase }: Bench, allRestaurants
   // The API's menu cache (api/services/menu-cache.ts): how many of the measured reads it served.
   const cacheReads = async () => {
     const m = await scrape(`${apiUrl}/metrics`).catch(() => [] as PromSample[]);
-    return { hit: sumOf(m, 'menu_cache_reads_total', { result: 'hit' }), miss: sumOf(m, 'menu_cache_reads_total', { result: 'miss' }), bypass: sumOf(m, 'menu_cache_reads_total', { result: 'bypass' }) };
+    return {
+      hit: sumOf(m, 'menu_cache_reads_total', { result: 'hit' }),
+      miss: sumOf(m, 'menu_cache_reads_total', { result: 'miss' }),
+      bypass: sumOf(m, 'menu_cache_reads_total', { result: 'bypass' }),
+    };
   };
   const cacheBefore = await cacheReads();
   for (const connections of args.menuConnections) {
@@ -766,7 +861,9 @@ async function runMenuPhase({ args, access, snap, phase }: Bench, allRestaurants
       const c1 = snap();
       phase(`${label} c${connections}`, start, Date.now());
       runs.push({ ...run, cpu: cpuFigures(c0, c1, STACK_GROUPS), loadavg: loadavg() });
-      say(`${label} x${connections}: ${run.requestsPerSec.toFixed(0)} req/s, p50 ${run.p50Ms} p99 ${run.p99Ms} ms, non-2xx ${run.non2xx}, errors ${run.errors}`);
+      say(
+        `${label} x${connections}: ${run.requestsPerSec.toFixed(0)} req/s, p50 ${run.p50Ms} p99 ${run.p99Ms} ms, non-2xx ${run.non2xx}, errors ${run.errors}`,
+      );
     }
   }
   const cacheAfter = await cacheReads();
@@ -828,7 +925,13 @@ async function runCdcWithLoad({ args, access, driver, snap, phase }: Bench, writ
   const before = await probe.counters();
   const c0 = snap();
   const start = Date.now();
-  const reads = startHttp({ baseUrl: access.apiUrl, path: menuPaths(targets.allRestaurants), connections: 8, overallRate: args.mixedReadRate, seconds: args.mixedSeconds });
+  const reads = startHttp({
+    baseUrl: access.apiUrl,
+    path: menuPaths(targets.allRestaurants),
+    connections: 8,
+    overallRate: args.mixedReadRate,
+    seconds: args.mixedSeconds,
+  });
   const [updates, orderLoop] = await Promise.all([
     offerUpdates(writer, targets.updateIds, args.cdcRate, args.mixedSeconds, 64),
     driver.openLoop('mixed', mixedOrderRate, args.mixedSeconds),
@@ -841,7 +944,14 @@ async function runCdcWithLoad({ args, access, driver, snap, phase }: Bench, writ
   const after = await probe.counters();
   phase('CDC+orders+reads', start, Date.now());
   const readRun = await reads.done;
-  const mixedOrders = orderStepFigures('mixed', mixedOrderRate, args.mixedSeconds, driver.records.filter((r) => r.phase === 'mixed'), orderLoop.dropped, Date.now());
+  const mixedOrders = orderStepFigures(
+    'mixed',
+    mixedOrderRate,
+    args.mixedSeconds,
+    driver.records.filter((r) => r.phase === 'mixed'),
+    orderLoop.dropped,
+    Date.now(),
+  );
   const mixed = {
     updatesPerSecOffered: args.cdcRate,
     updatesPerSecWritten: updates.written / ((end - start) / 1000),
@@ -853,7 +963,9 @@ async function runCdcWithLoad({ args, access, driver, snap, phase }: Bench, writ
     cpu: cpuFigures(c0, c1, STACK_GROUPS),
     loadavg: loadavg(),
   };
-  say(`  lag p50 ${mixed.lagP50Ms.toFixed(0)} ms, p99 ${mixed.lagP99Ms.toFixed(0)} ms; orders CONFIRMED p99 ${ms(mixedOrders.confirmMs.p99)} ms; reads p99 ${readRun.p99Ms} ms`);
+  say(
+    `  lag p50 ${mixed.lagP50Ms.toFixed(0)} ms, p99 ${mixed.lagP99Ms.toFixed(0)} ms; orders CONFIRMED p99 ${ms(mixedOrders.confirmMs.p99)} ms; reads p99 ${readRun.p99Ms} ms`,
+  );
   return mixed;
 }
 
@@ -877,8 +989,20 @@ async function runCdcSteps({ args, snap, phase }: Bench, writer: pg.Pool, probe:
     const backlogAtEnd = Math.max(0, b.applied + w.written - atEnd);
     const keptUp = lag.lagP99Ms < 1000 && backlogAtEnd < Math.max(50, writtenPerSec / 2) && drained >= b.applied + w.written;
     const sourceLimited = w.written < 0.95 * rate * args.cdcStepSeconds;
-    steps.push({ offeredPerSec: rate, writtenPerSec, failed: w.failed, backlogAtEnd, ...lag, keptUp, sourceLimited, cpu: cpuFigures(s0, s1, ['projector', 'postgres-primary', 'postgres-read']), loadavg: loadavg() });
-    say(`  written ${writtenPerSec.toFixed(0)}/s, lag p50 ${lag.lagP50Ms.toFixed(0)} p99 ${lag.lagP99Ms.toFixed(0)} ms, backlog at end ${backlogAtEnd}${keptUp ? '' : ' — NOT kept up'}${sourceLimited ? ' (source-limited)' : ''}`);
+    steps.push({
+      offeredPerSec: rate,
+      writtenPerSec,
+      failed: w.failed,
+      backlogAtEnd,
+      ...lag,
+      keptUp,
+      sourceLimited,
+      cpu: cpuFigures(s0, s1, ['projector', 'postgres-primary', 'postgres-read']),
+      loadavg: loadavg(),
+    });
+    say(
+      `  written ${writtenPerSec.toFixed(0)}/s, lag p50 ${lag.lagP50Ms.toFixed(0)} p99 ${lag.lagP99Ms.toFixed(0)} ms, backlog at end ${backlogAtEnd}${keptUp ? '' : ' — NOT kept up'}${sourceLimited ? ' (source-limited)' : ''}`,
+    );
     if (!keptUp) break;
   }
   return steps;
@@ -929,9 +1053,14 @@ function reportHeader({ out }: ReportParts, r: Record<string, any>, args: Args):
   const m = r.machine ?? {};
   out.push('');
   out.push(`LUNCH-RUSH BENCHMARK  ${r.startedAt}  label: ${args.label}${args.quick ? ' (--quick)' : ''}`);
-  out.push(`machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGB} GB, Node ${m.node}, Postgres ${m.postgres}${m.temporal ? `, ${m.temporal.split('\n')[0]}` : ''}`);
-  out.push(`stack: ${args.api ? `external at ${args.api}` : 'embedded (harness/local-stack.ts)'}, workers order/payment/restaurant ${args.workers.order}/${args.workers.payment}/${args.workers.restaurant}, ${r.stack?.menuItems} menu items, ${r.stack?.restaurants} restaurants (${r.stack?.autoAcceptRestaurants} auto-accept)`);
-  if (Object.keys(args.env).length > 0 || args.temporalArgs.length > 0) out.push(`settings: env ${JSON.stringify(args.env)} temporal ${JSON.stringify(args.temporalArgs)}`);
+  out.push(
+    `machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGB} GB, Node ${m.node}, Postgres ${m.postgres}${m.temporal ? `, ${m.temporal.split('\n')[0]}` : ''}`,
+  );
+  out.push(
+    `stack: ${args.api ? `external at ${args.api}` : 'embedded (harness/local-stack.ts)'}, workers order/payment/restaurant ${args.workers.order}/${args.workers.payment}/${args.workers.restaurant}, ${r.stack?.menuItems} menu items, ${r.stack?.restaurants} restaurants (${r.stack?.autoAcceptRestaurants} auto-accept)`,
+  );
+  if (Object.keys(args.env).length > 0 || args.temporalArgs.length > 0)
+    out.push(`settings: env ${JSON.stringify(args.env)} temporal ${JSON.stringify(args.temporalArgs)}`);
   out.push(`load average (1/5/15 min): at start ${r.machine?.loadavgAtStart}, at end ${r.loadavgAtEnd}; run took ${r.durationSeconds} s`);
   out.push(`"other cores" = CPU used on this machine by processes outside the benchmark (other people's work), in cores.`);
 }
@@ -939,7 +1068,9 @@ function reportHeader({ out }: ReportParts, r: Record<string, any>, args: Args):
 function reportIdle({ out, summary }: ReportParts, r: Record<string, any>): void {
   if (!r.idle) return;
   out.push('');
-  out.push(`NO LOAD (${r.idle.orders} orders one at a time, load ${r.idle.loadavg}): POST /orders p50 ${ms(r.idle.postMs.p50)} ms p99 ${ms(r.idle.postMs.p99)} ms; order-to-CONFIRMED p50 ${ms(r.idle.confirmMs.p50)} ms p99 ${ms(r.idle.confirmMs.p99)} ms`);
+  out.push(
+    `NO LOAD (${r.idle.orders} orders one at a time, load ${r.idle.loadavg}): POST /orders p50 ${ms(r.idle.postMs.p50)} ms p99 ${ms(r.idle.postMs.p99)} ms; order-to-CONFIRMED p50 ${ms(r.idle.confirmMs.p50)} ms p99 ${ms(r.idle.confirmMs.p99)} ms`,
+  );
   summary.idleConfirmP50Ms = ms(r.idle.confirmMs.p50);
 }
 
@@ -952,7 +1083,22 @@ function reportOrders(rep: ReportParts, r: Record<string, any>, args: Args): Ord
   out.push(`ORDERS: saga, open loop, ${args.stepSeconds} s per step, auto-accepting restaurants (ms; CPU = all processes of the stack per confirmed order)`);
   out.push(
     table(
-      ['offered/s', 'completed/s', 'POST p50', 'POST p99', 'CONF p50', 'CONF p99', 'errors', 'unfinished', 'CPU ms/order', 'cores used', 'Temporal writes/order', 'other cores', 'load 1m', 'verdict'],
+      [
+        'offered/s',
+        'completed/s',
+        'POST p50',
+        'POST p99',
+        'CONF p50',
+        'CONF p99',
+        'errors',
+        'unfinished',
+        'CPU ms/order',
+        'cores used',
+        'Temporal writes/order',
+        'other cores',
+        'load 1m',
+        'verdict',
+      ],
       steps.map((s) => [
         s.rate,
         round(s.completedPerSec, 1),
@@ -976,13 +1122,17 @@ function reportOrders(rep: ReportParts, r: Record<string, any>, args: Args): Ord
   const busiest = (list: OrderStep[]) => list.reduce<OrderStep | undefined>((b, s) => (!b || s.completedPerSec > b.completedPerSec ? s : b), undefined);
   const sagaBest = busiest(steps.filter((s) => s.ok)) ?? busiest(steps);
   const peak = steps.reduce((mx, s) => Math.max(mx, s.completedPerSec), 0);
-  out.push(`highest rate sustained with p99 order-to-CONFIRMED < 1 s: ${sustained ? `${sustained.rate} orders/s` : 'none'}; highest completed: ${peak.toFixed(1)} orders/s`);
+  out.push(
+    `highest rate sustained with p99 order-to-CONFIRMED < 1 s: ${sustained ? `${sustained.rate} orders/s` : 'none'}; highest completed: ${peak.toFixed(1)} orders/s`,
+  );
   summary.sagaSustainedRate = sustained?.rate ?? 0;
   summary.sagaPeakCompletedPerSec = round(peak, 1);
   if (r.temporal) {
     out.push(
       `Temporal per order (${r.temporal.sampledWorkflows} sagas described): ${round(r.temporal.stateTransitionsPerOrder, 1)} state transitions, ${round(r.temporal.historyEventsPerOrder, 1)} history events, ${round(r.temporal.historyBytesPerOrder / 1024, 1)} KB of history` +
-        (sagaBest?.temporalRequestsPerOrder !== undefined ? `; ${round(sagaBest.temporalWritesPerOrder!, 1)} workflow writes and ${round(sagaBest.temporalRequestsPerOrder, 1)} persistence requests (SQLite)` : ''),
+        (sagaBest?.temporalRequestsPerOrder !== undefined
+          ? `; ${round(sagaBest.temporalWritesPerOrder!, 1)} workflow writes and ${round(sagaBest.temporalRequestsPerOrder, 1)} persistence requests (SQLite)`
+          : ''),
     );
     summary.stateTransitionsPerOrder = round(r.temporal.stateTransitionsPerOrder, 1);
   }
@@ -992,8 +1142,12 @@ function reportOrders(rep: ReportParts, r: Record<string, any>, args: Args): Ord
 
 /** CPU per order at the cost step, and what 9.2 M orders a day would take at that cost. */
 function reportSagaCost({ out, summary }: ReportParts, costStep: OrderStep, nproc: unknown): void {
-  const per = (g: string) => (costStep.cpu!.byGroup[g] ?? 0) / costStep.confirmed * 1000;
-  out.push(`CPU per order at ${costStep.rate}/s, by process (ms): ` + STACK_GROUPS.map((g) => `${g} ${per(g).toFixed(1)}`).join(', ') + ` = ${costStep.cpuMsPerOrder!.toFixed(1)}`);
+  const per = (g: string) => ((costStep.cpu!.byGroup[g] ?? 0) / costStep.confirmed) * 1000;
+  out.push(
+    `CPU per order at ${costStep.rate}/s, by process (ms): ` +
+      STACK_GROUPS.map((g) => `${g} ${per(g).toFixed(1)}`).join(', ') +
+      ` = ${costStep.cpuMsPerOrder!.toFixed(1)}`,
+  );
   const cpuS = costStep.cpuMsPerOrder! / 1000;
   const cores = (rate: number) => rate * cpuS;
   out.push(
@@ -1010,7 +1164,12 @@ function reportSagaCost({ out, summary }: ReportParts, costStep: OrderStep, npro
 
 function reportMemory({ out }: ReportParts, r: Record<string, any>): void {
   if (r.peakMemoryMB && Object.keys(r.peakMemoryMB).length > 0) {
-    out.push(`peak memory (MB; RSS, Postgres = sum of PSS over its processes): ` + Object.entries(r.peakMemoryMB).map(([k, v]) => `${k} ${v}`).join(', '));
+    out.push(
+      `peak memory (MB; RSS, Postgres = sum of PSS over its processes): ` +
+        Object.entries(r.peakMemoryMB)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', '),
+    );
   }
 }
 
@@ -1018,20 +1177,37 @@ function reportBaseline({ out, summary }: ReportParts, r: Record<string, any>, a
   const bsteps: BaselineStep[] = r.baselineSteps ?? [];
   if (bsteps.length === 0) return;
   out.push('');
-  out.push(`BASELINE: the same writes (order, PSP authorize, ticket, PSP capture, accept, confirm) by one Node process, no Temporal, no HTTP API; ${args.baselineStepSeconds} s per step`);
+  out.push(
+    `BASELINE: the same writes (order, PSP authorize, ticket, PSP capture, accept, confirm) by one Node process, no Temporal, no HTTP API; ${args.baselineStepSeconds} s per step`,
+  );
   out.push(
     table(
       ['offered/s', 'completed/s', 'p50 ms', 'p99 ms', 'failed', 'CPU ms/order', 'cores used', 'other cores', 'load 1m', 'verdict'],
-      bsteps.map((s) => [s.rate, round(s.completedPerSecInWindow, 1), ms(s.latencyMs.p50), ms(s.latencyMs.p99), s.failed + s.unfinished + s.dropped, s.cpuMsPerOrder !== undefined ? round(s.cpuMsPerOrder, 1) : '-', s.cpu ? round(s.cpu.total / s.cpu.wallSeconds, 2) : '-', s.cpu ? round(s.cpu.otherCores, 2) : '-', s.loadavg.split(' ')[0]!, s.ok ? 'ok' : 'SATURATED']),
+      bsteps.map((s) => [
+        s.rate,
+        round(s.completedPerSecInWindow, 1),
+        ms(s.latencyMs.p50),
+        ms(s.latencyMs.p99),
+        s.failed + s.unfinished + s.dropped,
+        s.cpuMsPerOrder !== undefined ? round(s.cpuMsPerOrder, 1) : '-',
+        s.cpu ? round(s.cpu.total / s.cpu.wallSeconds, 2) : '-',
+        s.cpu ? round(s.cpu.otherCores, 2) : '-',
+        s.loadavg.split(' ')[0]!,
+        s.ok ? 'ok' : 'SATURATED',
+      ]),
     ),
   );
-  const busiest = (list: typeof bsteps) => list.reduce<(typeof bsteps)[number] | undefined>((b, s) => (!b || s.completedPerSecInWindow > b.completedPerSecInWindow ? s : b), undefined);
+  const busiest = (list: typeof bsteps) =>
+    list.reduce<(typeof bsteps)[number] | undefined>((b, s) => (!b || s.completedPerSecInWindow > b.completedPerSecInWindow ? s : b), undefined);
   const best = busiest(bsteps.filter((s) => s.ok)) ?? busiest(bsteps);
   const peak = bsteps.reduce((mx, s) => Math.max(mx, s.completedPerSecInWindow), 0);
   summary.baselinePeakCompletedPerSec = round(peak, 1);
   if (best?.cpuMsPerOrder !== undefined) {
     summary.baselineCpuMsPerOrder = round(best.cpuMsPerOrder, 1);
-    out.push(`CPU per order at ${best.rate}/s, by process (ms): ` + BASELINE_GROUPS.map((g) => `${g} ${(((best.cpu!.byGroup[g] ?? 0) / best.completed) * 1000).toFixed(1)}`).join(', '));
+    out.push(
+      `CPU per order at ${best.rate}/s, by process (ms): ` +
+        BASELINE_GROUPS.map((g) => `${g} ${(((best.cpu!.byGroup[g] ?? 0) / best.completed) * 1000).toFixed(1)}`).join(', '),
+    );
   }
   if (summary.sagaPeakCompletedPerSec === undefined) return;
   summary.ratioOrdersPerSec = round(Number(summary.sagaPeakCompletedPerSec) / peak, 3);
@@ -1041,13 +1217,17 @@ function reportBaseline({ out, summary }: ReportParts, r: Record<string, any>, a
   if (same && sagaBest?.cpuMsPerOrder !== undefined) {
     summary.ratioCpuPerOrder = round(sagaBest.cpuMsPerOrder / same.cpuMsPerOrder!, 1);
     summary.ratioCpuBasis = `same rate, ${sagaBest.rate}/s`;
-    out.push(`saga / baseline, CPU per order at the same rate (${sagaBest.rate}/s): ${summary.ratioCpuPerOrder}x (${round(sagaBest.cpuMsPerOrder, 1)} / ${round(same.cpuMsPerOrder!, 1)} ms): what durability costs`);
+    out.push(
+      `saga / baseline, CPU per order at the same rate (${sagaBest.rate}/s): ${summary.ratioCpuPerOrder}x (${round(sagaBest.cpuMsPerOrder, 1)} / ${round(same.cpuMsPerOrder!, 1)} ms): what durability costs`,
+    );
   } else if (summary.sagaCpuMsPerOrder !== undefined && summary.baselineCpuMsPerOrder !== undefined) {
     summary.ratioCpuPerOrder = round(Number(summary.sagaCpuMsPerOrder) / Number(summary.baselineCpuMsPerOrder), 1);
     summary.ratioCpuBasis = 'each at its busiest good step';
   }
   if (summary.sagaCpuMsPerOrder !== undefined && summary.baselineCpuMsPerOrder !== undefined) {
-    out.push(`saga / baseline, CPU per order each at its busiest good step: ${round(Number(summary.sagaCpuMsPerOrder) / Number(summary.baselineCpuMsPerOrder), 1)}x (${summary.sagaCpuMsPerOrder} / ${summary.baselineCpuMsPerOrder} ms)`);
+    out.push(
+      `saga / baseline, CPU per order each at its busiest good step: ${round(Number(summary.sagaCpuMsPerOrder) / Number(summary.baselineCpuMsPerOrder), 1)}x (${summary.sagaCpuMsPerOrder} / ${summary.baselineCpuMsPerOrder} ms)`,
+    );
   }
 }
 
@@ -1055,16 +1235,37 @@ function reportMenuReads({ out, summary }: ReportParts, r: Record<string, any>, 
   const runs: MenuRun[] = r.menuRuns ?? [];
   if (runs.length === 0) return;
   out.push('');
-  out.push(`MENU READS: GET /restaurants/:id/menu (${r.stack?.menuItems} items in the read model, random restaurants) against GET /healthz, autocannon, ${args.menuSeconds} s per run`);
+  out.push(
+    `MENU READS: GET /restaurants/:id/menu (${r.stack?.menuItems} items in the read model, random restaurants) against GET /healthz, autocannon, ${args.menuSeconds} s per run`,
+  );
   const conns = [...new Set(runs.map((x) => x.connections))];
   const rows = conns.map((c) => {
     const h = runs.find((x) => x.connections === c && x.label === 'healthz');
     const mm = runs.find((x) => x.connections === c && x.label === 'menu');
     const apiMs = (x?: HttpRun & { cpu?: CpuFigures }) => (x?.cpu ? round(((x.cpu.byGroup.api ?? 0) / (x.requestsPerSec * x.seconds)) * 1000, 2) : '-');
-    return [c, round(h?.requestsPerSec ?? NaN), h?.p50Ms ?? '-', h?.p99Ms ?? '-', apiMs(h), round(mm?.requestsPerSec ?? NaN), mm?.p50Ms ?? '-', mm?.p99Ms ?? '-', apiMs(mm), (mm?.non2xx ?? 0) + (mm?.errors ?? 0), round((mm?.requestsPerSec ?? NaN) / (h?.requestsPerSec ?? NaN), 2), mm?.loadavg.split(' ')[0] ?? '-'];
+    return [
+      c,
+      round(h?.requestsPerSec ?? NaN),
+      h?.p50Ms ?? '-',
+      h?.p99Ms ?? '-',
+      apiMs(h),
+      round(mm?.requestsPerSec ?? NaN),
+      mm?.p50Ms ?? '-',
+      mm?.p99Ms ?? '-',
+      apiMs(mm),
+      (mm?.non2xx ?? 0) + (mm?.errors ?? 0),
+      round((mm?.requestsPerSec ?? NaN) / (h?.requestsPerSec ?? NaN), 2),
+      mm?.loadavg.split(' ')[0] ?? '-',
+    ];
   });
-  out.push(table(['connections', 'healthz req/s', 'p50', 'p99', 'API ms/req', 'menu req/s', 'p50', 'p99', 'API ms/req', 'menu errors', 'menu/healthz', 'load 1m'], rows));
-  const bestUnder = (label: string) => runs.filter((x) => x.label === label && x.p99Ms < 20 && x.non2xx + x.errors === 0).reduce((mx, x) => Math.max(mx, x.requestsPerSec), 0);
+  out.push(
+    table(
+      ['connections', 'healthz req/s', 'p50', 'p99', 'API ms/req', 'menu req/s', 'p50', 'p99', 'API ms/req', 'menu errors', 'menu/healthz', 'load 1m'],
+      rows,
+    ),
+  );
+  const bestUnder = (label: string) =>
+    runs.filter((x) => x.label === label && x.p99Ms < 20 && x.non2xx + x.errors === 0).reduce((mx, x) => Math.max(mx, x.requestsPerSec), 0);
   const h = bestUnder('healthz');
   const mm = bestUnder('menu');
   summary.menuReqPerSecP99Under20 = round(mm);
@@ -1074,7 +1275,9 @@ function reportMenuReads({ out, summary }: ReportParts, r: Record<string, any>, 
   const mc = r.menuCache as { hit: number; miss: number; bypass: number } | undefined;
   if (mc && mc.hit + mc.miss + mc.bypass > 0) {
     summary.menuCacheHitRatio = round(mc.hit / (mc.hit + mc.miss + mc.bypass), 3);
-    out.push(`menu cache (API): ${mc.hit} hits, ${mc.miss} misses, ${mc.bypass} bypassed (not listening) = hit ratio ${summary.menuCacheHitRatio}; MENU_CACHE_ENTRIES=0 measures the database path alone`);
+    out.push(
+      `menu cache (API): ${mc.hit} hits, ${mc.miss} misses, ${mc.bypass} bypassed (not listening) = hit ratio ${summary.menuCacheHitRatio}; MENU_CACHE_ENTRIES=0 measures the database path alone`,
+    );
   }
 }
 
@@ -1098,11 +1301,21 @@ function reportCdc({ out, summary }: ReportParts, r: Record<string, any>, args: 
     out.push(
       table(
         ['offered/s', 'written/s', 'lag p50 ms', 'lag p99 ms', 'backlog@end', 'kept up', 'load 1m'],
-        cs.map((s) => [s.offeredPerSec, round(s.writtenPerSec), round(s.lagP50Ms), round(s.lagP99Ms), s.backlogAtEnd, s.keptUp ? (s.sourceLimited ? 'yes (source-limited)' : 'yes') : 'NO', String(s.loadavg).split(' ')[0]!]),
+        cs.map((s) => [
+          s.offeredPerSec,
+          round(s.writtenPerSec),
+          round(s.lagP50Ms),
+          round(s.lagP99Ms),
+          s.backlogAtEnd,
+          s.keptUp ? (s.sourceLimited ? 'yes (source-limited)' : 'yes') : 'NO',
+          String(s.loadavg).split(' ')[0]!,
+        ]),
       ),
     );
     summary.cdcHighestKeptUp = round(r.cdc.highestKeptUpWrittenPerSec);
-    out.push(`highest update rate the projector kept up with (p99 < 1 s, no growing backlog): ${summary.cdcHighestKeptUp} updates/s written${cs.every((s) => s.keptUp) ? ' (it kept up with every step: the limit is higher)' : ''}`);
+    out.push(
+      `highest update rate the projector kept up with (p99 < 1 s, no growing backlog): ${summary.cdcHighestKeptUp} updates/s written${cs.every((s) => s.keptUp) ? ' (it kept up with every step: the limit is higher)' : ''}`,
+    );
   }
 }
 
@@ -1110,7 +1323,19 @@ function reportTargets({ out, summary }: ReportParts, r: Record<string, any>): v
   const t = (name: string, atLeast: number, aim: number, value: unknown, unit: string, lowerIsBetter = false) => {
     const v = Number(value);
     const known = value !== undefined && Number.isFinite(v);
-    const met = !known ? 'not measured' : lowerIsBetter ? (v <= aim ? 'aim met' : v <= atLeast ? 'met' : 'MISSED') : v >= aim ? 'aim met' : v >= atLeast ? 'met' : 'MISSED';
+    const met = !known
+      ? 'not measured'
+      : lowerIsBetter
+        ? v <= aim
+          ? 'aim met'
+          : v <= atLeast
+            ? 'met'
+            : 'MISSED'
+        : v >= aim
+          ? 'aim met'
+          : v >= atLeast
+            ? 'met'
+            : 'MISSED';
     return [name, `${atLeast}${unit}`, `${aim}${unit}`, known ? `${v}${unit}` : '-', met];
   };
   out.push('');
@@ -1165,7 +1390,15 @@ function timeline(records: OrderRecord[], baseline: BaselineStepResult[], t0: nu
   };
 }
 
-function chart(records: OrderRecord[], baseline: BaselineStepResult[], menuRuns: HttpRun[], phases: Phase[], t0: number, args: Args, r: Record<string, any>): string {
+function chart(
+  records: OrderRecord[],
+  baseline: BaselineStepResult[],
+  menuRuns: HttpRun[],
+  phases: Phase[],
+  t0: number,
+  args: Args,
+  r: Record<string, any>,
+): string {
   const ps = perSecond(records, t0);
   const active = ps.filter((p) => p.offered > 0 || p.confirmed > 0);
   const series = (f: (p: (typeof ps)[number]) => number): Array<[number, number]> => ps.map((p) => [p.t, p.offered > 0 || p.confirmed > 0 ? f(p) : NaN]);
@@ -1178,7 +1411,13 @@ function chart(records: OrderRecord[], baseline: BaselineStepResult[], menuRuns:
       .filter((m) => m.label === label)
       .flatMap((m) => {
         const ph = phases.find((p) => p.label === `${label} c${m.connections}`);
-        return ph ? ([[ph.start, m.requestsPerSec], [ph.end, m.requestsPerSec], [ph.end, NaN]] as Array<[number, number]>) : [];
+        return ph
+          ? ([
+              [ph.start, m.requestsPerSec],
+              [ph.end, m.requestsPerSec],
+              [ph.end, NaN],
+            ] as Array<[number, number]>)
+          : [];
       }),
   });
   const cdcSteps: Array<Record<string, any>> = (r.cdc?.steps ?? []) as Array<Record<string, any>>;
@@ -1187,7 +1426,13 @@ function chart(records: OrderRecord[], baseline: BaselineStepResult[], menuRuns:
     color: '#17becf',
     points: cdcSteps.flatMap((c) => {
       const ph = phases.find((p) => p.label === `CDC ${c.offeredPerSec}/s`);
-      return ph ? ([[ph.start, c.writtenPerSec], [ph.end, c.writtenPerSec], [ph.end, NaN]] as Array<[number, number]>) : [];
+      return ph
+        ? ([
+            [ph.start, c.writtenPerSec],
+            [ph.end, c.writtenPerSec],
+            [ph.end, NaN],
+          ] as Array<[number, number]>)
+        : [];
     }),
   };
   return renderChart({

@@ -1,10 +1,26 @@
 import type { Db } from './knex';
 
 const DISHES: Array<[string, number]> = [
-  ['김치찌개', 9000], ['된장찌개', 8500], ['비빔밥', 10000], ['불고기', 15000], ['제육볶음', 11000],
-  ['떡볶이', 6000], ['김밥', 4000], ['라면', 5000], ['냉면', 10000], ['삼계탕', 17000],
-  ['짜장면', 7000], ['짬뽕', 8500], ['탕수육', 18000], ['양념치킨', 21000], ['후라이드치킨', 19000],
-  ['순두부찌개', 9000], ['갈비탕', 14000], ['칼국수', 8000], ['만두', 6500], ['잡채', 12000],
+  ['김치찌개', 9000],
+  ['된장찌개', 8500],
+  ['비빔밥', 10000],
+  ['불고기', 15000],
+  ['제육볶음', 11000],
+  ['떡볶이', 6000],
+  ['김밥', 4000],
+  ['라면', 5000],
+  ['냉면', 10000],
+  ['삼계탕', 17000],
+  ['짜장면', 7000],
+  ['짬뽕', 8500],
+  ['탕수육', 18000],
+  ['양념치킨', 21000],
+  ['후라이드치킨', 19000],
+  ['순두부찌개', 9000],
+  ['갈비탕', 14000],
+  ['칼국수', 8000],
+  ['만두', 6500],
+  ['잡채', 12000],
 ];
 const KINDS = ['분식', '한식', '중식', '치킨', '국밥', '식당', '밥집', '포차'];
 const PLACES = ['강남', '홍대', '신촌', '종로', '잠실', '성수', '이태원', '판교', '부산', '대구'];
@@ -53,10 +69,16 @@ export async function seedRestaurants(db: Db, opts: SeedOptions = {}): Promise<{
   }
   await db.transaction(async (trx) => {
     for (let i = 0; i < restaurantRows.length; i += 500) {
-      await trx('restaurants').insert(restaurantRows.slice(i, i + 500)).onConflict('restaurant_id').ignore();
+      await trx('restaurants')
+        .insert(restaurantRows.slice(i, i + 500))
+        .onConflict('restaurant_id')
+        .ignore();
     }
     for (let i = 0; i < itemRows.length; i += 1000) {
-      await trx('menu_items').insert(itemRows.slice(i, i + 1000)).onConflict('menu_id').ignore();
+      await trx('menu_items')
+        .insert(itemRows.slice(i, i + 1000))
+        .onConflict('menu_id')
+        .ignore();
     }
   });
   return { restaurants: restaurantRows.length, items: itemRows.length };

@@ -30,7 +30,10 @@ export async function freeStackPorts(): Promise<LocalStackPorts> {
  * startLocalStack and tried again on new ports (`options` is asked again, so ports it picks itself
  * are new too).
  */
-export async function startStackOnFreePorts(options: (ports: LocalStackPorts) => LocalStackOptions | Promise<LocalStackOptions>, attempts = 3): Promise<LocalStack> {
+export async function startStackOnFreePorts(
+  options: (ports: LocalStackPorts) => LocalStackOptions | Promise<LocalStackOptions>,
+  attempts = 3,
+): Promise<LocalStack> {
   for (let attempt = 1; ; attempt++) {
     const opts = await options(await freeStackPorts());
     try {

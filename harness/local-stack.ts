@@ -200,25 +200,36 @@ function temporalServer(opts: LocalStackOptions, managed: Managed): LocalStack['
   const saArgs = Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]);
   return Object.assign(
     managed('temporal', temporalCliPath(), [
-      'server', 'start-dev',
-      '--ip', '127.0.0.1',
-      '--port', String(ports.temporal),
-      '--ui-port', String(ports.temporalUi),
-      '--db-filename', path.join(dataDir, 'temporal.db'),
-      '--log-level', 'warn',
+      'server',
+      'start-dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(ports.temporal),
+      '--ui-port',
+      String(ports.temporalUi),
+      '--db-filename',
+      path.join(dataDir, 'temporal.db'),
+      '--log-level',
+      'warn',
       // SQLite in WAL mode, fsync at checkpoints only: a commit no longer creates, fsyncs and deletes
       // a rollback journal. Survives a crash of the server process (chaos restarts it); may lose the
       // last commits on a power cut, as any dev server may. Measured by `npm run bench`: about a third
       // less Temporal CPU per order and half the order-to-CONFIRMED latency (BENCHMARKS.md).
-      '--sqlite-pragma', 'journal_mode=wal',
-      '--sqlite-pragma', 'synchronous=normal',
+      '--sqlite-pragma',
+      'journal_mode=wal',
+      '--sqlite-pragma',
+      'synchronous=normal',
       // The dev server has one history shard, and each shard reads its transfer (and timer and
       // visibility) queue at most 20 times a second by default: above ~3 orders/s every activity and
       // workflow task then waited ~25 ms in history before matching saw it (nine waits per saga).
       // Measured by `npm run bench`: order-to-CONFIRMED p50 at 3-5 orders/s 460-480 -> 180-210 ms.
-      '--dynamic-config-value', 'history.transferProcessorMaxPollRPS=500',
-      '--dynamic-config-value', 'history.timerProcessorMaxPollRPS=500',
-      '--dynamic-config-value', 'history.visibilityProcessorMaxPollRPS=500',
+      '--dynamic-config-value',
+      'history.transferProcessorMaxPollRPS=500',
+      '--dynamic-config-value',
+      'history.timerProcessorMaxPollRPS=500',
+      '--dynamic-config-value',
+      'history.visibilityProcessorMaxPollRPS=500',
       ...saArgs,
       ...(opts.temporalArgs ?? []),
     ]),
@@ -294,12 +305,17 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       PSP_PORT: String(ports.psp),
       PSP_URL: `http://127.0.0.1:${ports.psp}`,
       PROJECTOR_METRICS_PORT: String(ports.projectorMetrics),
-    // The PSP sandbox keeps its books with the rest of the stack's data: a restart forgets nothing.
-    PSP_DATA_FILE: path.join(dataDir, 'psp-books.jsonl'),
+      // The PSP sandbox keeps its books with the rest of the stack's data: a restart forgets nothing.
+      PSP_DATA_FILE: path.join(dataDir, 'psp-books.jsonl'),
       ...(opts.env ?? {}),
     };
     const managed: Managed = (name, command, args, extraEnv = {}) =>
-      new ManagedProcess(name, command, args, { cwd: PROJECT_ROOT, env: { ...env, ...extraEnv }, logFile: path.join(logs, `${name}.log`), onUnexpectedExit: opts.onUnexpectedExit });
+      new ManagedProcess(name, command, args, {
+        cwd: PROJECT_ROOT,
+        env: { ...env, ...extraEnv },
+        logFile: path.join(logs, `${name}.log`),
+        onUnexpectedExit: opts.onUnexpectedExit,
+      });
 
     log('starting the Temporal dev server');
     const temporal = temporalServer(opts, managed);

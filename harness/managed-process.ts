@@ -13,7 +13,12 @@ export class ManagedProcess {
     readonly name: string,
     private readonly command: string,
     private readonly args: string[],
-    private readonly opts: { cwd: string; env: Record<string, string | undefined>; logFile: string; onUnexpectedExit?: (name: string, code: number | null, signal: string | null) => void },
+    private readonly opts: {
+      cwd: string;
+      env: Record<string, string | undefined>;
+      logFile: string;
+      onUnexpectedExit?: (name: string, code: number | null, signal: string | null) => void;
+    },
   ) {}
 
   get pid(): number | undefined {

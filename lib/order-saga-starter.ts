@@ -44,7 +44,13 @@ export function sagaInputFromRows(
     orderId: row.order_id,
     customerId: row.customer_id,
     restaurantId: row.restaurant_id,
-    items: items.map((i) => ({ menuId: String(i.menu_id), name: String(i.name), unitPrice: Number(i.unit_price), quantity: Number(i.quantity), menuVersion: Number(i.menu_version) })),
+    items: items.map((i) => ({
+      menuId: String(i.menu_id),
+      name: String(i.name),
+      unitPrice: Number(i.unit_price),
+      quantity: Number(i.quantity),
+      menuVersion: Number(i.menu_version),
+    })),
     totalAmount: Number(row.total_amount),
     deliveryAddress: row.delivery_address,
     cardToken: row.card_token ?? '',
@@ -57,7 +63,12 @@ export type OrderRowForSaga = Parameters<typeof sagaInputFromRows>[0];
 /** The saga inputs of several orders, their lines read in one query. */
 export async function loadSagaInputs(db: Db, rows: OrderRowForSaga[], acceptanceWindowSeconds: number): Promise<OrderSagaInput[]> {
   if (rows.length === 0) return [];
-  const items = await db('order_items').whereIn('order_id', rows.map((r) => r.order_id)).orderBy(['order_id', 'line_no']);
+  const items = await db('order_items')
+    .whereIn(
+      'order_id',
+      rows.map((r) => r.order_id),
+    )
+    .orderBy(['order_id', 'line_no']);
   const byOrder = new Map<string, Array<Record<string, unknown>>>();
   for (const item of items) byOrder.set(item.order_id, [...(byOrder.get(item.order_id) ?? []), item]);
   return rows.map((r) => sagaInputFromRows(r, byOrder.get(r.order_id) ?? [], acceptanceWindowSeconds));

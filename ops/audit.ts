@@ -86,7 +86,15 @@ async function readOnly<T>(db: Db, fn: (trx: Db) => Promise<T>): Promise<T> {
 export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
   const batchSize = opts.batchSize ?? 2000;
   const maxListed = opts.maxListed ?? 1000;
-  const report: AuditReport = { orders: 0, byStatus: {}, byFailureReason: {}, violations: [], violationsByKind: {}, doubleCharges: 0, checkedAt: new Date().toISOString() };
+  const report: AuditReport = {
+    orders: 0,
+    byStatus: {},
+    byFailureReason: {},
+    violations: [],
+    violationsByKind: {},
+    doubleCharges: 0,
+    checkedAt: new Date().toISOString(),
+  };
   const link = (orderId: string) => workflowUiUrl(opts.temporalUiUrl, opts.namespace, orderWorkflowId(orderId));
   const flag: Flag = (kind, orderId, detail) => {
     report.violationsByKind[kind] = (report.violationsByKind[kind] ?? 0) + 1;
@@ -99,14 +107,20 @@ export async function runAudit(opts: AuditOptions): Promise<AuditReport> {
   let after = '';
   for (;;) {
     const orders: OrderRow[] = await readOnly(opts.orders, (db) =>
-      db('orders').select('order_id', 'status', 'failure_reason', 'total_amount', 'updated_at').where('order_id', '>', after).orderBy('order_id').limit(batchSize),
+      db('orders')
+        .select('order_id', 'status', 'failure_reason', 'total_amount', 'updated_at')
+        .where('order_id', '>', after)
+        .orderBy('order_id')
+        .limit(batchSize),
     );
     if (orders.length === 0) break;
     after = orders[orders.length - 1]!.order_id;
     const ids = orders.map((o) => o.order_id);
     const [payments, captures, tickets] = await Promise.all([
       readOnly(opts.payments, (db) => db('payments').select('order_id', 'payment_id', 'status', 'amount').whereIn('order_id', ids)),
-      readOnly(opts.payments, (db) => db('payment_events').select('order_id').count('* as n').where('kind', 'CAPTURE').whereIn('order_id', ids).groupBy('order_id')),
+      readOnly(opts.payments, (db) =>
+        db('payment_events').select('order_id').count('* as n').where('kind', 'CAPTURE').whereIn('order_id', ids).groupBy('order_id'),
+      ),
       readOnly(opts.restaurants, (db) => db('tickets').select('order_id', 'status').whereIn('order_id', ids)),
     ]);
     // Read after the orders: the PSP acts before an order is closed, so a final order's money is all in what we read.
@@ -146,14 +160,22 @@ function checkDoubleCharge(o: OrderRow, dbCaptures: number, atPsp: PspAuthorizat
   const pspCaptures = atPsp?.reduce((n, a) => n + a.captureEffects, 0) ?? 0;
   if (dbCaptures <= 1 && pspCaptures <= 1) return;
   const refs = atPsp?.filter((a) => a.captureEffects > 0).map((a) => `${a.reference}×${a.captureEffects}`) ?? [];
-  flag('DOUBLE_CHARGE', o.order_id, `${dbCaptures} capture(s) in the payments DB${atPsp ? `, ${pspCaptures} capture effect(s) at the PSP (${refs.join(', ')})` : ''}`);
+  flag(
+    'DOUBLE_CHARGE',
+    o.order_id,
+    `${dbCaptures} capture(s) in the payments DB${atPsp ? `, ${pspCaptures} capture effect(s) at the PSP (${refs.join(', ')})` : ''}`,
+  );
 }
 
 /** The invariants between a final order's own rows in the three databases. */
 function checkOrderRows(o: OrderRow, payment: PaymentRow | undefined, captureCount: number, ticket: string | undefined, flag: Flag) {
   if (o.status === 'CONFIRMED') {
     if (!payment || payment.status !== 'CAPTURED' || Number(payment.amount) !== Number(o.total_amount) || captureCount !== 1) {
-      flag('CONFIRMED_WITHOUT_CAPTURE', o.order_id, `payment ${payment ? `${payment.status} ${payment.amount}` : 'absent'}, total ${o.total_amount}, captures ${captureCount}`);
+      flag(
+        'CONFIRMED_WITHOUT_CAPTURE',
+        o.order_id,
+        `payment ${payment ? `${payment.status} ${payment.amount}` : 'absent'}, total ${o.total_amount}, captures ${captureCount}`,
+      );
     }
     if (ticket !== 'ACCEPTED') flag('CONFIRMED_WITHOUT_ACCEPTED_TICKET', o.order_id, `ticket ${ticket ?? 'absent'}`);
     return;
@@ -178,7 +200,9 @@ async function checkOrphanRows(opts: AuditOptions, batchSize: number, flag: Flag
   ] as const) {
     let cursor = '';
     for (;;) {
-      const rows: Array<{ order_id: string }> = await readOnly(db, (d) => d(table).select('order_id').where('order_id', '>', cursor).orderBy('order_id').limit(batchSize));
+      const rows: Array<{ order_id: string }> = await readOnly(db, (d) =>
+        d(table).select('order_id').where('order_id', '>', cursor).orderBy('order_id').limit(batchSize),
+      );
       if (rows.length === 0) break;
       cursor = rows[rows.length - 1]!.order_id;
       const ids = rows.map((r) => r.order_id);
@@ -199,7 +223,8 @@ async function checkOrphanPspPayments(orders: Db, psp: PspBooks, batchSize: numb
   for (let i = 0; i < ids.length; i += batchSize) {
     const batch = ids.slice(i, i + batchSize);
     const known = await knownOrders(orders, batch);
-    for (const id of batch) if (!known.has(id)) flag('PSP_PAYMENT_WITHOUT_ORDER', id, `at the PSP for an unknown order: ${listAuthorizations(byOrder.get(id)!)}`);
+    for (const id of batch)
+      if (!known.has(id)) flag('PSP_PAYMENT_WITHOUT_ORDER', id, `at the PSP for an unknown order: ${listAuthorizations(byOrder.get(id)!)}`);
   }
 }
 

@@ -16,9 +16,7 @@ export interface ManualPassOptions {
   now?: Date;
 }
 
-export type ManualPassResult =
-  | { workflowId: string; pickedUp: true; report: ReconcileReport }
-  | { workflowId: string; pickedUp: false; taskQueue: string };
+export type ManualPassResult = { workflowId: string; pickedUp: true; report: ReconcileReport } | { workflowId: string; pickedUp: false; taskQueue: string };
 
 /** Whether a worker has run the workflow's first task (the history grows past started + scheduled). */
 async function waitForPickup(handle: WorkflowHandle, timeoutMs: number): Promise<boolean> {
@@ -56,20 +54,30 @@ export function formatReconcileReport(report: ReconcileReport, workflowUrl?: str
     `Reconcile pass (grace ${settings.graceSeconds} s, stale ${settings.staleSeconds} s, min age ${settings.minAgeSeconds} s): ${report.examined} open order(s) examined in ${report.pages} page(s)`,
     `  sagas started: ${counts.started}, repaired: ${counts.repaired}, cancellations requested: ${counts.cancelRequested}, repairs in progress: ${counts.repairsInProgress}, left alone: ${report.skipped}, errors: ${counts.errors}`,
   ];
-  if (counts.started > 0) lines.push('Sagas started (PENDING orders that had none):', ...report.started.map((id) => `  ${id}`), ...more(report.started.length, counts.started));
+  if (counts.started > 0)
+    lines.push('Sagas started (PENDING orders that had none):', ...report.started.map((id) => `  ${id}`), ...more(report.started.length, counts.started));
   if (counts.repaired > 0) {
     lines.push('Repaired (the saga had ended without closing the order):');
     for (const r of report.repaired) lines.push(`  ${r.orderId}  saga ${r.sagaStatus} -> ${r.action}, payment ${r.paymentStatus ?? 'none'}`);
     lines.push(...more(report.repaired.length, counts.repaired));
   }
   if (counts.cancelRequested > 0) {
-    lines.push('Cancellation requested (saga open far too long):', ...report.cancelRequested.map((id) => `  ${id}`), ...more(report.cancelRequested.length, counts.cancelRequested));
+    lines.push(
+      'Cancellation requested (saga open far too long):',
+      ...report.cancelRequested.map((id) => `  ${id}`),
+      ...more(report.cancelRequested.length, counts.cancelRequested),
+    );
   }
   if (counts.repairsInProgress > 0) {
-    lines.push('Repairs still running (they go on; see repair-<orderId>):', ...report.repairsInProgress.map((id) => `  ${id}`), ...more(report.repairsInProgress.length, counts.repairsInProgress));
+    lines.push(
+      'Repairs still running (they go on; see repair-<orderId>):',
+      ...report.repairsInProgress.map((id) => `  ${id}`),
+      ...more(report.repairsInProgress.length, counts.repairsInProgress),
+    );
   }
   if (counts.errors > 0) lines.push('Errors:', ...report.errors.map((e) => `  ${e.orderId}: ${e.error}`), ...more(report.errors.length, counts.errors));
-  if (report.examined > 0 && counts.started + counts.repaired + counts.cancelRequested + counts.repairsInProgress + counts.errors === 0) lines.push('Nothing to do: every open order has a live saga.');
+  if (report.examined > 0 && counts.started + counts.repaired + counts.cancelRequested + counts.repairsInProgress + counts.errors === 0)
+    lines.push('Nothing to do: every open order has a live saga.');
   if (report.examined === 0) lines.push('Nothing to do: no order is open.');
   if (workflowUrl) lines.push(`Web UI: ${workflowUrl}`);
   return lines.join('\n');

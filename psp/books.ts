@@ -104,7 +104,10 @@ export class Books {
       return { operations, nextAfter: more ? operations[operations.length - 1]!.seq : null };
     }
     const matching = this.operations.filter(
-      (op) => op.seq > after && (filter.reference === undefined || op.reference === filter.reference) && (filter.orderReference === undefined || op.orderReference === filter.orderReference),
+      (op) =>
+        op.seq > after &&
+        (filter.reference === undefined || op.reference === filter.reference) &&
+        (filter.orderReference === undefined || op.orderReference === filter.orderReference),
     );
     const operations = matching.slice(0, limit);
     return { operations, nextAfter: matching.length > limit ? operations[operations.length - 1]!.seq : null };

@@ -134,7 +134,8 @@ function mountReadRoutes(app: express.Express, books: Books, stats: SandboxStats
     for (const name of ['reference', 'orderReference'] as const) {
       const value = req.query[name];
       if (value === undefined) continue;
-      if (typeof value !== 'string' || value === '' || value.length > 200) return fail(res, 400, 'VALIDATION_FAILED', `${name}, when given, is a string of 1 to 200 characters`);
+      if (typeof value !== 'string' || value === '' || value.length > 200)
+        return fail(res, 400, 'VALIDATION_FAILED', `${name}, when given, is a string of 1 to 200 characters`);
       filter[name] = value;
     }
     return res.json(books.page(after, limit, filter));
@@ -203,7 +204,12 @@ function refundOutcome(auth: Authorization | undefined): Outcome {
   if (auth.status !== 'CAPTURED') return error(409, 'NOT_REFUNDABLE', `Authorization is ${auth.status}`);
   // The whole capture goes back (the sandbox has no partial refunds).
   const refunded: Authorization = { ...auth, status: 'REFUNDED' };
-  return { status: 200, body: view(refunded), authorization: refunded, effect: { operation: 'refund', amount: auth.capturedAmount ?? auth.amount, counted: true } };
+  return {
+    status: 200,
+    body: view(refunded),
+    authorization: refunded,
+    effect: { operation: 'refund', amount: auth.capturedAmount ?? auth.amount, counted: true },
+  };
 }
 
 export function createPspSandbox(opts: { dataFile?: string } = {}): PspSandbox {

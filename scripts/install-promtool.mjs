@@ -32,7 +32,7 @@ export function ensurePromtool({ apt, log = console.log } = {}) {
     return found;
   }
   if (!onPath('apt-get') || !onPath('dpkg-deb')) {
-    log('promtool is missing and there is no apt-get here: install Prometheus\'s promtool yourself and set PROMTOOL_PATH');
+    log("promtool is missing and there is no apt-get here: install Prometheus's promtool yourself and set PROMTOOL_PATH");
     return undefined;
   }
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'promtool-'));

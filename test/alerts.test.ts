@@ -15,7 +15,8 @@ const TESTS = path.join(ROOT, 'ops', 'prometheus', 'alerts.test.yml');
 function promtool(): string {
   const candidates = [process.env.PROMTOOL_PATH, path.join(ROOT, '.tools', 'bin', 'promtool')].filter((p): p is string => Boolean(p));
   const found = candidates.find((p) => fs.existsSync(p)) ?? (spawnSync('sh', ['-c', 'command -v promtool'], { encoding: 'utf8' }).stdout.trim() || undefined);
-  if (!found) throw new Error('promtool is missing: run `npm run setup` (it extracts promtool from Debian\'s prometheus package into .tools/bin), or set PROMTOOL_PATH');
+  if (!found)
+    throw new Error("promtool is missing: run `npm run setup` (it extracts promtool from Debian's prometheus package into .tools/bin), or set PROMTOOL_PATH");
   return found;
 }
 
@@ -42,7 +43,9 @@ describe('Prometheus alerting rules', () => {
   it('every alert has a summary, a runbook section, and a unit test that shows it firing and one that shows it quiet', () => {
     const runbook = fs.readFileSync(path.join(ROOT, 'docs', 'runbook.md'), 'utf8');
     const anchors = new Set([...runbook.matchAll(/^## (\S+)/gm)].map((m) => m[1]!.toLowerCase()));
-    const tests = (parse(fs.readFileSync(TESTS, 'utf8')) as { tests: Array<{ alert_rule_test: Array<{ alertname: string; exp_alerts: unknown[] }> }> }).tests.flatMap((t) => t.alert_rule_test);
+    const tests = (
+      parse(fs.readFileSync(TESTS, 'utf8')) as { tests: Array<{ alert_rule_test: Array<{ alertname: string; exp_alerts: unknown[] }> }> }
+    ).tests.flatMap((t) => t.alert_rule_test);
     for (const rule of rules) {
       expect({ alert: rule.alert, summary: typeof rule.annotations?.summary }).toEqual({ alert: rule.alert, summary: 'string' });
       expect(rule.annotations?.runbook).toBe(`docs/runbook.md#${rule.alert!.toLowerCase()}`);
@@ -50,12 +53,18 @@ describe('Prometheus alerting rules', () => {
     for (const name of alertNames) {
       expect({ name, section: anchors.has(name.toLowerCase()) }).toEqual({ name, section: true });
       const cases = tests.filter((t) => t.alertname === name);
-      expect({ name, firing: cases.some((c) => c.exp_alerts.length > 0), quiet: cases.some((c) => c.exp_alerts.length === 0) }).toEqual({ name, firing: true, quiet: true });
+      expect({ name, firing: cases.some((c) => c.exp_alerts.length > 0), quiet: cases.some((c) => c.exp_alerts.length === 0) }).toEqual({
+        name,
+        firing: true,
+        quiet: true,
+      });
     }
   });
 
   it('use only metrics the processes export (the names in workers, activities, the projector and the Temporal SDK)', () => {
-    const sources = ['workers/open-orders-metrics.ts', 'activities/saga-metrics.ts', 'db/projector/metrics.ts'].map((f) => fs.readFileSync(path.join(ROOT, f), 'utf8')).join('\n');
+    const sources = ['workers/open-orders-metrics.ts', 'activities/saga-metrics.ts', 'db/projector/metrics.ts']
+      .map((f) => fs.readFileSync(path.join(ROOT, f), 'utf8'))
+      .join('\n');
     // The SDK's names are those the dashboard already uses (test/observability.test.ts scrapes them).
     const dashboard = fs.readFileSync(path.join(ROOT, 'ops', 'grafana', 'dashboards', 'delivery-order-saga.json'), 'utf8');
     const used = new Set(rules.flatMap((r) => [...r.expr.matchAll(/\b([a-z_][a-z0-9_]*)(?=\{|\[)/g)].map((m) => m[1]!.replace(/_(bucket|count|sum)$/, ''))));
@@ -68,7 +77,9 @@ describe('Prometheus alerting rules', () => {
   it('Prometheus loads them (prometheus.yml rule_files, mounted by the compose monitoring profile) and Grafana shows the firing ones', () => {
     const prom = parse(fs.readFileSync(path.join(ROOT, 'ops', 'prometheus', 'prometheus.yml'), 'utf8')) as { rule_files: string[] };
     expect(prom.rule_files).toEqual(['/etc/prometheus/alerts.yml']);
-    const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, { volumes?: string[] }> };
+    const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+      services: Record<string, { volumes?: string[] }>;
+    };
     expect(compose.services.prometheus!.volumes).toContain('./ops/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro');
     const dashboard = JSON.parse(fs.readFileSync(path.join(ROOT, 'ops', 'grafana', 'dashboards', 'delivery-order-saga.json'), 'utf8'));
     const exprs: string[] = dashboard.panels.flatMap((p: { targets?: Array<{ expr: string }> }) => (p.targets ?? []).map((t) => t.expr));

@@ -19,7 +19,7 @@ const AUTO = restaurantIdFor(3); // auto-accepts
 const MANUAL = restaurantIdFor(1); // waits for a decision
 const ROOT = path.resolve(__dirname, '..');
 
-describe('audit --psp: every order against the PSP\'s books', () => {
+describe("audit --psp: every order against the PSP's books", () => {
   let stack: TestStack;
   let customer: string;
   let restaurant: string;
@@ -46,26 +46,52 @@ describe('audit --psp: every order against the PSP\'s books', () => {
     expect(placed.status).toBe(202);
     const { orderId, totalAmount } = placed.body as { orderId: string; totalAmount: number };
     if (manual) await waitForOrder(stack, customer, orderId, ['AWAITING_RESTAURANT']);
-    const decide = (what: string, token: string, url: string) => http(stack.baseUrl, 'POST', url, { token, ...(what === 'reject' ? { body: { reason: '재료 소진' } } : {}) });
+    const decide = (what: string, token: string, url: string) =>
+      http(stack.baseUrl, 'POST', url, { token, ...(what === 'reject' ? { body: { reason: '재료 소진' } } : {}) });
     if (until === 'RESTAURANT_REJECTED') expect((await decide('reject', restaurant, `/restaurants/${MANUAL}/orders/${orderId}/reject`)).status).toBe(200);
     if (until === 'ACCEPTED_BY_RESTAURANT') expect((await decide('accept', restaurant, `/restaurants/${MANUAL}/orders/${orderId}/accept`)).status).toBe(200);
     if (until === 'CANCELLED') expect((await decide('cancel', customer, `/orders/${orderId}/cancel`)).status).toBe(200);
-    const final = { CONFIRMED: 'CONFIRMED', ACCEPTED_BY_RESTAURANT: 'CONFIRMED', DECLINED: 'REJECTED', RESTAURANT_REJECTED: 'REJECTED', CANCELLED: 'CANCELLED', AWAITING_RESTAURANT: 'AWAITING_RESTAURANT' }[until];
+    const final = {
+      CONFIRMED: 'CONFIRMED',
+      ACCEPTED_BY_RESTAURANT: 'CONFIRMED',
+      DECLINED: 'REJECTED',
+      RESTAURANT_REJECTED: 'REJECTED',
+      CANCELLED: 'CANCELLED',
+      AWAITING_RESTAURANT: 'AWAITING_RESTAURANT',
+    }[until];
     await waitForOrder(stack, customer, orderId, [final]);
     return { orderId, total: totalAmount, reference: `pay_${orderId}` };
   }
 
   // Small pages, so the audit reads the report across many of them.
   const audit = () =>
-    runAudit({ orders: stack.dbs.orders, payments: stack.dbs.payments, restaurants: stack.dbs.restaurants, stuckAfterSeconds: 3600, temporalUiUrl: 'http://ui', namespace: 'default', batchSize: 3, psp: { url: stack.pspUrl, pageSize: 4 } });
-  const kinds = (report: AuditReport, id: string) => report.violations.filter((v) => v.orderId === id).map((v) => v.kind).sort();
+    runAudit({
+      orders: stack.dbs.orders,
+      payments: stack.dbs.payments,
+      restaurants: stack.dbs.restaurants,
+      stuckAfterSeconds: 3600,
+      temporalUiUrl: 'http://ui',
+      namespace: 'default',
+      batchSize: 3,
+      psp: { url: stack.pspUrl, pageSize: 4 },
+    });
+  const kinds = (report: AuditReport, id: string) =>
+    report.violations
+      .filter((v) => v.orderId === id)
+      .map((v) => v.kind)
+      .sort();
 
   /** `npm run audit` itself, against this stack's databases and PSP (asynchronously: the PSP answers from this process). */
   function auditCli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', 'scripts/audit.ts', ...args], { cwd: ROOT, env: { ...process.env, ...stack.serviceEnv() }, encoding: 'utf8', timeout: 60_000 }, (err, stdout, stderr) => {
-        resolve({ status: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
-      });
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', 'scripts/audit.ts', ...args],
+        { cwd: ROOT, env: { ...process.env, ...stack.serviceEnv() }, encoding: 'utf8', timeout: 60_000 },
+        (err, stdout, stderr) => {
+          resolve({ status: err ? ((err as { code?: number }).code ?? null) : 0, stdout, stderr });
+        },
+      );
     });
   }
 
@@ -102,7 +128,7 @@ describe('audit --psp: every order against the PSP\'s books', () => {
     expect(cli.stdout).toContain('holds open             1');
   });
 
-  it('names what a buggy component did at the PSP behind the saga\'s back', async () => {
+  it("names what a buggy component did at the PSP behind the saga's back", async () => {
     const [refunded, doubled, declined, rejected, shortCaptured] = await Promise.all([
       order('CONFIRMED'),
       order('CONFIRMED'),
@@ -116,22 +142,42 @@ describe('audit --psp: every order against the PSP\'s books', () => {
 
     // A payment retry that did not see the first payment: a second reference for the same order, captured.
     const second = `${doubled.reference}_retry`;
-    await psp.authorize({ reference: second, orderReference: doubled.orderId, amount: doubled.total, cardToken: 'tok_ok', idempotencyKey: `${second}:authorize` });
+    await psp.authorize({
+      reference: second,
+      orderReference: doubled.orderId,
+      amount: doubled.total,
+      cardToken: 'tok_ok',
+      idempotencyKey: `${second}:authorize`,
+    });
     await psp.capture({ reference: second, amount: doubled.total, idempotencyKey: `${second}:capture` });
 
     // After the card was declined, "try another card" holds money for the order and never lets it go.
     const retried = `${declined.reference}_retry`;
-    await psp.authorize({ reference: retried, orderReference: declined.orderId, amount: declined.total, cardToken: 'tok_ok', idempotencyKey: `${retried}:authorize` });
+    await psp.authorize({
+      reference: retried,
+      orderReference: declined.orderId,
+      amount: declined.total,
+      cardToken: 'tok_ok',
+      idempotencyKey: `${retried}:authorize`,
+    });
 
     // The same for an order the restaurant rejected, and that retry even captures.
     const taken = `${rejected.reference}_retry`;
-    await psp.authorize({ reference: taken, orderReference: rejected.orderId, amount: rejected.total, cardToken: 'tok_ok', idempotencyKey: `${taken}:authorize` });
+    await psp.authorize({
+      reference: taken,
+      orderReference: rejected.orderId,
+      amount: rejected.total,
+      cardToken: 'tok_ok',
+      idempotencyKey: `${taken}:authorize`,
+    });
     await psp.capture({ reference: taken, amount: rejected.total, idempotencyKey: `${taken}:capture` });
 
     // A dispatch service captures the hold early with a wrong amount; the saga's own capture then
     // finds it CAPTURED and confirms the order.
     await psp.capture({ reference: shortCaptured.reference, amount: shortCaptured.total - 100, idempotencyKey: `dispatch-${shortCaptured.orderId}:capture` });
-    expect((await http(stack.baseUrl, 'POST', `/restaurants/${MANUAL}/orders/${shortCaptured.orderId}/accept`, { token: restaurant })).body.status).toBe('CONFIRMED');
+    expect((await http(stack.baseUrl, 'POST', `/restaurants/${MANUAL}/orders/${shortCaptured.orderId}/accept`, { token: restaurant })).body.status).toBe(
+      'CONFIRMED',
+    );
 
     // A checkout that charged and then failed to store its order; and a void for an unknown order
     // (a tombstone: holds nothing, so it is not a payment without order).

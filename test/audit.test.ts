@@ -19,17 +19,38 @@ describe('consistency audit', () => {
   const r = restaurantIdFor(1);
   async function order(id: string, status: string, opts: { payment?: string; ticket?: string; captured?: boolean; amount?: number; ageSeconds?: number } = {}) {
     const at = new Date(Date.now() - (opts.ageSeconds ?? 0) * 1000);
-    await dbs.orders('orders').insert({ order_id: id, customer_id: 'c', restaurant_id: r, status, total_amount: 10000, delivery_address: 'x', workflow_id: `order-${id}`, created_at: at, updated_at: at });
+    await dbs.orders('orders').insert({
+      order_id: id,
+      customer_id: 'c',
+      restaurant_id: r,
+      status,
+      total_amount: 10000,
+      delivery_address: 'x',
+      workflow_id: `order-${id}`,
+      created_at: at,
+      updated_at: at,
+    });
     if (opts.payment) {
       await dbs.payments('payments').insert({ payment_id: `pay_${id}`, order_id: id, amount: opts.amount ?? 10000, status: opts.payment });
       if (opts.captured ?? opts.payment === 'CAPTURED') {
-        await dbs.payments('payment_events').insert({ payment_id: `pay_${id}`, order_id: id, kind: 'CAPTURE', amount: opts.amount ?? 10000, idempotency_key: `pay_${id}:capture` });
+        await dbs
+          .payments('payment_events')
+          .insert({ payment_id: `pay_${id}`, order_id: id, kind: 'CAPTURE', amount: opts.amount ?? 10000, idempotency_key: `pay_${id}:capture` });
       }
     }
     if (opts.ticket) await dbs.restaurants('tickets').insert({ ticket_id: `tkt_${id}`, order_id: id, restaurant_id: r, status: opts.ticket, items: '[]' });
   }
 
-  const audit = () => runAudit({ orders: dbs.orders, payments: dbs.payments, restaurants: dbs.restaurants, stuckAfterSeconds: 600, temporalUiUrl: 'http://ui', namespace: 'default', batchSize: 3 });
+  const audit = () =>
+    runAudit({
+      orders: dbs.orders,
+      payments: dbs.payments,
+      restaurants: dbs.restaurants,
+      stuckAfterSeconds: 600,
+      temporalUiUrl: 'http://ui',
+      namespace: 'default',
+      batchSize: 3,
+    });
 
   it('finds nothing wrong in consistent orders', async () => {
     await order('ok_confirmed', 'CONFIRMED', { payment: 'CAPTURED', ticket: 'ACCEPTED' });
@@ -55,7 +76,11 @@ describe('consistency audit', () => {
     await dbs.restaurants('tickets').insert({ ticket_id: 'tkt_ghost', order_id: 'ghost_ticket', restaurant_id: r, status: 'PENDING', items: '[]' });
 
     const report = await audit();
-    const kinds = (id: string) => report.violations.filter((v) => v.orderId === id).map((v) => v.kind).sort();
+    const kinds = (id: string) =>
+      report.violations
+        .filter((v) => v.orderId === id)
+        .map((v) => v.kind)
+        .sort();
     expect(kinds('bad_confirmed_no_capture')).toEqual(['CONFIRMED_WITHOUT_CAPTURE']);
     expect(kinds('bad_confirmed_wrong_amount')).toEqual(['CONFIRMED_WITHOUT_CAPTURE']);
     expect(kinds('bad_confirmed_ticket')).toEqual(['CONFIRMED_WITHOUT_ACCEPTED_TICKET']);

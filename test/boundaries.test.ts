@@ -25,61 +25,252 @@ const allowed = (name: string, at: string, code: string): Case => ({ name, at, c
 
 const CASES: Case[] = [
   // workflows/: only the workflow-safe lib, activities by type only, two Temporal packages.
-  crossing('workflow imports an activity as a value', 'workflows/order-saga.ts', "import { createOrderActivities } from '../activities/order';\nexport const a = createOrderActivities;\n", 'Import activities with `import type` only'),
-  allowed('workflow imports an activity as a type', 'workflows/order-saga.ts', "import type { createOrderActivities } from '../activities/order';\nexport type A = ReturnType<typeof createOrderActivities>;\n"),
-  crossing('workflow imports Node-only lib', 'workflows/order-saga.ts', "import { loadConfig } from '../lib/node/config';\nexport const c = loadConfig;\n", 'Workflow code imports only lib/workflow-safe/'),
-  crossing('workflow imports a database module', 'workflows/order-saga.ts', "import { insertOrder } from '../db/orders/store';\nexport const i = insertOrder;\n", 'Workflow code imports only lib/workflow-safe/'),
-  crossing('workflow imports the saga starter (Temporal client code)', 'workflows/order-saga.ts', "import { startOrderSaga } from '../lib/order-saga-starter';\nexport const s = startOrderSaga;\n", 'Workflow code imports only lib/workflow-safe/'),
-  crossing('workflow imports a Node built-in', 'workflows/order-saga.ts', "import fs from 'node:fs';\nexport const f = fs;\n", 'of packages it imports only @temporalio/workflow'),
-  crossing('workflow imports an I/O package', 'workflows/order-saga.ts', "import { Client } from '@temporalio/client';\nexport const c = Client;\n", 'of packages it imports only @temporalio/workflow'),
-  allowed('workflow imports the workflow-safe lib and its SDK', 'workflows/order-saga.ts', "import { proxyActivities } from '@temporalio/workflow';\nimport { ORDER_STATUSES } from '../lib/workflow-safe/domain';\nimport { taskQueuesFor } from '../lib/workflow-safe/task-queues';\nimport { ORDER_STATUS } from '../lib/workflow-safe/search-attributes';\nimport { decideUpdate } from './messages';\nexport const all = [proxyActivities, ORDER_STATUSES, taskQueuesFor, ORDER_STATUS, decideUpdate];\n"),
+  crossing(
+    'workflow imports an activity as a value',
+    'workflows/order-saga.ts',
+    "import { createOrderActivities } from '../activities/order';\nexport const a = createOrderActivities;\n",
+    'Import activities with `import type` only',
+  ),
+  allowed(
+    'workflow imports an activity as a type',
+    'workflows/order-saga.ts',
+    "import type { createOrderActivities } from '../activities/order';\nexport type A = ReturnType<typeof createOrderActivities>;\n",
+  ),
+  crossing(
+    'workflow imports Node-only lib',
+    'workflows/order-saga.ts',
+    "import { loadConfig } from '../lib/node/config';\nexport const c = loadConfig;\n",
+    'Workflow code imports only lib/workflow-safe/',
+  ),
+  crossing(
+    'workflow imports a database module',
+    'workflows/order-saga.ts',
+    "import { insertOrder } from '../db/orders/store';\nexport const i = insertOrder;\n",
+    'Workflow code imports only lib/workflow-safe/',
+  ),
+  crossing(
+    'workflow imports the saga starter (Temporal client code)',
+    'workflows/order-saga.ts',
+    "import { startOrderSaga } from '../lib/order-saga-starter';\nexport const s = startOrderSaga;\n",
+    'Workflow code imports only lib/workflow-safe/',
+  ),
+  crossing(
+    'workflow imports a Node built-in',
+    'workflows/order-saga.ts',
+    "import fs from 'node:fs';\nexport const f = fs;\n",
+    'of packages it imports only @temporalio/workflow',
+  ),
+  crossing(
+    'workflow imports an I/O package',
+    'workflows/order-saga.ts',
+    "import { Client } from '@temporalio/client';\nexport const c = Client;\n",
+    'of packages it imports only @temporalio/workflow',
+  ),
+  allowed(
+    'workflow imports the workflow-safe lib and its SDK',
+    'workflows/order-saga.ts',
+    "import { proxyActivities } from '@temporalio/workflow';\nimport { ORDER_STATUSES } from '../lib/workflow-safe/domain';\nimport { taskQueuesFor } from '../lib/workflow-safe/task-queues';\nimport { ORDER_STATUS } from '../lib/workflow-safe/search-attributes';\nimport { decideUpdate } from './messages';\nexport const all = [proxyActivities, ORDER_STATUSES, taskQueuesFor, ORDER_STATUS, decideUpdate];\n",
+  ),
 
   // lib/workflow-safe/: imports only itself.
-  crossing('workflow-safe lib imports Node-only lib', 'lib/workflow-safe/domain.ts', "import { createLogger } from '../node/logger';\nexport const l = createLogger;\n", 'lib/workflow-safe/ imports only lib/workflow-safe/'),
-  crossing('workflow-safe lib imports a Node built-in', 'lib/workflow-safe/task-queues.ts', "import net from 'node:net';\nexport const n = net;\n", 'of packages it imports only @temporalio/workflow'),
-  crossing('workflow-safe lib imports an I/O package', 'lib/workflow-safe/domain.ts', "import pg from 'pg';\nexport const p = pg;\n", 'of packages it imports only @temporalio/workflow'),
-  allowed('workflow-safe lib imports itself and @temporalio/common', 'lib/workflow-safe/search-attributes.ts', "import { defineSearchAttributeKey } from '@temporalio/common';\nimport { orderWorkflowId } from './task-queues';\nexport const all = [defineSearchAttributeKey, orderWorkflowId];\n"),
+  crossing(
+    'workflow-safe lib imports Node-only lib',
+    'lib/workflow-safe/domain.ts',
+    "import { createLogger } from '../node/logger';\nexport const l = createLogger;\n",
+    'lib/workflow-safe/ imports only lib/workflow-safe/',
+  ),
+  crossing(
+    'workflow-safe lib imports a Node built-in',
+    'lib/workflow-safe/task-queues.ts',
+    "import net from 'node:net';\nexport const n = net;\n",
+    'of packages it imports only @temporalio/workflow',
+  ),
+  crossing(
+    'workflow-safe lib imports an I/O package',
+    'lib/workflow-safe/domain.ts',
+    "import pg from 'pg';\nexport const p = pg;\n",
+    'of packages it imports only @temporalio/workflow',
+  ),
+  allowed(
+    'workflow-safe lib imports itself and @temporalio/common',
+    'lib/workflow-safe/search-attributes.ts',
+    "import { defineSearchAttributeKey } from '@temporalio/common';\nimport { orderWorkflowId } from './task-queues';\nexport const all = [defineSearchAttributeKey, orderWorkflowId];\n",
+  ),
 
   // lib/node/: the ground floor.
-  crossing('Node lib imports a database module', 'lib/node/logger.ts', "import { insertOrder } from '../../db/orders/store';\nexport const i = insertOrder;\n", 'lib/node/ is the ground floor'),
-  crossing('Node lib imports the saga starter above it', 'lib/node/metrics.ts', "import { startOrderSaga } from '../order-saga-starter';\nexport const s = startOrderSaga;\n", 'lib/node/ is the ground floor'),
-  allowed('Node lib imports lib/node and lib/workflow-safe', 'lib/node/temporal-logger.ts', "import { createLogger } from './logger';\nimport { orderIdFromWorkflowId } from '../workflow-safe/task-queues';\nexport const all = [createLogger, orderIdFromWorkflowId];\n"),
+  crossing(
+    'Node lib imports a database module',
+    'lib/node/logger.ts',
+    "import { insertOrder } from '../../db/orders/store';\nexport const i = insertOrder;\n",
+    'lib/node/ is the ground floor',
+  ),
+  crossing(
+    'Node lib imports the saga starter above it',
+    'lib/node/metrics.ts',
+    "import { startOrderSaga } from '../order-saga-starter';\nexport const s = startOrderSaga;\n",
+    'lib/node/ is the ground floor',
+  ),
+  allowed(
+    'Node lib imports lib/node and lib/workflow-safe',
+    'lib/node/temporal-logger.ts',
+    "import { createLogger } from './logger';\nimport { orderIdFromWorkflowId } from '../workflow-safe/task-queues';\nexport const all = [createLogger, orderIdFromWorkflowId];\n",
+  ),
 
   // api/: no worker, activity or projector code.
-  crossing('API writes orders with the order activities (issue 14)', 'api/app.ts', ISSUE_14_CROSSING, 'activities/ and workers/ are the workers\' code'),
-  crossing('API imports a worker', 'api/app.ts', "import { createOrderWorker } from '../workers/service-workers';\nexport const w = createOrderWorker;\n", 'activities/ and workers/ are the workers\' code'),
-  crossing('API imports saga metrics from the activities', 'api/server.ts', "import { createSagaMetrics } from '../activities/saga-metrics';\nexport const m = createSagaMetrics;\n", 'activities/ and workers/ are the workers\' code'),
-  crossing('API reads the notices from the projector (issue 14)', 'api/services/menu-cache.ts', "import { MENU_CHANGES_CHANNEL } from '../../db/projector/menu-change-notices';\nexport const c = MENU_CHANGES_CHANNEL;\n", 'db/projector/ is the CDC projector\'s process'),
-  crossing('API imports projector internals', 'api/services/menus.ts', "import { parseLsn } from '../../db/projector/lsn';\nexport const p = parseLsn;\n", 'db/projector/ is the CDC projector\'s process'),
-  crossing('API imports workflow code as a value', 'api/services/orders.ts', "import { orderSaga } from '../../workflows/order-saga';\nexport const o = orderSaga;\n", 'its types only'),
-  crossing('API imports the test harness', 'api/server.ts', "import { startLocalStack } from '../harness/local-stack';\nexport const s = startLocalStack;\n", 'Tools, tests and the PSP sandbox'),
-  allowed('API imports the shared homes, workflow messages and workflow types', 'api/services/orders.ts', "import { insertOrder } from '../../db/orders/store';\nimport { MENU_CHANGES_CHANNEL } from '../../db/menu-read/change-notices';\nimport { decideUpdate } from '../../workflows/messages';\nimport type { orderSaga } from '../../workflows/order-saga';\nimport { loadConfig } from '../../lib/node/config';\nexport type O = typeof orderSaga;\nexport const all = [insertOrder, MENU_CHANGES_CHANNEL, decideUpdate, loadConfig];\n"),
+  crossing('API writes orders with the order activities (issue 14)', 'api/app.ts', ISSUE_14_CROSSING, "activities/ and workers/ are the workers' code"),
+  crossing(
+    'API imports a worker',
+    'api/app.ts',
+    "import { createOrderWorker } from '../workers/service-workers';\nexport const w = createOrderWorker;\n",
+    "activities/ and workers/ are the workers' code",
+  ),
+  crossing(
+    'API imports saga metrics from the activities',
+    'api/server.ts',
+    "import { createSagaMetrics } from '../activities/saga-metrics';\nexport const m = createSagaMetrics;\n",
+    "activities/ and workers/ are the workers' code",
+  ),
+  crossing(
+    'API reads the notices from the projector (issue 14)',
+    'api/services/menu-cache.ts',
+    "import { MENU_CHANGES_CHANNEL } from '../../db/projector/menu-change-notices';\nexport const c = MENU_CHANGES_CHANNEL;\n",
+    "db/projector/ is the CDC projector's process",
+  ),
+  crossing(
+    'API imports projector internals',
+    'api/services/menus.ts',
+    "import { parseLsn } from '../../db/projector/lsn';\nexport const p = parseLsn;\n",
+    "db/projector/ is the CDC projector's process",
+  ),
+  crossing(
+    'API imports workflow code as a value',
+    'api/services/orders.ts',
+    "import { orderSaga } from '../../workflows/order-saga';\nexport const o = orderSaga;\n",
+    'its types only',
+  ),
+  crossing(
+    'API imports the test harness',
+    'api/server.ts',
+    "import { startLocalStack } from '../harness/local-stack';\nexport const s = startLocalStack;\n",
+    'Tools, tests and the PSP sandbox',
+  ),
+  allowed(
+    'API imports the shared homes, workflow messages and workflow types',
+    'api/services/orders.ts',
+    "import { insertOrder } from '../../db/orders/store';\nimport { MENU_CHANGES_CHANNEL } from '../../db/menu-read/change-notices';\nimport { decideUpdate } from '../../workflows/messages';\nimport type { orderSaga } from '../../workflows/order-saga';\nimport { loadConfig } from '../../lib/node/config';\nexport type O = typeof orderSaga;\nexport const all = [insertOrder, MENU_CHANGES_CHANNEL, decideUpdate, loadConfig];\n",
+  ),
 
   // activities/: no API, no workers, one service never another's.
-  crossing('activity imports the API', 'activities/order.ts', "import { createApp } from '../api/app';\nexport const a = createApp;\n", 'they import neither the API nor the workers'),
-  crossing('activity imports a worker', 'activities/payment.ts', "import { startWorkerTelemetry } from '../workers/telemetry';\nexport const t = startWorkerTelemetry;\n", 'they import neither the API nor the workers'),
-  crossing('order activities import the restaurant service', 'activities/order.ts', "import { createRestaurantActivities } from './restaurant';\nexport const r = createRestaurantActivities;\n", 'One service\'s activities do not import another\'s'),
-  crossing('payment activities import the order service', 'activities/payment.ts', "import { createOrderActivities } from './order';\nexport const o = createOrderActivities;\n", 'One service\'s activities do not import another\'s'),
-  crossing('PSP client imports the restaurant service', 'activities/psp-client.ts', "import { createRestaurantActivities } from '../activities/restaurant';\nexport const r = createRestaurantActivities;\n", 'One service\'s activities do not import another\'s'),
-  crossing('restaurant activities import the payment service', 'activities/restaurant.ts', "import { createPspClient } from './psp-client';\nexport const p = createPspClient;\n", 'One service\'s activities do not import another\'s'),
-  crossing('restaurant activities write the orders database', 'activities/restaurant.ts', "import { insertOrder } from '../db/orders/store';\nexport const i = insertOrder;\n", 'The orders database belongs to the order service'),
-  crossing('shared saga metrics import one service', 'activities/saga-metrics.ts', "import { createOrderActivities } from './order';\nexport const o = createOrderActivities;\n", 'One service\'s activities do not import another\'s'),
-  allowed('activities import their own service, the shared metrics, their database and lib', 'activities/payment.ts', "import { createPspClient } from './psp-client';\nimport { noSagaMetrics } from './saga-metrics';\nimport type { Db } from '../db/knex';\nimport type { PaymentStatus } from '../lib/workflow-safe/domain';\nexport type T = [Db, PaymentStatus];\nexport const all = [createPspClient, noSagaMetrics];\n"),
-  allowed('order activities write through the order store', 'activities/order.ts', "import { insertOrder } from '../db/orders/store';\nexport const i = insertOrder;\n"),
+  crossing(
+    'activity imports the API',
+    'activities/order.ts',
+    "import { createApp } from '../api/app';\nexport const a = createApp;\n",
+    'they import neither the API nor the workers',
+  ),
+  crossing(
+    'activity imports a worker',
+    'activities/payment.ts',
+    "import { startWorkerTelemetry } from '../workers/telemetry';\nexport const t = startWorkerTelemetry;\n",
+    'they import neither the API nor the workers',
+  ),
+  crossing(
+    'order activities import the restaurant service',
+    'activities/order.ts',
+    "import { createRestaurantActivities } from './restaurant';\nexport const r = createRestaurantActivities;\n",
+    "One service's activities do not import another's",
+  ),
+  crossing(
+    'payment activities import the order service',
+    'activities/payment.ts',
+    "import { createOrderActivities } from './order';\nexport const o = createOrderActivities;\n",
+    "One service's activities do not import another's",
+  ),
+  crossing(
+    'PSP client imports the restaurant service',
+    'activities/psp-client.ts',
+    "import { createRestaurantActivities } from '../activities/restaurant';\nexport const r = createRestaurantActivities;\n",
+    "One service's activities do not import another's",
+  ),
+  crossing(
+    'restaurant activities import the payment service',
+    'activities/restaurant.ts',
+    "import { createPspClient } from './psp-client';\nexport const p = createPspClient;\n",
+    "One service's activities do not import another's",
+  ),
+  crossing(
+    'restaurant activities write the orders database',
+    'activities/restaurant.ts',
+    "import { insertOrder } from '../db/orders/store';\nexport const i = insertOrder;\n",
+    'The orders database belongs to the order service',
+  ),
+  crossing(
+    'shared saga metrics import one service',
+    'activities/saga-metrics.ts',
+    "import { createOrderActivities } from './order';\nexport const o = createOrderActivities;\n",
+    "One service's activities do not import another's",
+  ),
+  allowed(
+    'activities import their own service, the shared metrics, their database and lib',
+    'activities/payment.ts',
+    "import { createPspClient } from './psp-client';\nimport { noSagaMetrics } from './saga-metrics';\nimport type { Db } from '../db/knex';\nimport type { PaymentStatus } from '../lib/workflow-safe/domain';\nexport type T = [Db, PaymentStatus];\nexport const all = [createPspClient, noSagaMetrics];\n",
+  ),
+  allowed(
+    'order activities write through the order store',
+    'activities/order.ts',
+    "import { insertOrder } from '../db/orders/store';\nexport const i = insertOrder;\n",
+  ),
 
   // workers/: build activities and workflows, never the API or the projector.
-  crossing('worker imports the API', 'workers/run-worker.ts', "import { createApp } from '../api/app';\nexport const a = createApp;\n", 'nothing below it imports it'),
-  allowed('worker imports activities and the workflow bundle types', 'workers/service-workers.ts', "import { createOrderActivities } from '../activities/order';\nimport type { orderSaga } from '../workflows/order-saga';\nexport type O = typeof orderSaga;\nexport const a = createOrderActivities;\n"),
+  crossing(
+    'worker imports the API',
+    'workers/run-worker.ts',
+    "import { createApp } from '../api/app';\nexport const a = createApp;\n",
+    'nothing below it imports it',
+  ),
+  allowed(
+    'worker imports activities and the workflow bundle types',
+    'workers/service-workers.ts',
+    "import { createOrderActivities } from '../activities/order';\nimport type { orderSaga } from '../workflows/order-saga';\nexport type O = typeof orderSaga;\nexport const a = createOrderActivities;\n",
+  ),
 
   // db/projector/: its own process.
-  crossing('projector imports the API', 'db/projector/apply.ts', "import { MenuCache } from '../../api/services/menu-cache';\nexport const m = MenuCache;\n", 'nothing below it imports it'),
-  crossing('projector writes the orders database', 'db/projector/apply.ts', "import { insertOrder } from '../orders/store';\nexport const i = insertOrder;\n", 'The projector is its own process'),
-  allowed('projector imports the notice contract and its database', 'db/projector/apply.ts', "import { notifyMenuChanges } from '../menu-read/change-notices';\nimport type { Db } from '../knex';\nimport type { Logger } from '../../lib/node/logger';\nexport type T = [Db, Logger];\nexport const n = notifyMenuChanges;\n"),
+  crossing(
+    'projector imports the API',
+    'db/projector/apply.ts',
+    "import { MenuCache } from '../../api/services/menu-cache';\nexport const m = MenuCache;\n",
+    'nothing below it imports it',
+  ),
+  crossing(
+    'projector writes the orders database',
+    'db/projector/apply.ts',
+    "import { insertOrder } from '../orders/store';\nexport const i = insertOrder;\n",
+    'The projector is its own process',
+  ),
+  allowed(
+    'projector imports the notice contract and its database',
+    'db/projector/apply.ts',
+    "import { notifyMenuChanges } from '../menu-read/change-notices';\nimport type { Db } from '../knex';\nimport type { Logger } from '../../lib/node/logger';\nexport type T = [Db, Logger];\nexport const n = notifyMenuChanges;\n",
+  ),
 
   // Shared homes: depend on neither side.
-  crossing('order store imports the order activities', 'db/orders/store.ts', "import { createOrderActivities } from '../../activities/order';\nexport const o = createOrderActivities;\n", 'A shared module imports neither'),
-  crossing('notice contract imports the API', 'db/menu-read/change-notices.ts', "import { MenuCache } from '../../api/services/menu-cache';\nexport const m = MenuCache;\n", 'A shared module imports neither'),
-  crossing('notice contract imports the projector', 'db/menu-read/change-notices.ts', "import { parseLsn } from '../projector/lsn';\nexport const p = parseLsn;\n", 'A shared module imports neither'),
+  crossing(
+    'order store imports the order activities',
+    'db/orders/store.ts',
+    "import { createOrderActivities } from '../../activities/order';\nexport const o = createOrderActivities;\n",
+    'A shared module imports neither',
+  ),
+  crossing(
+    'notice contract imports the API',
+    'db/menu-read/change-notices.ts',
+    "import { MenuCache } from '../../api/services/menu-cache';\nexport const m = MenuCache;\n",
+    'A shared module imports neither',
+  ),
+  crossing(
+    'notice contract imports the projector',
+    'db/menu-read/change-notices.ts',
+    "import { parseLsn } from '../projector/lsn';\nexport const p = parseLsn;\n",
+    'A shared module imports neither',
+  ),
 ];
 
 interface Message {

@@ -47,10 +47,7 @@ async function createPair(label: string): Promise<Pair> {
   const suffix = `${label}_${randomBytes(3).toString('hex')}`;
   const sourceUrl = withDatabase(primaryAdmin, `restaurants_cdc_${suffix}`);
   const readUrl = withDatabase(readAdmin, `menu_read_cdc_${suffix}`);
-  await Promise.all([
-    ensureDatabase(primaryAdmin, `restaurants_cdc_${suffix}`),
-    ensureDatabase(readAdmin, `menu_read_cdc_${suffix}`),
-  ]);
+  await Promise.all([ensureDatabase(primaryAdmin, `restaurants_cdc_${suffix}`), ensureDatabase(readAdmin, `menu_read_cdc_${suffix}`)]);
   const pair: Pair = {
     label,
     sourceUrl,
@@ -100,24 +97,20 @@ const byKey = (k: string) => (a: Row, b: Row) => String(a[k]).localeCompare(Stri
 
 /** The menu as the source has it, shaped like the read model (item_count computed). */
 async function sourceModel(db: Db) {
-  const items = (await db.raw(
-    'SELECT menu_id, restaurant_id, name, price::text AS price, status, version FROM menu_items',
-  )).rows as Row[];
-  const restaurants = (await db.raw(
-    `SELECT r.restaurant_id, r.name, r.auto_accept,
+  const items = (await db.raw('SELECT menu_id, restaurant_id, name, price::text AS price, status, version FROM menu_items')).rows as Row[];
+  const restaurants = (
+    await db.raw(
+      `SELECT r.restaurant_id, r.name, r.auto_accept,
             (SELECT count(*) FROM menu_items m WHERE m.restaurant_id = r.restaurant_id AND m.status <> 'HIDDEN')::int AS item_count
        FROM restaurants r`,
-  )).rows as Row[];
+    )
+  ).rows as Row[];
   return { items: items.sort(byKey('menu_id')), restaurants: restaurants.sort(byKey('restaurant_id')) };
 }
 
 async function readModel(db: Db) {
-  const items = (await db.raw(
-    'SELECT menu_id, restaurant_id, name, price::text AS price, status, version FROM menu_items_read',
-  )).rows as Row[];
-  const restaurants = (await db.raw(
-    'SELECT restaurant_id, name, auto_accept, item_count FROM restaurants_read',
-  )).rows as Row[];
+  const items = (await db.raw('SELECT menu_id, restaurant_id, name, price::text AS price, status, version FROM menu_items_read')).rows as Row[];
+  const restaurants = (await db.raw('SELECT restaurant_id, name, auto_accept, item_count FROM restaurants_read')).rows as Row[];
   return { items: items.sort(byKey('menu_id')), restaurants: restaurants.sort(byKey('restaurant_id')) };
 }
 
@@ -126,7 +119,8 @@ async function expectConverged(pair: Pair, timeoutMs = 20_000): Promise<void> {
 }
 
 async function stateOf(pair: Pair) {
-  const row = (await pair.read('projector_state')
+  const row = (await pair
+    .read('projector_state')
     .select(pair.read.raw('last_lsn::text AS last_lsn'), 'changes_applied', 'resynced_at')
     .where({ slot_name: pair.slot })
     .first()) as { last_lsn: string; changes_applied: number; resynced_at: Date | null } | undefined;
@@ -134,10 +128,9 @@ async function stateOf(pair: Pair) {
 }
 
 async function slotOf(pair: Pair) {
-  const res = await pair.source.raw(
-    'SELECT plugin, active, active_pid, confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = ?',
-    [pair.slot],
-  );
+  const res = await pair.source.raw('SELECT plugin, active, active_pid, confirmed_flush_lsn::text AS confirmed FROM pg_replication_slots WHERE slot_name = ?', [
+    pair.slot,
+  ]);
   const row = res.rows[0] as { plugin: string; active: boolean; active_pid: number | null; confirmed: string | null } | undefined;
   return row ? { ...row, confirmed: row.confirmed ? parseLsn(row.confirmed) : null } : null;
 }
@@ -167,10 +160,10 @@ function startWriter(pair: Pair, opts: { concurrency: number; total?: number; it
       started += 1;
       const id = opts.items[Math.floor(Math.random() * opts.items.length)]!;
       const status = statuses[Math.floor(Math.random() * statuses.length)]!;
-      const res = await pool.query(
-        'UPDATE menu_items SET price = price + 10, status = $2, version = version + 1, updated_at = now() WHERE menu_id = $1',
-        [id, status],
-      );
+      const res = await pool.query('UPDATE menu_items SET price = price + 10, status = $2, version = version + 1, updated_at = now() WHERE menu_id = $1', [
+        id,
+        status,
+      ]);
       written += res.rowCount ?? 0;
     }
   };
@@ -228,12 +221,13 @@ afterAll(async () => {
   }
   await Promise.all(pools.map((p) => p.end()));
   for (const pair of pairs) {
-    await eventually(async () => {
-      await pair.source.raw(
-        'SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ?',
-        [pair.slot],
-      );
-    }, 10_000, 200);
+    await eventually(
+      async () => {
+        await pair.source.raw('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ?', [pair.slot]);
+      },
+      10_000,
+      200,
+    );
     await Promise.all([pair.source.destroy(), pair.read.destroy()]);
   }
 });
@@ -258,9 +252,7 @@ describe('CDC projector: streaming', () => {
 
     const slot = await slotOf(pair);
     expect(slot).toMatchObject({ plugin: 'pgoutput', active: true });
-    const tables = await pair.source.raw('SELECT tablename FROM pg_publication_tables WHERE pubname = ? ORDER BY 1', [
-      pair.publication,
-    ]);
+    const tables = await pair.source.raw('SELECT tablename FROM pg_publication_tables WHERE pubname = ? ORDER BY 1', [pair.publication]);
     expect(tables.rows.map((r: { tablename: string }) => r.tablename)).toEqual(['menu_items', 'restaurants']);
     const state = await stateOf(pair);
     expect(state?.changesApplied).toBe(0);
@@ -294,7 +286,10 @@ describe('CDC projector: streaming', () => {
     await eventually(async () => expect(await item('mnu_new')).toMatchObject({ status: 'HIDDEN', version: 4 }));
     expect(await count()).toBe(4);
 
-    await pair.source('menu_items').where({ menu_id: menuIdFor(1, 1) }).delete();
+    await pair
+      .source('menu_items')
+      .where({ menu_id: menuIdFor(1, 1) })
+      .delete();
     await eventually(async () => expect(await item(menuIdFor(1, 1))).toBeUndefined());
     expect(await count()).toBe(3);
 
@@ -331,10 +326,9 @@ describe('CDC projector: streaming', () => {
     // A few multi-row transactions in between: each must land whole.
     let multi = 0;
     for (let i = 0; i < 10; i++) {
-      const res = await pair.source.raw(
-        "UPDATE menu_items SET price = price + 1, version = version + 1 WHERE restaurant_id = ? AND status <> 'HIDDEN'",
-        [restaurantIdFor(2 + (i % 3))],
-      );
+      const res = await pair.source.raw("UPDATE menu_items SET price = price + 1, version = version + 1 WHERE restaurant_id = ? AND status <> 'HIDDEN'", [
+        restaurantIdFor(2 + (i % 3)),
+      ]);
       multi += res.rowCount ?? 0;
     }
     const written = await writer.finish();
@@ -371,9 +365,17 @@ describe('CDC projector: streaming', () => {
     await pair.read.raw(
       "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name <> ''",
     );
-    await pair.source('menu_items').where({ menu_id: menuIdFor(3, 3) }).update({ price: 99_000, version: 50 });
+    await pair
+      .source('menu_items')
+      .where({ menu_id: menuIdFor(3, 3) })
+      .update({ price: 99_000, version: 50 });
     await eventually(async () =>
-      expect(await pair.read('menu_items_read').where({ menu_id: menuIdFor(3, 3) }).first()).toMatchObject({ price: 99_000 }),
+      expect(
+        await pair
+          .read('menu_items_read')
+          .where({ menu_id: menuIdFor(3, 3) })
+          .first(),
+      ).toMatchObject({ price: 99_000 }),
     );
     expect(await metric(registry, 'cdc_projector_reconnects_total')).toBeGreaterThan(reconnectsBefore);
     await expectConverged(pair);
@@ -432,10 +434,15 @@ describe('CDC projector: replay after an unacknowledged run', () => {
     expect(await pair.read('menu_items_read').where({ menu_id: 'm1' }).first()).toMatchObject({ price: 100 });
 
     // A batch of several transactions: last write per row wins; unchanged TOAST (undefined) keeps the old value.
-    await applyBatch(pair.read, pair.slot, [
-      txn('0/300', [upsert({ ...item, price: 300, version: 2 })]),
-      txn('0/400', [upsert({ ...item, name: undefined, price: 400, status: 'HIDDEN', version: 3 })]),
-    ], parseLsn('0/450'));
+    await applyBatch(
+      pair.read,
+      pair.slot,
+      [
+        txn('0/300', [upsert({ ...item, price: 300, version: 2 })]),
+        txn('0/400', [upsert({ ...item, name: undefined, price: 400, status: 'HIDDEN', version: 3 })]),
+      ],
+      parseLsn('0/450'),
+    );
     expect(await pair.read('menu_items_read').where({ menu_id: 'm1' }).first()).toMatchObject({ name: '국수', price: 400, status: 'HIDDEN', version: 3 });
     const src = (await pair.read.raw("SELECT source_lsn::text AS l FROM menu_items_read WHERE menu_id = 'm1'")).rows[0].l;
     expect(src).toBe('0/400');
@@ -495,8 +502,14 @@ describe('CDC projector: re-sync from a snapshot', () => {
       onSnapshotExported: async () => {
         if (windowWrites) return; // only around the first snapshot
         await pair.source('menu_items').insert({ menu_id: 'mnu_window', restaurant_id: restaurantIdFor(7), name: '창', price: 3000 });
-        await pair.source('menu_items').where({ menu_id: menuIdFor(8, 1) }).update({ price: 77_777, version: 999 });
-        await pair.source('menu_items').where({ menu_id: menuIdFor(9, 1) }).delete();
+        await pair
+          .source('menu_items')
+          .where({ menu_id: menuIdFor(8, 1) })
+          .update({ price: 77_777, version: 999 });
+        await pair
+          .source('menu_items')
+          .where({ menu_id: menuIdFor(9, 1) })
+          .delete();
         windowWrites = true;
       },
     });
@@ -506,8 +519,18 @@ describe('CDC projector: re-sync from a snapshot', () => {
     await writer.stop();
     await expectConverged(pair);
     expect(await pair.read('menu_items_read').where({ menu_id: 'mnu_window' }).first()).toMatchObject({ price: 3000 });
-    expect(await pair.read('menu_items_read').where({ menu_id: menuIdFor(8, 1) }).first()).toMatchObject({ price: 77_777, version: 999 });
-    expect(await pair.read('menu_items_read').where({ menu_id: menuIdFor(9, 1) }).first()).toBeUndefined();
+    expect(
+      await pair
+        .read('menu_items_read')
+        .where({ menu_id: menuIdFor(8, 1) })
+        .first(),
+    ).toMatchObject({ price: 77_777, version: 999 });
+    expect(
+      await pair
+        .read('menu_items_read')
+        .where({ menu_id: menuIdFor(9, 1) })
+        .first(),
+    ).toBeUndefined();
 
     // An explicit re-sync replaces whatever the read model holds (here: a stray row).
     await pair.read('menu_items_read').insert({ menu_id: 'stray', restaurant_id: 'nowhere', name: 'x', price: 1, status: 'ON_SALE', version: 1 });
@@ -544,18 +567,20 @@ describe('CDC projector process', () => {
     let output = '';
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) =>
-      child.once('exit', (code, signal) => resolve({ code, signal })),
-    );
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
     return { child, exited, output: () => output };
   }
 
   async function waitStreaming(pair: Pair, proc: ReturnType<typeof spawnProjector>) {
-    await eventually(async () => {
-      if (proc.child.exitCode !== null) throw new Error(`projector exited early:\n${proc.output()}`);
-      expect(proc.output()).toContain('streaming changes');
-      expect((await slotOf(pair))?.active).toBe(true);
-    }, 30_000, 100);
+    await eventually(
+      async () => {
+        if (proc.child.exitCode !== null) throw new Error(`projector exited early:\n${proc.output()}`);
+        expect(proc.output()).toContain('streaming changes');
+        expect((await slotOf(pair))?.active).toBe(true);
+      },
+      30_000,
+      100,
+    );
   }
 
   it('killed with SIGKILL mid-stream and restarted: nothing lost, nothing applied twice; SIGTERM stops cleanly', async () => {

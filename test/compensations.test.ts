@@ -49,10 +49,12 @@ describe('compensations and retried payment steps, against real rows and the PSP
   /** Runs an activity as attempt `attempt` of its retries would run. */
   // Failures are what several cases expect: keep the SDK's "Activity failed" warnings out of the output.
   const quiet = new DefaultLogger('ERROR');
-  const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, attempt: number, ...args: A) => new MockActivityEnvironment({ attempt }, { logger: quiet }).run(fn, ...args);
+  const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, attempt: number, ...args: A) =>
+    new MockActivityEnvironment({ attempt }, { logger: quiet }).run(fn, ...args);
   const newOrder = () => `ord_comp_${++n}_${Date.now()}`;
   const rowOf = (orderId: string) => dbs.payments('payments').where({ order_id: orderId }).first();
-  const eventsOf = async (orderId: string) => (await dbs.payments('payment_events').where({ order_id: orderId }).orderBy('id')).map((e: { kind: string }) => e.kind);
+  const eventsOf = async (orderId: string) =>
+    (await dbs.payments('payment_events').where({ order_id: orderId }).orderBy('id')).map((e: { kind: string }) => e.kind);
   const pspOf = (orderId: string) => sandbox.authorizations.get(paymentIdFor(orderId));
   const authorized = async (amount = 12000) => {
     const orderId = newOrder();
@@ -85,7 +87,12 @@ describe('compensations and retried payment steps, against real rows and the PSP
       expect(pspOf(orderId)?.status).toBe('VOIDED');
       await expect(run(payments.authorizePayment, 1, { orderId, amount: 9000, cardToken: 'tok_ok' })).rejects.toMatchObject({ type: 'SYSTEM_ERROR' });
       // The PSP refuses the late hold too, if it arrives from a worker that never saw our row.
-      const late = await psp.authorize({ reference: paymentIdFor(orderId), amount: 9000, cardToken: 'tok_ok', idempotencyKey: `${paymentIdFor(orderId)}:authorize` });
+      const late = await psp.authorize({
+        reference: paymentIdFor(orderId),
+        amount: 9000,
+        cardToken: 'tok_ok',
+        idempotencyKey: `${paymentIdFor(orderId)}:authorize`,
+      });
       expect(late.status).toBe('VOIDED');
       expect((await rowOf(orderId)).status).toBe('VOIDED');
     });
@@ -194,7 +201,10 @@ describe('compensations and retried payment steps, against real rows and the PSP
   describe('cancelTicket', () => {
     const restaurantId = restaurantIdFor(1);
     const line = async () => {
-      const item = await dbs.restaurants('menu_items').where({ menu_id: menuIdFor(1, 1) }).first();
+      const item = await dbs
+        .restaurants('menu_items')
+        .where({ menu_id: menuIdFor(1, 1) })
+        .first();
       return { menuId: item.menu_id, name: item.name, unitPrice: Number(item.price), quantity: 2, menuVersion: item.version };
     };
     const ticketOf = (orderId: string) => dbs.restaurants('tickets').where({ order_id: orderId }).first();
@@ -220,7 +230,9 @@ describe('compensations and retried payment steps, against real rows and the PSP
 
     it('a total that is not the sum of the lines at the restaurant prices: AMOUNT_MISMATCH, no ticket', async () => {
       const orderId = newOrder();
-      await expect(run(restaurants.createTicket, 1, { orderId, restaurantId, items: [await line()], totalAmount: 1 })).rejects.toMatchObject({ type: 'AMOUNT_MISMATCH' });
+      await expect(run(restaurants.createTicket, 1, { orderId, restaurantId, items: [await line()], totalAmount: 1 })).rejects.toMatchObject({
+        type: 'AMOUNT_MISMATCH',
+      });
       expect(await ticketOf(orderId)).toBeUndefined();
     });
   });

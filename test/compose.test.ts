@@ -27,7 +27,10 @@ interface Service {
   container_name?: string;
 }
 
-const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
+const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+};
 const services = compose.services;
 const ours = Object.entries(services).filter(([, s]) => s.image === IMAGE);
 
@@ -41,7 +44,19 @@ const envOf = (s: Service): Record<string, string> => Object.fromEntries(Object.
 
 // What each entry point needs set in a container (the defaults point at 127.0.0.1, or are for development).
 const NEEDS: Record<string, string[]> = {
-  'api/server.ts': ['NODE_ENV', 'AUTH_SECRET', 'HOST', 'PORT', 'ORDERS_DATABASE_URL', 'RESTAURANTS_DATABASE_URL', 'MENU_READ_DATABASE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_UI_URL', 'PAYMENTS_DATABASE_URL', 'PSP_URL'],
+  'api/server.ts': [
+    'NODE_ENV',
+    'AUTH_SECRET',
+    'HOST',
+    'PORT',
+    'ORDERS_DATABASE_URL',
+    'RESTAURANTS_DATABASE_URL',
+    'MENU_READ_DATABASE_URL',
+    'TEMPORAL_ADDRESS',
+    'TEMPORAL_UI_URL',
+    'PAYMENTS_DATABASE_URL',
+    'PSP_URL',
+  ],
   'workers/order-worker.ts': ['NODE_ENV', 'AUTH_SECRET', 'HOST', 'ORDERS_DATABASE_URL', 'TEMPORAL_ADDRESS', 'WORKER_METRICS_PORT'],
   'workers/payment-worker.ts': ['NODE_ENV', 'AUTH_SECRET', 'HOST', 'PAYMENTS_DATABASE_URL', 'TEMPORAL_ADDRESS', 'PSP_URL', 'WORKER_METRICS_PORT'],
   'workers/restaurant-worker.ts': ['NODE_ENV', 'AUTH_SECRET', 'HOST', 'RESTAURANTS_DATABASE_URL', 'TEMPORAL_ADDRESS', 'WORKER_METRICS_PORT'],
@@ -50,7 +65,15 @@ const NEEDS: Record<string, string[]> = {
   'scripts/migrate.ts': ['NODE_ENV', 'AUTH_SECRET', 'ORDERS_DATABASE_URL', 'PAYMENTS_DATABASE_URL', 'RESTAURANTS_DATABASE_URL', 'MENU_READ_DATABASE_URL'],
 };
 // Each service of the system as its own container (the brief of docker-compose.yml).
-const EXPECTED = { api: 'api/server.ts', 'order-worker': 'workers/order-worker.ts', 'payment-worker': 'workers/payment-worker.ts', 'restaurant-worker': 'workers/restaurant-worker.ts', projector: 'db/projector/main.ts', psp: 'psp/server.ts', migrate: 'scripts/migrate.ts' };
+const EXPECTED = {
+  api: 'api/server.ts',
+  'order-worker': 'workers/order-worker.ts',
+  'payment-worker': 'workers/payment-worker.ts',
+  'restaurant-worker': 'workers/restaurant-worker.ts',
+  projector: 'db/projector/main.ts',
+  psp: 'psp/server.ts',
+  migrate: 'scripts/migrate.ts',
+};
 
 const entryOf = (s: Service) => (Array.isArray(s.command) ? s.command[0]! : String(s.command));
 
@@ -63,7 +86,9 @@ function importClosure(entry: string): Set<string> {
     const source = fs.readFileSync(path.join(ROOT, file), 'utf8');
     for (const m of source.matchAll(/(?:from\s+|import\(|require(?:\.resolve)?\()\s*'(\.{1,2}\/[^']+)'/g)) {
       const base = path.join(path.dirname(file), m[1]!);
-      const found = [`${base}.ts`, path.join(base, 'index.ts'), base].find((f) => fs.existsSync(path.join(ROOT, f)) && fs.statSync(path.join(ROOT, f)).isFile());
+      const found = [`${base}.ts`, path.join(base, 'index.ts'), base].find(
+        (f) => fs.existsSync(path.join(ROOT, f)) && fs.statSync(path.join(ROOT, f)).isFile(),
+      );
       if (!found) throw new Error(`${file}: cannot resolve ${m[1]}`);
       if (found.endsWith('.ts')) visit(found);
       else seen.add(found);
@@ -110,8 +135,11 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('gives each service only the databases it owns (no service reads another service\'s database)', () => {
-    const databases = (name: string) => Object.keys(envOf(services[name]!)).filter((k) => k.endsWith('_DATABASE_URL')).sort();
+  it("gives each service only the databases it owns (no service reads another service's database)", () => {
+    const databases = (name: string) =>
+      Object.keys(envOf(services[name]!))
+        .filter((k) => k.endsWith('_DATABASE_URL'))
+        .sort();
     expect(databases('order-worker')).toEqual(['ORDERS_DATABASE_URL']);
     expect(databases('payment-worker')).toEqual(['PAYMENTS_DATABASE_URL']);
     expect(databases('restaurant-worker')).toEqual(['RESTAURANTS_DATABASE_URL']);
@@ -134,7 +162,10 @@ describe('docker-compose.yml', () => {
       for (const dep of deps) expect({ name, dep, known: dep in services }).toEqual({ name, dep, known: true });
     }
     for (const name of ['api', 'order-worker', 'payment-worker', 'restaurant-worker', 'projector']) {
-      expect(services[name]!.depends_on).toMatchObject({ migrate: { condition: 'service_completed_successfully' }, 'temporal-setup': { condition: 'service_completed_successfully' } });
+      expect(services[name]!.depends_on).toMatchObject({
+        migrate: { condition: 'service_completed_successfully' },
+        'temporal-setup': { condition: 'service_completed_successfully' },
+      });
     }
     expect(services.temporal!.depends_on).toMatchObject({ 'temporal-schema': { condition: 'service_completed_successfully' } });
   });
@@ -179,7 +210,9 @@ describe('docker-compose.yml', () => {
 
 // `docker compose config` (or the older `docker-compose`) validates the file against Compose's own
 // schema; it runs only where one is installed (neither is part of `npm run setup`).
-const composeCli = [['docker', 'compose'], ['docker-compose']].find(([cmd, ...args]) => spawnSync(cmd!, [...args, 'version'], { stdio: 'ignore' }).status === 0);
+const composeCli = [['docker', 'compose'], ['docker-compose']].find(
+  ([cmd, ...args]) => spawnSync(cmd!, [...args, 'version'], { stdio: 'ignore' }).status === 0,
+);
 (composeCli ? it : it.skip)(`docker-compose.yml passes \`${(composeCli ?? ['docker compose']).join(' ')} config\``, () => {
   const [cmd, ...args] = composeCli!;
   const run = spawnSync(cmd!, [...args, '-f', path.join(ROOT, 'docker-compose.yml'), 'config', '-q'], {

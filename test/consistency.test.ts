@@ -40,7 +40,10 @@ describe('order and payment agree on every path a review found (real Temporal, P
   };
   /** The order's final row, its payment at the PSP and its ticket must tell one story, and so must the saga's result. */
   const expectAgreement = async (orderId: string) => {
-    await eventually(async () => ['CONFIRMED', 'REJECTED', 'CANCELLED'].includes((await stack.dbs.orders('orders').where({ order_id: orderId }).first())?.status), 90000);
+    await eventually(
+      async () => ['CONFIRMED', 'REJECTED', 'CANCELLED'].includes((await stack.dbs.orders('orders').where({ order_id: orderId }).first())?.status),
+      90000,
+    );
     const rows = await rowsOf(stack, orderId);
     const psp = atPsp(orderId);
     const story = { order: rows.order.status, atPsp: psp?.status ?? 'none', paymentRow: rows.payment?.status ?? 'none', ticket: rows.ticket?.status ?? 'none' };
@@ -113,7 +116,10 @@ describe('order and payment agree on every path a review found (real Temporal, P
   it('a PSP slower than our timeout while the saga compensates: the release still lands, REJECTED with the hold VOIDED', async () => {
     const orderId = await awaitingOrder(3);
     stack.psp.setFaults({ delayMs: 2500 });
-    const rejected = await http(stack.baseUrl, 'POST', `/restaurants/${MANUAL}/orders/${orderId}/reject`, { token: manualRestaurant, body: { reason: 'busy' } });
+    const rejected = await http(stack.baseUrl, 'POST', `/restaurants/${MANUAL}/orders/${orderId}/reject`, {
+      token: manualRestaurant,
+      body: { reason: 'busy' },
+    });
     expect(rejected.status).toBe(200);
     const { result, psp } = await expectAgreement(orderId);
     expect(result).toMatchObject({ status: 'REJECTED', failureReason: 'RESTAURANT_REJECTED', paymentStatus: 'VOIDED' });
@@ -126,7 +132,10 @@ describe('order and payment agree on every path a review found (real Temporal, P
     // The release will take a while: the PSP is slower than our first timeout.
     stack.psp.setFaults({ delayMs: 2500 });
     // The 4 s window runs out; the saga begins to close.
-    await eventually(async () => ((await stack.dbs.orders('orders').where({ order_id: orderId }).first()).acceptance_deadline < new Date() ? true : undefined), 10000);
+    await eventually(
+      async () => ((await stack.dbs.orders('orders').where({ order_id: orderId }).first()).acceptance_deadline < new Date() ? true : undefined),
+      10000,
+    );
     await new Promise((r) => setTimeout(r, 300));
     const accept = await http(stack.baseUrl, 'POST', `/restaurants/${MANUAL}/orders/${orderId}/accept`, { token: manualRestaurant });
     expect(accept.status).toBe(409);
@@ -164,7 +173,10 @@ describe('order and payment agree on every path a review found (real Temporal, P
     return { orderId, result: (await handle.result()) as OrderSagaResult };
   };
   const realLine = async (quantity: number) => {
-    const item = await stack.dbs.restaurants('menu_items').where({ menu_id: menuIdFor(3, 2) }).first();
+    const item = await stack.dbs
+      .restaurants('menu_items')
+      .where({ menu_id: menuIdFor(3, 2) })
+      .first();
     return { menuId: item.menu_id, name: item.name, unitPrice: Number(item.price), quantity, menuVersion: Number(item.version) };
   };
 

@@ -104,16 +104,29 @@ describe('web console in a real browser (restaurant console and customer page)',
 
     // Well-formed but signed with another secret: the API's 401 signs the page out again.
     const [header, , signature] = restaurantToken.split('.');
-    const claims = Buffer.from(JSON.stringify({ role: 'restaurant', sub: 'owner-1', restaurantId: MANUAL, exp: Math.floor(Date.now() / 1000) + 600 })).toString('base64url');
+    const claims = Buffer.from(JSON.stringify({ role: 'restaurant', sub: 'owner-1', restaurantId: MANUAL, exp: Math.floor(Date.now() / 1000) + 600 })).toString(
+      'base64url',
+    );
     await page.getByLabel('Restaurant token').fill(`${header}.${claims}.${signature}`);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('alert').getByText(/The API refused this token/).waitFor();
+    await page
+      .getByRole('alert')
+      .getByText(/The API refused this token/)
+      .waitFor();
     expect(problems).toEqual([]);
     await page.context().close();
   });
 
   it('flow 1: a customer orders from a restaurant that does not auto-accept, the restaurant accepts in its console, the customer sees CONFIRMED', async () => {
-    const { orderId, idempotencyKey, body } = await orderInConsole(MANUAL, [[menuIdFor(1, 1), 2], [menuIdFor(1, 4), 1]], 'tok_ok', 'customer-checkout');
+    const { orderId, idempotencyKey, body } = await orderInConsole(
+      MANUAL,
+      [
+        [menuIdFor(1, 1), 2],
+        [menuIdFor(1, 4), 1],
+      ],
+      'tok_ok',
+      'customer-checkout',
+    );
     expect(idempotencyKey).toMatch(UUID);
     expect(body).toEqual({
       restaurantId: MANUAL,
@@ -132,7 +145,10 @@ describe('web console in a real browser (restaurant console and customer page)',
     const card = restaurant.page.locator(`li[data-order-id="${orderId}"]`);
     await card.waitFor({ timeout: 15_000 });
     await card.getByText(/\d+:\d\d left to decide/).waitFor();
-    const prices = await stack.dbs.restaurants('menu_items').whereIn('menu_id', [menuIdFor(1, 1), menuIdFor(1, 4)]).orderBy('menu_id');
+    const prices = await stack.dbs
+      .restaurants('menu_items')
+      .whereIn('menu_id', [menuIdFor(1, 1), menuIdFor(1, 4)])
+      .orderBy('menu_id');
     const total = Number(prices[0].price) * 2 + Number(prices[1].price);
     await card.getByText('× 2').waitFor();
     await card.getByText('× 1').waitFor();
@@ -250,7 +266,10 @@ describe('web console in a real browser (restaurant console and customer page)',
       await screenshot(page, 'restaurant-menu-conflict');
 
       await conflict.getByRole('button', { name: 'Apply my change to it' }).click();
-      await page.locator(`#msg-${menuId}`).getByText(`Saved (version ${seen.version + 2}).`).waitFor();
+      await page
+        .locator(`#msg-${menuId}`)
+        .getByText(`Saved (version ${seen.version + 2}).`)
+        .waitFor();
     } finally {
       release();
       await page.unroute(/\/restaurants\/[^/]+\/menu$/);

@@ -34,7 +34,11 @@ describe('the error handler', () => {
   async function answer(err: unknown) {
     thrown = err;
     const res = await fetch(`${base}/throw`);
-    return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as { error: { code: string; message: string; details?: unknown } } };
+    return {
+      status: res.status,
+      retryAfter: res.headers.get('retry-after'),
+      body: (await res.json()) as { error: { code: string; message: string; details?: unknown } },
+    };
   }
 
   it.each([
@@ -55,13 +59,23 @@ describe('the error handler', () => {
   ])('%s → %i %s, in the error shape', async (err, status, code) => {
     const res = await answer(err);
     expect(res.status).toBe(status);
-    expect(res.body).toEqual({ error: { code, message: (err as Error).message, ...((err as { details?: unknown }).details !== undefined ? { details: (err as { details?: unknown }).details } : {}) } });
+    expect(res.body).toEqual({
+      error: {
+        code,
+        message: (err as Error).message,
+        ...((err as { details?: unknown }).details !== undefined ? { details: (err as { details?: unknown }).details } : {}),
+      },
+    });
     expect(res.retryAfter).toBeNull();
   });
 
   it('a dependency that is down is a 503 with Retry-After', async () => {
     const temporal = await answer(new Unavailable('TEMPORAL_UNAVAILABLE', 'Could not reach the order workflow; retry'));
-    expect(temporal).toEqual({ status: 503, retryAfter: '1', body: { error: { code: 'TEMPORAL_UNAVAILABLE', message: 'Could not reach the order workflow; retry' } } });
+    expect(temporal).toEqual({
+      status: 503,
+      retryAfter: '1',
+      body: { error: { code: 'TEMPORAL_UNAVAILABLE', message: 'Could not reach the order workflow; retry' } },
+    });
     const database = await answer(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }));
     expect(database).toMatchObject({ status: 503, retryAfter: '1', body: { error: { code: 'DATABASE_UNAVAILABLE' } } });
   });

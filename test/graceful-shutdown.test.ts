@@ -43,7 +43,12 @@ describe('graceful shutdown on SIGTERM', () => {
     const slow = http(base, 'POST', '/orders?wait=4000', {
       token: customer,
       headers: { 'idempotency-key': 'sigterm-api' },
-      body: { restaurantId: restaurantIdFor(1), items: [{ menuId: menuIdFor(1, 1), quantity: 1 }], deliveryAddress: '서울시 중구 세종대로 110', paymentMethod: { cardToken: 'tok_ok' } },
+      body: {
+        restaurantId: restaurantIdFor(1),
+        items: [{ menuId: menuIdFor(1, 1), quantity: 1 }],
+        deliveryAddress: '서울시 중구 세종대로 110',
+        paymentMethod: { cardToken: 'tok_ok' },
+      },
     });
     await eventually(() => stack.dbs.orders('orders').where({ customer_id: 'cust-sigterm-api' }).first(), 20000);
     const exited = exitOf(api.proc);
@@ -68,7 +73,11 @@ describe('graceful shutdown on SIGTERM', () => {
     processes.push(first);
     const customer = await stack.token({ role: 'customer', sub: 'cust-sigterm-worker' });
     // tok_slow_3000: the PSP answers after 3 s, so the activity is surely in flight when SIGTERM lands.
-    const placed = await placeOrder(stack, customer, { restaurantId: restaurantIdFor(3), items: [{ menuId: menuIdFor(3, 2), quantity: 1 }], cardToken: 'tok_slow_3000' });
+    const placed = await placeOrder(stack, customer, {
+      restaurantId: restaurantIdFor(3),
+      items: [{ menuId: menuIdFor(3, 2), quantity: 1 }],
+      cardToken: 'tok_slow_3000',
+    });
     expect(placed.status).toBe(202);
     const orderId: string = placed.body.orderId;
     // The payment row is written just before the PSP is called.
@@ -88,9 +97,15 @@ describe('graceful shutdown on SIGTERM', () => {
     const history = await stack.client.workflow.getHandle(orderWorkflowId(orderId)).fetchHistory();
     const events = history.events ?? [];
     const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'authorizePayment')!;
-    const startedEvent = events.find((e) => e.activityTaskStartedEventAttributes && Number(e.activityTaskStartedEventAttributes.scheduledEventId) === Number(scheduled.eventId))!;
+    const startedEvent = events.find(
+      (e) => e.activityTaskStartedEventAttributes && Number(e.activityTaskStartedEventAttributes.scheduledEventId) === Number(scheduled.eventId),
+    )!;
     expect(startedEvent.activityTaskStartedEventAttributes?.attempt).toBe(1);
-    expect(events.some((e) => e.activityTaskCompletedEventAttributes && Number(e.activityTaskCompletedEventAttributes.scheduledEventId) === Number(scheduled.eventId))).toBe(true);
+    expect(
+      events.some(
+        (e) => e.activityTaskCompletedEventAttributes && Number(e.activityTaskCompletedEventAttributes.scheduledEventId) === Number(scheduled.eventId),
+      ),
+    ).toBe(true);
     const log = first.output();
     expect(log).toContain('shutting down: finishing in-flight tasks');
     expect(log).toContain('payment authorized');

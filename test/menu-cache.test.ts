@@ -37,7 +37,11 @@ describe('menu cache kept fresh by change data capture', () => {
     expect(item(await menu(), OTHER).name).toBe(originalName);
 
     // A real change goes restaurants DB -> CDC -> projector (with its notice) -> the cache forgets.
-    const patched = await http(stack.baseUrl, 'PATCH', `/restaurants/${R}/menu-items/${ITEM}`, { token: owner, headers: { 'if-match': String(item(before, ITEM).version) }, body: { price: 31000 } });
+    const patched = await http(stack.baseUrl, 'PATCH', `/restaurants/${R}/menu-items/${ITEM}`, {
+      token: owner,
+      headers: { 'if-match': String(item(before, ITEM).version) },
+      body: { price: 31000 },
+    });
     expect(patched.status).toBe(200);
     const after = await eventually(async () => {
       const m = await menu();
@@ -54,7 +58,9 @@ describe('menu cache kept fresh by change data capture', () => {
     await tamper(OTHER, 'changed while cached');
     expect(item(await menu(), OTHER).name).not.toBe('changed while cached');
     const listensBefore = stack.menuCache.listenCount;
-    const killed = await stack.dbs.menuRead.raw(`SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = 'api-menu-cache' AND datname = current_database()`);
+    const killed = await stack.dbs.menuRead.raw(
+      `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE application_name = 'api-menu-cache' AND datname = current_database()`,
+    );
     expect(killed.rows).toHaveLength(1);
     await eventually(async () => stack.menuCache.listenCount > listensBefore && stack.menuCache.isListening);
     // It listens again and has forgotten everything, so the next read sees the database.
@@ -103,7 +109,12 @@ describe('menu cache kept fresh by change data capture', () => {
       expect(received.flatMap((r) => ('restaurants' in r.notice ? r.notice.restaurants : [])).sort()).toEqual(many);
 
       received.length = 0;
-      await stack.dbs.menuRead.transaction((trx) => notifyMenuChanges(trx, Array.from({ length: 2500 }, (_, i) => `rst_${i}`)));
+      await stack.dbs.menuRead.transaction((trx) =>
+        notifyMenuChanges(
+          trx,
+          Array.from({ length: 2500 }, (_, i) => `rst_${i}`),
+        ),
+      );
       await eventually(async () => received.length === 1);
       expect(received[0]!.notice).toEqual({ all: true });
 

@@ -27,7 +27,11 @@ describe('menus: commands with optimistic locking, queries from the read model',
     const menuId = menuIdFor(2, 1);
     const results = await Promise.all(
       Array.from({ length: 8 }, (_, i) =>
-        http(stack.baseUrl, 'PATCH', `/restaurants/${R}/menu-items/${menuId}`, { token: owner, headers: { 'if-match': '1' }, body: { price: 10000 + i * 100 } }),
+        http(stack.baseUrl, 'PATCH', `/restaurants/${R}/menu-items/${menuId}`, {
+          token: owner,
+          headers: { 'if-match': '1' },
+          body: { price: 10000 + i * 100 },
+        }),
       ),
     );
     const winners = results.filter((r) => r.status === 200);
@@ -52,13 +56,23 @@ describe('menus: commands with optimistic locking, queries from the read model',
   it('a change without If-Match is 428; a malformed one 400; an unknown item 404', async () => {
     const menuId = menuIdFor(2, 2);
     expect((await http(stack.baseUrl, 'PATCH', `/restaurants/${R}/menu-items/${menuId}`, { token: owner, body: { price: 5000 } })).status).toBe(428);
-    expect((await http(stack.baseUrl, 'PATCH', `/restaurants/${R}/menu-items/${menuId}`, { token: owner, headers: { 'if-match': 'abc' }, body: { price: 5000 } })).status).toBe(400);
-    expect((await http(stack.baseUrl, 'PATCH', `/restaurants/${R}/menu-items/mnu_nope`, { token: owner, headers: { 'if-match': '1' }, body: { price: 5000 } })).status).toBe(404);
+    expect(
+      (await http(stack.baseUrl, 'PATCH', `/restaurants/${R}/menu-items/${menuId}`, { token: owner, headers: { 'if-match': 'abc' }, body: { price: 5000 } }))
+        .status,
+    ).toBe(400);
+    expect(
+      (await http(stack.baseUrl, 'PATCH', `/restaurants/${R}/menu-items/mnu_nope`, { token: owner, headers: { 'if-match': '1' }, body: { price: 5000 } }))
+        .status,
+    ).toBe(404);
   });
 
   it('a new item (and a retried create with the same key) appears once in the read model', async () => {
     const create = () =>
-      http(stack.baseUrl, 'POST', `/restaurants/${R}/menu-items`, { token: owner, headers: { 'idempotency-key': 'new-dish-1' }, body: { name: '물회', price: 15000 } });
+      http(stack.baseUrl, 'POST', `/restaurants/${R}/menu-items`, {
+        token: owner,
+        headers: { 'idempotency-key': 'new-dish-1' },
+        body: { name: '물회', price: 15000 },
+      });
     const first = await create();
     const again = await create();
     expect(first.status).toBe(201);
@@ -71,7 +85,11 @@ describe('menus: commands with optimistic locking, queries from the read model',
 
   it('a sold-out item is refused by POST /orders once the read model has it; HIDDEN items are hidden from customers', async () => {
     const menuId = menuIdFor(2, 3);
-    const soldOut = await http(stack.baseUrl, 'PATCH', `/restaurants/${R}/menu-items/${menuId}`, { token: owner, headers: { 'if-match': '1' }, body: { status: 'SOLD_OUT' } });
+    const soldOut = await http(stack.baseUrl, 'PATCH', `/restaurants/${R}/menu-items/${menuId}`, {
+      token: owner,
+      headers: { 'if-match': '1' },
+      body: { status: 'SOLD_OUT' },
+    });
     expect(soldOut.status).toBe(200);
     await eventually(async () => (await menuItem(menuId))?.status === 'SOLD_OUT');
     const refused = await placeOrder(stack, customer, { restaurantId: R, items: [{ menuId, quantity: 1 }] });
@@ -80,7 +98,11 @@ describe('menus: commands with optimistic locking, queries from the read model',
     expect(refused.body.error.details.menuIds).toEqual([menuId]);
     expect(await stack.dbs.orders('orders').count('* as n').first()).toEqual({ n: 0 });
 
-    const hidden = await http(stack.baseUrl, 'PATCH', `/restaurants/${R}/menu-items/${menuId}`, { token: owner, headers: { 'if-match': '2' }, body: { status: 'HIDDEN' } });
+    const hidden = await http(stack.baseUrl, 'PATCH', `/restaurants/${R}/menu-items/${menuId}`, {
+      token: owner,
+      headers: { 'if-match': '2' },
+      body: { status: 'HIDDEN' },
+    });
     expect(hidden.status).toBe(200);
     await eventually(async () => (await menuItem(menuId, owner))?.status === 'HIDDEN');
     expect(await menuItem(menuId)).toBeUndefined();

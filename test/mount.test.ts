@@ -64,12 +64,21 @@ describe('mounting a route table', () => {
   it('validates path ids and the query before the handler runs, naming the parameter', async () => {
     expect(await get(checked.base, '/things/t_1')).toEqual({ status: 200, body: { id: 't_1', count: 1 } });
     const badId = await get(checked.base, '/things/t.1');
-    expect(badId).toMatchObject({ status: 400, body: { error: { code: 'VALIDATION_FAILED', message: 'The request path is invalid', details: [{ path: 'thingId' }] } } });
+    expect(badId).toMatchObject({
+      status: 400,
+      body: { error: { code: 'VALIDATION_FAILED', message: 'The request path is invalid', details: [{ path: 'thingId' }] } },
+    });
     expect(await get(checked.base, '/things/t_1?other=1')).toMatchObject({ status: 400, body: { error: { message: 'The request query is invalid' } } });
   });
 
-  it.each(['extra-field', 'wrong-type', 'undocumented-status'])('an answer off its documented contract (%s) is a 500 when answers are checked', async (mode) => {
-    expect(await get(checked.base, `/things/t_1?mode=${mode}`)).toEqual({ status: 500, body: { error: { code: 'INTERNAL', message: 'Something went wrong on our side' } } });
-    expect((await get(unchecked.base, `/things/t_1?mode=${mode}`)).status).not.toBe(500);
-  });
+  it.each(['extra-field', 'wrong-type', 'undocumented-status'])(
+    'an answer off its documented contract (%s) is a 500 when answers are checked',
+    async (mode) => {
+      expect(await get(checked.base, `/things/t_1?mode=${mode}`)).toEqual({
+        status: 500,
+        body: { error: { code: 'INTERNAL', message: 'Something went wrong on our side' } },
+      });
+      expect((await get(unchecked.base, `/things/t_1?mode=${mode}`)).status).not.toBe(500);
+    },
+  );
 });

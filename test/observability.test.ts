@@ -58,7 +58,11 @@ describe('metrics and logs of the saga', () => {
     stack = await startStack('obs', { workers: false, apiLogger: pino({ level: 'info', base: { service: 'api' } }, sink) });
     for (const service of ['order', 'payment', 'restaurant'] as const) {
       metricsPorts[service] = await freePort();
-      workers[service] = startServiceProcess(`workers/${service}-worker.ts`, { ...stack.serviceEnv(), LOG_LEVEL: 'info', WORKER_METRICS_PORT: String(metricsPorts[service]) });
+      workers[service] = startServiceProcess(`workers/${service}-worker.ts`, {
+        ...stack.serviceEnv(),
+        LOG_LEVEL: 'info',
+        WORKER_METRICS_PORT: String(metricsPorts[service]),
+      });
     }
 
     const customer = await stack.token({ role: 'customer', sub: 'cust-obs' });
@@ -77,8 +81,15 @@ describe('metrics and logs of the saga', () => {
     // What a person would look at: each endpoint's text and each process's log lines.
     const out = path.resolve(__dirname, '..', 'test-results', 'observability');
     fs.mkdirSync(out, { recursive: true });
-    for (const service of Object.keys(metricsPorts)) await scrape(service).then((t) => fs.writeFileSync(path.join(out, `${service}-worker.metrics.txt`), t), () => undefined);
-    await http(stack.baseUrl, 'GET', '/metrics').then((r) => fs.writeFileSync(path.join(out, 'api.metrics.txt'), String(r.body)), () => undefined);
+    for (const service of Object.keys(metricsPorts))
+      await scrape(service).then(
+        (t) => fs.writeFileSync(path.join(out, `${service}-worker.metrics.txt`), t),
+        () => undefined,
+      );
+    await http(stack.baseUrl, 'GET', '/metrics').then(
+      (r) => fs.writeFileSync(path.join(out, 'api.metrics.txt'), String(r.body)),
+      () => undefined,
+    );
     for (const [service, w] of Object.entries(workers)) fs.writeFileSync(path.join(out, `${service}-worker.log`), w.output());
     fs.writeFileSync(path.join(out, 'api.log'), apiLines.map((l) => JSON.stringify(l)).join('\n'));
     await Promise.all(Object.values(workers).map((w) => w.stop()));
@@ -129,7 +140,13 @@ describe('metrics and logs of the saga', () => {
     const used = new Set(exprs.flatMap((e) => [...e.matchAll(/\b([a-z_][a-z0-9_]*)(?=\{|\[)/g)].map((m) => m[1]!.replace(/_(bucket|count|sum)$/, ''))));
     const projector = new Registry();
     createProjectorMetrics(projector, 'slot');
-    const texts = [await scrape('order'), await scrape('payment'), await scrape('restaurant'), String((await http(stack.baseUrl, 'GET', '/metrics')).body), await projector.metrics()];
+    const texts = [
+      await scrape('order'),
+      await scrape('payment'),
+      await scrape('restaurant'),
+      String((await http(stack.baseUrl, 'GET', '/metrics')).body),
+      await projector.metrics(),
+    ];
     const exported = new Set(texts.flatMap((t) => [...t.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1]!)));
     // Counted by the SDK only once a workflow or an activity has failed: none did in this test.
     for (const lazy of ['temporal_workflow_failed', 'temporal_activity_execution_failed']) exported.add(lazy);
@@ -167,18 +184,21 @@ describe('metrics and logs of the saga', () => {
     expect(metadata.currentDetails).toContain('CANCELLED (CUSTOMER_CANCELLED); payment VOIDED');
   });
 
-  it("every log line about an order carries its orderId and workflowId, from the API, the activities and the workflow", async () => {
+  it('every log line about an order carries its orderId and workflowId, from the API, the activities and the workflow', async () => {
     const workflowId = orderWorkflowId(confirmedId);
     const workerLines = () => Object.values(workers).flatMap((w) => jsonLines(w.output()));
     // Workflow log (through the Runtime logger), activity log (payment, order workers).
     await eventually(async () => {
-      const msgs = workerLines().filter((l) => l.orderId === confirmedId).map((l) => l.msg);
+      const msgs = workerLines()
+        .filter((l) => l.orderId === confirmedId)
+        .map((l) => l.msg);
       return ['Saga started', 'payment authorized', 'order confirmed', 'Saga finished'].every((m) => msgs.includes(m));
     }, 30000);
     const lines = workerLines();
     const about = lines.filter((l) => JSON.stringify(l).includes(confirmedId));
     expect(about.length).toBeGreaterThanOrEqual(4);
-    for (const line of about) expect({ msg: line.msg, orderId: line.orderId, workflowId: line.workflowId }).toEqual({ msg: line.msg, orderId: confirmedId, workflowId });
+    for (const line of about)
+      expect({ msg: line.msg, orderId: line.orderId, workflowId: line.workflowId }).toEqual({ msg: line.msg, orderId: confirmedId, workflowId });
 
     const started = about.find((l) => l.msg === 'Saga started')!;
     expect(started).toMatchObject({ service: 'order-worker', sdkComponent: 'workflow', workflowType: 'orderSaga', level: 30 });
@@ -188,7 +208,12 @@ describe('metrics and logs of the saga', () => {
 
     // The API: the request that created the order, and every later request about it.
     const apiAbout = apiLines.filter((l) => JSON.stringify(l).includes(confirmedId));
-    expect(apiAbout.find((l) => l.route === '/orders' && l.method === 'POST')).toMatchObject({ msg: 'request finished', status: 202, orderId: confirmedId, workflowId });
+    expect(apiAbout.find((l) => l.route === '/orders' && l.method === 'POST')).toMatchObject({
+      msg: 'request finished',
+      status: 202,
+      orderId: confirmedId,
+      workflowId,
+    });
     expect(apiAbout.some((l) => l.route === '/orders/:orderId')).toBe(true);
     for (const line of apiAbout) expect(line).toMatchObject({ orderId: confirmedId, workflowId, reqId: expect.any(String) });
 

@@ -104,7 +104,9 @@ describe('the OpenAPI document', () => {
   });
 
   it('documents every route registered in Express', () => {
-    const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`));
+    const documented = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([p, ops]) =>
+      Object.keys(ops).map((m) => `${m.toUpperCase()} ${p}`),
+    );
     const routes = expressRoutes(app);
     expect(routes.length).toBeGreaterThanOrEqual(16);
     expect(routes.filter((r) => !documented.includes(r))).toEqual([]);
@@ -124,7 +126,11 @@ describe('the OpenAPI document', () => {
       for (const [method, op] of Object.entries(ops)) {
         const url = pathName.replace(/\{(\w+)\}/g, (_m, name: string) => (name === 'restaurantId' ? 'rst_0001' : `${name}_1`));
         for (const token of new Set([undefined, tokenFor(op.operationId)])) {
-          const res = await fetch(`${base}${url}`, { method: method.toUpperCase(), headers: token ? { authorization: `Bearer ${token}` } : {}, redirect: 'manual' });
+          const res = await fetch(`${base}${url}`, {
+            method: method.toUpperCase(),
+            headers: token ? { authorization: `Bearer ${token}` } : {},
+            redirect: 'manual',
+          });
           const where = `${method.toUpperCase()} ${url}${token ? ' (allowed caller)' : ''} → ${res.status}`;
           seen.push(where);
           let answer = op.responses[String(res.status)];
@@ -151,7 +157,11 @@ describe('the OpenAPI document', () => {
   it('is a well-formed OpenAPI 3.1 document: every $ref resolves and every operation has an id and responses', () => {
     const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? [];
     for (const ref of refs) {
-      const target = ref.slice(8, -1).replace(/^#\//, '').split('/').reduce((node: any, key) => node?.[key], doc);
+      const target = ref
+        .slice(8, -1)
+        .replace(/^#\//, '')
+        .split('/')
+        .reduce((node: any, key) => node?.[key], doc);
       expect({ ref, found: target !== undefined }).toEqual({ ref, found: true });
     }
     const ids = Object.values(doc.paths as Record<string, Record<string, any>>).flatMap((ops) => Object.values(ops).map((op) => op.operationId));
@@ -173,12 +183,17 @@ describe('the OpenAPI document', () => {
       additionalProperties: false,
     });
   };
-  const param = (pathName: string, method: string, name: string) => ajv.compile((doc.paths[pathName][method].parameters as any[]).find((p) => p.name === name).schema);
+  const param = (pathName: string, method: string, name: string) =>
+    ajv.compile((doc.paths[pathName][method].parameters as any[]).find((p) => p.name === name).schema);
 
   async function call(method: string, urlPath: string, opts: { token?: string; body?: unknown; headers?: Record<string, string> } = {}) {
     const res = await fetch(`${base}${urlPath}`, {
       method,
-      headers: { ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}), ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}), ...opts.headers },
+      headers: {
+        ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+        ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...opts.headers,
+      },
       body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
     });
     const text = await res.text();
@@ -186,7 +201,12 @@ describe('the OpenAPI document', () => {
   }
   const refusedAsInvalid = (r: { status: number; code?: string }) => r.status === 400 && r.code === 'VALIDATION_FAILED';
 
-  const validOrder = { restaurantId: 'rst_0001', items: [{ menuId: 'mnu_0001_01', quantity: 2 }], deliveryAddress: '서울시 강남구 테헤란로 1', paymentMethod: { cardToken: 'tok_ok' } };
+  const validOrder = {
+    restaurantId: 'rst_0001',
+    items: [{ menuId: 'mnu_0001_01', quantity: 2 }],
+    deliveryAddress: '서울시 강남구 테헤란로 1',
+    paymentMethod: { cardToken: 'tok_ok' },
+  };
   const orderSamples: Array<[string, unknown, boolean]> = [
     ['a valid order', validOrder, true],
     ['the largest quantity', { ...validOrder, items: [{ menuId: 'mnu_0001_01', quantity: 99 }] }, true],
@@ -217,7 +237,13 @@ describe('the OpenAPI document', () => {
     const description: string = doc.components.schemas.PlaceOrderRequest.description;
     expect(description).toMatch(/once/);
     expect(description).toMatch(/control characters/);
-    const twice = { ...validOrder, items: [{ menuId: 'mnu_0001_01', quantity: 1 }, { menuId: 'mnu_0001_01', quantity: 1 }] };
+    const twice = {
+      ...validOrder,
+      items: [
+        { menuId: 'mnu_0001_01', quantity: 1 },
+        { menuId: 'mnu_0001_01', quantity: 1 },
+      ],
+    };
     expect(refusedAsInvalid(await call('POST', '/orders', { token: customer, body: twice, headers: { 'idempotency-key': 'k-openapi' } }))).toBe(true);
     const nul = { ...validOrder, deliveryAddress: 'a\u0000b' };
     expect(refusedAsInvalid(await call('POST', '/orders', { token: customer, body: nul, headers: { 'idempotency-key': 'k-openapi' } }))).toBe(true);

@@ -116,20 +116,26 @@ describe("the operator's desk in a real browser", () => {
     await page.setViewportSize({ width: 1280, height: 860 });
   });
 
-  it("cancels an order waiting for the restaurant through its saga, and refuses a cancel once it is final; Korean labels", async () => {
+  it('cancels an order waiting for the restaurant through its saga, and refuses a cancel once it is final; Korean labels', async () => {
     const orderId = await order(MANUAL, 3, 'AWAITING_RESTAURANT');
     const page = desk.page;
     await page.goto(`${stack.baseUrl}/console/operator/#/o/${orderId}`);
     await page.locator('[data-story-status="AWAITING_RESTAURANT"]').waitFor();
     await page.getByLabel('Reason (required, kept with the action)').fill('customer called: wrong address');
     await page.getByRole('button', { name: 'Cancel order' }).click();
-    await page.locator('[data-action-result]').getByText(/^Done: cancelled: every compensation ran \(OPERATOR_CANCELLED, payment VOIDED\)$/).waitFor();
+    await page
+      .locator('[data-action-result]')
+      .getByText(/^Done: cancelled: every compensation ran \(OPERATOR_CANCELLED, payment VOIDED\)$/)
+      .waitFor();
     await page.locator('[data-story-status="CANCELLED"]').waitFor();
     expect((await rowsOf(stack, orderId)).order).toMatchObject({ status: 'CANCELLED', failure_reason: 'OPERATOR_CANCELLED' });
 
     await page.getByLabel('Reason (required, kept with the action)').fill('again');
     await page.getByRole('button', { name: 'Retry step now' }).click();
-    await page.getByRole('alert').getByText(/^Refused \(ORDER_CLOSED\): The order is already CANCELLED/).waitFor();
+    await page
+      .getByRole('alert')
+      .getByText(/^Refused \(ORDER_CLOSED\): The order is already CANCELLED/)
+      .waitFor();
 
     await page.getByRole('button', { name: 'Switch to Korean' }).click();
     await page.getByRole('heading', { name: '주의가 필요한 주문' }).waitFor();

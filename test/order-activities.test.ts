@@ -43,7 +43,8 @@ describe('order activities against a real orders database', () => {
     cardToken: 'tok_ok',
   });
   const orderRow = (orderId: string) => dbs.orders('orders').where({ order_id: orderId }).first();
-  const historyOf = async (orderId: string) => (await dbs.orders('order_status_history').where({ order_id: orderId }).orderBy('id')).map((h: { status: string }) => h.status);
+  const historyOf = async (orderId: string) =>
+    (await dbs.orders('order_status_history').where({ order_id: orderId }).orderBy('id')).map((h: { status: string }) => h.status);
 
   it('createOrder records the order once and answers with the total as stored, whatever a second input says', async () => {
     const order = input();

@@ -86,18 +86,31 @@ describe('PSP sandbox', () => {
 
     const second = await open(file);
     expect([...second.psp.authorizations.keys()].sort()).toEqual(['pay_a', 'pay_b', 'pay_c']);
-    expect(await second.client.lookup('pay_a')).toEqual({ reference: 'pay_a', status: 'CAPTURED', amount: 12000, capturedAmount: 12000, orderReference: 'ord_a' });
+    expect(await second.client.lookup('pay_a')).toEqual({
+      reference: 'pay_a',
+      status: 'CAPTURED',
+      amount: 12000,
+      capturedAmount: 12000,
+      orderReference: 'ord_a',
+    });
     // The same key answers as before, without acting again; another body under it is refused.
     const replayed = await http(second.url, 'POST', '/v1/authorizations', {
       headers: { 'idempotency-key': key('pay_a', 'authorize') },
       body: { reference: 'pay_a', amount: 12000, cardToken: 'tok_ok', orderReference: 'ord_a' },
     });
     expect(replayed).toMatchObject({ status: 201, body: { reference: 'pay_a', status: 'AUTHORIZED' } });
-    await expect(second.client.refund({ reference: 'pay_zz', amount: 1, idempotencyKey: key('pay_zz', 'refund') })).rejects.toMatchObject({ code: 'NOT_FOUND' });
-    const reused = await http(second.url, 'POST', '/v1/authorizations/pay_a/capture', { headers: { 'idempotency-key': key('pay_a', 'capture') }, body: { amount: 11000 } });
+    await expect(second.client.refund({ reference: 'pay_zz', amount: 1, idempotencyKey: key('pay_zz', 'refund') })).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    const reused = await http(second.url, 'POST', '/v1/authorizations/pay_a/capture', {
+      headers: { 'idempotency-key': key('pay_a', 'capture') },
+      body: { amount: 11000 },
+    });
     expect(reused).toMatchObject({ status: 422, body: { error: { code: 'IDEMPOTENCY_KEY_REUSED' } } });
     // The void tombstone still blocks a late authorize.
-    expect((await second.client.authorize({ reference: 'pay_c', amount: 700, cardToken: 'tok_ok', idempotencyKey: key('pay_c', 'authorize') })).status).toBe('VOIDED');
+    expect((await second.client.authorize({ reference: 'pay_c', amount: 700, cardToken: 'tok_ok', idempotencyKey: key('pay_c', 'authorize') })).status).toBe(
+      'VOIDED',
+    );
     expect(second.psp.stats.effects).toEqual({});
     expect((await http(second.url, 'GET', '/v1/reports/operations')).body).toEqual(report);
 
@@ -134,13 +147,23 @@ describe('PSP sandbox', () => {
   it('reports every change to its books in order, paged by seq; replays and refusals are not changes', async () => {
     const { url, client } = await open();
     for (const ref of ['pay_1', 'pay_2', 'pay_3']) {
-      await client.authorize({ reference: ref, orderReference: `ord_${ref.slice(4)}`, amount: 1000, cardToken: 'tok_ok', idempotencyKey: key(ref, 'authorize') });
+      await client.authorize({
+        reference: ref,
+        orderReference: `ord_${ref.slice(4)}`,
+        amount: 1000,
+        cardToken: 'tok_ok',
+        idempotencyKey: key(ref, 'authorize'),
+      });
     }
     await client.capture({ reference: 'pay_1', amount: 600, idempotencyKey: key('pay_1', 'capture') }); // a partial capture
     await client.capture({ reference: 'pay_1', amount: 600, idempotencyKey: 'again' }); // already captured: no change
     await client.void({ reference: 'pay_2', idempotencyKey: key('pay_2', 'void') });
-    await expect(client.capture({ reference: 'pay_2', amount: 1000, idempotencyKey: key('pay_2', 'capture') })).rejects.toMatchObject({ code: 'NOT_CAPTURABLE' });
-    await expect(client.capture({ reference: 'pay_3', amount: 1001, idempotencyKey: key('pay_3', 'capture') })).rejects.toMatchObject({ code: 'AMOUNT_EXCEEDS_AUTHORIZATION' });
+    await expect(client.capture({ reference: 'pay_2', amount: 1000, idempotencyKey: key('pay_2', 'capture') })).rejects.toMatchObject({
+      code: 'NOT_CAPTURABLE',
+    });
+    await expect(client.capture({ reference: 'pay_3', amount: 1001, idempotencyKey: key('pay_3', 'capture') })).rejects.toMatchObject({
+      code: 'AMOUNT_EXCEEDS_AUTHORIZATION',
+    });
     await client.capture({ reference: 'pay_3', amount: 1000, idempotencyKey: key('pay_3', 'capture:2') });
     await client.refund({ reference: 'pay_1', amount: 1000, idempotencyKey: key('pay_1', 'refund') });
     await client.void({ reference: 'pay_4', idempotencyKey: key('pay_4', 'void') });
@@ -175,7 +198,7 @@ describe('PSP sandbox', () => {
     expect(await client.lookup('pay_3')).toMatchObject({ status: 'CAPTURED', amount: 1000, orderReference: 'ord_3' });
   });
 
-  it("narrows the report to one payment (reference) or one merchant order (orderReference), still paged by seq", async () => {
+  it('narrows the report to one payment (reference) or one merchant order (orderReference), still paged by seq', async () => {
     const { url, client } = await open();
     await client.authorize({ reference: 'pay_a', orderReference: 'ord_a', amount: 1000, cardToken: 'tok_ok', idempotencyKey: key('pay_a', 'authorize') });
     await client.authorize({ reference: 'pay_b', orderReference: 'ord_b', amount: 2000, cardToken: 'tok_ok', idempotencyKey: key('pay_b', 'authorize') });
@@ -184,7 +207,8 @@ describe('PSP sandbox', () => {
     await client.capture({ reference: 'pay_a', amount: 1000, idempotencyKey: key('pay_a', 'capture') });
     await client.void({ reference: 'pay_c', idempotencyKey: key('pay_c', 'void') }); // a tombstone names no order
     const page = async (q: string) => (await http(url, 'GET', `/v1/reports/operations${q}`)).body;
-    const lines = (body: { operations: Array<{ seq: number; operation: string; reference: string }> }) => body.operations.map((o) => [o.seq, o.operation, o.reference]);
+    const lines = (body: { operations: Array<{ seq: number; operation: string; reference: string }> }) =>
+      body.operations.map((o) => [o.seq, o.operation, o.reference]);
     expect(lines(await page('?reference=pay_a'))).toEqual([
       [1, 'authorize', 'pay_a'],
       [4, 'capture', 'pay_a'],
@@ -206,17 +230,29 @@ describe('PSP sandbox', () => {
   it('refuses a card token that is not a token: 400 INVALID_CARD_TOKEN, nothing recorded', async () => {
     const { psp, url, client } = await open();
     for (const cardToken of ['4111111111111111', 'tok_', 'tok_ok; DROP', 'TOK_OK', '']) {
-      const res = await http(url, 'POST', '/v1/authorizations', { headers: { 'idempotency-key': `k-${cardToken}` }, body: { reference: 'pay_bad', amount: 1000, cardToken } });
+      const res = await http(url, 'POST', '/v1/authorizations', {
+        headers: { 'idempotency-key': `k-${cardToken}` },
+        body: { reference: 'pay_bad', amount: 1000, cardToken },
+      });
       expect({ cardToken, status: res.status, code: res.body.error.code }).toEqual({ cardToken, status: 400, code: 'INVALID_CARD_TOKEN' });
     }
-    const err = await client.authorize({ reference: 'pay_bad', amount: 1000, cardToken: '4111-1111', idempotencyKey: 'pay_bad:authorize' }).catch((e: unknown) => e);
+    const err = await client
+      .authorize({ reference: 'pay_bad', amount: 1000, cardToken: '4111-1111', idempotencyKey: 'pay_bad:authorize' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PspRejectedError);
     expect(err).toMatchObject({ code: 'INVALID_CARD_TOKEN' });
     expect(psp.authorizations.size).toBe(0);
     expect(psp.operations).toHaveLength(0);
     // The same key with a real token then authorizes: the refusal was not stored under it.
-    expect((await client.authorize({ reference: 'pay_bad', amount: 1000, cardToken: 'tok_ok', idempotencyKey: 'pay_bad:authorize' })).status).toBe('AUTHORIZED');
-    expect(await http(url, 'POST', '/v1/authorizations', { headers: { 'idempotency-key': 'x' }, body: { reference: 'pay_x', amount: 1, cardToken: 'tok_ok', orderReference: 7 } })).toMatchObject({ status: 400 });
+    expect((await client.authorize({ reference: 'pay_bad', amount: 1000, cardToken: 'tok_ok', idempotencyKey: 'pay_bad:authorize' })).status).toBe(
+      'AUTHORIZED',
+    );
+    expect(
+      await http(url, 'POST', '/v1/authorizations', {
+        headers: { 'idempotency-key': 'x' },
+        body: { reference: 'pay_x', amount: 1, cardToken: 'tok_ok', orderReference: 7 },
+      }),
+    ).toMatchObject({ status: 400 });
   });
 
   it('rejectAfterProcessRate: acts, then answers 409 CONFLICT; a retry with the key gets the real answer', async () => {
@@ -276,6 +312,11 @@ describe('PSP sandbox', () => {
   it('caps the delay fault', async () => {
     const { url } = await open();
     expect((await http(url, 'POST', '/_sandbox/faults', { body: { delayMs: 10_000_000 } })).body.delayMs).toBe(120_000);
-    expect((await http(url, 'POST', '/_sandbox/faults', { body: { delayMs: 0, failRate: 2 } })).body).toEqual({ delayMs: 0, failRate: 0, timeoutAfterProcessRate: 0, rejectAfterProcessRate: 0 });
+    expect((await http(url, 'POST', '/_sandbox/faults', { body: { delayMs: 0, failRate: 2 } })).body).toEqual({
+      delayMs: 0,
+      failRate: 0,
+      timeoutAfterProcessRate: 0,
+      rejectAfterProcessRate: 0,
+    });
   });
 });

@@ -73,12 +73,21 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
   }
 
   const mentions = (report: ReconcileReport, orderId: string) =>
-    [...report.started, ...report.repaired.map((r) => r.orderId), ...report.cancelRequested, ...report.repairsInProgress, ...report.errors.map((e) => e.orderId)].includes(orderId);
+    [
+      ...report.started,
+      ...report.repaired.map((r) => r.orderId),
+      ...report.cancelRequested,
+      ...report.repairsInProgress,
+      ...report.errors.map((e) => e.orderId),
+    ].includes(orderId);
 
   /** An order recorded as the API records it, with no saga started. */
   async function recordOrder(orderId: string, opts: { restaurant?: number; cardToken?: string } = {}): Promise<OrderSagaInput> {
     const r = opts.restaurant ?? 3;
-    const menu = await stack.dbs.restaurants('menu_items').where({ menu_id: menuIdFor(r, 1) }).first();
+    const menu = await stack.dbs
+      .restaurants('menu_items')
+      .where({ menu_id: menuIdFor(r, 1) })
+      .first();
     const input: OrderSagaInput = {
       orderId,
       customerId: 'cust-1',
@@ -240,8 +249,12 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
       }
       await recordOrder(newer);
       const orders = stack.dbs.orders;
-      await orders('orders').whereIn('order_id', stuck).update({ created_at: orders.raw(`now() - interval '1 hour'`), updated_at: orders.raw(`now() - interval '1 hour'`) });
-      await orders('orders').where({ order_id: newer }).update({ created_at: orders.raw(`now() - interval '10 minutes'`), updated_at: orders.raw(`now() - interval '10 minutes'`) });
+      await orders('orders')
+        .whereIn('order_id', stuck)
+        .update({ created_at: orders.raw(`now() - interval '1 hour'`), updated_at: orders.raw(`now() - interval '1 hour'`) });
+      await orders('orders')
+        .where({ order_id: newer })
+        .update({ created_at: orders.raw(`now() - interval '10 minutes'`), updated_at: orders.raw(`now() - interval '10 minutes'`) });
 
       const sweeper = startPendingOrderSweeper({
         db: stack.dbs.orders,
@@ -263,7 +276,12 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
       expect((await rowsOf(stack, stuck[0]!)).order.status).toBe('PENDING');
 
       // The reconciler's cursor reads each open order once, whatever the page size.
-      const reconciler = createReconcilerActivities({ db: stack.dbs.orders, client: stack.client, taskQueuePrefix: stack.taskQueuePrefix, acceptanceWindowSeconds: 300 });
+      const reconciler = createReconcilerActivities({
+        db: stack.dbs.orders,
+        client: stack.client,
+        taskQueuePrefix: stack.taskQueuePrefix,
+        acceptanceWindowSeconds: 300,
+      });
       const seen: string[] = [];
       let after: OrderCursor | null = null;
       do {
@@ -297,7 +315,11 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
     const rows = await rowsOf(stack, orderId);
     expect(rows.payment.status).toBe('VOIDED');
     expect(rows.ticket.status).toBe('CANCELLED');
-    expect(await saga(orderId).describe().then((d) => d.status.name)).toMatch(/COMPLETED|CANCELLED/);
+    expect(
+      await saga(orderId)
+        .describe()
+        .then((d) => d.status.name),
+    ).toMatch(/COMPLETED|CANCELLED/);
   });
 
   it('a repair waiting for a PSP outage outlives its pass: reported in progress, found running by the next pass, finished when the PSP is back', async () => {
@@ -348,7 +370,11 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
   describe('npm run reconcile', () => {
     function runScript(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
       return new Promise((resolve) => {
-        const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/reconcile.ts'), ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+        const proc = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'scripts/reconcile.ts'), ...args], {
+          cwd: ROOT,
+          env: { ...process.env, ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let stdout = '';
         let stderr = '';
         proc.stdout.on('data', (d) => (stdout += d));
@@ -393,13 +419,27 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
   });
 
   it('the consistency audit finds no violation over every order of this file', async () => {
-    const report = await runAudit({ orders: stack.dbs.orders, payments: stack.dbs.payments, restaurants: stack.dbs.restaurants, stuckAfterSeconds: 0, temporalUiUrl: 'http://ui', namespace: 'default' });
+    const report = await runAudit({
+      orders: stack.dbs.orders,
+      payments: stack.dbs.payments,
+      restaurants: stack.dbs.restaurants,
+      stuckAfterSeconds: 0,
+      temporalUiUrl: 'http://ui',
+      namespace: 'default',
+    });
     expect(report.violations).toEqual([]);
   });
 
   it('unknown sagas are NOT_FOUND to the reconciler, not errors', async () => {
-    const reconciler = createReconcilerActivities({ db: stack.dbs.orders, client: stack.client, taskQueuePrefix: stack.taskQueuePrefix, acceptanceWindowSeconds: 300 });
-    expect(await reconciler.describeSagas({ orderIds: ['ord_never_seen'] })).toEqual([{ orderId: 'ord_never_seen', status: 'NOT_FOUND', closedSecondsAgo: null }]);
+    const reconciler = createReconcilerActivities({
+      db: stack.dbs.orders,
+      client: stack.client,
+      taskQueuePrefix: stack.taskQueuePrefix,
+      acceptanceWindowSeconds: 300,
+    });
+    expect(await reconciler.describeSagas({ orderIds: ['ord_never_seen'] })).toEqual([
+      { orderId: 'ord_never_seen', status: 'NOT_FOUND', closedSecondsAgo: null },
+    ]);
     await expect(saga('ord_never_seen').describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
   });
 });

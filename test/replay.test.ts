@@ -10,9 +10,30 @@ import { workflowBundle } from './support/stack';
 // Histories recorded from real runs of every saga path (RECORD_HISTORIES=1 npm test), one folder per
 // generation of the workflow code. A workflow change that is not replay-safe (not behind `patched`)
 // fails here, before it can break running sagas.
-const generations = fs.readdirSync(HISTORY_DIR, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort();
-const files = generations.flatMap((g) => fs.readdirSync(path.join(HISTORY_DIR, g)).filter((f) => f.endsWith('.json')).sort().map((f) => `${g}/${f}`));
-const SAGA_PATHS = ['happy-auto-accept', 'restaurant-accepts', 'card-declined', 'restaurant-rejects', 'customer-cancels', 'item-sold-out', 'price-changed', 'psp-flaky', 'compensation-retried', 'restaurant-timeout'];
+const generations = fs
+  .readdirSync(HISTORY_DIR, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .map((d) => d.name)
+  .sort();
+const files = generations.flatMap((g) =>
+  fs
+    .readdirSync(path.join(HISTORY_DIR, g))
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => `${g}/${f}`),
+);
+const SAGA_PATHS = [
+  'happy-auto-accept',
+  'restaurant-accepts',
+  'card-declined',
+  'restaurant-rejects',
+  'customer-cancels',
+  'item-sold-out',
+  'price-changed',
+  'psp-flaky',
+  'compensation-retried',
+  'restaurant-timeout',
+];
 
 function load(file: string): { workflowId: string; history: ReturnType<typeof historyFromJSON> } {
   const { workflowId, ...json } = JSON.parse(fs.readFileSync(path.join(HISTORY_DIR, file), 'utf8'));
@@ -31,7 +52,9 @@ describe('replay of recorded saga histories', () => {
 
   it('the current generation also records the paths its patch added (operator cancel, slow PSP, amount check)', () => {
     const paths = files.filter((f) => f.startsWith(`${CURRENT_HISTORY_GENERATION}/`)).map((f) => path.basename(f, '.json'));
-    expect(paths).toEqual(expect.arrayContaining(['operator-cancel-before-decision', 'operator-cancel-after-accept', 'psp-slower-than-timeout', 'amount-mismatch']));
+    expect(paths).toEqual(
+      expect.arrayContaining(['operator-cancel-before-decision', 'operator-cancel-after-accept', 'psp-slower-than-timeout', 'amount-mismatch']),
+    );
   });
 
   it.each(files)('%s replays against the current workflow code', async (file) => {
@@ -45,7 +68,9 @@ describe('replay of recorded saga histories', () => {
     const scheduled = history.events?.find((e) => e.activityTaskScheduledEventAttributes)?.activityTaskScheduledEventAttributes;
     expect(scheduled?.activityType?.name).toBe('createOrder');
     scheduled!.activityType!.name = 'chargeCardFirst';
-    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(/[Nn]ondeterminism|DeterminismViolation/);
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(
+      /[Nn]ondeterminism|DeterminismViolation/,
+    );
   });
 
   it('a saga recorded with local order steps fails to replay when its patch marker names another change (the patch is what keeps both generations apart)', async () => {
@@ -55,7 +80,9 @@ describe('replay of recorded saga histories', () => {
     expect(defaultPayloadConverter.fromPayload(payload!)).toMatchObject({ id: LOCAL_ORDER_STEPS_PATCH });
     // Same event, another change id: replay now takes the old branch (remote createOrder) and meets local-activity markers.
     marker!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
-    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(/[Nn]ondeterminism|DeterminismViolation/);
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(
+      /[Nn]ondeterminism|DeterminismViolation/,
+    );
   });
 
   it('a saga recorded with the amount check fails to replay when its second patch marker names another change', async () => {
@@ -65,6 +92,8 @@ describe('replay of recorded saga histories', () => {
     expect(ids).toEqual([LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH]);
     // Without the patch the saga would not check the amount: it would hold the money instead of closing.
     markers![1]!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
-    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(/[Nn]ondeterminism|DeterminismViolation/);
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(
+      /[Nn]ondeterminism|DeterminismViolation/,
+    );
   });
 });

@@ -32,16 +32,24 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
     await stack?.stop();
   });
 
-
   const effects = (op: string) => stack.psp.stats.effects[op] ?? 0;
 
   it('happy path: an auto-accepting restaurant ends CONFIRMED with one capture and an accepted ticket', async () => {
     const before = { authorize: effects('authorize'), capture: effects('capture') };
-    const placed = await placeOrder(stack, customer, { restaurantId: AUTO, items: [{ menuId: menuIdFor(3, 1), quantity: 2 }, { menuId: menuIdFor(3, 2), quantity: 1 }] });
+    const placed = await placeOrder(stack, customer, {
+      restaurantId: AUTO,
+      items: [
+        { menuId: menuIdFor(3, 1), quantity: 2 },
+        { menuId: menuIdFor(3, 2), quantity: 1 },
+      ],
+    });
     track('happy-auto-accept', placed.body.orderId);
     expect(placed.status).toBe(202);
     expect(placed.body.orderId).toMatch(/^ord_/);
-    const menu = await stack.dbs.restaurants('menu_items').whereIn('menu_id', [menuIdFor(3, 1), menuIdFor(3, 2)]).orderBy('menu_id');
+    const menu = await stack.dbs
+      .restaurants('menu_items')
+      .whereIn('menu_id', [menuIdFor(3, 1), menuIdFor(3, 2)])
+      .orderBy('menu_id');
     expect(placed.body.totalAmount).toBe(Number(menu[0].price) * 2 + Number(menu[1].price));
 
     const order = await waitForOrder(stack, customer, placed.body.orderId, ['CONFIRMED', 'REJECTED']);
@@ -168,21 +176,30 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
     const placed = await placeOrder(stack, customer, { restaurantId: AUTO, items: [{ menuId, quantity: 1 }], cardToken: 'tok_slow_1500' });
     track('item-sold-out', placed.body.orderId);
     expect(placed.status).toBe(202);
-    await stack.dbs.restaurants('menu_items').where({ menu_id: menuId }).update({ status: 'SOLD_OUT', version: stack.dbs.restaurants.raw('version + 1') });
+    await stack.dbs
+      .restaurants('menu_items')
+      .where({ menu_id: menuId })
+      .update({ status: 'SOLD_OUT', version: stack.dbs.restaurants.raw('version + 1') });
     const order = await waitForOrder(stack, customer, placed.body.orderId, ['REJECTED', 'CONFIRMED']);
     expect(order.status).toBe('REJECTED');
     expect(order.failureReason).toBe('ITEM_UNAVAILABLE');
     const rows = await rowsOf(stack, placed.body.orderId);
     expect(rows.payment.status).toBe('VOIDED');
     expect(rows.ticket?.status ?? 'absent').toMatch(/absent|CANCELLED/);
-    await stack.dbs.restaurants('menu_items').where({ menu_id: menuId }).update({ status: 'ON_SALE', version: stack.dbs.restaurants.raw('version + 1') });
+    await stack.dbs
+      .restaurants('menu_items')
+      .where({ menu_id: menuId })
+      .update({ status: 'ON_SALE', version: stack.dbs.restaurants.raw('version + 1') });
   });
 
   it('price changed between the API check and the ticket: REJECTED with PRICE_CHANGED, payment VOIDED', async () => {
     const menuId = menuIdFor(3, 5);
     const placed = await placeOrder(stack, customer, { restaurantId: AUTO, items: [{ menuId, quantity: 1 }], cardToken: 'tok_slow_1500' });
     track('price-changed', placed.body.orderId);
-    await stack.dbs.restaurants('menu_items').where({ menu_id: menuId }).update({ price: stack.dbs.restaurants.raw('price + 1000'), version: stack.dbs.restaurants.raw('version + 1') });
+    await stack.dbs
+      .restaurants('menu_items')
+      .where({ menu_id: menuId })
+      .update({ price: stack.dbs.restaurants.raw('price + 1000'), version: stack.dbs.restaurants.raw('version + 1') });
     const order = await waitForOrder(stack, customer, placed.body.orderId, ['REJECTED', 'CONFIRMED']);
     expect(order.status).toBe('REJECTED');
     expect(order.failureReason).toBe('PRICE_CHANGED');
@@ -230,7 +247,10 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
   it('the same order posted twice with one key is one order and one charge; another body is refused', async () => {
     const before = effects('authorize');
     const body = { restaurantId: AUTO, items: [{ menuId: menuIdFor(3, 2), quantity: 3 }] };
-    const [first, second] = await Promise.all([placeOrder(stack, customer, body, { key: 'same-key-1' }), placeOrder(stack, customer, body, { key: 'same-key-1' })]);
+    const [first, second] = await Promise.all([
+      placeOrder(stack, customer, body, { key: 'same-key-1' }),
+      placeOrder(stack, customer, body, { key: 'same-key-1' }),
+    ]);
     expect([first.status, second.status].sort()).toEqual([200, 202]);
     expect(first.body.orderId).toBe(second.body.orderId);
     track('duplicate-post', first.body.orderId);
@@ -242,7 +262,9 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
     const reused = await placeOrder(stack, customer, { ...body, items: [{ menuId: menuIdFor(3, 2), quantity: 4 }] }, { key: 'same-key-1' });
     expect(reused.status).toBe(422);
     expect(reused.body.error.code).toBe('IDEMPOTENCY_KEY_REUSED');
-    expect(await stack.dbs.orders('orders').where({ customer_id: 'cust-1' }).whereIn('order_id', [first.body.orderId]).count('* as n').first()).toEqual({ n: 1 });
+    expect(await stack.dbs.orders('orders').where({ customer_id: 'cust-1' }).whereIn('order_id', [first.body.orderId]).count('* as n').first()).toEqual({
+      n: 1,
+    });
     expect(effects('authorize') - before).toBe(1);
     // The same key from another customer is another order.
     const other = await placeOrder(stack, otherCustomer, body, { key: 'same-key-1' });
@@ -258,7 +280,10 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
     track('race-first', first.body.orderId);
     track('race-second-sold-out', second.body.orderId);
     await waitForOrder(stack, customer, first.body.orderId, ['CONFIRMED']);
-    await stack.dbs.restaurants('menu_items').where({ menu_id: menuId }).update({ status: 'SOLD_OUT', version: stack.dbs.restaurants.raw('version + 1') });
+    await stack.dbs
+      .restaurants('menu_items')
+      .where({ menu_id: menuId })
+      .update({ status: 'SOLD_OUT', version: stack.dbs.restaurants.raw('version + 1') });
     const secondOrder = await waitForOrder(stack, otherCustomer, second.body.orderId, ['REJECTED', 'CONFIRMED']);
     expect(secondOrder.status).toBe('REJECTED');
     expect(secondOrder.failureReason).toBe('ITEM_UNAVAILABLE');
@@ -282,7 +307,10 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
 
   it('an order recorded but never started (the API stopped in between) is swept into its saga', async () => {
     const orderId = `ord_swept${Date.now()}`;
-    const menu = await stack.dbs.restaurants('menu_items').where({ menu_id: menuIdFor(3, 3) }).first();
+    const menu = await stack.dbs
+      .restaurants('menu_items')
+      .where({ menu_id: menuIdFor(3, 3) })
+      .first();
     await insertOrder(stack.dbs.orders, {
       orderId,
       customerId: 'cust-1',
@@ -313,7 +341,14 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
   });
 
   it('the consistency audit finds no violation over every order of this file', async () => {
-    const report = await runAudit({ orders: stack.dbs.orders, payments: stack.dbs.payments, restaurants: stack.dbs.restaurants, stuckAfterSeconds: 0, temporalUiUrl: 'http://ui', namespace: 'default' });
+    const report = await runAudit({
+      orders: stack.dbs.orders,
+      payments: stack.dbs.payments,
+      restaurants: stack.dbs.restaurants,
+      stuckAfterSeconds: 0,
+      temporalUiUrl: 'http://ui',
+      namespace: 'default',
+    });
     expect(report.orders).toBeGreaterThanOrEqual(12);
     expect(report.violations).toEqual([]);
     expect(report.byStatus.PENDING ?? 0).toBe(0);
@@ -322,6 +357,11 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
   it('every saga of this file replays without non-determinism (and is recorded with RECORD_HISTORIES=1)', async () => {
     expect(sagas.length).toBeGreaterThanOrEqual(10);
     for (const { name, workflowId } of sagas) await maybeRecordHistory(stack.client, stack.env.address, name, workflowId);
-    expect(await replayWorkflows(stack.client, sagas.map((s) => s.workflowId))).toEqual([]);
+    expect(
+      await replayWorkflows(
+        stack.client,
+        sagas.map((s) => s.workflowId),
+      ),
+    ).toEqual([]);
   });
 });

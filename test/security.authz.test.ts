@@ -42,13 +42,42 @@ interface Row {
   answer?: Record<string, unknown>;
 }
 
-const anyone = (status: number): Record<Caller, number> => ({ anonymous: status, badToken: 401, customerA: status, customerB: status, restaurantOwn: status, restaurantOther: status, admin: status });
+const anyone = (status: number): Record<Caller, number> => ({
+  anonymous: status,
+  badToken: 401,
+  customerA: status,
+  customerB: status,
+  restaurantOwn: status,
+  restaurantOther: status,
+  admin: status,
+});
 const ops = (status: number): Record<Caller, number> => ({ ...anyone(status), badToken: status });
-const restaurantOrAdmin = (status: number): Record<Caller, number> => ({ anonymous: 401, badToken: 401, customerA: 403, customerB: 403, restaurantOwn: status, restaurantOther: 403, admin: status });
+const restaurantOrAdmin = (status: number): Record<Caller, number> => ({
+  anonymous: 401,
+  badToken: 401,
+  customerA: 403,
+  customerB: 403,
+  restaurantOwn: status,
+  restaurantOther: 403,
+  admin: status,
+});
 const restaurantOnly = (status: number): Record<Caller, number> => ({ ...restaurantOrAdmin(status), admin: 403 });
 
-const adminOnly = (status: number): Record<Caller, number> => ({ anonymous: 401, badToken: 401, customerA: 403, customerB: 403, restaurantOwn: 403, restaurantOther: 403, admin: status });
-const deskAction = (orderId: string, action: string): Req => ({ method: 'POST', path: `/admin/orders/${orderId}/${action}`, headers: { 'idempotency-key': `authz-${++keys}` }, body: { reason: 'authz table' } });
+const adminOnly = (status: number): Record<Caller, number> => ({
+  anonymous: 401,
+  badToken: 401,
+  customerA: 403,
+  customerB: 403,
+  restaurantOwn: 403,
+  restaurantOther: 403,
+  admin: status,
+});
+const deskAction = (orderId: string, action: string): Req => ({
+  method: 'POST',
+  path: `/admin/orders/${orderId}/${action}`,
+  headers: { 'idempotency-key': `authz-${++keys}` },
+  body: { reason: 'authz table' },
+});
 
 /** An order whose payment step has failed and waits to retry (the PSP failed it, then came back). */
 async function failingOrder(stack: TestStack): Promise<string> {
@@ -65,7 +94,12 @@ async function failingOrder(stack: TestStack): Promise<string> {
 }
 
 let keys = 0;
-const orderBody = { restaurantId: AUTO, items: [{ menuId: menuIdFor(3, 1), quantity: 1 }], deliveryAddress: '서울시 강남구 테헤란로 1', paymentMethod: { cardToken: 'tok_ok' } };
+const orderBody = {
+  restaurantId: AUTO,
+  items: [{ menuId: menuIdFor(3, 1), quantity: 1 }],
+  deliveryAddress: '서울시 강남구 테헤란로 1',
+  paymentMethod: { cardToken: 'tok_ok' },
+};
 
 const TABLE: Row[] = [
   // Operations and documentation: no credentials are read (a bad token does not matter).
@@ -90,7 +124,12 @@ const TABLE: Row[] = [
     request: async ({ stack }, allowed) => {
       const menuId = menuIdFor(1, 2);
       const { version } = await stack.dbs.restaurants('menu_items').where({ menu_id: menuId }).first();
-      return { method: 'PATCH', path: `/restaurants/${MANUAL}/menu-items/${menuId}`, headers: { 'if-match': String(version) }, body: { price: allowed ? 9100 + Number(version) : 1 } };
+      return {
+        method: 'PATCH',
+        path: `/restaurants/${MANUAL}/menu-items/${menuId}`,
+        headers: { 'if-match': String(version) },
+        body: { price: allowed ? 9100 + Number(version) : 1 },
+      };
     },
     expect: restaurantOrAdmin(200),
   },
@@ -121,13 +160,22 @@ const TABLE: Row[] = [
   },
   {
     route: 'POST /restaurants/:restaurantId/orders/:orderId/reject',
-    request: async (ctx, allowed) => ({ method: 'POST', path: `/restaurants/${MANUAL}/orders/${allowed ? await ctx.freshOrder() : ctx.sharedOrder}/reject`, body: { reason: '재료 소진' } }),
+    request: async (ctx, allowed) => ({
+      method: 'POST',
+      path: `/restaurants/${MANUAL}/orders/${allowed ? await ctx.freshOrder() : ctx.sharedOrder}/reject`,
+      body: { reason: '재료 소진' },
+    }),
     expect: restaurantOnly(200),
     answer: { status: 'REJECTED' },
   },
   // The operator's desk: admins only. Refused cells name the shared order (refused before anything is read or recorded).
   { route: 'GET /admin/orders', request: () => ({ method: 'GET', path: '/admin/orders?attention=true' }), expect: adminOnly(200) },
-  { route: 'GET /admin/orders/:orderId/story', request: ({ sharedOrder }) => ({ method: 'GET', path: `/admin/orders/${sharedOrder}/story` }), expect: adminOnly(200), answer: { timeline: expect.any(Array) } },
+  {
+    route: 'GET /admin/orders/:orderId/story',
+    request: ({ sharedOrder }) => ({ method: 'GET', path: `/admin/orders/${sharedOrder}/story` }),
+    expect: adminOnly(200),
+    answer: { timeline: expect.any(Array) },
+  },
   {
     route: 'POST /admin/orders/:orderId/cancel',
     request: async (ctx, allowed) => deskAction(allowed ? await ctx.freshOrder() : ctx.sharedOrder, 'cancel'),
@@ -196,7 +244,12 @@ describe('authorization: every route × every kind of caller (real stack)', () =
   const send = async (who: Caller, req: Req): Promise<{ status: number; body: any }> => {
     const headers: Record<string, string> = { ...(req.headers ?? {}), ...(authorization[who] ? { authorization: authorization[who]! } : {}) };
     if (req.body !== undefined) headers['content-type'] = 'application/json';
-    const res = await fetch(`${stack.baseUrl}${req.path}`, { method: req.method, headers, body: req.body === undefined ? undefined : JSON.stringify(req.body), redirect: 'manual' });
+    const res = await fetch(`${stack.baseUrl}${req.path}`, {
+      method: req.method,
+      headers,
+      body: req.body === undefined ? undefined : JSON.stringify(req.body),
+      redirect: 'manual',
+    });
     const text = await res.text();
     return { status: res.status, body: (res.headers.get('content-type') ?? '').includes('json') ? JSON.parse(text) : text };
   };
@@ -238,13 +291,19 @@ describe('authorization: every route × every kind of caller (real stack)', () =
     };
 
     it('another customer’s order answers exactly like an order that does not exist (GET and cancel)', async () => {
-      expect(await body('customerB', { method: 'GET', path: `/orders/${ctx.sharedOrder}` })).toEqual(await body('customerB', { method: 'GET', path: '/orders/ord_does_not_exist' }));
-      expect(await body('customerB', { method: 'POST', path: `/orders/${ctx.sharedOrder}/cancel` })).toEqual(await body('customerB', { method: 'POST', path: '/orders/ord_does_not_exist/cancel' }));
+      expect(await body('customerB', { method: 'GET', path: `/orders/${ctx.sharedOrder}` })).toEqual(
+        await body('customerB', { method: 'GET', path: '/orders/ord_does_not_exist' }),
+      );
+      expect(await body('customerB', { method: 'POST', path: `/orders/${ctx.sharedOrder}/cancel` })).toEqual(
+        await body('customerB', { method: 'POST', path: '/orders/ord_does_not_exist/cancel' }),
+      );
       expect((await body('customerB', { method: 'GET', path: `/orders/${ctx.sharedOrder}` })).status).toBe(404);
     });
 
     it('another restaurant’s order answers like an unknown one, also under the caller’s own path', async () => {
-      expect(await body('restaurantOther', { method: 'GET', path: `/orders/${ctx.sharedOrder}` })).toEqual(await body('restaurantOther', { method: 'GET', path: '/orders/ord_does_not_exist' }));
+      expect(await body('restaurantOther', { method: 'GET', path: `/orders/${ctx.sharedOrder}` })).toEqual(
+        await body('restaurantOther', { method: 'GET', path: '/orders/ord_does_not_exist' }),
+      );
       for (const decision of ['accept', 'reject']) {
         const own = await body('restaurantOther', { method: 'POST', path: `/restaurants/${OTHER}/orders/${ctx.sharedOrder}/${decision}` });
         expect(own).toEqual(await body('restaurantOther', { method: 'POST', path: `/restaurants/${OTHER}/orders/ord_does_not_exist/${decision}` }));
@@ -266,18 +325,32 @@ describe('authorization: every route × every kind of caller (real stack)', () =
     });
 
     it('a restaurant cannot change another restaurant’s menu item through its own path (404)', async () => {
-      const res = await send('restaurantOwn', { method: 'PATCH', path: `/restaurants/${MANUAL}/menu-items/${menuIdFor(2, 1)}`, headers: { 'if-match': '1' }, body: { price: 1 } });
+      const res = await send('restaurantOwn', {
+        method: 'PATCH',
+        path: `/restaurants/${MANUAL}/menu-items/${menuIdFor(2, 1)}`,
+        headers: { 'if-match': '1' },
+        body: { price: 1 },
+      });
       expect(res.status).toBe(404);
-      const item = await stack.dbs.restaurants('menu_items').where({ menu_id: menuIdFor(2, 1) }).first();
+      const item = await stack.dbs
+        .restaurants('menu_items')
+        .where({ menu_id: menuIdFor(2, 1) })
+        .first();
       expect(item.version).toBe(1);
       expect(Number(item.price)).not.toBe(1);
     });
 
     it('a hidden menu item is shown only to its restaurant and to admins', async () => {
       const menuId = menuIdFor(1, 5);
-      const hidden = await send('restaurantOwn', { method: 'PATCH', path: `/restaurants/${MANUAL}/menu-items/${menuId}`, headers: { 'if-match': '1' }, body: { status: 'HIDDEN' } });
+      const hidden = await send('restaurantOwn', {
+        method: 'PATCH',
+        path: `/restaurants/${MANUAL}/menu-items/${menuId}`,
+        headers: { 'if-match': '1' },
+        body: { status: 'HIDDEN' },
+      });
       expect(hidden.status).toBe(200);
-      const ids = async (who: Caller) => (await send(who, { method: 'GET', path: `/restaurants/${MANUAL}/menu` })).body.items.map((i: { menuId: string }) => i.menuId) as string[];
+      const ids = async (who: Caller) =>
+        (await send(who, { method: 'GET', path: `/restaurants/${MANUAL}/menu` })).body.items.map((i: { menuId: string }) => i.menuId) as string[];
       await eventually(async () => !(await ids('anonymous')).includes(menuId));
       for (const who of ['anonymous', 'customerA', 'restaurantOther'] as const) expect(await ids(who)).not.toContain(menuId);
       for (const who of ['restaurantOwn', 'admin'] as const) expect(await ids(who)).toContain(menuId);

@@ -61,7 +61,8 @@ const MANUAL = restaurantIdFor(1); // waits for a decision
 const OTHER = restaurantIdFor(2);
 const AUTO = restaurantIdFor(3); // auto-accepts
 const KNOWN_RESTAURANTS = Array.from({ length: SEEDED_RESTAURANTS }, (_, i) => restaurantIdFor(i + 1));
-const menuOf = (restaurantId: string) => (KNOWN_RESTAURANTS.includes(restaurantId) ? Array.from({ length: ITEMS_PER_RESTAURANT }, (_, i) => menuIdFor(Number(restaurantId.slice(4)), i + 1)) : []);
+const menuOf = (restaurantId: string) =>
+  KNOWN_RESTAURANTS.includes(restaurantId) ? Array.from({ length: ITEMS_PER_RESTAURANT }, (_, i) => menuIdFor(Number(restaurantId.slice(4)), i + 1)) : [];
 const KNOWN_MENU_ITEMS = KNOWN_RESTAURANTS.flatMap(menuOf);
 
 describe('security fuzz: hostile requests against every route (real stack)', () => {
@@ -103,7 +104,10 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
     // ---- components shared by the routes
     const badAuth = hostile('auth:bad-token', fc.constantFrom(...Object.values(bad)));
     const refused = (fault: string, ...values: Array<string | undefined>) => hostile(fault, fc.constantFrom(...values));
-    const authOf = (valid: Array<string | undefined>, ...others: Array<fc.Arbitrary<Tagged<string | undefined>>>) => ({ valid: fc.constantFrom(...valid), hostile: hostileOneOf(badAuth, ...others) });
+    const authOf = (valid: Array<string | undefined>, ...others: Array<fc.Arbitrary<Tagged<string | undefined>>>) => ({
+      valid: fc.constantFrom(...valid),
+      hostile: hostileOneOf(badAuth, ...others),
+    });
     const fixed = (value: string, ...hostiles: Array<fc.Arbitrary<Tagged<string>>>) => ({ valid: fc.constant(value), hostile: fc.oneof(...hostiles) });
     const query = (schema: Parameters<typeof hostileQuery>[0], ...valid: string[]) => ({ valid: fc.constantFrom('', ...valid), hostile: hostileQuery(schema) });
     const unknownRestaurant = unknownSegment('rst_', KNOWN_RESTAURANTS);
@@ -111,15 +115,28 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
     const unknownMenuItem = unknownSegment('mnu_', KNOWN_MENU_ITEMS);
     const jsonBody = (value: unknown): FuzzBody => ({ raw: JSON.stringify(value), contentType: 'application/json' });
     const noBody = {
-      valid: fc.constantFrom<FuzzBody | undefined>(undefined, jsonBody({}), { raw: '', contentType: 'application/json' }, { raw: '', contentType: 'text/plain' }),
+      valid: fc.constantFrom<FuzzBody | undefined>(
+        undefined,
+        jsonBody({}),
+        { raw: '', contentType: 'application/json' },
+        { raw: '', contentType: 'text/plain' },
+      ),
       hostile: hostileBody(emptyBody, [{}], fc.oneof(fc.dictionary(hostileString, hostileJson, { minKeys: 1, maxKeys: 3 }), hostileJson)),
     };
     const headerValue = (schemaOk: (v: string) => boolean) =>
       hostileString.map((v) => headerSafe(v).slice(0, MAX_FUZZ_HEADER_VALUE)).filter((v) => !schemaOk(headerAsReceived(v)));
-    const badIdempotencyKey = hostile('header:bad-idempotency-key', headerValue((v) => idempotencyKeyHeader.safeParse(v).success)).map(({ value, fault }) => ({ value: { 'idempotency-key': value }, fault }));
+    const badIdempotencyKey = hostile(
+      'header:bad-idempotency-key',
+      headerValue((v) => idempotencyKeyHeader.safeParse(v).success),
+    ).map(({ value, fault }) => ({ value: { 'idempotency-key': value }, fault }));
 
     // ---- POST /orders bodies
-    const validOrder = { restaurantId: AUTO, items: [{ menuId: menuIdFor(3, 1), quantity: 1 }], deliveryAddress: '서울시 강남구 테헤란로 1', paymentMethod: { cardToken: 'tok_ok' } };
+    const validOrder = {
+      restaurantId: AUTO,
+      items: [{ menuId: menuIdFor(3, 1), quantity: 1 }],
+      deliveryAddress: '서울시 강남구 테헤란로 1',
+      paymentMethod: { cardToken: 'tok_ok' },
+    };
     const line = (menuId: string, quantity = 1) => ({ menuId, quantity });
     const lineMutation = mutateObject(line(menuIdFor(3, 2)), { quantity: hostileNumber, menuId: hostileString });
     const orderMutations = mutateObject(validOrder, {
@@ -139,12 +156,28 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
     // hostile strings that pass the schema (injections, unicode) through to the database lookups.
     const doomedOrder = fc
       .record({
-        restaurantId: fc.oneof(fc.constantFrom(...KNOWN_RESTAURANTS), unknownRestaurant.map((t) => t.value)),
-        items: fc.uniqueArray(fc.record({ menuId: fc.oneof(fc.constantFrom(...KNOWN_MENU_ITEMS), unknownMenuItem.map((t) => t.value)), quantity: fc.integer({ min: 1, max: 99 }) }), { minLength: 1, maxLength: 50, selector: (l) => l.menuId }),
+        restaurantId: fc.oneof(
+          fc.constantFrom(...KNOWN_RESTAURANTS),
+          unknownRestaurant.map((t) => t.value),
+        ),
+        items: fc.uniqueArray(
+          fc.record({
+            menuId: fc.oneof(
+              fc.constantFrom(...KNOWN_MENU_ITEMS),
+              unknownMenuItem.map((t) => t.value),
+            ),
+            quantity: fc.integer({ min: 1, max: 99 }),
+          }),
+          { minLength: 1, maxLength: 50, selector: (l) => l.menuId },
+        ),
         deliveryAddress: hostileString,
         paymentMethod: fc.record({ cardToken: fc.oneof(hostileString, fc.constantFrom('tok_ok', 'tok_decline', 'tok_slow_30000', 'tok_flaky_99')) }),
       })
-      .filter((b) => placeOrderBody.safeParse(b).success && (!KNOWN_RESTAURANTS.includes(b.restaurantId) || b.items.some((l) => !menuOf(b.restaurantId).includes(l.menuId))))
+      .filter(
+        (b) =>
+          placeOrderBody.safeParse(b).success &&
+          (!KNOWN_RESTAURANTS.includes(b.restaurantId) || b.items.some((l) => !menuOf(b.restaurantId).includes(l.menuId))),
+      )
       .map((b) => ({ value: jsonBody(b) as FuzzBody | undefined, fault: 'body:unknown-restaurant-or-item' }));
 
     // ---- menu bodies
@@ -168,26 +201,56 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
         route: 'POST /restaurants/:restaurantId/menu-items',
         // Only ids that refuse every allowed token (admins may act for any existing restaurant).
         params: { restaurantId: fixed(MANUAL, invalidSegment, unknownRestaurant) },
-        auth: authOf([auth.restaurantOwn, auth.admin], refused('auth:none', undefined), refused('auth:wrong-role', auth.customerA), refused('auth:other-restaurant', auth.restaurantOther)),
+        auth: authOf(
+          [auth.restaurantOwn, auth.admin],
+          refused('auth:none', undefined),
+          refused('auth:wrong-role', auth.customerA),
+          refused('auth:other-restaurant', auth.restaurantOther),
+        ),
         query: query(noQuery),
-        headers: { valid: fc.oneof(fc.constant({}), fc.uuid().map((k) => ({ 'idempotency-key': k }))), hostile: badIdempotencyKey },
-        body: { valid: fc.constantFrom(jsonBody(validItem), jsonBody({ ...validItem, status: 'HIDDEN' })), hostile: hostileBody(createMenuItemBody, [validItem], mutateObject({ ...validItem, status: 'ON_SALE' }, itemFieldValues)) },
+        headers: {
+          valid: fc.oneof(
+            fc.constant({}),
+            fc.uuid().map((k) => ({ 'idempotency-key': k })),
+          ),
+          hostile: badIdempotencyKey,
+        },
+        body: {
+          valid: fc.constantFrom(jsonBody(validItem), jsonBody({ ...validItem, status: 'HIDDEN' })),
+          hostile: hostileBody(createMenuItemBody, [validItem], mutateObject({ ...validItem, status: 'ON_SALE' }, itemFieldValues)),
+        },
       },
       {
         route: 'PATCH /restaurants/:restaurantId/menu-items/:menuId',
         params: {
           restaurantId: fixed(MANUAL, invalidSegment, unknownRestaurant),
           // Another restaurant's item under this restaurant's path is unknown here (404).
-          menuId: fixed(menuIdFor(1, 1), invalidSegment, unknownMenuItem, hostile('path:other-restaurants-item', fc.constantFrom(menuIdFor(2, 1), menuIdFor(3, 1)))),
+          menuId: fixed(
+            menuIdFor(1, 1),
+            invalidSegment,
+            unknownMenuItem,
+            hostile('path:other-restaurants-item', fc.constantFrom(menuIdFor(2, 1), menuIdFor(3, 1))),
+          ),
         },
-        auth: authOf([auth.restaurantOwn, auth.admin], refused('auth:none', undefined), refused('auth:wrong-role', auth.customerA), refused('auth:other-restaurant', auth.restaurantOther)),
+        auth: authOf(
+          [auth.restaurantOwn, auth.admin],
+          refused('auth:none', undefined),
+          refused('auth:wrong-role', auth.customerA),
+          refused('auth:other-restaurant', auth.restaurantOther),
+        ),
         query: query(noQuery),
         headers: {
           valid: fc.constantFrom({ 'if-match': '1' }, { 'if-match': '"1"' }, { 'if-match': 'W/"1"' }),
           hostile: fc.oneof(
             fc.constant({ value: {}, fault: 'header:missing-if-match' }),
-            hostile('header:bad-if-match', headerValue((v) => /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.test(v))).map(({ value, fault }) => ({ value: { 'if-match': value }, fault })),
-            hostile('header:stale-if-match', fc.oneof(fc.constant(0), fc.integer({ min: 2, max: 999_999_999 }))).map(({ value, fault }) => ({ value: { 'if-match': String(value) }, fault })),
+            hostile(
+              'header:bad-if-match',
+              headerValue((v) => /^\s*(?:W\/)?"?(\d{1,9})"?\s*$/.test(v)),
+            ).map(({ value, fault }) => ({ value: { 'if-match': value }, fault })),
+            hostile('header:stale-if-match', fc.oneof(fc.constant(0), fc.integer({ min: 2, max: 999_999_999 }))).map(({ value, fault }) => ({
+              value: { 'if-match': String(value) },
+              fault,
+            })),
           ),
         },
         body: {
@@ -199,19 +262,34 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
         route: 'POST /orders',
         auth: authOf([auth.customerA, auth.customerB], refused('auth:none', undefined), refused('auth:wrong-role', auth.restaurantOwn, auth.admin)),
         query: query(placeOrderQuery, 'wait=0', 'wait=250'),
-        headers: { valid: fc.uuid().map((k) => ({ 'idempotency-key': k })), hostile: fc.oneof(fc.constant({ value: {}, fault: 'header:missing-idempotency-key' }), badIdempotencyKey) },
-        body: { valid: fc.constant(jsonBody(validOrder)), hostile: fc.oneof({ arbitrary: hostileBody(placeOrderBody, [validOrder], orderMutations), weight: 3 }, { arbitrary: doomedOrder, weight: 1 }) },
+        headers: {
+          valid: fc.uuid().map((k) => ({ 'idempotency-key': k })),
+          hostile: fc.oneof(fc.constant({ value: {}, fault: 'header:missing-idempotency-key' }), badIdempotencyKey),
+        },
+        body: {
+          valid: fc.constant(jsonBody(validOrder)),
+          hostile: fc.oneof({ arbitrary: hostileBody(placeOrderBody, [validOrder], orderMutations), weight: 3 }, { arbitrary: doomedOrder, weight: 1 }),
+        },
       },
       {
         route: 'GET /orders/:orderId',
         params: { orderId: fixed(orderA, invalidSegment, unknownOrder) },
-        auth: authOf([auth.customerA, auth.restaurantOwn, auth.admin], refused('auth:none', undefined), refused('auth:other-party', auth.customerB, auth.restaurantOther, auth.restaurantAuto)),
+        auth: authOf(
+          [auth.customerA, auth.restaurantOwn, auth.admin],
+          refused('auth:none', undefined),
+          refused('auth:other-party', auth.customerB, auth.restaurantOther, auth.restaurantAuto),
+        ),
         query: query(noQuery),
       },
       {
         route: 'POST /orders/:orderId/cancel',
         params: { orderId: fixed(orderA, invalidSegment, unknownOrder) },
-        auth: authOf([auth.customerA], refused('auth:none', undefined), refused('auth:other-party', auth.customerB), refused('auth:wrong-role', auth.restaurantOwn, auth.admin)),
+        auth: authOf(
+          [auth.customerA],
+          refused('auth:none', undefined),
+          refused('auth:other-party', auth.customerB),
+          refused('auth:wrong-role', auth.restaurantOwn, auth.admin),
+        ),
         query: query(noQuery),
         body: noBody,
       },
@@ -219,33 +297,36 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
         route: 'GET /restaurants/:restaurantId/orders',
         // An unknown but well-formed id is an empty list for an admin, so only ids that are not ids.
         params: { restaurantId: fixed(MANUAL, invalidSegment) },
-        auth: authOf([auth.restaurantOwn, auth.admin], refused('auth:none', undefined), refused('auth:wrong-role', auth.customerA), refused('auth:other-restaurant', auth.restaurantOther)),
+        auth: authOf(
+          [auth.restaurantOwn, auth.admin],
+          refused('auth:none', undefined),
+          refused('auth:wrong-role', auth.customerA),
+          refused('auth:other-restaurant', auth.restaurantOther),
+        ),
         query: query(restaurantOrdersQuery, 'status=AWAITING_RESTAURANT', 'limit=1', `cursor=${validCursor}`),
       },
-      ...(['accept', 'reject'] as const).map(
-        (decision): RouteFuzzSpec => ({
-          route: `POST /restaurants/:restaurantId/orders/:orderId/${decision}`,
-          params: {
-            restaurantId: fixed(MANUAL, invalidSegment, unknownRestaurant),
-            // AUTO's confirmed order under MANUAL's path is unknown there (404).
-            orderId: fixed(orderA, invalidSegment, unknownOrder, hostile('path:other-restaurants-order', fc.constant(orderC))),
-          },
-          auth: authOf(
-            [auth.restaurantOwn],
-            refused('auth:none', undefined),
-            refused('auth:wrong-role', auth.customerA, auth.admin),
-            refused('auth:other-restaurant', auth.restaurantOther, auth.restaurantAuto),
-          ),
-          query: query(noQuery),
-          body:
-            decision === 'accept'
-              ? noBody
-              : {
-                  valid: fc.constantFrom<FuzzBody | undefined>(undefined, jsonBody({}), jsonBody({ reason: '재료 소진' })),
-                  hostile: hostileBody(rejectBody, [{ reason: '재료 소진' }], mutateObject({ reason: '재료 소진' }, { reason: hostileString })),
-                },
-        }),
-      ),
+      ...(['accept', 'reject'] as const).map((decision): RouteFuzzSpec => ({
+        route: `POST /restaurants/:restaurantId/orders/:orderId/${decision}`,
+        params: {
+          restaurantId: fixed(MANUAL, invalidSegment, unknownRestaurant),
+          // AUTO's confirmed order under MANUAL's path is unknown there (404).
+          orderId: fixed(orderA, invalidSegment, unknownOrder, hostile('path:other-restaurants-order', fc.constant(orderC))),
+        },
+        auth: authOf(
+          [auth.restaurantOwn],
+          refused('auth:none', undefined),
+          refused('auth:wrong-role', auth.customerA, auth.admin),
+          refused('auth:other-restaurant', auth.restaurantOther, auth.restaurantAuto),
+        ),
+        query: query(noQuery),
+        body:
+          decision === 'accept'
+            ? noBody
+            : {
+                valid: fc.constantFrom<FuzzBody | undefined>(undefined, jsonBody({}), jsonBody({ reason: '재료 소진' })),
+                hostile: hostileBody(rejectBody, [{ reason: '재료 소진' }], mutateObject({ reason: '재료 소진' }, { reason: hostileString })),
+              },
+      })),
     );
     // The fixtures' sagas have settled once two snapshots a moment apart agree.
     let previous = '';
@@ -262,7 +343,13 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
     if (Object.keys(counts).length > 0) {
       const statuses = [...new Set(Object.values(counts).flatMap((c) => Object.keys(c.statuses)))].sort();
       const table = Object.entries(counts).map(([route, c]) => [route, String(c.sent), ...statuses.map((st) => String(c.statuses[st] ?? ''))]);
-      console.log(`security fuzz summary (seed ${SEED}):\n${formatTable(['route', 'requests', ...statuses.map((st) => `HTTP ${st}`)], table)}\n\nfaults per route:\n${Object.entries(counts).map(([r, c]) => `  ${r}: ${JSON.stringify(c.faults)}`).join('\n')}`);
+      console.log(
+        `security fuzz summary (seed ${SEED}):\n${formatTable(['route', 'requests', ...statuses.map((st) => `HTTP ${st}`)], table)}\n\nfaults per route:\n${Object.entries(
+          counts,
+        )
+          .map(([r, c]) => `  ${r}: ${JSON.stringify(c.faults)}`)
+          .join('\n')}`,
+      );
       const out = path.resolve(__dirname, '..', 'test-results');
       fs.mkdirSync(out, { recursive: true });
       fs.writeFileSync(path.join(out, 'security-fuzz.json'), JSON.stringify({ seed: SEED, runsPerRoute: RUNS, routes: counts }, null, 2));
@@ -321,7 +408,12 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
       id.map((r) => `/restaurants/${r}/menu`),
       id.map((o) => `/orders/${o}`),
       fc
-        .tuple(id, fc.date({ min: new Date(0), max: new Date(Date.UTC(9999, 11, 30)), noInvalidDate: true }), id, fc.constantFrom('', '&status=CONFIRMED', '&status=PENDING'))
+        .tuple(
+          id,
+          fc.date({ min: new Date(0), max: new Date(Date.UTC(9999, 11, 30)), noInvalidDate: true }),
+          id,
+          fc.constantFrom('', '&status=CONFIRMED', '&status=PENDING'),
+        )
         .map(([r, at, o, status]) => `/restaurants/${r}/orders?cursor=${Buffer.from(`${at.toISOString()}|${o}`).toString('base64url')}${status}`),
     );
     let sent = 0;
@@ -342,10 +434,45 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
   // Each of these answered 5xx, broke the contract, or was accepted and did harm before this suite
   // existed; the fuzz properties above found them. Kept as plain cases so they run on every seed.
   const cursorOf = (at: string, orderId: string) => Buffer.from(`${at}|${orderId}`).toString('base64url');
-  const found: Array<{ name: string; was: string; method: string; path: () => string; who: keyof typeof tokens | null; body?: unknown; rawBody?: string; headers?: Record<string, string>; status: number; code: string }> = [
-    { name: 'a NUL in the restaurants cursor', was: '500 (Postgres: invalid byte sequence 0x00)', method: 'GET', path: () => '/restaurants?cursor=%00', who: null, status: 400, code: 'VALIDATION_FAILED' },
-    { name: 'a restaurant-orders cursor dated before year 1', was: '500 (Postgres: timestamp out of range)', method: 'GET', path: () => `/restaurants/${MANUAL}/orders?cursor=${cursorOf('-271821-04-20T00:00:00.000Z', 'ord_x')}`, who: 'admin', status: 400, code: 'VALIDATION_FAILED' },
-    { name: 'a restaurant-orders cursor with a NUL in its order id', was: '500 (Postgres: invalid byte sequence 0x00)', method: 'GET', path: () => `/restaurants/${MANUAL}/orders?cursor=${cursorOf('2026-01-01T00:00:00.000Z', 'ord_\u0000')}`, who: 'admin', status: 400, code: 'VALIDATION_FAILED' },
+  const found: Array<{
+    name: string;
+    was: string;
+    method: string;
+    path: () => string;
+    who: keyof typeof tokens | null;
+    body?: unknown;
+    rawBody?: string;
+    headers?: Record<string, string>;
+    status: number;
+    code: string;
+  }> = [
+    {
+      name: 'a NUL in the restaurants cursor',
+      was: '500 (Postgres: invalid byte sequence 0x00)',
+      method: 'GET',
+      path: () => '/restaurants?cursor=%00',
+      who: null,
+      status: 400,
+      code: 'VALIDATION_FAILED',
+    },
+    {
+      name: 'a restaurant-orders cursor dated before year 1',
+      was: '500 (Postgres: timestamp out of range)',
+      method: 'GET',
+      path: () => `/restaurants/${MANUAL}/orders?cursor=${cursorOf('-271821-04-20T00:00:00.000Z', 'ord_x')}`,
+      who: 'admin',
+      status: 400,
+      code: 'VALIDATION_FAILED',
+    },
+    {
+      name: 'a restaurant-orders cursor with a NUL in its order id',
+      was: '500 (Postgres: invalid byte sequence 0x00)',
+      method: 'GET',
+      path: () => `/restaurants/${MANUAL}/orders?cursor=${cursorOf('2026-01-01T00:00:00.000Z', 'ord_\u0000')}`,
+      who: 'admin',
+      status: 400,
+      code: 'VALIDATION_FAILED',
+    },
     {
       name: 'a NUL in the delivery address',
       was: '500 (the order insert failed in Postgres)',
@@ -353,7 +480,12 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
       path: () => '/orders',
       who: 'customerA',
       headers: { 'idempotency-key': 'fuzz-found-nul-address' },
-      body: { restaurantId: AUTO, items: [{ menuId: menuIdFor(3, 1), quantity: 1 }], deliveryAddress: '서울시\u0000강남구', paymentMethod: { cardToken: 'tok_ok' } },
+      body: {
+        restaurantId: AUTO,
+        items: [{ menuId: menuIdFor(3, 1), quantity: 1 }],
+        deliveryAddress: '서울시\u0000강남구',
+        paymentMethod: { cardToken: 'tok_ok' },
+      },
       status: 400,
       code: 'VALIDATION_FAILED',
     },
@@ -368,8 +500,27 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
       status: 400,
       code: 'VALIDATION_FAILED',
     },
-    { name: 'a NUL in a new menu item name', was: '500 (the insert failed in Postgres)', method: 'POST', path: () => `/restaurants/${MANUAL}/menu-items`, who: 'restaurantOwn', body: { name: '떡볶이\u0000', price: 7000 }, status: 400, code: 'VALIDATION_FAILED' },
-    { name: 'a NUL in a menu item rename', was: '500 (the update failed in Postgres)', method: 'PATCH', path: () => `/restaurants/${MANUAL}/menu-items/${menuIdFor(1, 1)}`, who: 'restaurantOwn', headers: { 'if-match': '1' }, body: { name: '김치\u0000찌개' }, status: 400, code: 'VALIDATION_FAILED' },
+    {
+      name: 'a NUL in a new menu item name',
+      was: '500 (the insert failed in Postgres)',
+      method: 'POST',
+      path: () => `/restaurants/${MANUAL}/menu-items`,
+      who: 'restaurantOwn',
+      body: { name: '떡볶이\u0000', price: 7000 },
+      status: 400,
+      code: 'VALIDATION_FAILED',
+    },
+    {
+      name: 'a NUL in a menu item rename',
+      was: '500 (the update failed in Postgres)',
+      method: 'PATCH',
+      path: () => `/restaurants/${MANUAL}/menu-items/${menuIdFor(1, 1)}`,
+      who: 'restaurantOwn',
+      headers: { 'if-match': '1' },
+      body: { name: '김치\u0000찌개' },
+      status: 400,
+      code: 'VALIDATION_FAILED',
+    },
     {
       name: 'a NUL in a rejection reason',
       was: '200, then the saga retried rejectTicket forever (Postgres refuses the reason), holding the payment',
@@ -387,12 +538,36 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
       path: () => '/orders',
       who: 'customerA',
       headers: { 'idempotency-key': 'fuzz-found-oversized' },
-      body: { restaurantId: AUTO, items: [{ menuId: menuIdFor(3, 1), quantity: 1 }], deliveryAddress: 'x'.repeat(40_000), paymentMethod: { cardToken: 'tok_ok' } },
+      body: {
+        restaurantId: AUTO,
+        items: [{ menuId: menuIdFor(3, 1), quantity: 1 }],
+        deliveryAddress: 'x'.repeat(40_000),
+        paymentMethod: { cardToken: 'tok_ok' },
+      },
       status: 400,
       code: 'VALIDATION_FAILED',
     },
-    { name: 'a text/plain body on accept', was: '200: the order was accepted (the body was read as {})', method: 'POST', path: () => `/restaurants/${MANUAL}/orders/${waitingOrder}/accept`, who: 'restaurantOwn', rawBody: 'accept please', headers: { 'content-type': 'text/plain' }, status: 415, code: 'UNSUPPORTED_MEDIA_TYPE' },
-    { name: 'unknown fields in a cancel body', was: '200: the order was cancelled (the body was ignored)', method: 'POST', path: () => `/orders/${waitingOrder}/cancel`, who: 'customerA', body: { orderId: 'ord_someone_else', refund: true }, status: 400, code: 'VALIDATION_FAILED' },
+    {
+      name: 'a text/plain body on accept',
+      was: '200: the order was accepted (the body was read as {})',
+      method: 'POST',
+      path: () => `/restaurants/${MANUAL}/orders/${waitingOrder}/accept`,
+      who: 'restaurantOwn',
+      rawBody: 'accept please',
+      headers: { 'content-type': 'text/plain' },
+      status: 415,
+      code: 'UNSUPPORTED_MEDIA_TYPE',
+    },
+    {
+      name: 'unknown fields in a cancel body',
+      was: '200: the order was cancelled (the body was ignored)',
+      method: 'POST',
+      path: () => `/orders/${waitingOrder}/cancel`,
+      who: 'customerA',
+      body: { orderId: 'ord_someone_else', refund: true },
+      status: 400,
+      code: 'VALIDATION_FAILED',
+    },
   ];
 
   it.each(found)('found by fuzzing: $name → $status $code (was: $was)', async (c) => {
@@ -407,8 +582,14 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
     expect(await snapshotRows(stack)).toEqual(baseline);
   });
 
-  it('answers, errors included, carry helmet\'s security headers', async () => {
-    for (const [method, p] of [['GET', '/restaurants'], ['GET', '/orders/ord_x'], ['POST', '/orders'], ['GET', '/no-such-route'], ['GET', '/healthz']] as const) {
+  it("answers, errors included, carry helmet's security headers", async () => {
+    for (const [method, p] of [
+      ['GET', '/restaurants'],
+      ['GET', '/orders/ord_x'],
+      ['POST', '/orders'],
+      ['GET', '/no-such-route'],
+      ['GET', '/healthz'],
+    ] as const) {
       const res = await fetch(`${stack.baseUrl}${p}`, { method });
       expect(res.headers.get('x-content-type-options')).toBe('nosniff');
       expect(res.headers.get('content-security-policy')).toContain("default-src 'self'");
@@ -429,7 +610,12 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
     ['a header without a colon', 'GET /restaurants HTTP/1.1\r\nHost: x\r\nno-colon-here\r\n\r\n', 400, 'BAD_REQUEST'],
     ['a malformed request line', 'GET\r\n\r\n', 400, 'BAD_REQUEST'],
     ['an invalid Content-Length', 'POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n', 400, 'BAD_REQUEST'],
-    ['both Content-Length and Transfer-Encoding', 'POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400, 'BAD_REQUEST'],
+    [
+      'both Content-Length and Transfer-Encoding',
+      'POST /orders HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      400,
+      'BAD_REQUEST',
+    ],
     ['an unsupported Expect', 'POST /orders HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 2\r\n\r\n{}', 417, 'EXPECTATION_FAILED'],
   ])('a request Node refuses (%s) is answered in the error shape', async (_name, raw, status, code) => {
     const answer = await rawRequest(stack.baseUrl, raw);

@@ -59,7 +59,8 @@ describe('rate limiting (real stack)', () => {
     const api = await limitedApi({ limit: 3, windowMs: 60_000 });
     const alice = await stack.token({ role: 'customer', sub: 'alice' });
     const bob = await stack.token({ role: 'customer', sub: 'bob' });
-    const run = async (n: number, token?: string) => statuses(await Promise.all(Array.from({ length: n }, () => http(api, 'GET', '/restaurants', token ? { token } : {}))));
+    const run = async (n: number, token?: string) =>
+      statuses(await Promise.all(Array.from({ length: n }, () => http(api, 'GET', '/restaurants', token ? { token } : {}))));
     expect((await run(4, alice)).sort()).toEqual([200, 200, 200, 429]);
     // Bob and anonymous callers on the same IP still have their whole allowance.
     expect(await run(3, bob)).toEqual([200, 200, 200]);
@@ -72,7 +73,9 @@ describe('rate limiting (real stack)', () => {
     const api = await limitedApi({ limit: 4, windowMs: 60_000 });
     const bad = await hostileAuthorizations(TEST_SECRET);
     const tries = [bad.expired!, bad.wrongSignature!, bad.algNone!, bad.wrongIssuer!, bad.malformedOnePart!, bad.restaurantWithoutRestaurantId!];
-    const answers = await Promise.all(tries.map((authorization, i) => http(api, 'GET', '/restaurants', { headers: { authorization, 'x-forwarded-for': `10.0.0.${i}` } })));
+    const answers = await Promise.all(
+      tries.map((authorization, i) => http(api, 'GET', '/restaurants', { headers: { authorization, 'x-forwarded-for': `10.0.0.${i}` } })),
+    );
     expect(statuses(answers).sort()).toEqual([401, 401, 401, 401, 429, 429]);
     expect((await http(api, 'GET', '/restaurants', { headers: { 'x-forwarded-for': '10.9.9.9' } })).status).toBe(429);
   });

@@ -42,9 +42,20 @@ describe('bearer tokens (real stack)', () => {
       method: 'POST',
       path: '/orders',
       headers: { 'idempotency-key': 'token-test' },
-      body: { restaurantId: restaurantIdFor(3), items: [{ menuId: menuIdFor(3, 1), quantity: 1 }], deliveryAddress: '서울시', paymentMethod: { cardToken: 'tok_ok' } },
+      body: {
+        restaurantId: restaurantIdFor(3),
+        items: [{ menuId: menuIdFor(3, 1), quantity: 1 }],
+        deliveryAddress: '서울시',
+        paymentMethod: { cardToken: 'tok_ok' },
+      },
     },
-    { name: 'menu change', method: 'PATCH', path: `/restaurants/${restaurantIdFor(1)}/menu-items/${menuIdFor(1, 1)}`, headers: { 'if-match': '1' }, body: { price: 1 } },
+    {
+      name: 'menu change',
+      method: 'PATCH',
+      path: `/restaurants/${restaurantIdFor(1)}/menu-items/${menuIdFor(1, 1)}`,
+      headers: { 'if-match': '1' },
+      body: { price: 1 },
+    },
   ];
 
   it('every bad token is a 401 UNAUTHENTICATED on every kind of route, and nothing changes', async () => {
@@ -52,7 +63,10 @@ describe('bearer tokens (real stack)', () => {
     const failures: string[] = [];
     for (const [kind, authorization] of Object.entries(bad)) {
       for (const route of ROUTES) {
-        const res = await http(stack.baseUrl, route.method, route.path, { headers: { ...(route.headers ?? {}), authorization }, ...(route.body ? { body: route.body } : {}) });
+        const res = await http(stack.baseUrl, route.method, route.path, {
+          headers: { ...(route.headers ?? {}), authorization },
+          ...(route.body ? { body: route.body } : {}),
+        });
         const shaped = res.body?.error?.code === 'UNAUTHENTICATED' && typeof res.body.error.message === 'string' && Object.keys(res.body).length === 1;
         if (res.status !== 401 || !shaped) failures.push(`${kind} on ${route.name}: ${res.status} ${JSON.stringify(res.body)}`);
       }
@@ -103,7 +117,11 @@ describe('bearer tokens (real stack)', () => {
   it('verifyToken returns only the claims the API relies on; mintToken refuses what verifyToken would', async () => {
     const customer = await verifyToken(await mintToken({ role: 'customer', sub: 'c', restaurantId: 'rst_0001' }, TEST_SECRET, 60), TEST_SECRET);
     expect(customer).toEqual({ role: 'customer', sub: 'c' });
-    expect(await verifyToken(await mintToken({ role: 'restaurant', sub: 'o', restaurantId: 'rst_0001' }, TEST_SECRET, 60), TEST_SECRET)).toEqual({ role: 'restaurant', sub: 'o', restaurantId: 'rst_0001' });
+    expect(await verifyToken(await mintToken({ role: 'restaurant', sub: 'o', restaurantId: 'rst_0001' }, TEST_SECRET, 60), TEST_SECRET)).toEqual({
+      role: 'restaurant',
+      sub: 'o',
+      restaurantId: 'rst_0001',
+    });
     await expect(mintToken({ role: 'restaurant', sub: 'o' }, TEST_SECRET, 60)).rejects.toThrow(/restaurantId/);
     await expect(mintToken({ role: 'customer', sub: 'a b' }, TEST_SECRET, 60)).rejects.toThrow(/subject/);
     await expect(mintToken({ role: 'customer', sub: 'c' }, TEST_SECRET, 0)).rejects.toThrow(/ttl/);

@@ -23,7 +23,11 @@ describe('a worker killed in the middle of an activity', () => {
     const customer = await stack.token({ role: 'customer', sub: 'cust-crash' });
     const callsBefore = stack.psp.stats.calls.authorize ?? 0;
     // tok_slow_3000: the PSP takes 3 s, so the worker is surely inside authorizePayment when killed.
-    const placed = await placeOrder(stack, customer, { restaurantId: restaurantIdFor(3), items: [{ menuId: menuIdFor(3, 1), quantity: 1 }], cardToken: 'tok_slow_3000' });
+    const placed = await placeOrder(stack, customer, {
+      restaurantId: restaurantIdFor(3),
+      items: [{ menuId: menuIdFor(3, 1), quantity: 1 }],
+      cardToken: 'tok_slow_3000',
+    });
     expect(placed.status).toBe(202);
     await eventually(async () => (stack.psp.stats.calls.authorize ?? 0) > callsBefore, 60000);
     await first.kill();

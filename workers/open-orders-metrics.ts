@@ -26,8 +26,20 @@ export function registerOpenOrderMetrics(registry: Registry, db: Db, logger: Log
     if (!last || Date.now() - last.at > 1000) last = { at: Date.now(), read: read() };
     return last.read;
   };
-  const open = new Gauge({ name: OPEN_ORDER_METRIC_NAMES.open, help: 'Orders not final yet, by status', labelNames: ['status'], registers: [registry], collect });
-  const oldest = new Gauge({ name: OPEN_ORDER_METRIC_NAMES.oldestAge, help: 'Age of the oldest order not final yet, by status (0: none)', labelNames: ['status'], registers: [registry], collect });
+  const open = new Gauge({
+    name: OPEN_ORDER_METRIC_NAMES.open,
+    help: 'Orders not final yet, by status',
+    labelNames: ['status'],
+    registers: [registry],
+    collect,
+  });
+  const oldest = new Gauge({
+    name: OPEN_ORDER_METRIC_NAMES.oldestAge,
+    help: 'Age of the oldest order not final yet, by status (0: none)',
+    labelNames: ['status'],
+    registers: [registry],
+    collect,
+  });
   const pastDeadline = new Gauge({
     name: OPEN_ORDER_METRIC_NAMES.pastDeadline,
     help: `Orders still AWAITING_RESTAURANT more than ${PAST_DEADLINE_MARGIN_SECONDS} s after their acceptance deadline`,

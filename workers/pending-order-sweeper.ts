@@ -39,7 +39,8 @@ export function startPendingOrderSweeper(opts: SweeperOptions): { sweepOnce(): P
   const pageSize = opts.pageSize ?? 200;
 
   async function page(after: SweepCursor | null): Promise<PendingRow[]> {
-    const query = opts.db('orders')
+    const query = opts
+      .db('orders')
       .select('*', opts.db.raw('updated_at::text AS cursor_at'))
       .where({ status: 'PENDING' })
       .andWhere('updated_at', '<', opts.db.raw(`now() - make_interval(secs => ?)`, [olderThan]));

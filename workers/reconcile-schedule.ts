@@ -1,4 +1,11 @@
-import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client, type ScheduleDescription, type ScheduleHandle } from '@temporalio/client';
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  ScheduleOverlapPolicy,
+  type Client,
+  type ScheduleDescription,
+  type ScheduleHandle,
+} from '@temporalio/client';
 import type { ReconcileInput } from '../lib/workflow-safe/reconcile';
 import { taskQueuesFor } from '../lib/workflow-safe/task-queues';
 import type { reconcileOrders } from '../workflows/reconcile';

@@ -14,7 +14,14 @@ import { startWorkerTelemetry } from './telemetry';
 export async function runWorkerProcess(
   service: string,
   databaseUrl: (config: Config) => string,
-  build: (args: { config: Config; connection: NativeConnection; db: Db; metrics: SagaMetrics; registry: Registry; logger: Logger }) => Promise<Worker | { worker: Worker; onStop: () => Promise<void> }>,
+  build: (args: {
+    config: Config;
+    connection: NativeConnection;
+    db: Db;
+    metrics: SagaMetrics;
+    registry: Registry;
+    logger: Logger;
+  }) => Promise<Worker | { worker: Worker; onStop: () => Promise<void> }>,
 ): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(`${service}-worker`, config.LOG_LEVEL);

@@ -39,7 +39,12 @@ export interface OrderWorkerOptions extends CommonWorkerOptions {
 
 export function createOrderWorker(opts: OrderWorkerOptions): Promise<Worker> {
   const reconciler = opts.client
-    ? createReconcilerActivities({ db: opts.db, client: opts.client, taskQueuePrefix: opts.taskQueuePrefix ?? '', acceptanceWindowSeconds: opts.acceptanceWindowSeconds ?? 300 })
+    ? createReconcilerActivities({
+        db: opts.db,
+        client: opts.client,
+        taskQueuePrefix: opts.taskQueuePrefix ?? '',
+        acceptanceWindowSeconds: opts.acceptanceWindowSeconds ?? 300,
+      })
     : {};
   return Worker.create({
     connection: opts.connection,

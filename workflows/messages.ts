@@ -29,4 +29,3 @@ export const UPDATE_REFUSALS = {
   notYetAwaiting: 'NOT_YET_AWAITING',
   invalidDecision: 'INVALID_DECISION',
 } as const;
-

@@ -17,14 +17,7 @@ import {
 import type { createOrderActivities } from '../activities/order';
 import type { createPaymentActivities } from '../activities/payment';
 import type { createRestaurantActivities } from '../activities/restaurant';
-import {
-  isFailureReason,
-  type FailureReason,
-  type OrderLine,
-  type OrderSagaInput,
-  type OrderSagaResult,
-  type OrderStatus,
-} from '../lib/workflow-safe/domain';
+import { isFailureReason, type FailureReason, type OrderLine, type OrderSagaInput, type OrderSagaResult, type OrderStatus } from '../lib/workflow-safe/domain';
 import { ORDER_STATUS } from '../lib/workflow-safe/search-attributes';
 import { cancelUpdate, decideUpdate, getStateQuery, UPDATE_REFUSALS, type OrderSagaState } from './messages';
 import { taskQueuesFromOrderQueue, type TaskQueues } from '../lib/workflow-safe/task-queues';
@@ -172,7 +165,10 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     if (state.decision === null) {
       const windowSeconds = input.acceptanceWindowSeconds ?? DEFAULT_ACCEPTANCE_WINDOW_SECONDS;
       state.acceptanceDeadline = new Date(Date.now() + windowSeconds * 1000).toISOString();
-      await step(orderSteps.markAwaitingRestaurant, `Wait for ${input.restaurantId} until ${state.acceptanceDeadline}`, { orderId, acceptanceDeadline: state.acceptanceDeadline });
+      await step(orderSteps.markAwaitingRestaurant, `Wait for ${input.restaurantId} until ${state.acceptanceDeadline}`, {
+        orderId,
+        acceptanceDeadline: state.acceptanceDeadline,
+      });
       setStatus('AWAITING_RESTAURANT');
       details(`waiting for ${input.restaurantId} to accept or reject until ${state.acceptanceDeadline}`);
       const decided = await condition(() => state.decision !== null || state.cancelRequested, windowSeconds * 1000, {
@@ -252,11 +248,13 @@ function registerHandlers(state: OrderSagaState, saga: { finished: boolean; reje
         if (state.cancelRequested || state.status === 'CANCELLED') refuse(UPDATE_REFUSALS.notAwaitingDecision, 'The customer cancelled this order');
         if (state.decision !== null) {
           // The same decision again is answered (a retried request); another one is refused.
-          if (state.decision !== decision.decision) refuse(UPDATE_REFUSALS.alreadyDecided, `The order was already ${state.decision === 'ACCEPT' ? 'accepted' : 'rejected'}`);
+          if (state.decision !== decision.decision)
+            refuse(UPDATE_REFUSALS.alreadyDecided, `The order was already ${state.decision === 'ACCEPT' ? 'accepted' : 'rejected'}`);
           return;
         }
         if (state.closing || saga.finished) refuse(UPDATE_REFUSALS.notAwaitingDecision, `The order is already closing (${state.status})`);
-        if (state.status !== 'AWAITING_RESTAURANT') refuse(UPDATE_REFUSALS.notYetAwaiting, 'The order is not awaiting the restaurant yet: its payment is still being held');
+        if (state.status !== 'AWAITING_RESTAURANT')
+          refuse(UPDATE_REFUSALS.notYetAwaiting, 'The order is not awaiting the restaurant yet: its payment is still being held');
       },
     },
   );
@@ -272,7 +270,12 @@ function registerHandlers(state: OrderSagaState, saga: { finished: boolean; reje
       validator: () => {
         if (state.cancelRequested || state.status === 'CANCELLED') return;
         if (state.decision !== null || state.closing || saga.finished) {
-          const why = state.decision === 'ACCEPT' ? 'the restaurant accepted it' : state.decision === 'REJECT' ? 'the restaurant rejected it' : `it is closing (${state.status})`;
+          const why =
+            state.decision === 'ACCEPT'
+              ? 'the restaurant accepted it'
+              : state.decision === 'REJECT'
+                ? 'the restaurant rejected it'
+                : `it is closing (${state.status})`;
           refuse(UPDATE_REFUSALS.notCancellable, `The order can no longer be cancelled: ${why}`);
         }
       },
@@ -284,14 +287,19 @@ function registerHandlers(state: OrderSagaState, saga: { finished: boolean; reje
 function checkAmount(input: OrderSagaInput, storedTotal: number | undefined): void {
   const lineTotal = input.items.reduce((sum: number, line: OrderLine) => sum + line.unitPrice * line.quantity, 0);
   if (lineTotal !== input.totalAmount || storedTotal !== input.totalAmount) {
-    throw ApplicationFailure.nonRetryable(`Total ${input.totalAmount} does not match the lines (${lineTotal}) or the stored order (${storedTotal})`, 'AMOUNT_MISMATCH');
+    throw ApplicationFailure.nonRetryable(
+      `Total ${input.totalAmount} does not match the lines (${lineTotal}) or the stored order (${storedTotal})`,
+      'AMOUNT_MISMATCH',
+    );
   }
 }
 
 /** Text Postgres can store and people can read: no control characters, no lone surrogates. */
+// eslint-disable-next-line no-control-regex
+const UNSTORABLE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 function isStorableText(text: unknown, maxLength: number): boolean {
-  // eslint-disable-next-line no-control-regex
-  return typeof text === 'string' && text.length <= maxLength && !/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(text);
+  return typeof text === 'string' && text.length <= maxLength && !UNSTORABLE.test(text);
 }
 
 function failureReasonOf(err: unknown, truthful: boolean): FailureReason {

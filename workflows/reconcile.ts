@@ -1,14 +1,5 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import {
-  ChildWorkflowFailure,
-  condition,
-  continueAsNew,
-  log,
-  proxyActivities,
-  setCurrentDetails,
-  startChild,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ChildWorkflowFailure, condition, continueAsNew, log, proxyActivities, setCurrentDetails, startChild, workflowInfo } from '@temporalio/workflow';
 import type { createOrderActivities } from '../activities/order';
 import type { createPaymentActivities } from '../activities/payment';
 import type { createReconcilerActivities } from '../activities/reconciler';
@@ -88,7 +79,11 @@ async function reconcilePage(orders: OpenOrder[], report: ReconcileReport, setti
     if (action === 'repair') repairs.push({ order, saga });
     else if (action === 'start') work.push(startSaga(order, report));
     else if (action === 'cancel') work.push(cancelSaga(order, report));
-    else if (action === 'flag') noteInReport(report, 'errors', { orderId: order.orderId, error: 'AWAITING_RESTAURANT with no saga in Temporal (its history is gone): left for an operator' });
+    else if (action === 'flag')
+      noteInReport(report, 'errors', {
+        orderId: order.orderId,
+        error: 'AWAITING_RESTAURANT with no saga in Temporal (its history is gone): left for an operator',
+      });
     else report.skipped++;
   }
   await Promise.all([...work, runRepairs(repairs, report, settings)]);
@@ -185,10 +180,13 @@ export async function repairOrder(input: RepairInput): Promise<RepairResult> {
     log.info('Repair went forward: order confirmed', { orderId, sagaStatus, paymentStatus: 'CAPTURED' });
     return { orderId, sagaStatus, action: 'confirmed', paymentStatus: 'CAPTURED' };
   }
-  const paymentStatus = await payment.releasePayment.executeWithOptions({ summary: `Backward: release the payment of ${input.amount} KRW (PSP: ${held ?? 'nothing'})` }, [
-    { orderId, amount: input.amount },
+  const paymentStatus = await payment.releasePayment.executeWithOptions(
+    { summary: `Backward: release the payment of ${input.amount} KRW (PSP: ${held ?? 'nothing'})` },
+    [{ orderId, amount: input.amount }],
+  );
+  await restaurant.cancelTicket.executeWithOptions({ summary: `Backward: cancel the ticket at ${input.restaurantId}` }, [
+    { orderId, restaurantId: input.restaurantId },
   ]);
-  await restaurant.cancelTicket.executeWithOptions({ summary: `Backward: cancel the ticket at ${input.restaurantId}` }, [{ orderId, restaurantId: input.restaurantId }]);
   await order.rejectOrder.executeWithOptions({ summary: `Backward: close order ${orderId} REJECTED (SAGA_ABORTED)` }, [
     { orderId, status: 'REJECTED', reason: 'SAGA_ABORTED', paymentStatus, reconciler: true },
   ]);

@@ -61,7 +61,7 @@ export const adminApi = {
     tag: 'Admin',
     summary: 'Search orders, or (attention=true) the orders that need an operator',
     description:
-      'Search by `orderId`, `customerId`, `restaurantId` and `status`, newest first, keyset-paged. With `attention=true`: orders not final past `olderThanSeconds`, sagas whose step keeps failing (`failingAttempts`) or whose compensation is retrying, sagas that ended with the order open, and final orders the PSP disagrees with (the audit\'s PSP check), each finding with the stage the order is at.',
+      "Search by `orderId`, `customerId`, `restaurantId` and `status`, newest first, keyset-paged. With `attention=true`: orders not final past `olderThanSeconds`, sagas whose step keeps failing (`failingAttempts`) or whose compensation is retrying, sagas that ended with the order open, and final orders the PSP disagrees with (the audit's PSP check), each finding with the stage the order is at.",
     access: admin,
     query: adminOrdersQuery,
     responses: { 200: { description: 'One page', body: AdminOrdersPage } },
@@ -90,9 +90,20 @@ export const adminApi = {
 };
 
 function adminHandlers(deps: { story: AdminStory; orders: AdminOrders; actions: AdminActions }): Handlers<typeof adminApi> {
-  const perform = async (name: ActionName, input: { principal: { sub: string }; params: { orderId: string }; headers: { idempotencyKey: string }; body: { reason: string; activityId?: string } }, log: Logger) => {
+  const perform = async (
+    name: ActionName,
+    input: { principal: { sub: string }; params: { orderId: string }; headers: { idempotencyKey: string }; body: { reason: string; activityId?: string } },
+    log: Logger,
+  ) => {
     const { status, action: view } = await deps.actions.perform(
-      { operator: input.principal.sub, orderId: input.params.orderId, action: name, reason: input.body.reason, idempotencyKey: input.headers.idempotencyKey, activityId: input.body.activityId },
+      {
+        operator: input.principal.sub,
+        orderId: input.params.orderId,
+        action: name,
+        reason: input.body.reason,
+        idempotencyKey: input.headers.idempotencyKey,
+        activityId: input.body.activityId,
+      },
       log,
     );
     return status === 200 ? { status, body: view } : { status, body: view };

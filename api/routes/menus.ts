@@ -38,7 +38,12 @@ export const menuApi = {
     description: 'That restaurant or an admin. With an Idempotency-Key a retry returns the item made the first time (200).',
     access: { roles: ['restaurant', 'admin'], actsForRestaurant: true },
     headers: {
-      idempotencyKey: { name: 'Idempotency-Key', schema: idempotencyKeyHeader, required: false, description: 'Optional: makes a retried create return the same item' },
+      idempotencyKey: {
+        name: 'Idempotency-Key',
+        schema: idempotencyKeyHeader,
+        required: false,
+        description: 'Optional: makes a retried create return the same item',
+      },
     },
     body: { component: CreateMenuItemRequest },
     responses: {

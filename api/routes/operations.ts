@@ -11,7 +11,14 @@ import { defineRoute } from '../route';
 // lists them, with plain Express handlers.
 
 export const operationsApi = {
-  healthz: defineRoute({ method: 'get', path: '/healthz', tag: 'Operations', summary: 'The process is alive', access: 'public', responses: { 200: { description: '`{"status":"ok"}`' } } }),
+  healthz: defineRoute({
+    method: 'get',
+    path: '/healthz',
+    tag: 'Operations',
+    summary: 'The process is alive',
+    access: 'public',
+    responses: { 200: { description: '`{"status":"ok"}`' } },
+  }),
   readyz: defineRoute({
     method: 'get',
     path: '/readyz',
@@ -52,7 +59,14 @@ export const operationsApi = {
     access: 'public',
     responses: { 200: { description: 'JavaScript' } },
   }),
-  home: defineRoute({ method: 'get', path: '/', tag: 'Operations', summary: 'Redirects to the web console (/console/)', access: 'public', responses: { 302: { description: 'To /console/' } } }),
+  home: defineRoute({
+    method: 'get',
+    path: '/',
+    tag: 'Operations',
+    summary: 'Redirects to the web console (/console/)',
+    access: 'public',
+    responses: { 302: { description: 'To /console/' } },
+  }),
 };
 
 export interface OperationsDeps {
@@ -108,7 +122,8 @@ function consoleFiles(dir: string): RequestHandler {
   const serve = express.static(dir, {
     index: 'index.html',
     // Vite names assets by their content hash, so they never change; pages are revalidated.
-    setHeaders: (res, file) => res.setHeader('cache-control', file.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache'),
+    setHeaders: (res, file) =>
+      res.setHeader('cache-control', file.includes(`${path.sep}assets${path.sep}`) ? 'public, max-age=31536000, immutable' : 'no-cache'),
   });
   return (req, res, next) => {
     if (!fs.existsSync(path.join(dir, 'index.html'))) return next(new HttpError(404, 'CONSOLE_NOT_BUILT', 'The web console is not built: run `npm run setup`'));

@@ -75,7 +75,8 @@ export const orderApi = {
     path: '/restaurants/:restaurantId/orders/:orderId/accept',
     tag: 'Orders',
     summary: 'The restaurant accepts (a Temporal Update to the saga)',
-    description: 'That restaurant only. Answers once the saga has acted on the decision, or after 10 s with the current status (the decision is recorded either way).',
+    description:
+      'That restaurant only. Answers once the saga has acted on the decision, or after 10 s with the current status (the decision is recorded either way).',
     access: { roles: ['restaurant'], actsForRestaurant: true },
     body: { component: EmptyBody, required: false },
     responses: decided,
@@ -114,7 +115,10 @@ function orderHandlers(orders: OrderService): Handlers<typeof orderApi> {
       return { status: 200, body: await orders.decide(params.restaurantId, params.orderId, { decision: 'ACCEPT' }) };
     },
     async rejectOrder({ params, body }) {
-      return { status: 200, body: await orders.decide(params.restaurantId, params.orderId, { decision: 'REJECT', ...(body.reason ? { reason: body.reason } : {}) }) };
+      return {
+        status: 200,
+        body: await orders.decide(params.restaurantId, params.orderId, { decision: 'REJECT', ...(body.reason ? { reason: body.reason } : {}) }),
+      };
     },
   };
 }

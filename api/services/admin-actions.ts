@@ -59,7 +59,15 @@ export function createAdminActions(deps: AdminDeskDeps) {
 
   async function claim(req: ActionRequest, hash: string): Promise<{ row: ActionRow; redrive: boolean }> {
     const inserted = await ordersDb('operator_actions')
-      .insert({ action_id: `act_${randomUUID().replace(/-/g, '')}`, order_id: req.orderId, action: req.action, operator: req.operator, reason: req.reason, idempotency_key: req.idempotencyKey, request_hash: hash })
+      .insert({
+        action_id: `act_${randomUUID().replace(/-/g, '')}`,
+        order_id: req.orderId,
+        action: req.action,
+        operator: req.operator,
+        reason: req.reason,
+        idempotency_key: req.idempotencyKey,
+        request_hash: hash,
+      })
       .onConflict(['operator', 'idempotency_key'])
       .ignore()
       .returning('*');
@@ -85,7 +93,11 @@ export function createAdminActions(deps: AdminDeskDeps) {
       throw new Unavailable('TEMPORAL_UNAVAILABLE', 'Could not reach Temporal; retry with the same Idempotency-Key');
     });
     if (!d || d.status.name !== 'RUNNING') {
-      throw new Conflict('SAGA_NOT_RUNNING', `The order's saga is ${d?.status.name ?? 'not in Temporal'}: nothing runs to act on; reconcile the order instead`, { sagaStatus: d?.status.name ?? 'NOT_FOUND' });
+      throw new Conflict(
+        'SAGA_NOT_RUNNING',
+        `The order's saga is ${d?.status.name ?? 'not in Temporal'}: nothing runs to act on; reconcile the order instead`,
+        { sagaStatus: d?.status.name ?? 'NOT_FOUND' },
+      );
     }
     return { handle, description: d };
   }
@@ -101,7 +113,8 @@ export function createAdminActions(deps: AdminDeskDeps) {
     }
   }
 
-  const closed = (row: OrderRow) => new Conflict('ORDER_CLOSED', `The order is already ${row.status}${row.failure_reason ? ` (${row.failure_reason})` : ''}`, { status: row.status });
+  const closed = (row: OrderRow) =>
+    new Conflict('ORDER_CLOSED', `The order is already ${row.status}${row.failure_reason ? ` (${row.failure_reason})` : ''}`, { status: row.status });
 
   /**
    * A Temporal cancel request to the saga. Before the restaurant's decision the saga compensates and
@@ -109,19 +122,29 @@ export function createAdminActions(deps: AdminDeskDeps) {
    * (409 PAST_DECISION). Never a terminate.
    */
   async function cancel(row: OrderRow): Promise<Outcome> {
-    if (row.status === 'CANCELLED') return { done: true, message: `the order is CANCELLED (${row.failure_reason})`, details: { status: row.status, failureReason: row.failure_reason } };
+    if (row.status === 'CANCELLED')
+      return { done: true, message: `the order is CANCELLED (${row.failure_reason})`, details: { status: row.status, failureReason: row.failure_reason } };
     if (TERMINAL_ORDER_STATUSES.includes(row.status)) throw closed(row);
     const { handle } = await runningSaga(row);
     const state = await withinWait(handle.query(getStateQuery), 5000).catch(() => 'timeout' as const);
-    if (state === 'timeout') throw new Unavailable('TEMPORAL_UNAVAILABLE', 'The saga did not answer (is an order worker running?); retry with the same Idempotency-Key');
+    if (state === 'timeout')
+      throw new Unavailable('TEMPORAL_UNAVAILABLE', 'The saga did not answer (is an order worker running?); retry with the same Idempotency-Key');
     refuseAfterDecision(state);
     await handle.cancel().catch(() => {
       throw new Unavailable('TEMPORAL_UNAVAILABLE', 'Could not send the cancel request; retry with the same Idempotency-Key');
     });
     const after = await finalWithin(row.order_id, deps.actionWaitMs);
     if (!after) return { done: false, message: 'cancel requested: the saga is compensating', details: { status: row.status } };
-    if (after.status !== 'CANCELLED') throw new Conflict('PAST_DECISION', `The restaurant decided first: the order is ${after.status}`, { status: after.status, failureReason: after.failure_reason });
-    return { done: true, message: `cancelled: every compensation ran (${after.failure_reason}, payment ${after.payment_status ?? 'none'})`, details: { status: after.status, failureReason: after.failure_reason, paymentStatus: after.payment_status } };
+    if (after.status !== 'CANCELLED')
+      throw new Conflict('PAST_DECISION', `The restaurant decided first: the order is ${after.status}`, {
+        status: after.status,
+        failureReason: after.failure_reason,
+      });
+    return {
+      done: true,
+      message: `cancelled: every compensation ran (${after.failure_reason}, payment ${after.payment_status ?? 'none'})`,
+      details: { status: after.status, failureReason: after.failure_reason, paymentStatus: after.payment_status },
+    };
   }
 
   /** Resets the retry of the pending step furthest into its retries (or the one named): it runs again now. */
@@ -134,7 +157,11 @@ export function createAdminActions(deps: AdminDeskDeps) {
       : [...pending].filter((p) => (p.attempt ?? 0) > 1 || p.lastFailure).sort((a, b) => (b.attempt ?? 0) - (a.attempt ?? 0))[0];
     if (!target) {
       const waiting = pending.map((p) => `${p.activityType?.name} (attempt ${p.attempt})`).join(', ') || 'none';
-      throw new Conflict('NO_STEP_TO_RETRY', activityId ? `No pending step ${activityId} in the saga` : `No saga step is waiting to retry (pending: ${waiting})`, { pending: waiting });
+      throw new Conflict(
+        'NO_STEP_TO_RETRY',
+        activityId ? `No pending step ${activityId} in the saga` : `No saga step is waiting to retry (pending: ${waiting})`,
+        { pending: waiting },
+      );
     }
     await temporal.workflowService
       .resetActivity({
@@ -148,7 +175,8 @@ export function createAdminActions(deps: AdminDeskDeps) {
       .catch((err: { code?: number; details?: string; message?: string }) => {
         // gRPC NOT_FOUND: the step finished (or failed for good) since it was described.
         if (err.code === GRPC_NOT_FOUND) throw new Conflict('NO_STEP_TO_RETRY', `${target.activityType?.name} is no longer pending: it finished meanwhile`);
-        if (err.code === GRPC_UNIMPLEMENTED) throw new Unavailable('TEMPORAL_UNAVAILABLE', 'This Temporal server has no ResetActivity (it needs server 1.28 or later)', 60);
+        if (err.code === GRPC_UNIMPLEMENTED)
+          throw new Unavailable('TEMPORAL_UNAVAILABLE', 'This Temporal server has no ResetActivity (it needs server 1.28 or later)', 60);
         throw new Unavailable('TEMPORAL_UNAVAILABLE', `Temporal did not reset the step: ${err.details ?? err.message}`);
       });
     const type = target.activityType?.name ?? '?';
@@ -171,13 +199,38 @@ export function createAdminActions(deps: AdminDeskDeps) {
         (d) => ({ status: d.status.name, closedSecondsAgo: d.closeTime ? (Date.now() - d.closeTime.getTime()) / 1000 : null }),
         () => ({ status: 'NOT_FOUND', closedSecondsAgo: null }),
       );
-    const input: ReconcileInput = { orderIds: [row.order_id], minAgeSeconds: 0, ...deps.reconcile, repairWaitSeconds: Math.max(1, Math.floor(deps.actionWaitMs / 1000)) };
+    const input: ReconcileInput = {
+      orderIds: [row.order_id],
+      minAgeSeconds: 0,
+      ...deps.reconcile,
+      repairWaitSeconds: Math.max(1, Math.floor(deps.actionWaitMs / 1000)),
+    };
     const handle = await startPass(`${deps.taskQueuePrefix}reconcile-desk-${actionId}`, input);
     const report = await withinWait(handle.result(), deps.actionWaitMs + 5000);
-    if (report === 'timeout') return { done: false, message: 'the reconcile pass is running', details: { workflowId: handle.workflowId, workflowUrl: deps.uiUrl(handle.workflowId) } };
-    const expected = decideReconcileAction({ orderId: row.order_id, status: row.status as 'PENDING', restaurantId: row.restaurant_id, totalAmount: Number(row.total_amount), ageSeconds: (Date.now() - row.created_at.getTime()) / 1000 }, { orderId: row.order_id, ...sagaStatus }, deps.reconcile);
+    if (report === 'timeout')
+      return { done: false, message: 'the reconcile pass is running', details: { workflowId: handle.workflowId, workflowUrl: deps.uiUrl(handle.workflowId) } };
+    const expected = decideReconcileAction(
+      {
+        orderId: row.order_id,
+        status: row.status as 'PENDING',
+        restaurantId: row.restaurant_id,
+        totalAmount: Number(row.total_amount),
+        ageSeconds: (Date.now() - row.created_at.getTime()) / 1000,
+      },
+      { orderId: row.order_id, ...sagaStatus },
+      deps.reconcile,
+    );
     const outcome = outcomeOf(report, row.order_id, sagaStatus.status, expected);
-    return { ...outcome, details: { sagaStatus: sagaStatus.status, decided: expected, workflowId: handle.workflowId, workflowUrl: deps.uiUrl(handle.workflowId), ...outcome.details } };
+    return {
+      ...outcome,
+      details: {
+        sagaStatus: sagaStatus.status,
+        decided: expected,
+        workflowId: handle.workflowId,
+        workflowUrl: deps.uiUrl(handle.workflowId),
+        ...outcome.details,
+      },
+    };
   }
 
   async function startPass(workflowId: string, input: ReconcileInput): Promise<WorkflowHandle<typeof reconcileOrders>> {
@@ -207,13 +260,18 @@ export function createAdminActions(deps: AdminDeskDeps) {
     async perform(req: ActionRequest, log: Logger): Promise<ActionAnswer> {
       const order = await loadOrder(ordersDb, req.orderId);
       if (!order) throw new NotFound('Order');
-      const hash = createHash('sha256').update(JSON.stringify([req.action, req.orderId, req.reason, req.activityId ?? null])).digest('hex');
+      const hash = createHash('sha256')
+        .update(JSON.stringify([req.action, req.orderId, req.reason, req.activityId ?? null]))
+        .digest('hex');
       const { row, redrive } = await claim(req, hash);
       const audit = { actionId: row.action_id, action: req.action, operator: req.operator, reason: req.reason, orderId: req.orderId };
       if (row.status === 'REFUSED') throw refusalOf(row);
       if (row.status === 'DONE') {
         log.info({ ...audit, replayed: true }, 'operator action replayed');
-        return { status: 200, action: { ...operatorActionView(await ordersDb('operator_actions').where({ action_id: row.action_id }).first()), orderId: req.orderId } };
+        return {
+          status: 200,
+          action: { ...operatorActionView(await ordersDb('operator_actions').where({ action_id: row.action_id }).first()), orderId: req.orderId },
+        };
       }
       log.info({ ...audit, redrive }, 'operator action requested');
       let outcome: Outcome;
@@ -226,7 +284,10 @@ export function createAdminActions(deps: AdminDeskDeps) {
         throw new Conflict(err.code as ConflictCode, err.message, { ...(err.details as object), actionId: view.actionId });
       }
       const status = outcome.done ? 200 : 202;
-      const view = await finish(row.action_id, outcome.done ? 'DONE' : 'REQUESTED', status, { message: outcome.message, ...(outcome.details ? { details: outcome.details } : {}) });
+      const view = await finish(row.action_id, outcome.done ? 'DONE' : 'REQUESTED', status, {
+        message: outcome.message,
+        ...(outcome.details ? { details: outcome.details } : {}),
+      });
       log.info({ ...audit, outcome: view.status, httpStatus: status, message: outcome.message }, 'operator action');
       return { status, action: { ...view, orderId: req.orderId } };
     },
@@ -238,25 +299,41 @@ export type AdminActions = ReturnType<typeof createAdminActions>;
 /** Before the restaurant's decision only: after it, the saga would ignore a cancel request. */
 function refuseAfterDecision(state: OrderSagaState): void {
   if (state.decision !== null) {
-    throw new Conflict('PAST_DECISION', `The restaurant already ${state.decision === 'ACCEPT' ? 'accepted' : 'rejected'} this order: the saga finishes what it decided and ignores a cancel`, { decision: state.decision, status: state.status });
+    throw new Conflict(
+      'PAST_DECISION',
+      `The restaurant already ${state.decision === 'ACCEPT' ? 'accepted' : 'rejected'} this order: the saga finishes what it decided and ignores a cancel`,
+      { decision: state.decision, status: state.status },
+    );
   }
   if (state.closing) throw new Conflict('ORDER_CLOSED', `The saga is already closing the order (${state.status})`, { status: state.status });
 }
 
 function refusalOf(row: ActionRow): Conflict {
   const result = row.result ?? {};
-  return new Conflict((result.code ?? 'ORDER_CLOSED') as ConflictCode, result.message ?? 'refused', { ...((result as { details?: object }).details ?? {}), actionId: row.action_id, replayed: true });
+  return new Conflict((result.code ?? 'ORDER_CLOSED') as ConflictCode, result.message ?? 'refused', {
+    ...((result as { details?: object }).details ?? {}),
+    actionId: row.action_id,
+    replayed: true,
+  });
 }
 
 /** What the pass did about the order, in words. */
 function outcomeOf(report: ReconcileReport, orderId: string, sagaStatus: string, expected: string): Outcome {
   const repaired = report.repaired.find((r) => r.orderId === orderId);
-  if (repaired) return { done: true, message: `repaired: ${repaired.action} (saga ${repaired.sagaStatus}, payment ${repaired.paymentStatus ?? 'none'})`, details: { outcome: 'repaired', repair: repaired } };
+  if (repaired)
+    return {
+      done: true,
+      message: `repaired: ${repaired.action} (saga ${repaired.sagaStatus}, payment ${repaired.paymentStatus ?? 'none'})`,
+      details: { outcome: 'repaired', repair: repaired },
+    };
   if (report.started.includes(orderId)) return { done: true, message: 'its saga was started (it had none)', details: { outcome: 'started' } };
-  if (report.cancelRequested.includes(orderId)) return { done: true, message: 'its saga was asked to cancel (open far too long)', details: { outcome: 'cancelRequested' } };
-  if (report.repairsInProgress.includes(orderId)) return { done: false, message: `a repair is running (repair-${orderId})`, details: { outcome: 'repairInProgress' } };
+  if (report.cancelRequested.includes(orderId))
+    return { done: true, message: 'its saga was asked to cancel (open far too long)', details: { outcome: 'cancelRequested' } };
+  if (report.repairsInProgress.includes(orderId))
+    return { done: false, message: `a repair is running (repair-${orderId})`, details: { outcome: 'repairInProgress' } };
   const error = report.errors.find((e) => e.orderId === orderId);
   if (error) return { done: true, message: `the reconciler could not act: ${error.error}`, details: { outcome: 'error', error: error.error } };
-  const why = sagaStatus === 'RUNNING' ? 'its saga is running' : expected === 'leave' ? `its saga ${sagaStatus} closed within the grace period` : 'nothing to do';
+  const why =
+    sagaStatus === 'RUNNING' ? 'its saga is running' : expected === 'leave' ? `its saga ${sagaStatus} closed within the grace period` : 'nothing to do';
   return { done: true, message: `left alone: ${why}`, details: { outcome: 'leftAlone' } };
 }

@@ -88,13 +88,17 @@ export function createAdminOrders(deps: AdminDeskDeps) {
     const saga = await sagaOf(row.workflow_id).catch((err: Error) => ({ status: `UNKNOWN (${err.message.slice(0, 100)})`, pending: [] as PendingActivity[] }));
     const busiest = [...saga.pending].sort((a, b) => (b.attempt ?? 0) - (a.attempt ?? 0))[0];
     const stage = `${row.status}${saga.status !== 'RUNNING' ? ` · saga ${saga.status}` : busiest ? ` · ${busiest.activityType?.name} (attempt ${busiest.attempt})` : ''}`;
-    if (ageSeconds > q.olderThanSeconds) findings.push({ kind: 'NOT_FINAL', stage, detail: `not final after ${Math.round(ageSeconds)} s (threshold ${q.olderThanSeconds} s)` });
+    if (ageSeconds > q.olderThanSeconds)
+      findings.push({ kind: 'NOT_FINAL', stage, detail: `not final after ${Math.round(ageSeconds)} s (threshold ${q.olderThanSeconds} s)` });
     // UNKNOWN: Temporal did not answer; that says nothing about this saga.
     if (saga.status !== 'RUNNING' && !saga.status.startsWith('UNKNOWN')) {
       findings.push({
         kind: 'SAGA_NOT_RUNNING',
         stage,
-        detail: saga.status === 'NOT_FOUND' ? 'no saga in Temporal: the sweeper or the reconciler starts one for a PENDING order' : `the saga is ${saga.status}: the reconciler repairs the order after its grace period (or reconcile it now)`,
+        detail:
+          saga.status === 'NOT_FOUND'
+            ? 'no saga in Temporal: the sweeper or the reconciler starts one for a PENDING order'
+            : `the saga is ${saga.status}: the reconciler repairs the order after its grace period (or reconcile it now)`,
       });
     }
     for (const pa of saga.pending) {
@@ -135,13 +139,28 @@ export function createAdminOrders(deps: AdminDeskDeps) {
       .limit(PSP_SCAN_LIMIT);
     const payments = new Map<string, { paymentId: string; status: string }>();
     if (rows.length > 0) {
-      const found: Array<{ order_id: string; payment_id: string; status: string }> = await readOnly(deps.paymentsReadDb!, (db) => db('payments').select('order_id', 'payment_id', 'status').whereIn('order_id', rows.map((r) => r.order_id)));
+      const found: Array<{ order_id: string; payment_id: string; status: string }> = await readOnly(deps.paymentsReadDb!, (db) =>
+        db('payments')
+          .select('order_id', 'payment_id', 'status')
+          .whereIn(
+            'order_id',
+            rows.map((r) => r.order_id),
+          ),
+      );
       for (const p of found) payments.set(p.order_id, { paymentId: p.payment_id, status: p.status });
     }
     const checked = await mapLimited(rows, DESCRIBE_CONCURRENCY, async (row) => {
       const { books } = await PspBooks.ofOrderAt(deps.pspUrl!, row.order_id);
       const stage = `${row.status}${row.failure_reason ? ` (${row.failure_reason})` : ''}`;
-      return { row, findings: pspFindingsOf(row, payments.get(row.order_id) ?? null, books).map((f): Finding => ({ kind: 'PSP_MISMATCH', stage, detail: f.detail, pspKind: f.kind })) };
+      return {
+        row,
+        findings: pspFindingsOf(row, payments.get(row.order_id) ?? null, books).map((f): Finding => ({
+          kind: 'PSP_MISMATCH',
+          stage,
+          detail: f.detail,
+          pspKind: f.kind,
+        })),
+      };
     });
     return checked.filter((c) => c.findings.length > 0);
   }
@@ -158,15 +177,26 @@ export function createAdminOrders(deps: AdminDeskDeps) {
         const [at, id] = decodeCursor(q.cursor);
         query = query.andWhere((w) => w.where('created_at', '<', at).orWhere((w2) => w2.where('created_at', '=', at).andWhere('order_id', '<', id)));
       }
-      const rows = await query.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'order_id', order: 'desc' }]).limit(q.limit + 1);
+      const rows = await query
+        .orderBy([
+          { column: 'created_at', order: 'desc' },
+          { column: 'order_id', order: 'desc' },
+        ])
+        .limit(q.limit + 1);
       const page = rows.slice(0, q.limit);
       const last = page[page.length - 1];
-      return { orders: page.map((r) => summaryOf(r, deps.uiUrl)) as OrderSummary[], nextCursor: rows.length > q.limit && last ? encodeCursor(last.created_at, last.order_id) : null };
+      return {
+        orders: page.map((r) => summaryOf(r, deps.uiUrl)) as OrderSummary[],
+        nextCursor: rows.length > q.limit && last ? encodeCursor(last.created_at, last.order_id) : null,
+      };
     },
 
     /** Orders that need an operator: open too long, steps or compensations retrying, sagas gone, PSP mismatches. */
     async attention(q: AttentionQuery) {
-      const open: OrderRow[] = await ordersDb<OrderRow>('orders').whereIn('status', ['PENDING', 'AWAITING_RESTAURANT']).orderBy('created_at').limit(OPEN_SCAN_LIMIT);
+      const open: OrderRow[] = await ordersDb<OrderRow>('orders')
+        .whereIn('status', ['PENDING', 'AWAITING_RESTAURANT'])
+        .orderBy('created_at')
+        .limit(OPEN_SCAN_LIMIT);
       const [openFindings, psp] = await Promise.all([mapLimited(open, DESCRIBE_CONCURRENCY, (row) => openOrderFindings(row, q)), pspMismatches(q)]);
       const flagged = [...open.map((row, i) => ({ row, findings: openFindings[i]! })).filter((f) => f.findings.length > 0), ...psp.flagged];
       return {

@@ -117,12 +117,20 @@ export function createAdminStory(deps: AdminDeskDeps) {
       ]);
       const findings = psp.value && isFinal(order) ? pspFindingsOf(order, payment.value, psp.value.books) : [];
       const timeline = [
-        ...history.map((h): TimelineEntry => ({ at: iso(h.at), source: 'order', kind: h.status, summary: `order ${h.status}${h.reason ? ` (${h.reason})` : ''}` })),
+        ...history.map((h): TimelineEntry => ({
+          at: iso(h.at),
+          source: 'order',
+          kind: h.status,
+          summary: `order ${h.status}${h.reason ? ` (${h.reason})` : ''}`,
+        })),
         ...actions.map(operatorActionView).flatMap(operatorEntries),
         ...(payment.value ? paymentEntries(payment.value) : []),
-        ...(psp.value?.operations ?? []).map(
-          (op): TimelineEntry => ({ at: op.at, source: 'psp', kind: op.operation, summary: `PSP ${op.operation} ${op.reference}: ${op.amount} KRW → ${op.resultingStatus} (key ${op.idempotencyKey})` }),
-        ),
+        ...(psp.value?.operations ?? []).map((op): TimelineEntry => ({
+          at: op.at,
+          source: 'psp',
+          kind: op.operation,
+          summary: `PSP ${op.operation} ${op.reference}: ${op.amount} KRW → ${op.resultingStatus} (key ${op.idempotencyKey})`,
+        })),
         ...(tkt.value ? ticketEntries(tkt.value) : []),
         ...(saga.value ? historyEntries(saga.value, 'saga', deps.uiUrl) : []),
         ...(repair.value ? historyEntries(repair.value, 'reconciler', deps.uiUrl) : []),
@@ -149,7 +157,10 @@ export function createAdminStory(deps: AdminDeskDeps) {
         repair: repair.value ? workflowLink(repair.value, deps.uiUrl) : null,
         operatorActions: actions.map(operatorActionView),
         timeline,
-        sources: { order: 'ok', payment: payment.status, psp: psp.status, ticket: tkt.status, saga: saga.status, reconciler: repair.status } satisfies Record<string, SourceStatus>,
+        sources: { order: 'ok', payment: payment.status, psp: psp.status, ticket: tkt.status, saga: saga.status, reconciler: repair.status } satisfies Record<
+          string,
+          SourceStatus
+        >,
         workflowUrl: deps.uiUrl(orderWorkflowId(orderId)),
       };
     },
@@ -166,8 +177,16 @@ export interface DeskPspFinding {
   detail: string;
 }
 
-export function pspFindingsOf(order: Pick<OrderRow, 'order_id' | 'status' | 'total_amount'>, payment: { paymentId: string; status: string } | null, books: PspBooks): DeskPspFinding[] {
-  const found: DeskPspFinding[] = pspFindings({ orderId: order.order_id, status: order.status, totalAmount: Number(order.total_amount) }, payment ?? undefined, books);
+export function pspFindingsOf(
+  order: Pick<OrderRow, 'order_id' | 'status' | 'total_amount'>,
+  payment: { paymentId: string; status: string } | null,
+  books: PspBooks,
+): DeskPspFinding[] {
+  const found: DeskPspFinding[] = pspFindings(
+    { orderId: order.order_id, status: order.status, totalAmount: Number(order.total_amount) },
+    payment ?? undefined,
+    books,
+  );
   const captures = books.ofOrder(order.order_id).reduce((n, a) => n + a.captureEffects, 0);
   if (captures > 1) found.push({ kind: 'DOUBLE_CHARGE', detail: `${captures} capture effects at the PSP` });
   return found;
@@ -180,7 +199,12 @@ function byTime(a: TimelineEntry, b: TimelineEntry): number {
 function paymentEntries(p: PaymentView): TimelineEntry[] {
   return [
     { at: p.createdAt, source: 'payment', kind: 'PAYMENT_ROW', summary: `payment ${p.paymentId} recorded (${p.amount} KRW); now ${p.status}` },
-    ...p.events.map((e): TimelineEntry => ({ at: e.at, source: 'payment', kind: e.kind, summary: `payment event ${e.kind} ${e.amount} KRW (key ${e.idempotencyKey})` })),
+    ...p.events.map((e): TimelineEntry => ({
+      at: e.at,
+      source: 'payment',
+      kind: e.kind,
+      summary: `payment event ${e.kind} ${e.amount} KRW (key ${e.idempotencyKey})`,
+    })),
   ];
 }
 
@@ -191,10 +215,18 @@ function ticketEntries(t: TicketView): TimelineEntry[] {
 }
 
 function operatorEntries(a: OperatorActionView): TimelineEntry[] {
-  const asked: TimelineEntry = { at: a.requestedAt, source: 'operator', kind: `${a.action.toUpperCase()}_REQUESTED`, summary: `${a.operator} asked to ${a.action}: "${a.reason}"` };
+  const asked: TimelineEntry = {
+    at: a.requestedAt,
+    source: 'operator',
+    kind: `${a.action.toUpperCase()}_REQUESTED`,
+    summary: `${a.operator} asked to ${a.action}: "${a.reason}"`,
+  };
   if (!a.finishedAt) return [asked];
   const said = typeof a.result?.message === 'string' ? a.result.message : a.status;
-  return [asked, { at: a.finishedAt, source: 'operator', kind: `${a.action.toUpperCase()}_${a.status}`, summary: `${a.action} ${a.status.toLowerCase()}: ${said}` }];
+  return [
+    asked,
+    { at: a.finishedAt, source: 'operator', kind: `${a.action.toUpperCase()}_${a.status}`, summary: `${a.action} ${a.status.toLowerCase()}: ${said}` },
+  ];
 }
 
 function historyEntries(w: WorkflowStory, source: 'saga' | 'reconciler', uiUrl: (id: string) => string): TimelineEntry[] {
@@ -213,5 +245,13 @@ function historyEntries(w: WorkflowStory, source: 'saga' | 'reconciler', uiUrl: 
 }
 
 function workflowLink(w: WorkflowStory, uiUrl: (id: string) => string) {
-  return { workflowId: w.workflowId, runId: w.runId, status: w.status, startTime: w.startTime, closeTime: w.closeTime, historyLength: w.historyLength, url: uiUrl(w.workflowId) };
+  return {
+    workflowId: w.workflowId,
+    runId: w.runId,
+    status: w.status,
+    startTime: w.startTime,
+    closeTime: w.closeTime,
+    historyLength: w.historyLength,
+    url: uiUrl(w.workflowId),
+  };
 }

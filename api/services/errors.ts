@@ -2,7 +2,8 @@
 // nothing of HTTP. api/errors.ts is the one place that turns them into statuses and the error shape.
 
 /** Which kind of failure: the error handler maps each kind to one status. */
-export type DomainErrorKind = 'invalidInput' | 'unauthenticated' | 'forbidden' | 'notFound' | 'conflict' | 'unprocessable' | 'preconditionRequired' | 'unavailable';
+export type DomainErrorKind =
+  'invalidInput' | 'unauthenticated' | 'forbidden' | 'notFound' | 'conflict' | 'unprocessable' | 'preconditionRequired' | 'unavailable';
 
 export abstract class DomainError extends Error {
   abstract readonly kind: DomainErrorKind;

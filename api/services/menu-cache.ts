@@ -44,10 +44,25 @@ export class MenuCache {
   private readonly notices: Counter<'kind'> | undefined;
 
   constructor(private readonly opts: MenuCacheOptions) {
-    this.entries = new LRUCache<string, string>({ max: opts.maxEntries, ttl: opts.ttlMs, maxSize: 256 * 1024 * 1024, sizeCalculation: (body) => body.length || 1 });
+    this.entries = new LRUCache<string, string>({
+      max: opts.maxEntries,
+      ttl: opts.ttlMs,
+      maxSize: 256 * 1024 * 1024,
+      sizeCalculation: (body) => body.length || 1,
+    });
     if (opts.registry) {
-      this.reads = new Counter({ name: 'menu_cache_reads_total', help: 'Menu reads by cache result (hit, miss, bypass while not listening)', labelNames: ['result'], registers: [opts.registry] });
-      this.notices = new Counter({ name: 'menu_cache_notices_total', help: 'Change notices from the projector (restaurants: ids dropped; all: cache cleared)', labelNames: ['kind'], registers: [opts.registry] });
+      this.reads = new Counter({
+        name: 'menu_cache_reads_total',
+        help: 'Menu reads by cache result (hit, miss, bypass while not listening)',
+        labelNames: ['result'],
+        registers: [opts.registry],
+      });
+      this.notices = new Counter({
+        name: 'menu_cache_notices_total',
+        help: 'Change notices from the projector (restaurants: ids dropped; all: cache cleared)',
+        labelNames: ['kind'],
+        registers: [opts.registry],
+      });
     }
   }
 

@@ -37,7 +37,8 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
     } finally {
       await menuReadDb.client.releaseConnection(conn);
     }
-    const row = rows[0] as { name: string; items: Array<{ menuId: string; name: string; price: number; status: string; version: number }>; as_of: Date | null } | undefined;
+    const row = rows[0] as
+      { name: string; items: Array<{ menuId: string; name: string; price: number; status: string; version: number }>; as_of: Date | null } | undefined;
     if (!row) throw new NotFound('Restaurant');
     return JSON.stringify({
       restaurantId,

@@ -32,7 +32,11 @@ export function createOrderDecisions({ ordersDb, temporal, decisionWaitMs }: Ord
    * Sends an update and answers once the saga acted on it. If that takes longer than the wait (PSP
    * slow, say), the decision is still recorded; the caller gets the current status.
    */
-  async function sendUpdate<T>(row: OrderRow, send: () => Promise<OrderStatus>, onSettled: (status: OrderStatus) => T | Promise<T>): Promise<T | { status: OrderStatus }> {
+  async function sendUpdate<T>(
+    row: OrderRow,
+    send: () => Promise<OrderStatus>,
+    onSettled: (status: OrderStatus) => T | Promise<T>,
+  ): Promise<T | { status: OrderStatus }> {
     const update = send();
     try {
       const outcome = await withinWait(update, decisionWaitMs);
@@ -85,7 +89,8 @@ export function createOrderDecisions({ ordersDb, temporal, decisionWaitMs }: Ord
 /** A closed order answers a repeated decision with its status, and a contrary one with ORDER_CLOSED. */
 function settledDecision(row: Pick<OrderRow, 'status' | 'failure_reason'>, decision: Decision['decision']) {
   const matches =
-    (decision === 'ACCEPT' && row.status === 'CONFIRMED') || (decision === 'REJECT' && row.status === 'REJECTED' && row.failure_reason === 'RESTAURANT_REJECTED');
+    (decision === 'ACCEPT' && row.status === 'CONFIRMED') ||
+    (decision === 'REJECT' && row.status === 'REJECTED' && row.failure_reason === 'RESTAURANT_REJECTED');
   if (!matches && TERMINAL_ORDER_STATUSES.includes(row.status)) {
     throw new Conflict('ORDER_CLOSED', `The order is already ${row.status}${row.failure_reason ? ` (${row.failure_reason})` : ''}`);
   }

@@ -45,9 +45,15 @@ export function createOrderQueries({ ordersDb, menuReadDb, uiUrl }: OrderQueryDe
         const [at, id] = decodeCursor(q.cursor);
         query = query.andWhere((w) => w.where('created_at', '<', at).orWhere((w2) => w2.where('created_at', '=', at).andWhere('order_id', '<', id)));
       }
-      const rows = await query.orderBy([{ column: 'created_at', order: 'desc' }, { column: 'order_id', order: 'desc' }]).limit(q.limit + 1);
+      const rows = await query
+        .orderBy([
+          { column: 'created_at', order: 'desc' },
+          { column: 'order_id', order: 'desc' },
+        ])
+        .limit(q.limit + 1);
       // No orders: tell "no such restaurant" (an admin's typo) from "nothing yet", from the read model.
-      if (rows.length === 0 && !q.cursor && !(await menuReadDb('restaurants_read').where({ restaurant_id: restaurantId }).first())) throw new NotFound('Restaurant');
+      if (rows.length === 0 && !q.cursor && !(await menuReadDb('restaurants_read').where({ restaurant_id: restaurantId }).first()))
+        throw new NotFound('Restaurant');
       const page = rows.slice(0, q.limit);
       const last = page[page.length - 1];
       return {

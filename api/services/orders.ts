@@ -76,14 +76,19 @@ function createOrderPlacement(deps: OrderServiceDeps, uiUrl: (workflowId: string
   async function priceFromReadModel(body: PlaceOrderBody): Promise<OrderSagaInput['items']> {
     const restaurant = await menuReadDb('restaurants_read').where({ restaurant_id: body.restaurantId }).first();
     if (!restaurant) throw new NotFound('Restaurant');
-    const rows = await menuReadDb('menu_items_read').whereIn('menu_id', body.items.map((i) => i.menuId));
+    const rows = await menuReadDb('menu_items_read').whereIn(
+      'menu_id',
+      body.items.map((i) => i.menuId),
+    );
     const byId = new Map(rows.map((r) => [r.menu_id as string, r]));
     const unavailable = body.items.filter((i) => {
       const row = byId.get(i.menuId);
       return !row || row.restaurant_id !== body.restaurantId || row.status !== 'ON_SALE';
     });
     if (unavailable.length > 0) {
-      throw new Unprocessable('ITEM_UNAVAILABLE', 'Some items are unknown, not on sale, or from another restaurant', { menuIds: unavailable.map((i) => i.menuId) });
+      throw new Unprocessable('ITEM_UNAVAILABLE', 'Some items are unknown, not on sale, or from another restaurant', {
+        menuIds: unavailable.map((i) => i.menuId),
+      });
     }
     return body.items.map((i) => {
       const row = byId.get(i.menuId)!;
@@ -118,7 +123,11 @@ function createOrderPlacement(deps: OrderServiceDeps, uiUrl: (workflowId: string
   /** The key and the PENDING order commit together: a retry finds one or the other, never half. False when another request holds the key. */
   async function claimKey(customerId: string, key: string, hash: string, input: OrderSagaInput): Promise<boolean> {
     return ordersDb.transaction(async (trx) => {
-      const rows = await trx('idempotency_keys').insert({ customer_id: customerId, key, request_hash: hash, order_id: input.orderId }).onConflict(['customer_id', 'key']).ignore().returning('order_id');
+      const rows = await trx('idempotency_keys')
+        .insert({ customer_id: customerId, key, request_hash: hash, order_id: input.orderId })
+        .onConflict(['customer_id', 'key'])
+        .ignore()
+        .returning('order_id');
       if (rows.length === 0) return false;
       await insertOrder(trx, input);
       return true;
@@ -151,7 +160,10 @@ function createOrderPlacement(deps: OrderServiceDeps, uiUrl: (workflowId: string
       await startSaga(input);
       const row = waitMs > 0 ? await waitWhilePending(ordersDb, input.orderId, waitMs) : undefined;
       const workflowId = orderWorkflowId(input.orderId);
-      return { created: true, order: row ? view(row) : { orderId: input.orderId, status: 'PENDING', totalAmount: input.totalAmount, workflowId, workflowUrl: uiUrl(workflowId) } };
+      return {
+        created: true,
+        order: row ? view(row) : { orderId: input.orderId, status: 'PENDING', totalAmount: input.totalAmount, workflowId, workflowUrl: uiUrl(workflowId) },
+      };
     },
   };
 }

@@ -70,14 +70,17 @@ function describeEvent(e: HistoryEvent, scheduled: Map<number, { activityType?: 
   const summary = str(decode(e.userMetadata?.summary));
   const a = e;
   const of = (id: unknown) => scheduled.get(Number(id ?? 0)) ?? {};
-  if (a.activityTaskScheduledEventAttributes) return { activityType: a.activityTaskScheduledEventAttributes.activityType?.name ?? undefined, ...(summary ? { summary } : {}) };
+  if (a.activityTaskScheduledEventAttributes)
+    return { activityType: a.activityTaskScheduledEventAttributes.activityType?.name ?? undefined, ...(summary ? { summary } : {}) };
   if (a.activityTaskStartedEventAttributes) {
     const s = a.activityTaskStartedEventAttributes;
     return { ...of(s.scheduledEventId), attempt: s.attempt ?? undefined, ...(s.lastFailure ? { failure: failureMessage(s.lastFailure) } : {}) };
   }
   if (a.activityTaskCompletedEventAttributes) return of(a.activityTaskCompletedEventAttributes.scheduledEventId);
-  if (a.activityTaskFailedEventAttributes) return { ...of(a.activityTaskFailedEventAttributes.scheduledEventId), failure: failureMessage(a.activityTaskFailedEventAttributes.failure) };
-  if (a.activityTaskTimedOutEventAttributes) return { ...of(a.activityTaskTimedOutEventAttributes.scheduledEventId), failure: failureMessage(a.activityTaskTimedOutEventAttributes.failure) };
+  if (a.activityTaskFailedEventAttributes)
+    return { ...of(a.activityTaskFailedEventAttributes.scheduledEventId), failure: failureMessage(a.activityTaskFailedEventAttributes.failure) };
+  if (a.activityTaskTimedOutEventAttributes)
+    return { ...of(a.activityTaskTimedOutEventAttributes.scheduledEventId), failure: failureMessage(a.activityTaskTimedOutEventAttributes.failure) };
   if (a.activityTaskCancelRequestedEventAttributes) return of(a.activityTaskCancelRequestedEventAttributes.scheduledEventId);
   if (a.activityTaskCanceledEventAttributes) return of(a.activityTaskCanceledEventAttributes.scheduledEventId);
   if (a.markerRecordedEventAttributes) {
@@ -91,21 +94,32 @@ function describeEvent(e: HistoryEvent, scheduled: Map<number, { activityType?: 
     };
   }
   if (a.timerStartedEventAttributes) return summary ? { summary } : {};
-  if (a.workflowExecutionUpdateAcceptedEventAttributes) return { detail: `update ${a.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest?.input?.name ?? ''}`.trim() };
+  if (a.workflowExecutionUpdateAcceptedEventAttributes)
+    return { detail: `update ${a.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest?.input?.name ?? ''}`.trim() };
   if (a.workflowExecutionUpdateCompletedEventAttributes) {
     const o = a.workflowExecutionUpdateCompletedEventAttributes.outcome;
     return o?.failure ? { failure: failureMessage(o.failure) } : { detail: `answered ${JSON.stringify(decode(o?.success?.payloads?.[0]) ?? null)}` };
   }
   if (a.upsertWorkflowSearchAttributesEventAttributes) {
     const fields = a.upsertWorkflowSearchAttributesEventAttributes.searchAttributes?.indexedFields ?? {};
-    return { detail: Object.entries(fields).map(([k, v]) => `${k} = ${JSON.stringify(decode(v))}`).join(', ') };
+    return {
+      detail: Object.entries(fields)
+        .map(([k, v]) => `${k} = ${JSON.stringify(decode(v))}`)
+        .join(', '),
+    };
   }
-  if (a.workflowExecutionTerminatedEventAttributes) return { detail: `terminated by ${a.workflowExecutionTerminatedEventAttributes.identity || 'unknown'}: ${a.workflowExecutionTerminatedEventAttributes.reason ?? ''}` };
-  if (a.workflowExecutionCancelRequestedEventAttributes) return { detail: `cancel requested by ${a.workflowExecutionCancelRequestedEventAttributes.identity || 'unknown'}` };
+  if (a.workflowExecutionTerminatedEventAttributes)
+    return {
+      detail: `terminated by ${a.workflowExecutionTerminatedEventAttributes.identity || 'unknown'}: ${a.workflowExecutionTerminatedEventAttributes.reason ?? ''}`,
+    };
+  if (a.workflowExecutionCancelRequestedEventAttributes)
+    return { detail: `cancel requested by ${a.workflowExecutionCancelRequestedEventAttributes.identity || 'unknown'}` };
   if (a.workflowExecutionFailedEventAttributes) return { failure: failureMessage(a.workflowExecutionFailedEventAttributes.failure) };
   if (a.workflowTaskFailedEventAttributes) return { failure: failureMessage(a.workflowTaskFailedEventAttributes.failure) };
-  if (a.workflowExecutionCompletedEventAttributes) return { detail: JSON.stringify(decode(a.workflowExecutionCompletedEventAttributes.result?.payloads?.[0]) ?? null) };
-  if (a.startChildWorkflowExecutionInitiatedEventAttributes) return { detail: `child ${a.startChildWorkflowExecutionInitiatedEventAttributes.workflowId}`, ...(summary ? { summary } : {}) };
+  if (a.workflowExecutionCompletedEventAttributes)
+    return { detail: JSON.stringify(decode(a.workflowExecutionCompletedEventAttributes.result?.payloads?.[0]) ?? null) };
+  if (a.startChildWorkflowExecutionInitiatedEventAttributes)
+    return { detail: `child ${a.startChildWorkflowExecutionInitiatedEventAttributes.workflowId}`, ...(summary ? { summary } : {}) };
   if (a.workflowExecutionStartedEventAttributes) {
     const started = a.workflowExecutionStartedEventAttributes;
     return { detail: `${started.workflowType?.name ?? ''} on ${started.taskQueue?.name ?? ''}${started.identity ? ` by ${started.identity}` : ''}` };
@@ -120,13 +134,18 @@ export function decodeHistory(events: readonly HistoryEvent[]): HistoryEntry[] {
   for (const e of events) {
     const type = typeName(e);
     const described = describeEvent(e, scheduled);
-    if (e.activityTaskScheduledEventAttributes) scheduled.set(Number(e.eventId ?? 0), { activityType: described.activityType, ...(described.summary ? { summary: described.summary } : {}) });
+    if (e.activityTaskScheduledEventAttributes)
+      scheduled.set(Number(e.eventId ?? 0), { activityType: described.activityType, ...(described.summary ? { summary: described.summary } : {}) });
     if (INTERNAL.has(type)) continue;
     // Patch markers and the patch search attribute are replay bookkeeping, not steps of the saga.
     if (type === 'MarkerRecorded' && !described.activityType) continue;
     if (type === 'UpsertWorkflowSearchAttributes' && /^TemporalChangeVersion = /.test(described.detail ?? '') && !described.detail!.includes(', ')) continue;
     const at = optionalTsToDate(e.eventTime)?.toISOString() ?? new Date(0).toISOString();
-    entries.push(Object.fromEntries(Object.entries({ eventId: Number(e.eventId ?? 0), at, type, ...described }).filter(([, v]) => v !== undefined && v !== '')) as unknown as HistoryEntry);
+    entries.push(
+      Object.fromEntries(
+        Object.entries({ eventId: Number(e.eventId ?? 0), at, type, ...described }).filter(([, v]) => v !== undefined && v !== ''),
+      ) as unknown as HistoryEntry,
+    );
   }
   return entries;
 }

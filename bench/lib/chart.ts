@@ -50,7 +50,9 @@ export function renderChart(opts: { title: string; subtitle: string; phases: Pha
   const tMax = Math.max(1, ...opts.phases.map((p) => p.end), ...opts.panels.flatMap((p) => p.series.flatMap((s) => s.points.map(([t]) => t))));
   const x = (t: number) => left + (t / tMax) * plotW;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   out.push(`<text x="${left}" y="24" font-size="18" font-weight="bold">${esc(opts.title)}</text>`);
   out.push(`<text x="${left}" y="44" fill="#555">${esc(opts.subtitle)}</text>`);
@@ -74,10 +76,14 @@ export function renderChart(opts: { title: string; subtitle: string; phases: Pha
     }
     // Phases as shaded bands, labelled in the first panel.
     opts.phases.forEach((ph, k) => {
-      out.push(`<rect x="${x(ph.start).toFixed(1)}" y="${y0}" width="${Math.max(0.5, x(ph.end) - x(ph.start)).toFixed(1)}" height="${PH}" fill="${k % 2 ? '#f3f6fb' : '#e8eef8'}"/>`);
+      out.push(
+        `<rect x="${x(ph.start).toFixed(1)}" y="${y0}" width="${Math.max(0.5, x(ph.end) - x(ph.start)).toFixed(1)}" height="${PH}" fill="${k % 2 ? '#f3f6fb' : '#e8eef8'}"/>`,
+      );
       if (i === 0) {
         // Alternate heights so that labels of short neighbouring phases do not overlap.
-        out.push(`<text x="${((x(ph.start) + x(ph.end)) / 2).toFixed(1)}" y="${y0 - 4 - (k % 2) * 11}" text-anchor="middle" font-size="10" fill="#333">${esc(ph.label)}</text>`);
+        out.push(
+          `<text x="${((x(ph.start) + x(ph.end)) / 2).toFixed(1)}" y="${y0 - 4 - (k % 2) * 11}" text-anchor="middle" font-size="10" fill="#333">${esc(ph.label)}</text>`,
+        );
       }
     });
     out.push(`<text x="${left + plotW + 12}" y="${y0 - 6}" font-size="13" font-weight="bold">${esc(panel.title)}</text>`);
@@ -103,7 +109,9 @@ export function renderChart(opts: { title: string; subtitle: string; phases: Pha
       }
       out.push(`<path d="${d}" fill="none" stroke="${s.color}" stroke-width="1.6"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`);
       const ly = y0 + 14 + k * 18;
-      out.push(`<line x1="${left + plotW + 12}" x2="${left + plotW + 36}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`);
+      out.push(
+        `<line x1="${left + plotW + 12}" x2="${left + plotW + 36}" y1="${ly - 4}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2.5"${s.dashed ? ' stroke-dasharray="5 3"' : ''}/>`,
+      );
       out.push(`<text x="${left + plotW + 42}" y="${ly}">${esc(s.name)}</text>`);
     });
     out.push(`<rect x="${left}" y="${y0}" width="${plotW}" height="${PH}" fill="none" stroke="#888"/>`);

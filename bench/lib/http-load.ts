@@ -19,7 +19,14 @@ export interface HttpRun {
   timeouts: number;
 }
 
-export async function runHttp(opts: { label: string; baseUrl: string; path: () => string; connections: number; seconds: number; overallRate?: number }): Promise<HttpRun> {
+export async function runHttp(opts: {
+  label: string;
+  baseUrl: string;
+  path: () => string;
+  connections: number;
+  seconds: number;
+  overallRate?: number;
+}): Promise<HttpRun> {
   const result = await autocannon({
     url: opts.baseUrl,
     connections: opts.connections,
@@ -32,7 +39,10 @@ export async function runHttp(opts: { label: string; baseUrl: string; path: () =
 }
 
 /** A run in the background (e.g. reads while orders and menu updates run); stop() ends it early. */
-export function startHttp(opts: { baseUrl: string; path: () => string; connections: number; overallRate: number; seconds: number }): { done: Promise<HttpRun>; stop(): void } {
+export function startHttp(opts: { baseUrl: string; path: () => string; connections: number; overallRate: number; seconds: number }): {
+  done: Promise<HttpRun>;
+  stop(): void;
+} {
   let resolve!: (r: HttpRun) => void;
   let reject!: (e: Error) => void;
   const done = new Promise<HttpRun>((res, rej) => {

@@ -122,7 +122,12 @@ export class OrderDriver {
    * Open loop: order k is sent at start + k/rate, whatever the server does. When `maxInFlight`
    * requests are already waiting, the order is dropped (counted), so the offered rate stays honest.
    */
-  async openLoop(phase: string, rate: number, seconds: number, maxInFlight = 2000): Promise<{ offered: number; dropped: number; startMs: number; endMs: number }> {
+  async openLoop(
+    phase: string,
+    rate: number,
+    seconds: number,
+    maxInFlight = 2000,
+  ): Promise<{ offered: number; dropped: number; startMs: number; endMs: number }> {
     const startMs = Date.now();
     const end = startMs + seconds * 1000;
     const total = Math.round(rate * seconds);

@@ -41,9 +41,7 @@ export async function scrape(url: string): Promise<PromSample[]> {
 
 /** Sum of the samples named `name` whose labels include `match`. */
 export function sumOf(samples: PromSample[], name: string, match: Record<string, string> = {}): number {
-  return samples
-    .filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v))
-    .reduce((a, s) => a + s.value, 0);
+  return samples.filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v)).reduce((a, s) => a + s.value, 0);
 }
 
 /** Cumulative histogram buckets (le → count) of `name`, summed over label sets that include `match`. */

@@ -12,12 +12,9 @@ export interface StoredPosition {
 }
 
 export async function readState(db: Db | Knex.Transaction, slotName: string, forUpdate = false): Promise<StoredPosition | null> {
-  const q = db('projector_state')
-    .select(db.raw('last_lsn::text AS last_lsn'), 'last_commit_time', 'changes_applied')
-    .where({ slot_name: slotName });
+  const q = db('projector_state').select(db.raw('last_lsn::text AS last_lsn'), 'last_commit_time', 'changes_applied').where({ slot_name: slotName });
   const row = (await (forUpdate ? q.forUpdate() : q).first()) as
-    | { last_lsn: string; last_commit_time: Date | null; changes_applied: number | string }
-    | undefined;
+    { last_lsn: string; last_commit_time: Date | null; changes_applied: number | string } | undefined;
   if (!row) return null;
   return { lastLsn: parseLsn(row.last_lsn), lastCommitTime: row.last_commit_time, changesApplied: Number(row.changes_applied) };
 }
@@ -36,12 +33,7 @@ export interface BatchResult {
  * before (replay after a crash between commit and acknowledgement) and are skipped. `position`
  * is a keepalive position after the last transaction: nothing of ours committed before it.
  */
-export async function applyBatch(
-  readDb: Db,
-  slotName: string,
-  txns: SourceTransaction[],
-  position: Lsn | null,
-): Promise<BatchResult> {
+export async function applyBatch(readDb: Db, slotName: string, txns: SourceTransaction[], position: Lsn | null): Promise<BatchResult> {
   return readDb.transaction(async (trx) => {
     // The row lock also fences a second projector on the same read model.
     const state = await readState(trx, slotName, true);
@@ -80,9 +72,7 @@ export async function applyBatch(
   });
 }
 
-type Pending =
-  | { kind: 'upsert'; row: SourceRow; lsn: Lsn; commitTimeMs: number; partial: boolean }
-  | { kind: 'delete' };
+type Pending = { kind: 'upsert'; row: SourceRow; lsn: Lsn; commitTimeMs: number; partial: boolean } | { kind: 'delete' };
 
 /**
  * The net effect of a batch per primary key: the batch commits atomically, so only the last
@@ -255,12 +245,7 @@ async function updatePartial(
 }
 
 /** Deletes rows; returns the restaurants they belonged to. */
-async function deleteRows(
-  trx: Knex.Transaction,
-  table: 'restaurants_read' | 'menu_items_read',
-  pk: string,
-  keys: string[],
-): Promise<string[]> {
+async function deleteRows(trx: Knex.Transaction, table: 'restaurants_read' | 'menu_items_read', pk: string, keys: string[]): Promise<string[]> {
   if (keys.length === 0) return [];
   const result = await trx.raw(`DELETE FROM ${table} WHERE ${pk} = ANY(?::text[]) RETURNING restaurant_id`, [keys]);
   return (result.rows as Array<{ restaurant_id: string }>).map((r) => r.restaurant_id);

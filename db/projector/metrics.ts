@@ -8,14 +8,11 @@ export function createProjectorMetrics(registry: Registry, slotName: string) {
   const labelNames = ['slot'] as const;
   const labels = { slot: slotName };
   const gauge = (name: string, help: string) =>
-    (registry.getSingleMetric(name) as Gauge<'slot'> | undefined) ??
-    new Gauge({ name, help, labelNames, registers: [registry] });
+    (registry.getSingleMetric(name) as Gauge<'slot'> | undefined) ?? new Gauge({ name, help, labelNames, registers: [registry] });
   const counter = (name: string, help: string) =>
-    (registry.getSingleMetric(name) as Counter<'slot'> | undefined) ??
-    new Counter({ name, help, labelNames, registers: [registry] });
+    (registry.getSingleMetric(name) as Counter<'slot'> | undefined) ?? new Counter({ name, help, labelNames, registers: [registry] });
   const histogram = (name: string, help: string, buckets: number[]) =>
-    (registry.getSingleMetric(name) as Histogram<'slot'> | undefined) ??
-    new Histogram({ name, help, labelNames, buckets, registers: [registry] });
+    (registry.getSingleMetric(name) as Histogram<'slot'> | undefined) ?? new Histogram({ name, help, labelNames, buckets, registers: [registry] });
 
   return {
     lagBytes: gauge('cdc_projector_lag_bytes', 'Source WAL written (pg_current_wal_lsn) beyond the applied LSN').labels(labels),

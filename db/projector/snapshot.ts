@@ -69,16 +69,7 @@ export async function resyncFromSnapshot(opts: ResyncOptions): Promise<ResyncRes
           `INSERT INTO menu_items_read (menu_id, restaurant_id, name, price, status, version, source_lsn, updated_at)
            SELECT m.*, ?::pg_lsn, ?::timestamptz
              FROM unnest(?::text[], ?::text[], ?::text[], ?::bigint[], ?::text[], ?::int[]) AS m`,
-          [
-            lsn,
-            snapshotAt,
-            col(rows, 'menu_id'),
-            col(rows, 'restaurant_id'),
-            col(rows, 'name'),
-            col(rows, 'price'),
-            col(rows, 'status'),
-            col(rows, 'version'),
-          ],
+          [lsn, snapshotAt, col(rows, 'menu_id'), col(rows, 'restaurant_id'), col(rows, 'name'), col(rows, 'price'), col(rows, 'status'), col(rows, 'version')],
         ),
       );
       await trx.raw(
@@ -118,10 +109,7 @@ async function copyTable(
   pk: string,
   insert: (rows: Array<Record<string, unknown>>) => Promise<unknown>,
 ): Promise<number> {
-  const columns =
-    table === 'restaurants'
-      ? 'restaurant_id, name, auto_accept'
-      : 'menu_id, restaurant_id, name, price::text AS price, status, version';
+  const columns = table === 'restaurants' ? 'restaurant_id, name, auto_accept' : 'menu_id, restaurant_id, name, price::text AS price, status, version';
   let after: string | null = null;
   let total = 0;
   for (;;) {

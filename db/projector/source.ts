@@ -44,10 +44,9 @@ export async function ensurePublication(client: pg.Client, publication: string, 
       if ((e as { code?: string }).code !== '42710') throw e;
     }
   }
-  const have = await client.query<{ tablename: string }>(
-    "SELECT tablename FROM pg_publication_tables WHERE pubname = $1 AND schemaname = 'public'",
-    [publication],
-  );
+  const have = await client.query<{ tablename: string }>("SELECT tablename FROM pg_publication_tables WHERE pubname = $1 AND schemaname = 'public'", [
+    publication,
+  ]);
   const missing = tables.filter((t) => !have.rows.some((r) => r.tablename === t));
   if (missing.length === 0) return false;
   await client.query(`ALTER PUBLICATION "${publication}" ADD TABLE ${missing.join(', ')}`);
@@ -146,9 +145,6 @@ export async function createSlotWithSnapshot(sourceUrl: string, slotName: string
 
 /** Bytes of WAL the source has written beyond `lsn`. */
 export async function walBytesBehind(pool: pg.Pool, lsn: string): Promise<number> {
-  const res = await pool.query<{ behind: string }>(
-    'SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::text AS behind',
-    [lsn],
-  );
+  const res = await pool.query<{ behind: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::text AS behind', [lsn]);
   return Math.max(0, Number(res.rows[0]?.behind ?? 0));
 }

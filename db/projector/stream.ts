@@ -101,7 +101,13 @@ export class ReplicationStream {
     // A paused socket never sees the server's close; pg's end() would wait forever.
     this.resume();
     const timeout = new Promise<void>((r) => setTimeout(r, 5000).unref());
-    await Promise.race([this.service.destroy().then(() => undefined, () => undefined), timeout]);
+    await Promise.race([
+      this.service.destroy().then(
+        () => undefined,
+        () => undefined,
+      ),
+      timeout,
+    ]);
     this.end(null);
   }
 

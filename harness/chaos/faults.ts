@@ -36,7 +36,8 @@ export class FaultInjector {
     if (WINDOW_FAULTS.includes(kind)) await this.windows.get(kind);
     this.counts[kind]++;
     const began = Date.now();
-    const line = (what: string) => `${((began - this.epochMs) / 1000).toFixed(1)}s +${((Date.now() - began) / 1000).toFixed(1)}s ${kind}${what ? ` (${what})` : ''}`;
+    const line = (what: string) =>
+      `${((began - this.epochMs) / 1000).toFixed(1)}s +${((Date.now() - began) / 1000).toFixed(1)}s ${kind}${what ? ` (${what})` : ''}`;
     try {
       const detail = line((await this.run(kind)) ?? '');
       this.timeline.push(detail);

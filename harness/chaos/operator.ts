@@ -129,7 +129,9 @@ export class Operator {
         .limit(200);
       return rows.map((r) => ({ orderId: r.order_id, status: r.status }));
     } catch {
-      return this.recent().slice(-20).map((orderId) => ({ orderId, status: 'PENDING' }));
+      return this.recent()
+        .slice(-20)
+        .map((orderId) => ({ orderId, status: 'PENDING' }));
     }
   }
 

@@ -37,8 +37,18 @@ export class PspFaults {
   /** Sends the wanted state (after a restart of the sandbox, too). */
   async push(): Promise<void> {
     const s = this.state;
-    const body = { delayMs: Math.max(s.windowDelayMs, s.burstDelayMs), failRate: s.failRate, timeoutAfterProcessRate: s.timeoutAfterProcessRate, seed: this.seed };
-    const res = await fetch(`${this.url}/_sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(5000) });
+    const body = {
+      delayMs: Math.max(s.windowDelayMs, s.burstDelayMs),
+      failRate: s.failRate,
+      timeoutAfterProcessRate: s.timeoutAfterProcessRate,
+      seed: this.seed,
+    };
+    const res = await fetch(`${this.url}/_sandbox/faults`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(5000),
+    });
     if (!res.ok) throw new Error(`PSP sandbox refused the faults: HTTP ${res.status}`);
   }
 
@@ -52,10 +62,16 @@ export class PspFaults {
    * books). Captures counted before are carried over only when the new counter is lower.
    */
   async aroundRestart(restart: () => Promise<void>): Promise<void> {
-    const before = await this.stats().then((s) => s.effects.capture ?? 0, () => undefined);
+    const before = await this.stats().then(
+      (s) => s.effects.capture ?? 0,
+      () => undefined,
+    );
     const books = await this.authorizations().catch(() => []);
     await restart();
-    const after = await this.stats().then((s) => s.effects.capture ?? 0, () => undefined);
+    const after = await this.stats().then(
+      (s) => s.effects.capture ?? 0,
+      () => undefined,
+    );
     if (before !== undefined && after !== undefined && after < before) this.capturesBeforeRestarts += before;
     // What the new sandbox does not know any more is kept here, so money it took is still found.
     const kept = new Set((await this.authorizations().catch(() => [])).map((a) => a.reference));

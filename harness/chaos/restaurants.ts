@@ -52,7 +52,11 @@ export class Restaurants {
 
   private async poll(restaurantId: string, token: string): Promise<void> {
     try {
-      const res = await this.api.request<{ orders?: Array<{ orderId: string }> }>('GET', `/restaurants/${restaurantId}/orders?status=AWAITING_RESTAURANT&limit=200`, { token });
+      const res = await this.api.request<{ orders?: Array<{ orderId: string }> }>(
+        'GET',
+        `/restaurants/${restaurantId}/orders?status=AWAITING_RESTAURANT&limit=200`,
+        { token },
+      );
       for (const o of res.body?.orders ?? []) {
         const w = this.waiting.get(o.orderId);
         if (w && !this.acting.has(o.orderId)) {

@@ -57,7 +57,10 @@ export function chaosRunClean(s: ChaosSummary): boolean {
 }
 
 export function formatChaosSummary(s: ChaosSummary): string {
-  const rows = (o: Record<string, unknown>) => Object.entries(o).map(([k, v]) => `    ${k.padEnd(30)} ${String(v)}`).join('\n');
+  const rows = (o: Record<string, unknown>) =>
+    Object.entries(o)
+      .map(([k, v]) => `    ${k.padEnd(30)} ${String(v)}`)
+      .join('\n');
   const op = s.operator;
   const reconciler = s.reconciler.ok ? `ok in ${s.reconciler.seconds.toFixed(1)} s: ${JSON.stringify(s.reconciler.result)}` : `FAILED (${s.reconciler.error})`;
   return [

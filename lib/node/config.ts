@@ -19,8 +19,14 @@ const envSchema = z.object({
   MENU_CACHE_ENTRIES: z.coerce.number().int().min(0).default(20_000),
   MENU_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(300),
   // CDC projector (db/projector): slot and publication on the restaurants database, its /metrics port.
-  CDC_SLOT_NAME: z.string().regex(/^[a-z0-9_]{1,63}$/).default('menu_read_projector'),
-  CDC_PUBLICATION: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/).default('menu_cdc'),
+  CDC_SLOT_NAME: z
+    .string()
+    .regex(/^[a-z0-9_]{1,63}$/)
+    .default('menu_read_projector'),
+  CDC_PUBLICATION: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/)
+    .default('menu_cdc'),
   PROJECTOR_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
   // Workers (workers/run-worker.ts): one /metrics port per process serving the Temporal SDK's and
   // the saga's metrics. Unset or empty: no endpoint; 0: any free port (logged at start).
@@ -39,7 +45,11 @@ const envSchema = z.object({
   // PSP sandbox (psp/server.ts): the file its books are kept in (JSON lines, replayed on start); unset: in memory.
   PSP_DATA_FILE: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   AUTH_SECRET: z.string().optional(),
-  TOKEN_TTL_SECONDS: z.coerce.number().int().min(60).default(7 * 24 * 3600),
+  TOKEN_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(60)
+    .default(7 * 24 * 3600),
   ACCEPTANCE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(300),
   // The reconciler (workflows/reconcile.ts), run by a Temporal Schedule the order worker keeps in
   // place: one pass every RECONCILE_INTERVAL_SECONDS (0: no schedule). It repairs orders whose saga
@@ -64,7 +74,9 @@ export type Config = z.infer<typeof envSchema> & { AUTH_SECRET: string };
 export const CONFIG_KEYS = Object.keys(envSchema.shape) as Array<keyof z.infer<typeof envSchema>>;
 
 /** The reconciler's settings, with the stale limit's default (an hour past the acceptance window). */
-export function reconcileSettings(config: Pick<Config, 'RECONCILE_INTERVAL_SECONDS' | 'RECONCILE_GRACE_SECONDS' | 'RECONCILE_STALE_SECONDS' | 'ACCEPTANCE_WINDOW_SECONDS'>) {
+export function reconcileSettings(
+  config: Pick<Config, 'RECONCILE_INTERVAL_SECONDS' | 'RECONCILE_GRACE_SECONDS' | 'RECONCILE_STALE_SECONDS' | 'ACCEPTANCE_WINDOW_SECONDS'>,
+) {
   return {
     intervalSeconds: config.RECONCILE_INTERVAL_SECONDS,
     graceSeconds: config.RECONCILE_GRACE_SECONDS,

@@ -84,12 +84,18 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
     // Postgres refuses to run as root; the package creates a `postgres` system user for it.
     createPostgresUser: isRoot,
     postgresFlags: [
-      '-c', 'wal_level=logical',
-      '-c', 'max_replication_slots=20',
-      '-c', 'max_wal_senders=20',
-      '-c', 'max_connections=300',
-      '-c', 'listen_addresses=127.0.0.1',
-      '-c', `unix_socket_directories=`,
+      '-c',
+      'wal_level=logical',
+      '-c',
+      'max_replication_slots=20',
+      '-c',
+      'max_wal_senders=20',
+      '-c',
+      'max_connections=300',
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      `unix_socket_directories=`,
     ],
     onLog: log,
     onError: (e: unknown) => log(`[pg error] ${String(e)}`),
@@ -102,8 +108,7 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
   await pgServer.start().catch((err: unknown) => {
     throw err instanceof Error ? err : new Error(`Postgres in ${opts.dataDir} exited while starting on port ${opts.port} (see its log)`);
   });
-  const url = (database: string) =>
-    `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/${database}`;
+  const url = (database: string) => `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${opts.port}/${database}`;
   return {
     port: opts.port,
     url,
@@ -119,4 +124,3 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
     },
   };
 }
-

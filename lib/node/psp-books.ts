@@ -48,7 +48,8 @@ export function orderIdOfPayment(reference: string, orderReference: string | nul
 }
 
 /** The PSP-side kinds of the audit (ops/audit.ts VIOLATION_KINDS) that one final order can show. */
-export type PspFindingKind = 'HOLD_OPEN_AT_PSP' | 'CAPTURED_AT_PSP_NOT_CONFIRMED' | 'CONFIRMED_WITHOUT_PSP_CAPTURE' | 'PSP_AMOUNT_MISMATCH' | 'PSP_BOOKS_DISAGREE';
+export type PspFindingKind =
+  'HOLD_OPEN_AT_PSP' | 'CAPTURED_AT_PSP_NOT_CONFIRMED' | 'CONFIRMED_WITHOUT_PSP_CAPTURE' | 'PSP_AMOUNT_MISMATCH' | 'PSP_BOOKS_DISAGREE';
 
 export interface PspFinding {
   kind: PspFindingKind;
@@ -78,7 +79,8 @@ export function pspFindings(
   const holds = auths.filter((a) => a.status === 'AUTHORIZED');
   const captured = auths.filter((a) => a.status === 'CAPTURED');
   if (holds.length > 0) found.push({ kind: 'HOLD_OPEN_AT_PSP', detail: `${order.status} but held at the PSP: ${listAuthorizations(holds)}` });
-  if (order.status !== 'CONFIRMED' && captured.length > 0) found.push({ kind: 'CAPTURED_AT_PSP_NOT_CONFIRMED', detail: `${order.status} but captured at the PSP: ${listAuthorizations(captured)}` });
+  if (order.status !== 'CONFIRMED' && captured.length > 0)
+    found.push({ kind: 'CAPTURED_AT_PSP_NOT_CONFIRMED', detail: `${order.status} but captured at the PSP: ${listAuthorizations(captured)}` });
   if (order.status === 'CONFIRMED' && captured.length === 0) {
     found.push({ kind: 'CONFIRMED_WITHOUT_PSP_CAPTURE', detail: `CONFIRMED but at the PSP: ${auths.length > 0 ? listAuthorizations(auths) : 'nothing'}` });
   }
@@ -132,7 +134,15 @@ export class PspBooks {
     this.operationsRead++;
     let view = this.byReference.get(op.reference);
     if (!view) {
-      view = { reference: op.reference, orderId: orderIdOfPayment(op.reference, op.orderReference), status: op.resultingStatus, amount: op.amount, capturedAmount: null, tombstone: op.operation === 'void', captureEffects: 0 };
+      view = {
+        reference: op.reference,
+        orderId: orderIdOfPayment(op.reference, op.orderReference),
+        status: op.resultingStatus,
+        amount: op.amount,
+        capturedAmount: null,
+        tombstone: op.operation === 'void',
+        captureEffects: 0,
+      };
       this.byReference.set(op.reference, view);
       if (view.orderId !== null) {
         if (!this.byOrder.has(view.orderId)) this.byOrder.set(view.orderId, new Set());
@@ -182,7 +192,9 @@ async function readReport(url: string, after: number, pageSize: number, timeoutM
   const base = url.replace(/\/$/, '');
   const lines: PspOperation[] = [];
   for (;;) {
-    const res = await fetch(`${base}/v1/reports/operations?after=${after}&limit=${pageSize}${filter ? `&${filter}` : ''}`, { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(`${base}/v1/reports/operations?after=${after}&limit=${pageSize}${filter ? `&${filter}` : ''}`, {
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     if (res.status !== 200) throw new Error(`PSP report answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
     const page = (await res.json()) as { operations: PspOperation[]; nextAfter: number | null };
     lines.push(...page.operations);

@@ -33,7 +33,9 @@ export function ensureConsoleBuilt(): void {
     execFileSync(process.execPath, [path.join(ROOT, 'web', 'build.mjs'), '--if-stale'], { cwd: ROOT, stdio: 'pipe', timeout: 120_000 });
   } catch (err) {
     const e = err as { stdout?: Buffer; stderr?: Buffer; message: string };
-    throw new Error(`building the web console failed (node web/build.mjs): ${e.message}\n${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`, { cause: err });
+    throw new Error(`building the web console failed (node web/build.mjs): ${e.message}\n${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`, {
+      cause: err,
+    });
   }
 }
 

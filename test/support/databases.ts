@@ -26,7 +26,10 @@ export async function createTestDatabases(label: string): Promise<TestDatabases>
   const primaryAdmin = process.env.TEST_PG_PRIMARY_ADMIN_URL;
   const readAdmin = process.env.TEST_PG_READ_ADMIN_URL;
   if (!primaryAdmin || !readAdmin) throw new Error('global-setup did not start Postgres');
-  const suffix = `${label.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 20)}_${randomBytes(3).toString('hex')}`;
+  const suffix = `${label
+    .replace(/[^a-z0-9]/gi, '')
+    .toLowerCase()
+    .slice(0, 20)}_${randomBytes(3).toString('hex')}`;
   const names: Record<DatabaseName, string> = {
     orders: `orders_${suffix}`,
     payments: `payments_${suffix}`,

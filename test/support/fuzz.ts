@@ -29,7 +29,7 @@ export const NASTY_STRINGS: string[] = [
   "' OR '1'='1",
   "'; DROP TABLE orders; --",
   '" OR ""="',
-  "1; SELECT pg_sleep(10)--",
+  '1; SELECT pg_sleep(10)--',
   "rst_0001' --",
   "rst_0001'||'",
   'rst_0001;',
@@ -77,12 +77,36 @@ export const hostileString: fc.Arbitrary<string> = fc.oneof(
   { arbitrary: fc.constantFrom(...NASTY_STRINGS), weight: 5 },
   { arbitrary: fc.string({ unit: 'binary', maxLength: 40 }), weight: 2 },
   { arbitrary: fc.string({ unit: 'grapheme', maxLength: 40 }), weight: 1 },
-  { arbitrary: fc.string({ unit: fc.oneof(loneSurrogate, fc.constantFrom('\u0000', '\u001b', '\u007f', '\u202e', '\u200b', '\ufeff', 'a', '"', '\\')), maxLength: 12 }), weight: 1 },
+  {
+    arbitrary: fc.string({
+      unit: fc.oneof(loneSurrogate, fc.constantFrom('\u0000', '\u001b', '\u007f', '\u202e', '\u200b', '\ufeff', 'a', '"', '\\')),
+      maxLength: 12,
+    }),
+    weight: 1,
+  },
   { arbitrary: fc.tuple(fc.constantFrom('a', '💥', '\u0000', 'é', ' '), fc.integer({ min: 60, max: 3000 })).map(([c, n]) => c.repeat(n)), weight: 1 },
 );
 
 export const hostileNumber: fc.Arbitrary<number> = fc.oneof(
-  fc.constantFrom(0, -0, -1, 1.5, 0.1, 99.999, 100, 1e7 + 1, 1e308, -1e308, 2 ** 53, 2 ** 53 + 2, Number.MAX_SAFE_INTEGER, 5e-324, 1e21, -2147483649, 4294967296),
+  fc.constantFrom(
+    0,
+    -0,
+    -1,
+    1.5,
+    0.1,
+    99.999,
+    100,
+    1e7 + 1,
+    1e308,
+    -1e308,
+    2 ** 53,
+    2 ** 53 + 2,
+    Number.MAX_SAFE_INTEGER,
+    5e-324,
+    1e21,
+    -2147483649,
+    4294967296,
+  ),
   fc.integer(),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
 );
@@ -147,10 +171,27 @@ export const hostile = <T>(fault: string, arb: fc.Arbitrary<T>): fc.Arbitrary<Ta
 export const hostileOneOf = <T>(...arbs: Array<fc.Arbitrary<Tagged<T>>>): fc.Arbitrary<Tagged<T>> => fc.oneof(...arbs);
 
 /** Irrelevant headers with hostile values: noise on every request, never a fault by themselves. */
-const NOISE_HEADERS = ['x-forwarded-for', 'x-real-ip', 'forwarded', 'x-request-id', 'accept', 'accept-language', 'user-agent', 'origin', 'referer', 'cookie', 'x-http-method-override', 'x-original-url', 'x-forwarded-host', 'range'];
+const NOISE_HEADERS = [
+  'x-forwarded-for',
+  'x-real-ip',
+  'forwarded',
+  'x-request-id',
+  'accept',
+  'accept-language',
+  'user-agent',
+  'origin',
+  'referer',
+  'cookie',
+  'x-http-method-override',
+  'x-original-url',
+  'x-forwarded-host',
+  'range',
+];
 
 const noiseHeaders: fc.Arbitrary<Record<string, string>> = fc
-  .array(fc.tuple(fc.constantFrom(...NOISE_HEADERS), fc.oneof(hostileString, fc.constantFrom('1.2.3.4', '127.0.0.1, 10.0.0.1', '*/*', 'bytes=0-1'))), { maxLength: 3 })
+  .array(fc.tuple(fc.constantFrom(...NOISE_HEADERS), fc.oneof(hostileString, fc.constantFrom('1.2.3.4', '127.0.0.1, 10.0.0.1', '*/*', 'bytes=0-1'))), {
+    maxLength: 3,
+  })
   .map((pairs) => Object.fromEntries(pairs.map(([k, v]) => [k, headerSafe(v).slice(0, 1000)])));
 
 /**
@@ -158,9 +199,11 @@ const noiseHeaders: fc.Arbitrary<Record<string, string>> = fc
  * as their UTF-8 bytes; control characters other than tab cannot be sent by fetch at all (the raw
  * socket tests in security.fuzz.test.ts send those).
  */
+// eslint-disable-next-line no-control-regex
+const NOT_IN_A_HEADER = /[\u0000-\u0008\u000a-\u001f\u007f]/g;
+
 export function headerSafe(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  return Buffer.from(s, 'utf8').toString('latin1').replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, '');
+  return Buffer.from(s, 'utf8').toString('latin1').replace(NOT_IN_A_HEADER, '');
 }
 
 /**
@@ -179,7 +222,13 @@ export const headerAsReceived = (v: string) => v.replace(/^[\t\n\r ]+|[\t\n\r ]+
  */
 export function requestArbitrary(spec: RouteFuzzSpec): fc.Arbitrary<FuzzRequest> {
   const [method, template] = spec.route.split(' ') as [string, string];
-  const names = [...Object.keys(spec.params ?? {}).map((p) => `param:${p}`), 'auth', 'query', ...(spec.headers ? ['headers'] : []), ...(spec.body ? ['body'] : [])];
+  const names = [
+    ...Object.keys(spec.params ?? {}).map((p) => `param:${p}`),
+    'auth',
+    'query',
+    ...(spec.headers ? ['headers'] : []),
+    ...(spec.body ? ['body'] : []),
+  ];
   const componentOf = (name: string): Component<unknown> => {
     if (name.startsWith('param:')) return spec.params![name.slice(6)] as Component<unknown>;
     return (spec as unknown as Record<string, Component<unknown>>)[name]!;
@@ -245,10 +294,12 @@ export function segmentRefused(raw: string): boolean {
 }
 
 /** Path segments that are not ids at all: 400 (or 404 when they reroute the request). */
-export const invalidSegment: fc.Arbitrary<Tagged<string>> = fc.oneof(
-  { arbitrary: hostileString.map(encodeSegment).filter(segmentRefused), weight: 4 },
-  { arbitrary: fc.constantFrom(...RAW_SEGMENTS).filter(segmentRefused), weight: 1 },
-).map((value) => ({ value, fault: 'path:not-an-id' }));
+export const invalidSegment: fc.Arbitrary<Tagged<string>> = fc
+  .oneof(
+    { arbitrary: hostileString.map(encodeSegment).filter(segmentRefused), weight: 4 },
+    { arbitrary: fc.constantFrom(...RAW_SEGMENTS).filter(segmentRefused), weight: 1 },
+  )
+  .map((value) => ({ value, fault: 'path:not-an-id' }));
 
 /** Well-formed ids that name nothing (404, or 403 where the token names another restaurant). */
 export function unknownSegment(prefix: string, known: string[]): fc.Arbitrary<Tagged<string>> {
@@ -265,8 +316,47 @@ export function unknownSegment(prefix: string, known: string[]): fc.Arbitrary<Ta
 // ---------------------------------------------------------------------------------------------
 // Query strings
 
-const QUERY_KEYS = ['limit', 'cursor', 'status', 'wait', 'x', '__proto__', 'constructor', 'limit[]', 'limit[0]', 'cursor[$ne]', 'status[]', 'LIMIT', 'Wait', ''];
-const QUERY_VALUES = ['', '-1', '0', '1', '50', '200', '201', '30001', '1e2', '0x10', ' 5', '5 ', '+5', '1.5', 'NaN', 'Infinity', '99999999999999999999', 'null', 'AWAITING_RESTAURANT', 'awaiting_restaurant', 'rst_0001', 'ord_x', "' OR 1=1--"];
+const QUERY_KEYS = [
+  'limit',
+  'cursor',
+  'status',
+  'wait',
+  'x',
+  '__proto__',
+  'constructor',
+  'limit[]',
+  'limit[0]',
+  'cursor[$ne]',
+  'status[]',
+  'LIMIT',
+  'Wait',
+  '',
+];
+const QUERY_VALUES = [
+  '',
+  '-1',
+  '0',
+  '1',
+  '50',
+  '200',
+  '201',
+  '30001',
+  '1e2',
+  '0x10',
+  ' 5',
+  '5 ',
+  '+5',
+  '1.5',
+  'NaN',
+  'Infinity',
+  '99999999999999999999',
+  'null',
+  'AWAITING_RESTAURANT',
+  'awaiting_restaurant',
+  'rst_0001',
+  'ord_x',
+  "' OR 1=1--",
+];
 
 const queryPart = fc.oneof(
   { arbitrary: fc.constantFrom(...QUERY_KEYS, ...QUERY_VALUES).map(encodeURIComponent), weight: 4 },
@@ -285,8 +375,16 @@ export function queryAsReceived(raw: string): Record<string, unknown> {
 export function hostileQuery(schema: z.ZodType): fc.Arbitrary<Tagged<string>> {
   return fc
     .oneof(
-      { arbitrary: fc.array(fc.tuple(queryPart, queryPart), { minLength: 1, maxLength: 5 }).map((pairs) => pairs.map(([k, v]) => `${k}=${v}`).join('&')), weight: 5 },
-      { arbitrary: fc.tuple(fc.constantFrom('limit', 'cursor', 'status', 'wait'), fc.integer({ min: 2, max: 30 })).map(([k, n]) => Array.from({ length: n }, (_, i) => `${k}=${i}`).join('&')), weight: 1 },
+      {
+        arbitrary: fc.array(fc.tuple(queryPart, queryPart), { minLength: 1, maxLength: 5 }).map((pairs) => pairs.map(([k, v]) => `${k}=${v}`).join('&')),
+        weight: 5,
+      },
+      {
+        arbitrary: fc
+          .tuple(fc.constantFrom('limit', 'cursor', 'status', 'wait'), fc.integer({ min: 2, max: 30 }))
+          .map(([k, n]) => Array.from({ length: n }, (_, i) => `${k}=${i}`).join('&')),
+        weight: 1,
+      },
       { arbitrary: fc.integer({ min: 100, max: 1500 }).map((n) => Array.from({ length: n }, (_, i) => `p${i}=${i}`).join('&')), weight: 1 },
     )
     .filter((raw) => !schema.safeParse(queryAsReceived(raw)).success)
@@ -377,7 +475,14 @@ export function hostileBody(schema: z.ZodType, validExamples: unknown[], mutatio
   return fc.oneof(
     { arbitrary: mutations.map(json).filter(refused).map(tag('body:schema')), weight: 6 },
     { arbitrary: hostileJson.map(json).filter(refused).map(tag('body:random-json')), weight: 2 },
-    { arbitrary: fc.constantFrom(...MALFORMED).map((raw) => ({ raw, contentType: 'application/json' })).filter(refused).map(tag('body:malformed')), weight: 2 },
+    {
+      arbitrary: fc
+        .constantFrom(...MALFORMED)
+        .map((raw) => ({ raw, contentType: 'application/json' }))
+        .filter(refused)
+        .map(tag('body:malformed')),
+      weight: 2,
+    },
     {
       // Truncated valid bodies.
       arbitrary: fc
@@ -404,12 +509,27 @@ export function hostileBody(schema: z.ZodType, validExamples: unknown[], mutatio
     {
       arbitrary: fc
         .tuple(example, fc.integer({ min: BODY_LIMIT_BYTES + 1, max: 4 * BODY_LIMIT_BYTES }), fc.constantFrom('pad', 'unknown'))
-        .map(([v, size, how]) => ({ raw: JSON.stringify({ ...(v as object), [how === 'pad' ? 'padding' : 'x'.repeat(8)]: 'x'.repeat(size) }), contentType: 'application/json' }))
+        .map(([v, size, how]) => ({
+          raw: JSON.stringify({ ...(v as object), [how === 'pad' ? 'padding' : 'x'.repeat(8)]: 'x'.repeat(size) }),
+          contentType: 'application/json',
+        }))
         .map(tag('body:too-large')),
       weight: 1,
     },
-    { arbitrary: fc.tuple(example, fc.constantFrom(...REFUSED_CONTENT_TYPES, undefined)).map(([v, contentType]) => ({ raw: JSON.stringify(v), ...(contentType !== undefined ? { contentType } : {}) })).map(tag('body:content-type')), weight: 1 },
-    { arbitrary: fc.tuple(example, fc.constantFrom('gzip', 'deflate', 'br', 'compress', 'x-unknown', 'gzip, gzip')).map(([v, contentEncoding]) => ({ ...json(v), contentEncoding })).map(tag('body:content-encoding')), weight: 1 },
+    {
+      arbitrary: fc
+        .tuple(example, fc.constantFrom(...REFUSED_CONTENT_TYPES, undefined))
+        .map(([v, contentType]) => ({ raw: JSON.stringify(v), ...(contentType !== undefined ? { contentType } : {}) }))
+        .map(tag('body:content-type')),
+      weight: 1,
+    },
+    {
+      arbitrary: fc
+        .tuple(example, fc.constantFrom('gzip', 'deflate', 'br', 'compress', 'x-unknown', 'gzip, gzip'))
+        .map(([v, contentEncoding]) => ({ ...json(v), contentEncoding }))
+        .map(tag('body:content-encoding')),
+      weight: 1,
+    },
     {
       // Prototype-pollution keys written into the JSON text itself.
       arbitrary: fc
@@ -428,9 +548,16 @@ export function mutateObject(base: Record<string, unknown>, fieldValues: Record<
   const valueFor = (k: string) => (fieldValues[k] ? fc.oneof(fieldValues[k]!, hostileJson) : hostileJson);
   return fc.oneof(
     fc.constantFrom(...keys).map((k) => Object.fromEntries(Object.entries(base).filter(([key]) => key !== k))),
-    fc.tuple(hostileKey.filter((k) => !keys.includes(k)), hostileJson).map(([k, v]) => ({ ...base, [k]: v })),
+    fc
+      .tuple(
+        hostileKey.filter((k) => !keys.includes(k)),
+        hostileJson,
+      )
+      .map(([k, v]) => ({ ...base, [k]: v })),
     fc.constantFrom(...keys).chain((k) => valueFor(k).map((v) => ({ ...base, [k]: v }))),
-    fc.tuple(fc.constantFrom(...keys), fc.constantFrom(...keys)).chain(([a, b]) => fc.tuple(valueFor(a), valueFor(b)).map(([va, vb]) => ({ ...base, [a]: va, [b]: vb }))),
+    fc
+      .tuple(fc.constantFrom(...keys), fc.constantFrom(...keys))
+      .chain(([a, b]) => fc.tuple(valueFor(a), valueFor(b)).map(([va, vb]) => ({ ...base, [a]: va, [b]: vb }))),
   );
 }
 
@@ -478,7 +605,14 @@ export function errorShapeProblem(res: FuzzResponse): string | undefined {
 export function describeRequest(req: FuzzRequest): string {
   const clip = (s: string, n = 300) => (s.length > n ? `${s.slice(0, n)}…(${s.length} chars)` : s);
   const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, clip(v, 120)]));
-  return JSON.stringify({ faults: req.faults, method: req.method, path: clip(req.path), query: clip(req.query), headers, body: req.body ? { ...req.body, raw: clip(req.body.raw) } : undefined });
+  return JSON.stringify({
+    faults: req.faults,
+    method: req.method,
+    path: clip(req.path),
+    query: clip(req.query),
+    headers,
+    body: req.body ? { ...req.body, raw: clip(req.body.raw) } : undefined,
+  });
 }
 
 export interface RouteCounts {
@@ -526,7 +660,9 @@ const TABLES: Array<[keyof Pick<TestStack['dbs'], 'orders' | 'payments' | 'resta
 export async function snapshotRows(stack: TestStack): Promise<Record<string, string>> {
   const entries = await Promise.all(
     TABLES.map(async ([db, table]) => {
-      const { rows } = await stack.dbs[db].raw(`select count(*)::int as n, coalesce(md5(string_agg(t::text, E'\\n' order by t::text)), '-') as sum from ${table} t`);
+      const { rows } = await stack.dbs[db].raw(
+        `select count(*)::int as n, coalesce(md5(string_agg(t::text, E'\\n' order by t::text)), '-') as sum from ${table} t`,
+      );
       return [`${db}.${table}`, `${rows[0].n} rows, md5 ${rows[0].sum}`] as const;
     }),
   );

@@ -5,7 +5,6 @@ import { startPostgres, type PostgresInstance } from '../../lib/node/embedded-po
 import { freePort } from '../../lib/node/ports';
 
 declare global {
-   
   var __TEST_POSTGRES__: { instances: PostgresInstance[]; root: string } | undefined;
 }
 

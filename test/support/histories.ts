@@ -22,7 +22,9 @@ export async function maybeRecordHistory(client: Client, address: string, name: 
   if (process.env.RECORD_HISTORIES !== '1') return;
   await client.workflow.getHandle(workflowId).result();
   // Recorded with the operators' own tool, exactly as they would fetch a history to replay.
-  const json = execFileSync(temporalCliPath(), ['workflow', 'show', '--workflow-id', workflowId, '--output', 'json', '--address', address], { encoding: 'utf8' });
+  const json = execFileSync(temporalCliPath(), ['workflow', 'show', '--workflow-id', workflowId, '--output', 'json', '--address', address], {
+    encoding: 'utf8',
+  });
   const dir = path.join(HISTORY_DIR, CURRENT_HISTORY_GENERATION);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, `${name}.json`), `${JSON.stringify({ workflowId, ...JSON.parse(json) }, null, 1)}\n`);

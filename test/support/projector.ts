@@ -15,7 +15,10 @@ export interface TestProjector {
 
 /** The real CDC projector, in-process, on a slot of its own (slots are cluster-wide). */
 export async function startTestProjector(dbs: TestDatabases, label: string): Promise<TestProjector> {
-  const slotName = `t_${label.replace(/[^a-z0-9]/gi, '').toLowerCase().slice(0, 20)}_${randomBytes(4).toString('hex')}`;
+  const slotName = `t_${label
+    .replace(/[^a-z0-9]/gi, '')
+    .toLowerCase()
+    .slice(0, 20)}_${randomBytes(4).toString('hex')}`;
   const projector = createMenuProjector({
     sourceUrl: dbs.urls.restaurants,
     readDb: dbs.menuRead,

@@ -135,7 +135,11 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
     decisionWaitMs: opts.decisionWaitMs ?? 3000,
     // The operator's desk: the payments database read-only (as api/server.ts opens it) and the PSP's
     // report; a one-order reconcile with no grace period (a terminated saga's activities are done here).
-    adminDesk: { paymentsReadDb: paymentsRead, pspUrl: pspServer.url, reconcile: { graceSeconds: opts.reconcileGraceSeconds ?? 0, staleSeconds: 3600 + (opts.acceptanceWindowSeconds ?? 300) } },
+    adminDesk: {
+      paymentsReadDb: paymentsRead,
+      pspUrl: pspServer.url,
+      reconcile: { graceSeconds: opts.reconcileGraceSeconds ?? 0, staleSeconds: 3600 + (opts.acceptanceWindowSeconds ?? 300) },
+    },
   });
   // The cache's counters are in this app's registry, so its /metrics shows them.
   const app = createApp({ ...apiDeps(), registry, menuCache });
@@ -160,7 +164,13 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
       const common = { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueuePrefix };
       const created = await Promise.all([
         which.order
-          ? createOrderWorker({ ...common, db: dbs.orders, workflowBundle: await workflowBundle(), client: env.client, acceptanceWindowSeconds: opts.acceptanceWindowSeconds ?? 300 })
+          ? createOrderWorker({
+              ...common,
+              db: dbs.orders,
+              workflowBundle: await workflowBundle(),
+              client: env.client,
+              acceptanceWindowSeconds: opts.acceptanceWindowSeconds ?? 300,
+            })
           : undefined,
         which.payment
           ? createPaymentWorker({

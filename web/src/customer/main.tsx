@@ -35,7 +35,11 @@ function useRoute(): Route {
 function CustomerPage() {
   const t = useT();
   const route = useRoute();
-  const { session, signOut: endSession, signInPage } = useConsoleSession('customer', { title: t.customerTitle, label: t.customerTokenLabel, help: t.customerTokenHelp });
+  const {
+    session,
+    signOut: endSession,
+    signInPage,
+  } = useConsoleSession('customer', { title: t.customerTitle, label: t.customerTokenLabel, help: t.customerTokenHelp });
   const [carts, setCarts] = useState<Carts>({});
 
   if (!session) return signInPage;

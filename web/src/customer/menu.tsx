@@ -93,7 +93,13 @@ export function CustomerMenu(props: { session: Session; restaurantId: string; ca
     try {
       const placed = await api<PlacedOrder>('/orders', { method: 'POST', token: session.token, headers: { 'idempotency-key': attempt.current.key }, body });
       attempt.current = undefined;
-      rememberOrder(session.sub, { orderId: placed.orderId, restaurantId, restaurantName: menu?.name, totalAmount: placed.totalAmount, placedAt: new Date().toISOString() });
+      rememberOrder(session.sub, {
+        orderId: placed.orderId,
+        restaurantId,
+        restaurantName: menu?.name,
+        totalAmount: placed.totalAmount,
+        placedAt: new Date().toISOString(),
+      });
       props.setCarts((all) => ({ ...all, [restaurantId]: {} }));
       navigate(`#/orders/${encodeURIComponent(placed.orderId)}`);
     } catch (err) {
@@ -145,7 +151,15 @@ export function CustomerMenu(props: { session: Session; restaurantId: string; ca
   );
 }
 
-function MenuPanel({ menu, cart, setQuantity }: { menu: Menu | undefined; cart: Record<string, number>; setQuantity: (menuId: string, quantity: number) => void }) {
+function MenuPanel({
+  menu,
+  cart,
+  setQuantity,
+}: {
+  menu: Menu | undefined;
+  cart: Record<string, number>;
+  setQuantity: (menuId: string, quantity: number) => void;
+}) {
   const t = useT();
   return (
     <section aria-labelledby="menu-title" class="panel">
@@ -196,7 +210,12 @@ function CartPanel(props: {
                   {(!l.item || l.item.status !== 'ON_SALE') && <span class="line-warning"> — {t.lineSoldOut}</span>}
                 </span>
                 <span class="num">{l.item ? t.money(l.item.price * l.quantity) : ''}</span>
-                <button type="button" class="link-button small" onClick={() => setQuantity(l.menuId, 0)} aria-label={`${t.remove}: ${l.item?.name ?? l.menuId}`}>
+                <button
+                  type="button"
+                  class="link-button small"
+                  onClick={() => setQuantity(l.menuId, 0)}
+                  aria-label={`${t.remove}: ${l.item?.name ?? l.menuId}`}
+                >
                   {t.remove}
                 </button>
               </li>
@@ -206,7 +225,14 @@ function CartPanel(props: {
             <span>{t.total}</span> <strong>{t.money(total)}</strong>
           </p>
           <label for="address">{t.deliveryAddress}</label>
-          <input id="address" type="text" autocomplete="street-address" maxLength={500} value={props.address} onInput={(e) => props.setAddress((e.target as HTMLInputElement).value)} />
+          <input
+            id="address"
+            type="text"
+            autocomplete="street-address"
+            maxLength={500}
+            value={props.address}
+            onInput={(e) => props.setAddress((e.target as HTMLInputElement).value)}
+          />
           <fieldset class="cards">
             <legend>{t.card}</legend>
             {SANDBOX_CARDS.map((c) => (
@@ -253,7 +279,13 @@ function MenuCard({ item, quantity, setQuantity }: { item: MenuItem; quantity: n
           <span class="qty" aria-hidden="true">
             {quantity}
           </span>
-          <button type="button" class="button secondary small" aria-label={t.increase(item.name)} disabled={quantity >= MAX_QUANTITY} onClick={() => setQuantity(quantity + 1)}>
+          <button
+            type="button"
+            class="button secondary small"
+            aria-label={t.increase(item.name)}
+            disabled={quantity >= MAX_QUANTITY}
+            onClick={() => setQuantity(quantity + 1)}
+          >
             +
           </button>
         </span>

@@ -22,7 +22,8 @@ function steps(order: Order): [StepState, StepState, StepState] {
     case 'CONFIRMED':
       return ['done', 'done', 'done'];
     default: {
-      const paymentFailed = ['PAYMENT_DECLINED', 'PAYMENT_UNAVAILABLE'].includes(order.failureReason ?? '') || order.payment.status === 'DECLINED' || order.payment.status === null;
+      const paymentFailed =
+        ['PAYMENT_DECLINED', 'PAYMENT_UNAVAILABLE'].includes(order.failureReason ?? '') || order.payment.status === 'DECLINED' || order.payment.status === null;
       return paymentFailed ? ['done', 'failed', 'todo'] : ['done', 'done', 'failed'];
     }
   }
@@ -95,12 +96,20 @@ export function CustomerOrder({ session, orderId }: { session: Session; orderId:
             <h2 id="progress-title" class="visually-hidden">
               {t.colStatus}
             </h2>
-            <div class={`order-status status-${order.status.toLowerCase()}`} role="status" aria-live="polite" data-order-status={order.status} data-failure-reason={order.failureReason ?? ''}>
+            <div
+              class={`order-status status-${order.status.toLowerCase()}`}
+              role="status"
+              aria-live="polite"
+              data-order-status={order.status}
+              data-failure-reason={order.failureReason ?? ''}
+            >
               <p class="status-headline">{t.statusSentence[order.status]}</p>
               {(order.status === 'REJECTED' || order.status === 'CANCELLED') && <p class="reason">{reasonSentence(t, order.failureReason)}</p>}
               {order.status === 'CONFIRMED' && <p>{t.chargedTotal(t.money(order.totalAmount))}</p>}
             </div>
-            {order.status === 'AWAITING_RESTAURANT' && deadline !== undefined && <p class="countdown-text">{t.restaurantHasLeft(formatRemaining(deadline - now))}</p>}
+            {order.status === 'AWAITING_RESTAURANT' && deadline !== undefined && (
+              <p class="countdown-text">{t.restaurantHasLeft(formatRemaining(deadline - now))}</p>
+            )}
             <StepList state={state} />
             {!terminal && (
               <div class="actions">

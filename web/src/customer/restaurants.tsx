@@ -81,8 +81,8 @@ export function RestaurantList({ session }: { session: Session }) {
           <ul class="plain-list" role="list">
             {orders.map((o) => (
               <li key={o.orderId}>
-                <a href={`#/orders/${encodeURIComponent(o.orderId)}`}>{shortId(o.orderId)}</a> · {o.restaurantName ?? o.restaurantId} · {t.money(o.totalAmount)} ·{' '}
-                <span class="muted">{t.time(o.placedAt)}</span>
+                <a href={`#/orders/${encodeURIComponent(o.orderId)}`}>{shortId(o.orderId)}</a> · {o.restaurantName ?? o.restaurantId} · {t.money(o.totalAmount)}{' '}
+                · <span class="muted">{t.time(o.placedAt)}</span>
               </li>
             ))}
           </ul>

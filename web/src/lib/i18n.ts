@@ -194,7 +194,10 @@ const en = {
   } as Record<string, string>,
   storyHeading: (id: string) => `Story of ${id}`,
   storyEmpty: 'Pick an order to see its story.',
-  sourceName: { order: 'Order', payment: 'Payment', psp: 'PSP', ticket: 'Ticket', saga: 'Saga', reconciler: 'Reconciler', operator: 'Operator' } as Record<string, string>,
+  sourceName: { order: 'Order', payment: 'Payment', psp: 'PSP', ticket: 'Ticket', saga: 'Saga', reconciler: 'Reconciler', operator: 'Operator' } as Record<
+    string,
+    string
+  >,
   sourceUnavailable: (source: string, why: string) => `${source}: ${why}`,
   openInTemporal: 'Open in Temporal',
   repairWorkflow: 'Repair workflow',

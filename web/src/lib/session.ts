@@ -11,13 +11,13 @@ export interface Session {
   expiresAt?: number;
 }
 
-export type TokenProblem =
-  | { kind: 'malformed' }
-  | { kind: 'wrongRole'; role: string; expected: Role }
-  | { kind: 'expired'; at: number };
+export type TokenProblem = { kind: 'malformed' } | { kind: 'wrongRole'; role: string; expected: Role } | { kind: 'expired'; at: number };
 
 function decodeSegment(segment: string): unknown {
-  const b64 = segment.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(segment.length / 4) * 4, '=');
+  const b64 = segment
+    .replace(/-/g, '+')
+    .replace(/_/g, '/')
+    .padEnd(Math.ceil(segment.length / 4) * 4, '=');
   const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
   return JSON.parse(new TextDecoder().decode(bytes));
 }

@@ -116,7 +116,16 @@ export interface OperatorAction {
 
 export interface OrderStory {
   orderId: string;
-  order: { orderId: string; customerId: string; restaurantId: string; status: OrderStatus; failureReason: string | null; totalAmount: number; paymentStatus: string | null; createdAt: string };
+  order: {
+    orderId: string;
+    customerId: string;
+    restaurantId: string;
+    status: OrderStatus;
+    failureReason: string | null;
+    totalAmount: number;
+    paymentStatus: string | null;
+    createdAt: string;
+  };
   payment: { status: string } | null;
   psp: { findings: Array<{ kind: string; detail: string }> } | null;
   ticket: { status: string } | null;

@@ -30,7 +30,13 @@ export function LanguageSwitch() {
   return (
     <LangContext.Consumer>
       {({ setLang }) => (
-        <button type="button" class="link-button" lang={t.lang === 'en' ? 'ko' : 'en'} aria-label={t.switchToLabel} onClick={() => setLang(t.lang === 'en' ? 'ko' : 'en')}>
+        <button
+          type="button"
+          class="link-button"
+          lang={t.lang === 'en' ? 'ko' : 'en'}
+          aria-label={t.switchToLabel}
+          onClick={() => setLang(t.lang === 'en' ? 'ko' : 'en')}
+        >
           {t.switchTo}
         </button>
       )}

@@ -38,7 +38,9 @@ function OperatorDesk() {
           <Search session={session} onSelect={select} selected={orderId} />
           <Attention session={session} onSelect={select} selected={orderId} version={version} />
         </div>
-        <div class="desk-main">{orderId ? <StoryView session={session} orderId={orderId} onAction={() => setVersion((v) => v + 1)} /> : <p class="empty card">{t.storyEmpty}</p>}</div>
+        <div class="desk-main">
+          {orderId ? <StoryView session={session} orderId={orderId} onAction={() => setVersion((v) => v + 1)} /> : <p class="empty card">{t.storyEmpty}</p>}
+        </div>
       </div>
     </Shell>
   );

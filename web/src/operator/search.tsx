@@ -52,7 +52,14 @@ export function Search(props: { session: Session; onSelect: (orderId: string) =>
         <label for="search-value" class="visually-hidden">
           {t.searchValue}
         </label>
-        <input id="search-value" type="search" spellcheck={false} autocomplete="off" value={value} onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
+        <input
+          id="search-value"
+          type="search"
+          spellcheck={false}
+          autocomplete="off"
+          value={value}
+          onInput={(e) => setValue((e.target as HTMLInputElement).value)}
+        />
         <button type="submit" class="button primary small">
           {t.search}
         </button>

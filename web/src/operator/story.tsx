@@ -42,10 +42,12 @@ export function StoryView(props: { session: Session; orderId: string; onAction: 
     <>
       <section class="card" aria-labelledby="story-summary" data-story-status={o.status}>
         <h2 id="story-summary">
-          <span class={`badge status-${o.status.toLowerCase()}`}>{t.orderStatus[o.status]}</span> {o.failureReason && <span class="muted">{o.failureReason}</span>}
+          <span class={`badge status-${o.status.toLowerCase()}`}>{t.orderStatus[o.status]}</span>{' '}
+          {o.failureReason && <span class="muted">{o.failureReason}</span>}
         </h2>
         <p>
-          {t.money(o.totalAmount)} · {o.customerId} → {o.restaurantId} · {t.payment}: {story.payment?.status ?? '—'} · PSP: {story.psp?.findings.length ? story.psp.findings.map((f) => f.kind).join(', ') : 'OK'}
+          {t.money(o.totalAmount)} · {o.customerId} → {o.restaurantId} · {t.payment}: {story.payment?.status ?? '—'} · PSP:{' '}
+          {story.psp?.findings.length ? story.psp.findings.map((f) => f.kind).join(', ') : 'OK'}
         </p>
         <p>
           {story.saga && (
@@ -94,7 +96,14 @@ export function StoryView(props: { session: Session; orderId: string; onAction: 
                   <span class={`source source-${e.source}`}>{t.sourceName[e.source] ?? e.source}</span>
                 </td>
                 <td>
-                  <span class="kind">{e.kind}</span> {e.link ? <a href={e.link} target="_blank" rel="noreferrer">{e.summary}</a> : e.summary}
+                  <span class="kind">{e.kind}</span>{' '}
+                  {e.link ? (
+                    <a href={e.link} target="_blank" rel="noreferrer">
+                      {e.summary}
+                    </a>
+                  ) : (
+                    e.summary
+                  )}
                   {e.attempt && e.attempt > 1 ? <span class="muted"> (attempt {e.attempt})</span> : null}
                   {e.failure && <div class="failure">{e.failure}</div>}
                 </td>

@@ -7,7 +7,11 @@ import { Orders } from './orders';
 
 function RestaurantConsole() {
   const t = useT();
-  const { session, signOut: endSession, signInPage } = useConsoleSession('restaurant', { title: t.restaurantTitle, label: t.restaurantTokenLabel, help: t.restaurantTokenHelp });
+  const {
+    session,
+    signOut: endSession,
+    signInPage,
+  } = useConsoleSession('restaurant', { title: t.restaurantTitle, label: t.restaurantTokenLabel, help: t.restaurantTokenHelp });
   const [name, setName] = useState<string>();
 
   if (!session) return signInPage;

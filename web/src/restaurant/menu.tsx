@@ -130,7 +130,13 @@ export function MenuEditor({ session, onName }: { session: Session; onName: (nam
   );
 }
 
-function MenuRow(props: { t: Messages; item: MenuItem; row: RowState; setRow: (u: (r: RowState) => RowState) => void; save: (item: MenuItem, patch: Patch) => Promise<void> }) {
+function MenuRow(props: {
+  t: Messages;
+  item: MenuItem;
+  row: RowState;
+  setRow: (u: (r: RowState) => RowState) => void;
+  save: (item: MenuItem, patch: Patch) => Promise<void>;
+}) {
   const { t, item, row, setRow, save } = props;
   const draft = row.draft ?? String(item.price);
   const dirty = row.draft !== undefined && row.draft !== String(item.price);
@@ -208,7 +214,13 @@ function MenuRow(props: { t: Messages; item: MenuItem; row: RowState; setRow: (u
 }
 
 /** Under a row: "Saved", an error, or a version conflict with its two ways out. */
-function RowMessage(props: { t: Messages; messageId: string; row: RowState; setRow: (u: (r: RowState) => RowState) => void; save: (item: MenuItem, patch: Patch) => Promise<void> }) {
+function RowMessage(props: {
+  t: Messages;
+  messageId: string;
+  row: RowState;
+  setRow: (u: (r: RowState) => RowState) => void;
+  save: (item: MenuItem, patch: Patch) => Promise<void>;
+}) {
   const { t, messageId, row, setRow, save } = props;
   return (
     <tr class="row-message">
@@ -222,7 +234,12 @@ function RowMessage(props: { t: Messages; messageId: string; row: RowState; setR
           <div class="notice warn conflict" role="alert">
             <p>
               <strong>{t.conflictTitle}</strong>{' '}
-              {t.conflictBody(row.conflict.current.name, t.money(row.conflict.current.price), t.itemStatus[row.conflict.current.status], row.conflict.current.version)}
+              {t.conflictBody(
+                row.conflict.current.name,
+                t.money(row.conflict.current.price),
+                t.itemStatus[row.conflict.current.status],
+                row.conflict.current.version,
+              )}
             </p>
             <div class="actions">
               <button type="button" class="button secondary small" onClick={() => setRow(() => ({}))}>

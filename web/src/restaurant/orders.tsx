@@ -84,7 +84,11 @@ export function Orders({ session }: { session: Session }) {
     setFailures(({ [orderId]: _, ...rest }) => rest);
     try {
       const body = decision === 'reject' ? (reason.trim() ? { reason: reason.trim() } : {}) : undefined;
-      const result = await api<{ status: OrderStatus }>(`${base}/orders/${encodeURIComponent(orderId)}/${decision}`, { method: 'POST', token: session.token, body });
+      const result = await api<{ status: OrderStatus }>(`${base}/orders/${encodeURIComponent(orderId)}/${decision}`, {
+        method: 'POST',
+        token: session.token,
+        body,
+      });
       setOrders((list) => list?.map((o) => (o.orderId === orderId ? { ...o, status: result.status } : o)));
       setAnnouncement(t.decided(shortId(orderId), t.orderStatus[result.status]));
       if (decision === 'reject') {
@@ -222,7 +226,14 @@ function RejectForm({ order: o, busy, reason, setReason, decide, stopRejecting }
       }}
     >
       <label for={`reason-${o.orderId}`}>{t.rejectReason}</label>
-      <input id={`reason-${o.orderId}`} ref={focusOnMount} type="text" maxLength={500} value={reason} onInput={(e) => setReason((e.target as HTMLInputElement).value)} />
+      <input
+        id={`reason-${o.orderId}`}
+        ref={focusOnMount}
+        type="text"
+        maxLength={500}
+        value={reason}
+        onInput={(e) => setReason((e.target as HTMLInputElement).value)}
+      />
       <div class="actions">
         <button type="submit" class="button danger" disabled={!!busy}>
           {t.confirmReject}
