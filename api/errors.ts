@@ -62,7 +62,7 @@ export const unknownRoute: RequestHandler = (req, _res, next) => {
 
 /**
  * Errors raised by Express and body-parser before a route runs, mapped to the contract: malformed
- * JSON and oversized bodies are 400s (API.md: "oversized bodies: 400"), an undecodable path is a 400,
+ * JSON and oversized bodies are 400s (the contract: an oversized body is a bad request), an undecodable path is a 400,
  * an unsupported body encoding a 415. Returns undefined for anything that is not the client's fault.
  */
 function requestError(err: any): HttpError | undefined {

@@ -6,7 +6,7 @@ import { Conflict, Forbidden, InvalidInput, NotFound, PreconditionRequired, Unau
 import { createLogger } from '../lib/node/logger';
 
 // The services throw domain errors; api/errors.ts alone turns them into statuses and the error
-// shape. These are the statuses and codes clients already rely on (API.md, the OpenAPI document).
+// shape. These are the statuses and codes clients already rely on (the OpenAPI document).
 
 describe('the error handler', () => {
   const logged: unknown[] = [];

@@ -6,7 +6,7 @@ import { snapshotRows } from './support/fuzz';
 import { placeOrder, waitForOrder } from './support/orders';
 import { eventually, startStack, TEST_SECRET, type TestStack } from './support/stack';
 
-// Who may do what (API.md), as one table: every route the app serves × every kind of caller. A cell
+// Who may do what (the OpenAPI document says it per route), as one table: every route the app serves × every kind of caller. A cell
 // is the status that caller must get. Refusals are 401 (no or bad credentials), 403 (wrong role, or
 // a restaurant path that is not the caller's restaurant) or 404 (another party's order: the caller
 // may not learn that it exists). The refused cells run first and must change no row anywhere.

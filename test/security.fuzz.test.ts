@@ -45,7 +45,7 @@ import {
 import { placeOrder, waitForOrder } from './support/orders';
 import { http, startStack, TEST_SECRET, type TestStack } from './support/stack';
 
-// Property-based fuzzing of every route in API.md with fast-check: each generated request has at
+// Property-based fuzzing of every route of the API with fast-check: each generated request has at
 // least one hostile part (path, token, query, header or body), so every answer must be a 4xx in the
 // error shape, the process must stay up, and no row in any database may change.
 //
@@ -370,7 +370,7 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
     'POST /restaurants/:restaurantId/orders/:orderId/reject',
   ];
 
-  it('fuzzes every route of API.md', () => {
+  it('fuzzes every route of the API', () => {
     expect(specs.map((s) => s.route).sort()).toEqual([...ROUTES].sort());
   });
 
@@ -533,7 +533,7 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
     },
     {
       name: 'an oversized body',
-      was: '413 PAYLOAD_TOO_LARGE (API.md: oversized bodies are 400)',
+      was: '413 PAYLOAD_TOO_LARGE (the contract: oversized bodies are 400)',
       method: 'POST',
       path: () => '/orders',
       who: 'customerA',

@@ -148,7 +148,7 @@ export interface FuzzBody {
 }
 
 export interface RouteFuzzSpec {
-  /** As in API.md, e.g. `POST /orders/:orderId/cancel`. */
+  /** As the OpenAPI document names it, e.g. `POST /orders/:orderId/cancel`. */
   route: string;
   params?: Record<string, Component<string>>;
   auth: Component<string | undefined>;
