@@ -101,7 +101,8 @@ describe("the operator's desk in a real browser", () => {
     await page.getByRole('alert').getByText('Write why: the reason is kept with the action.').waitFor();
     await page.getByLabel('Reason (required, kept with the action)').fill('saga terminated by mistake: release the hold');
     await page.getByRole('button', { name: 'Reconcile now' }).click();
-    await page.getByText('Done: repaired: rejected (saga TERMINATED, payment VOIDED)').waitFor();
+    // The answer shows under the buttons, and again on the story once it reloads: either will do.
+    await page.getByText('Done: repaired: rejected (saga TERMINATED, payment VOIDED)').first().waitFor();
     await page.locator('[data-story-status="REJECTED"]').waitFor();
     await row(page, 'reconciler', 'WorkflowExecutionCompleted').waitFor();
     await row(page, 'operator', 'RECONCILE_DONE').waitFor();
