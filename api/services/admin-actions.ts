@@ -319,7 +319,8 @@ function outcomeOf(report: ReconcileReport, orderId: string, sagaStatus: string,
       message: `repaired: ${repaired.action} (saga ${repaired.sagaStatus}, payment ${repaired.paymentStatus ?? 'none'})`,
       details: { outcome: 'repaired', repair: repaired },
     };
-  if (report.started.includes(orderId)) return { done: true, message: 'its saga was started (it had none, or a new run followed one that closed)', details: { outcome: 'started' } };
+  if (report.started.includes(orderId))
+    return { done: true, message: 'its saga was started (it had none, or a new run followed one that closed)', details: { outcome: 'started' } };
   if (report.cancelRequested.includes(orderId))
     return { done: true, message: 'its saga was asked to cancel (open far too long)', details: { outcome: 'cancelRequested' } };
   if (report.repairsInProgress.includes(orderId))
