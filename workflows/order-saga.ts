@@ -166,7 +166,9 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
 
     if (!compensationsFirst) registerVoid();
     details('holding the payment');
-    state.paymentStatus = await step(payment.authorizePayment, `Hold ${amount} KRW on the card`, { orderId, amount, cardToken: input.cardToken });
+    state.paymentStatus = await step(payment.authorizePayment, `Hold ${amount} KRW on the card`, { orderId, amount, cardToken: input.cardToken }).catch(
+      (err: unknown) => paymentUnavailableUnlessDecided(err, truthful),
+    );
     stopIfCancelled();
 
     if (!compensationsFirst) registerCancelTicket();
@@ -320,11 +322,25 @@ function isStorableText(text: unknown, maxLength: number): boolean {
   return typeof text === 'string' && text.length <= maxLength && !UNSTORABLE.test(text);
 }
 
+/**
+ * The hold gave up without a business answer (its retries ran out while the PSP stayed unreachable):
+ * that is PAYMENT_UNAVAILABLE. A decline keeps its own meaning, and so does a cancel request in sagas
+ * that give it one (truthful); older sagas called that PAYMENT_UNAVAILABLE too. Only the reason the
+ * saga reports comes from here, not its commands: replay-safe.
+ */
+function paymentUnavailableUnlessDecided(err: unknown, truthful: boolean): never {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  const decided = cause instanceof ApplicationFailure && isFailureReason(cause.type);
+  if (err instanceof ActivityFailure && !decided && !(truthful && isCancellation(err))) {
+    throw ApplicationFailure.nonRetryable(`The payment service could not hold the money: ${err.message}`, 'PAYMENT_UNAVAILABLE');
+  }
+  throw err;
+}
+
 function failureReasonOf(err: unknown, truthful: boolean): FailureReason {
   // A cancel request (Web UI, `temporal workflow cancel`) before the restaurant's decision.
   if (truthful && isCancellation(err)) return 'OPERATOR_CANCELLED';
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof ApplicationFailure && isFailureReason(cause.type)) return cause.type;
-  if (err instanceof ActivityFailure && /authorizePayment/.test(err.activityType ?? '')) return 'PAYMENT_UNAVAILABLE';
   return 'SYSTEM_ERROR';
 }
