@@ -17,7 +17,21 @@
  *   NO_RECONCILER               no reconciler: a terminated saga's order is never repaired
  *   CANCELLABLE_AFTER_DECISION  capture, acceptTicket and confirmOrder in the cancellable scope
  *   CAPTURE_REFUSAL_TRUSTED     a refused capture fails the saga without asking the PSP
+ *
+ * Candidate fixes for the holes this model found in the code (issue 21's report; not the code yet):
+ *   FIX_REGISTER_FIRST   a run registers voidAuthorization and cancelTicket before its first step, so
+ *                        a run that fails early also releases what an earlier run left
+ *   FIX_SWEEPER_GRACE    the sweeper restarts a closed saga only after the grace period, like the
+ *                        reconciler (no attempt of the old run still running or still to reach the PSP)
+ *   FIX_REPAIR_EXCLUSIVE the repair holds the order's workflow id (runs as order-<orderId>), so no
+ *                        saga run starts while it runs or after it completed
+ * FIXED turns all three on.
  */
+#ifdef FIXED
+#define FIX_REGISTER_FIRST
+#define FIX_SWEEPER_GRACE
+#define FIX_REPAIR_EXCLUSIVE
+#endif
 
 /* ---- bounds (spin -D to change) ---- */
 #ifndef MAXF
@@ -45,12 +59,14 @@ mtype = {
   syncPaymentFromPsp, getTicket, releasePayment
 };
 /* failure reasons (lib/domain.ts) */
+#define NO_REASON 0             /* variables start at 0: these two are 0, not mtype values */
+#define UNDECIDED 0
 mtype = {
-  NO_REASON, AMOUNT_MISMATCH, PAYMENT_DECLINED, PAYMENT_UNAVAILABLE, SYSTEM_ERROR, ITEM_UNAVAILABLE,
+  AMOUNT_MISMATCH, PAYMENT_DECLINED, PAYMENT_UNAVAILABLE, SYSTEM_ERROR, ITEM_UNAVAILABLE,
   CUSTOMER_CANCELLED, OPERATOR_CANCELLED, RESTAURANT_TIMEOUT, RESTAURANT_REJECTED,
   PAYMENT_CAPTURE_FAILED, SAGA_ABORTED
 };
-mtype = { UNDECIDED, ACCEPT, REJECT };
+mtype = { ACCEPT, REJECT };
 /* order, ticket and payment states; REFUSED (4xx) and UNAVAILABLE (no answer, 5xx) are answers */
 mtype = { PENDING, AWAITING_RESTAURANT, CONFIRMED, REJECTED, CANCELLED };
 mtype = { NO_TICKET, TICKET_PENDING, TICKET_ACCEPTED, TICKET_REJECTED, TICKET_CANCELLED };
@@ -95,7 +111,7 @@ bool terminated[MAXRUNS + 1];
 byte nterm, ncancel, faults;
 bool customerCancelled;
 byte busy;                     /* saga processes and zombie attempts not ended (the grace waits for 0) */
-bool repairStarted, repairDone;
+bool repairStarted, repairDone, repairing;
 
 #define FAULT (faults < MAXF) -> faults++
 
@@ -201,6 +217,10 @@ end:
  * It leaves r (A_OK, A_RETRY, or A_FAIL with reason w) and v (a returned status). Callers declare
  * who, first, r, w, v, arg and the scratch variables row, known, truth, result, before, round. */
 
+/* An attempt starts only while its caller still waits (z: it runs on a zombie, which always goes on).
+ * Folded into each attempt's first atomic step so that starting is not a step of its own. */
+#define mayStart (z || (!terminated[who] && !(cancellable && cancelled[who])))
+
 /* Writes the PSP's state into the row if the row is still what was read (adopt in payment.ts). */
 inline adopt(snapshot, to) {
   atomic { if :: pay == snapshot && pay != to -> pay = to :: else fi }
@@ -208,11 +228,11 @@ inline adopt(snapshot, to) {
 
 /* loadOrCreatePending */
 inline load_or_create(into) {
-  atomic { if :: pay == NO_RECORD -> pay = PAY_PENDING :: else fi; into = pay }
+  atomic { mayStart -> if :: pay == NO_RECORD -> pay = PAY_PENDING :: else fi; into = pay }
 }
 
 inline attempt_createOrder() {
-  skip                                      /* the API recorded the order: returns the stored total */
+  mayStart                                  /* the API recorded the order: returns the stored total */
 }
 
 inline attempt_authorizePayment() {
@@ -240,7 +260,7 @@ inline attempt_authorizePayment() {
 }
 
 inline attempt_capturePayment() {
-  atomic { row = pay };
+  atomic { mayStart -> row = pay };
   if
   :: row == NO_RECORD -> r = A_FAIL; w = PAYMENT_CAPTURE_FAILED
   :: row == CAPTURED -> skip
@@ -334,7 +354,7 @@ inline attempt_release() {
 #define attempt_releasePayment() attempt_release()
 
 inline attempt_syncPaymentFromPsp() {
-  atomic { psp_lookup(truth) };
+  atomic { mayStart -> psp_lookup(truth) };
   if
   :: truth == UNAVAILABLE -> r = A_RETRY
   :: truth == NO_RECORD -> atomic { v = pay }
@@ -344,6 +364,7 @@ inline attempt_syncPaymentFromPsp() {
 
 inline attempt_createTicket() {
   atomic {
+    mayStart;
     if
     :: ticket == TICKET_CANCELLED -> r = A_FAIL; w = SYSTEM_ERROR
     :: ticket == TICKET_PENDING || ticket == TICKET_ACCEPTED || ticket == TICKET_REJECTED -> skip
@@ -354,11 +375,12 @@ inline attempt_createTicket() {
 }
 
 inline attempt_getTicket() {
-  atomic { v = ticket }
+  atomic { mayStart -> v = ticket }
 }
 
 inline attempt_acceptTicket() {
   atomic {
+    mayStart;
     if :: ticket == TICKET_PENDING -> ticket = TICKET_ACCEPTED; printf("  ticket ACCEPTED\n") :: else fi;
     if
     :: ticket != TICKET_ACCEPTED -> r = A_RETRY; printf("  acceptTicket: the ticket is %e (throws, retried)\n", ticket)
@@ -368,11 +390,12 @@ inline attempt_acceptTicket() {
 }
 
 inline attempt_rejectTicket() {
-  atomic { if :: ticket == TICKET_PENDING -> ticket = TICKET_REJECTED :: else fi }
+  atomic { mayStart -> if :: ticket == TICKET_PENDING -> ticket = TICKET_REJECTED :: else fi }
 }
 
 inline attempt_cancelTicket() {
   atomic {
+    mayStart;
     if
     :: ticket == NO_TICKET -> ticket = TICKET_CANCELLED; printf("  ticket CANCELLED (tombstone)\n")
     :: ticket == TICKET_PENDING || ticket == TICKET_ACCEPTED -> ticket = TICKET_CANCELLED; printf("  ticket CANCELLED\n")
@@ -382,15 +405,15 @@ inline attempt_cancelTicket() {
 }
 
 inline attempt_markAwaitingRestaurant() {
-  atomic { if :: order == PENDING -> order = AWAITING_RESTAURANT :: else fi }
+  atomic { mayStart -> if :: order == PENDING -> order = AWAITING_RESTAURANT :: else fi }
 }
 
 inline attempt_confirmOrder() {
-  atomic { if :: isOpen(order) -> order = CONFIRMED; printf("  order CONFIRMED\n") :: else fi }
+  atomic { mayStart -> if :: isOpen(order) -> order = CONFIRMED; printf("  order CONFIRMED\n") :: else fi }
 }
 
 inline attempt_rejectOrder() {
-  atomic { if :: isOpen(order) -> order = arg; printf("  order %e\n", order) :: else fi }
+  atomic { mayStart -> if :: isOpen(order) -> order = arg; printf("  order %e\n", order) :: else fi }
 }
 
 /* ========================================================================== the zombies */
@@ -407,7 +430,7 @@ mtype jobArg[POOL];
 
 proctype zombie(byte me) {
   byte s, who, round, r, w;
-  bool first;
+  bool first, cancellable, z = true;
   mtype row, known, truth, result, before, v, arg;
 end:
   do
@@ -469,34 +492,34 @@ inline abandon(s) {
 #define AWAIT(s, ATTEMPT) \
   atomic { if :: who == 0 -> printf("repair: %e\n", s) :: else -> printf("run %d: %e\n", who, s) fi; first = true }; \
   do \
-  :: atomic { terminated[who] -> out = A_FAIL; break } \
-  :: atomic { cancellable && cancelled[who] -> out = A_FAIL; reason = OPERATOR_CANCELLED; \
-              printf("run %d: %e not started: cancel request\n", who, s); break } \
-  :: !terminated[who] && !(cancellable && cancelled[who]) -> \
-     ATTEMPT; \
+  :: atomic { terminated[who] -> goto ended } \
+  :: atomic { cancellable && cancelled[who] -> reason = OPERATOR_CANCELLED; \
+              printf("run %d: %e not started: cancel request\n", who, s); goto failed } \
+  :: ATTEMPT; \
      atomic { \
        row = 0; known = 0; truth = 0; result = 0; before = 0; round = 0; \
        if \
        :: r == A_RETRY -> first = false; r = A_OK; w = 0 \
-       :: r != A_RETRY -> out = r; reason = w; r = A_OK; w = 0; break \
+       :: r == A_FAIL -> reason = w; r = A_OK; w = 0; \
+          if :: terminated[who] -> goto ended :: else -> goto failed fi \
+       :: r == A_OK -> if :: terminated[who] -> goto ended :: else -> break fi \
        fi \
      } \
-  :: atomic { FAULT -> abandon(s); first = false; \
-              printf("FAULT: an attempt of %e times out (caller %d): retried, it runs on\n", s, who) } \
-  :: atomic { terminated[who] -> abandon(s); out = A_FAIL; break } \
-  :: atomic { cancellable && cancelled[who] -> abandon(s); out = A_FAIL; reason = OPERATOR_CANCELLED; \
-              printf("run %d: %e abandoned on the cancel request (it runs on)\n", who, s); break } \
-  :: atomic { mayGiveUp && !first -> abandon(s); out = A_FAIL; reason = PAYMENT_UNAVAILABLE; \
-              printf("run %d: %e gives up: schedule-to-close timeout (it runs on)\n", who, s); break } \
+  :: atomic { \
+       (faults < MAXF || terminated[who] || (cancellable && cancelled[who]) || (mayGiveUp && !first)) -> \
+       abandon(s); \
+       if \
+       :: FAULT -> first = false; \
+          printf("FAULT: an attempt of %e times out (caller %d): retried, it runs on\n", s, who) \
+       :: terminated[who] -> goto ended \
+       :: cancellable && cancelled[who] -> reason = OPERATOR_CANCELLED; \
+          printf("run %d: %e abandoned on the cancel request (it runs on)\n", who, s); goto failed \
+       :: mayGiveUp && !first -> reason = PAYMENT_UNAVAILABLE; \
+          printf("run %d: %e gives up: schedule-to-close timeout (it runs on)\n", who, s); goto failed \
+       fi \
+     } \
   od; \
-  atomic { \
-    first = false; \
-    if \
-    :: terminated[who] -> goto ended \
-    :: !terminated[who] && out == A_FAIL -> out = A_OK; goto failed \
-    :: !terminated[who] && out == A_OK -> skip \
-    fi \
-  }
+  first = false
 
 #define step(s)       AWAIT(s, attempt_##s())
 #define compensate(s) AWAIT(s, attempt_##s())
@@ -509,9 +532,13 @@ inline abandon(s) {
 /* ============================================================================== the saga */
 
 proctype saga(byte who) {
-  byte out, registered, k, round, r, w;
+  byte registered, k, round, r, w;
+  bool z;
   mtype reason, row, known, truth, result, before, v, arg;
   bool first, cancellable = true, mayGiveUp;
+#ifdef FIX_REGISTER_FIRST
+  registered = R_VOID | R_CANCEL;   /* both compensations are safe when their steps never ran */
+#endif
 
   step(createOrder);
   if :: !amountOk -> reason = AMOUNT_MISMATCH; goto failed :: else fi;
@@ -584,7 +611,7 @@ exit:
   atomic {                             /* nothing reads a closed run's state any more */
     status[who] = 0; decision[who] = 0; cancelRequested[who] = false; closing[who] = false;
     cancelled[who] = false;
-    out = 0; registered = 0; reason = 0; first = 0; cancellable = 0; mayGiveUp = 0; arg = 0; v = 0;
+    registered = 0; reason = 0; first = 0; cancellable = 0; mayGiveUp = 0; arg = 0; v = 0;
     busy--
   }
 }
@@ -630,13 +657,24 @@ end:
   od
 }
 
+#ifdef FIX_SWEEPER_GRACE
+#define sweeperGrace (busy == 0 && late == 0)
+#else
+#define sweeperGrace true
+#endif
+#ifdef FIX_REPAIR_EXCLUSIVE
+#define sweeperMayStart (sweeperGrace && !repairing)
+#else
+#define sweeperMayStart sweeperGrace
+#endif
+
 /* workers/pending-order-sweeper.ts: a PENDING order whose saga is not running gets a new run (not
  * after a run that completed). No grace period: the old run's attempts may still be running. */
 proctype sweeper() {
 end:
   do
   :: atomic {
-       order == PENDING && !running && !completed && runs < MAXRUNS ->
+       (order == PENDING && !running && !completed && runs < MAXRUNS && sweeperMayStart) ->
        runs++; cur = runs; running = true; busy++;
        printf("sweeper starts saga run %d (order PENDING, run %d closed)\n", cur, cur - 1);
        run saga(cur)
@@ -649,13 +687,14 @@ end:
  * by one repair-<orderId> child, which is not started again once it completed. */
 proctype reconciler() {
   byte who = 0;
-  byte out, k, round, r, w;
+  byte k, round, r, w;
+  bool z;
   mtype reason, held, tk, row, known, truth, result, before, v, arg;
   bool first, cancellable, mayGiveUp;
 end:
   do
   :: atomic { isOpen(order) && !running && busy == 0 && late == 0 && !repairStarted ->
-              repairStarted = true; printf("reconciler: repair (saga closed, grace period over)\n") };
+              repairStarted = true; repairing = true; printf("reconciler: repair (saga closed, grace period over)\n") };
      step(syncPaymentFromPsp);
      atomic { held = v; v = 0 };
      step(getTicket);
@@ -673,7 +712,12 @@ end:
         step(rejectOrder);
         arg = 0
      fi;
-     atomic { repairDone = true; printf("repair completes\n") }
+     atomic {
+       repairDone = true; repairing = false; printf("repair completes\n");
+#ifdef FIX_REPAIR_EXCLUSIVE
+       completed = true              /* a completed execution of order-<orderId>: no new run after it */
+#endif
+     }
   od;
 failed:                                /* repair steps never fail for good */
   assert(false);
