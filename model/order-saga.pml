@@ -4,34 +4,29 @@
  * (model/run.ts) builds and checks it.
  *
  * Read it like workflows/order-saga.ts. proctype saga is the workflow, one instance per run (the
- * sweeper may start a second run of a terminated saga). An activity attempt runs inside its caller
- * while the caller waits for it; an attempt its caller stops waiting for (timed out, cancelled,
- * terminated, given up) goes on as a zombie, its effects still to come. The PSP's operations are
- * atomic (it is serial per payment) and its process acts on requests that reached it after their
- * caller had given up. restaurant, customer and operator send the Updates and the Temporal cancel
- * and terminate requests; sweeper and reconciler are workers/pending-order-sweeper.ts and
- * workflows/reconcile.ts.
+ * reconciler may start a second run of a saga that was terminated while its order was PENDING). An
+ * activity attempt runs inside its caller while the caller waits for it; an attempt its caller stops
+ * waiting for (timed out, cancelled, terminated, given up) goes on as a zombie, its effects still to
+ * come. The PSP's operations are atomic (it is serial per payment) and its process acts on requests
+ * that reached it after their caller had given up. restaurant, customer and operator send the Updates
+ * and the Temporal cancel and terminate requests; sweeper and reconciler are
+ * workers/pending-order-sweeper.ts and workflows/reconcile.ts (its decision in
+ * lib/workflow-safe/reconcile.ts).
  *
  * Known holes put back with -D switches (the known-bad controls of test/model.test.ts):
  *   TRUST_ROW                   compensations act on the local payments row (no PSP lookup first)
  *   NO_RECONCILER               no reconciler: a terminated saga's order is never repaired
  *   CANCELLABLE_AFTER_DECISION  capture, acceptTicket and confirmOrder in the cancellable scope
  *   CAPTURE_REFUSAL_TRUSTED     a refused capture fails the saga without asking the PSP
- *
- * Candidate fixes for the holes this model found in the code (issue 21's report; not the code yet):
- *   FIX_REGISTER_FIRST   a run registers voidAuthorization and cancelTicket before its first step, so
- *                        a run that fails early also releases what an earlier run left
- *   FIX_SWEEPER_GRACE    the sweeper restarts a closed saga only after the grace period, like the
- *                        reconciler (no attempt of the old run still running or still to reach the PSP)
- *   FIX_REPAIR_EXCLUSIVE the repair holds the order's workflow id (runs as order-<orderId>), so no
- *                        saga run starts while it runs or after it completed
- * FIXED turns all three on.
+ *   REGISTER_LATE               each compensation registered just before its own step (voidAuthorization
+ *                               before authorizePayment, cancelTicket before createTicket), as before
+ *                               patch compensations-registered-first: a run that fails before those
+ *                               steps leaves alone what an earlier run held
+ *   SWEEPER_RESTARTS            the PENDING sweeper starts a new run as soon as the last one closed
+ *                               (reuse policy ALLOW_DUPLICATE_FAILED_ONLY, no grace period), while
+ *                               attempts of the old run may still act
+ * REGISTER_LATE with SWEEPER_RESTARTS is the code before issue 21's fix (docs/model.md: the hole).
  */
-#ifdef FIXED
-#define FIX_REGISTER_FIRST
-#define FIX_SWEEPER_GRACE
-#define FIX_REPAIR_EXCLUSIVE
-#endif
 
 /* ---- bounds (spin -D to change) ---- */
 #ifndef MAXF
@@ -43,9 +38,9 @@
 #ifndef MAXCANCEL
 #define MAXCANCEL 1   /* Temporal cancel requests (an operator's, or the reconciler's for a saga open too long) */
 #endif
-#ifndef MAXRUNS
-#define MAXRUNS 2     /* saga runs: the API's, and one the sweeper starts after a terminate */
-#endif
+/* Saga runs: the first (the API's or the sweeper's), then one more per terminate at most (only a
+ * terminated run closes without closing its order, and only then is another run started). */
+#define MAXRUNS (MAXTERM + 1)
 
 /*
  * The saga's activities and the repair's. test/model.test.ts checks that proctype saga calls
@@ -111,7 +106,8 @@ bool terminated[MAXRUNS + 1];
 byte nterm, ncancel, faults;
 bool customerCancelled;
 byte busy;                     /* saga processes and zombie attempts not ended (the grace waits for 0) */
-bool repairStarted, repairDone, repairing;
+bool repairing;                /* a repair-<orderId> run is open */
+bool repairDone;               /* one completed: ALLOW_DUPLICATE_FAILED_ONLY starts no other */
 
 #define FAULT (faults < MAXF) -> faults++
 
@@ -378,12 +374,16 @@ inline attempt_getTicket() {
   atomic { mayStart -> v = ticket }
 }
 
+/* A ticket that was cancelled or rejected cannot be accepted: a non-retryable SYSTEM_ERROR (the saga
+ * compensates; a repair fails and the next pass repairs backward). A missing ticket is a plain Error. */
 inline attempt_acceptTicket() {
   atomic {
     mayStart;
     if :: ticket == TICKET_PENDING -> ticket = TICKET_ACCEPTED; printf("  ticket ACCEPTED\n") :: else fi;
     if
-    :: ticket != TICKET_ACCEPTED -> r = A_RETRY; printf("  acceptTicket: the ticket is %e (throws, retried)\n", ticket)
+    :: ticket == TICKET_CANCELLED || ticket == TICKET_REJECTED -> r = A_FAIL; w = SYSTEM_ERROR;
+       printf("  acceptTicket: the ticket is %e (non-retryable SYSTEM_ERROR)\n", ticket)
+    :: ticket == NO_TICKET -> r = A_RETRY; printf("  acceptTicket: no ticket (throws, retried)\n")
     :: else
     fi
   }
@@ -536,20 +536,28 @@ proctype saga(byte who) {
   bool z;
   mtype reason, row, known, truth, result, before, v, arg;
   bool first, cancellable = true, mayGiveUp;
-#ifdef FIX_REGISTER_FIRST
-  registered = R_VOID | R_CANCEL;   /* both compensations are safe when their steps never ran */
-#endif
 
+#ifndef REGISTER_LATE
+  /* patch compensations-registered-first: both are safe when their steps never ran (a void tombstone
+   * at the PSP, a CANCELLED ticket tombstone), so they are registered before the first step, and a run
+   * that fails early also releases what an earlier run of the order left held. */
+  register(voidAuthorization);
+  register(cancelTicket);
+#endif
   step(createOrder);
   if :: !amountOk -> reason = AMOUNT_MISMATCH; goto failed :: else fi;
 
+#ifdef REGISTER_LATE
   register(voidAuthorization);
+#endif
   mayGiveUp = true;
   step(authorizePayment);
   mayGiveUp = false;
   stopIfCancelled();
 
+#ifdef REGISTER_LATE
   register(cancelTicket);
+#endif
   step(createTicket);
   stopIfCancelled();
 
@@ -657,72 +665,81 @@ end:
   od
 }
 
-#ifdef FIX_SWEEPER_GRACE
-#define sweeperGrace (busy == 0 && late == 0)
-#else
-#define sweeperGrace true
-#endif
-#ifdef FIX_REPAIR_EXCLUSIVE
-#define sweeperMayStart (sweeperGrace && !repairing)
-#else
-#define sweeperMayStart sweeperGrace
-#endif
+/* Starts run `runs + 1` of order-<orderId> (the caller checked that Temporal's policies allow it). */
+inline startRun() {
+  assert(runs < MAXRUNS);
+  runs++; cur = runs; running = true; busy++;
+  printf(" starts saga run %d (order %e)\n", cur, order);
+  run saga(cur)
+}
 
-/* workers/pending-order-sweeper.ts: a PENDING order whose saga is not running gets a new run (not
- * after a run that completed). No grace period: the old run's attempts may still be running. */
+/* workers/pending-order-sweeper.ts: a PENDING order whose saga never ran gets its first run (the API
+ * stopped between recording the order and starting it). Reuse policy REJECT_DUPLICATE: a run that
+ * closed, whatever its end, is left to the reconciler. */
 proctype sweeper() {
 end:
   do
-  :: atomic {
-       (order == PENDING && !running && !completed && runs < MAXRUNS && sweeperMayStart) ->
-       runs++; cur = runs; running = true; busy++;
-       printf("sweeper starts saga run %d (order PENDING, run %d closed)\n", cur, cur - 1);
-       run saga(cur)
-     }
+#ifdef SWEEPER_RESTARTS
+  /* the hole put back: ALLOW_DUPLICATE_FAILED_ONLY at once, while the old run's attempts may still act */
+  :: atomic { order == PENDING && !running && !completed -> printf("sweeper:"); startRun() }
+#else
+  :: atomic { order == PENDING && runs == 0 -> printf("sweeper:"); startRun() }
+#endif
   od
 }
 
-/* workflows/reconcile.ts: an open order whose saga closed longer ago than the grace period (no
- * saga process or attempt of it still going, no request of it still to reach the PSP) is repaired
- * by one repair-<orderId> child, which is not started again once it completed. */
+/* The grace period (RECONCILE_GRACE_SECONDS) is longer than any activity attempt: once the saga has
+ * closed for that long, no saga process or attempt of it is still going and no request of it is still
+ * to reach the PSP. */
+#define graceOver (!running && busy == 0 && late == 0)
+
+/*
+ * workflows/reconcile.ts, as lib/workflow-safe/reconcile.ts decides for an open order whose saga
+ * closed longer ago than the grace period:
+ *   PENDING, the saga not completed   → a new saga run (ALLOW_DUPLICATE_FAILED_ONLY), forward;
+ *   PENDING, the saga completed       → flagged for an operator (nothing);
+ *   AWAITING_RESTAURANT               → the repair workflow repair-<orderId> (repairOrder): ask the
+ *                                       PSP; CAPTURED with an open ticket → forward, else backward.
+ * So saga runs and repairs are exclusive by the order's status. A repair that failed
+ * (ALLOW_DUPLICATE_FAILED_ONLY) runs again on a later pass; one that completed never does.
+ * A saga running far too long is asked to cancel: that is the operator's cancel request below.
+ */
 proctype reconciler() {
   byte who = 0;
   byte k, round, r, w;
   bool z;
   mtype reason, held, tk, row, known, truth, result, before, v, arg;
   bool first, cancellable, mayGiveUp;
-end:
+endIdle:
   do
-  :: atomic { isOpen(order) && !running && busy == 0 && late == 0 && !repairStarted ->
-              repairStarted = true; repairing = true; printf("reconciler: repair (saga closed, grace period over)\n") };
-     step(syncPaymentFromPsp);
-     atomic { held = v; v = 0 };
-     step(getTicket);
-     atomic { tk = v; v = 0 };
-     if
-     :: atomic { held == CAPTURED && (tk == TICKET_PENDING || tk == TICKET_ACCEPTED) ->
-                 printf("repair: forward (PSP CAPTURED, %e)\n", tk); held = 0; tk = 0 };
-        step(acceptTicket);
-        step(confirmOrder)
-     :: atomic { !(held == CAPTURED && (tk == TICKET_PENDING || tk == TICKET_ACCEPTED)) ->
-                 printf("repair: backward (payment %e, %e)\n", held, tk); held = 0; tk = 0 };
-        step(releasePayment);
-        step(cancelTicket);
-        arg = REJECTED;
-        step(rejectOrder);
-        arg = 0
-     fi;
-     atomic {
-       repairDone = true; repairing = false; printf("repair completes\n");
-#ifdef FIX_REPAIR_EXCLUSIVE
-       completed = true              /* a completed execution of order-<orderId>: no new run after it */
-#endif
-     }
+  :: atomic { graceOver && order == PENDING && runs > 0 && !completed -> printf("reconciler:"); startRun() }
+  :: atomic { graceOver && order == AWAITING_RESTAURANT && !repairDone && !repairing ->
+              repairing = true; printf("reconciler: repair-<orderId> (saga closed, grace period over)\n") };
+     break
   od;
-failed:                                /* repair steps never fail for good */
-  assert(false);
+  step(syncPaymentFromPsp);
+  atomic { held = v; v = 0 };
+  step(getTicket);
+  atomic { tk = v; v = 0 };
+  if
+  :: atomic { held == CAPTURED && (tk == TICKET_PENDING || tk == TICKET_ACCEPTED) ->
+              printf("repair: forward (PSP CAPTURED, %e)\n", tk); held = 0; tk = 0 };
+     step(acceptTicket);
+     step(confirmOrder)
+  :: atomic { !(held == CAPTURED && (tk == TICKET_PENDING || tk == TICKET_ACCEPTED)) ->
+              printf("repair: backward (payment %e, %e)\n", held, tk); held = 0; tk = 0 };
+     step(releasePayment);
+     step(cancelTicket);
+     arg = REJECTED;
+     step(rejectOrder);
+     arg = 0
+  fi;
+  atomic { repairDone = true; repairing = false; printf("repair completes\n"); goto endIdle };
+failed:                                /* only acceptTicket fails for good: repair-<orderId> FAILED */
+  atomic { repairing = false; printf("repair fails (%e); a later pass repairs again\n", reason); reason = 0;
+           held = 0; tk = 0; first = false; goto endIdle };
 ended:
-  assert(false)
+  assert(false)                        /* nobody terminates a repair in this model */
 }
 
 init {
@@ -731,15 +748,24 @@ init {
     if :: amountOk = true :: amountOk = false fi;
     if :: autoAccept = false :: autoAccept = true fi;
     if :: card = CARD_OK :: card = CARD_DECLINE :: card = CARD_INVALID fi;
-    printf("order placed (amount ok %d, auto-accept %d, card %d)\n", amountOk, autoAccept, card);
+    printf("order placed:");
+    if
+    :: card == CARD_OK -> printf(" a good card")
+    :: card == CARD_DECLINE -> printf(" a card the PSP declines")
+    :: card == CARD_INVALID -> printf(" a card the PSP refuses with a 4xx, recording nothing")
+    fi;
+    if :: autoAccept -> printf(", an auto-accepting restaurant") :: else -> printf(", a restaurant that decides") fi;
+    if :: amountOk -> printf("\n") :: else -> printf(", a total that does not add up\n") fi;
     run processor(); run restaurant(); run customer(); run operator(); run sweeper();
 #ifndef NO_RECONCILER
     run reconciler();
 #endif
     for (i : 0 .. POOL - 1) { run zombie(i) };
     i = 0;
-    runs = 1; cur = 1; running = true; busy = 1;
-    run saga(1)
+    if
+    :: printf("the API:"); startRun()
+    :: printf("the API stops before starting the saga\n")
+    fi
   }
 }
 
@@ -749,7 +775,7 @@ init {
 /* Nothing can act any more: no run open, no saga process or zombie attempt going, no request still
  * to reach the PSP, no repair under way. With the order final, this is the outcome (the sweeper and
  * the reconciler only take open orders). */
-#define atRest (!running && busy == 0 && late == 0 && (repairDone || !repairStarted))
+#define atRest (!running && busy == 0 && late == 0 && !repairing)
 #define moneyAgrees ((order == CONFIRMED -> (psp == CAPTURED && captures == 1)) && \
                      (order != CONFIRMED -> (psp != CAPTURED && psp != AUTHORIZED)))
 #define ticketAgrees ((order == CONFIRMED -> ticket == TICKET_ACCEPTED) && \
@@ -762,8 +788,10 @@ ltl money { [] ((isFinal && atRest) -> moneyAgrees) }
 ltl nodouble { [] (captures <= 1) }
 /* The ticket agrees: CONFIRMED has an ACCEPTED ticket; any other end leaves no ticket open. */
 ltl ticketagrees { [] ((isFinal && atRest) -> ticketAgrees) }
-/* Liveness (weak fairness): every placed order becomes final; every hold is released or captured;
- * every run, attempt and repair comes to an end. */
+/* Liveness (under weak fairness; model/check.ts first checks every execution, which implies it):
+ * every placed order becomes final; every hold is released or captured; and the order becomes final
+ * with every run, attempt, PSP request and repair ended. A final order at rest stays so for ever
+ * (nothing acts on a final order), so settles is <>[] of the same. */
 ltl ends { <> isFinal }
 ltl holdreleased { [] (psp == AUTHORIZED -> <> (psp != AUTHORIZED)) }
-ltl settles { <> [] atRest }
+ltl settles { <> (isFinal && atRest) }
