@@ -30,6 +30,11 @@ export const PROPERTIES: readonly Property[] = [
   { name: 'money', kind: 'safety', says: 'a final order at rest agrees with the PSP: CONFIRMED is one capture, anything else keeps nothing' },
   { name: 'nodouble', kind: 'safety', says: 'the PSP never captures twice' },
   { name: 'ticketagrees', kind: 'safety', says: 'a final order at rest agrees with its ticket: CONFIRMED is ACCEPTED, anything else leaves none open' },
+  {
+    name: 'capturetruth',
+    kind: 'safety',
+    says: 'a saga failing with PAYMENT_CAPTURE_FAILED is right: the PSP never captured',
+  },
   { name: 'ends', kind: 'liveness', says: 'every placed order becomes final' },
   { name: 'holdreleased', kind: 'liveness', says: 'every hold at the PSP is released or captured' },
   { name: 'settles', kind: 'liveness', says: 'every order becomes final with nothing left running: runs, attempts, PSP requests, repairs' },
@@ -42,6 +47,11 @@ export interface Variant {
   /** The property the hole breaks. */
   breaks: string;
   hole: string;
+  /**
+   * How to search for it: a safety hole is searched breadth-first by default (its first trail is a
+   * shortest story), a liveness hole depth-first (the only way pan finds cycles).
+   */
+  search?: Search;
 }
 
 /** The known-bad controls: each puts a hole back, and the check must find it. */
@@ -57,7 +67,7 @@ export const VARIANTS: readonly Variant[] = [
   {
     name: 'capture-refusal-trusted',
     defines: ['CAPTURE_REFUSAL_TRUSTED'],
-    breaks: 'money',
+    breaks: 'capturetruth',
     hole: 'a capture refused with an error fails the saga without asking the PSP whether it captured',
   },
   {
@@ -71,6 +81,9 @@ export const VARIANTS: readonly Variant[] = [
     defines: ['REGISTER_LATE', 'SWEEPER_RESTARTS'],
     breaks: 'money',
     hole: 'the code before issue 21: compensations registered late, and the sweeper restarting a terminated saga at once',
+    // Depth-first finds it in seconds, and its trail is the one the model first showed (a timed-out
+    // markAwaitingRestaurant); breadth-first explores 23 million states for a shorter one.
+    search: 'dfs',
   },
 ];
 
@@ -131,7 +144,7 @@ export function buildPan(defines: readonly string[], options: BuildOptions = {})
     // COLLAPSE: states are stored compressed (a tenth of the memory, a little slower).
     '-DCOLLAPSE',
     '-DMEMLIM=8000',
-    ...(search === 'bfs' ? ['-DBFS'] : ['-DNFAIR=3']),
+    ...(search === 'bfs' ? ['-DBFS'] : ['-DNFAIR=4']),
   ];
   const model = fs.readFileSync(MODEL_FILE);
   const spinVersion = execFileSync(tools.spin, ['-V'], { encoding: 'utf8' }).trim();
@@ -365,6 +378,6 @@ export function checkVariant(name: string, options: CheckOptions & BuildOptions 
   const variant = VARIANTS.find((v) => v.name === name);
   if (!variant) throw new Error(`no variant ${name} (known: ${VARIANTS.map((v) => v.name).join(', ')})`);
   const kind = PROPERTIES.find((p) => p.name === variant.breaks)!.kind;
-  // A safety hole is searched breadth-first straight away: its first trail is a shortest story.
-  return { variant, ...checkModel(variant.defines, [variant.breaks], { search: kind === 'safety' ? 'bfs' : 'dfs', ...options }) };
+  const search = variant.search ?? (kind === 'safety' ? 'bfs' : 'dfs');
+  return { variant, ...checkModel(variant.defines, [variant.breaks], { search, shortest: false, ...options }) };
 }

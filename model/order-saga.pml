@@ -106,6 +106,7 @@ bool terminated[MAXRUNS + 1];
 byte nterm, ncancel, faults;
 bool customerCancelled;
 byte busy;                     /* saga processes and zombie attempts not ended (the grace waits for 0) */
+bool captureFailed;            /* a run failed with PAYMENT_CAPTURE_FAILED */
 bool repairing;                /* a repair-<orderId> run is open */
 bool repairDone;               /* one completed: ALLOW_DUPLICATE_FAILED_ONLY starts no other */
 
@@ -598,6 +599,7 @@ proctype saga(byte who) {
 failed:
   assert(!closing[who]);          /* compensations never fail for good: the catch block runs once */
   atomic { closing[who] = true; cancellable = false; mayGiveUp = false;
+           if :: reason == PAYMENT_CAPTURE_FAILED -> captureFailed = true :: else fi;
            printf("run %d: fails %e; compensating\n", who, reason) };
   if :: registered & R_REFUND -> compensate(refundPayment) :: else fi;
   if :: registered & R_CANCEL -> compensate(cancelTicket) :: else fi;
@@ -788,6 +790,10 @@ ltl money { [] ((isFinal && atRest) -> moneyAgrees) }
 ltl nodouble { [] (captures <= 1) }
 /* The ticket agrees: CONFIRMED has an ACCEPTED ticket; any other end leaves no ticket open. */
 ltl ticketagrees { [] ((isFinal && atRest) -> ticketAgrees) }
+/* A saga that fails for a refused capture (PAYMENT_CAPTURE_FAILED) is right: the PSP never captured.
+ * (Otherwise an order the restaurant accepted and the PSP charged ends REJECTED; the refund keeps the
+ * money right, so money alone does not see it.) */
+ltl capturetruth { [] (captureFailed -> captures == 0) }
 /* Liveness (under weak fairness; model/check.ts first checks every execution, which implies it):
  * every placed order becomes final; every hold is released or captured; and the order becomes final
  * with every run, attempt, PSP request and repair ended. A final order at rest stays so for ever
