@@ -1,7 +1,7 @@
 /*
  * The order saga's protocol, for the Spin model checker (issue 21). docs/model.md says what it
  * covers, what it abstracts away, its bounds and how to read a counterexample; `npm run model-check`
- * (model/run.ts) builds and checks it.
+ * (model/check.ts, scripts/model-check.ts) builds and checks it; test/model.test.ts runs it in npm test.
  *
  * Read it like workflows/order-saga.ts. proctype saga is the workflow, one instance per run (the
  * reconciler may start a second run of a saga that was terminated while its order was PENDING). An
@@ -26,6 +26,8 @@
  *                               (reuse policy ALLOW_DUPLICATE_FAILED_ONLY, no grace period), while
  *                               attempts of the old run may still act
  * REGISTER_LATE with SWEEPER_RESTARTS is the code before issue 21's fix (docs/model.md: the hole).
+ *
+ * Not a hole: PSP_503 adds the PSP answering 503 without acting, and lookups that fail, to the faults.
  */
 
 /* ---- bounds (spin -D to change) ---- */
@@ -308,10 +310,10 @@ inline attempt_release() {
      atomic { psp_call(PSP_VOID, result) };
      if
      :: result == UNAVAILABLE -> r = A_RETRY
-     :: result == REFUSED -> skip          /* "captured meanwhile: the refund's business" */
+     :: result == REFUSED -> printf("  the void is refused: left to the refund\n")   /* "captured meanwhile: the refund's business" */
      :: else -> atomic { if :: pay == PAY_PENDING || pay == AUTHORIZED -> pay = result :: else fi }
      fi
-  :: else -> skip
+  :: else -> printf("  the payments row says %e: nothing to release\n", row)
   fi
 #else
   round = 0;
@@ -406,7 +408,7 @@ inline attempt_cancelTicket() {
 }
 
 inline attempt_markAwaitingRestaurant() {
-  atomic { mayStart -> if :: order == PENDING -> order = AWAITING_RESTAURANT :: else fi }
+  atomic { mayStart -> if :: order == PENDING -> order = AWAITING_RESTAURANT; printf("  order AWAITING_RESTAURANT\n") :: else fi }
 }
 
 inline attempt_confirmOrder() {
