@@ -16,6 +16,8 @@ const ROOT = path.resolve(__dirname, '..');
 export const MODEL_FILE = path.join(ROOT, 'model', 'order-saga.pml');
 const MODEL_NAME = 'order-saga.pml';
 const CACHE = path.join(ROOT, '.tools', 'model-check');
+/** Verifiers kept in the cache (about 1.5 MB each); the least recently used go first. */
+const CACHE_ENTRIES = 32;
 
 export type PropertyKind = 'safety' | 'liveness';
 
@@ -164,7 +166,11 @@ export function buildPan(defines: readonly string[], options: BuildOptions = {})
   const dir = path.join(CACHE, key);
   const pan = path.join(dir, 'pan');
   const base = { dir, pan, defines: sorted, search, cflags, tools };
-  if (fs.existsSync(pan)) return { ...base, compileSeconds: 0, cached: true };
+  if (fs.existsSync(pan)) {
+    const now = new Date();
+    fs.utimesSync(dir, now, now);
+    return { ...base, compileSeconds: 0, cached: true };
+  }
 
   fs.mkdirSync(CACHE, { recursive: true });
   const work = fs.mkdtempSync(path.join(CACHE, 'build-'));
@@ -182,11 +188,22 @@ export function buildPan(defines: readonly string[], options: BuildOptions = {})
       // Another process built the same verifier meanwhile: keep theirs.
       fs.rmSync(work, { recursive: true, force: true });
     }
+    pruneCache();
   } catch (err) {
     fs.rmSync(work, { recursive: true, force: true });
     throw err;
   }
   return { ...base, compileSeconds: seconds(started), cached: false };
+}
+
+/** Keeps the CACHE_ENTRIES most recently used verifiers (a build in progress is never removed). */
+function pruneCache(): void {
+  const entries = fs
+    .readdirSync(CACHE, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && /^[0-9a-f]{16}$/.test(d.name))
+    .map((d) => ({ dir: path.join(CACHE, d.name), used: fs.statSync(path.join(CACHE, d.name)).mtimeMs }))
+    .sort((a, b) => b.used - a.used);
+  for (const { dir } of entries.slice(CACHE_ENTRIES)) fs.rmSync(dir, { recursive: true, force: true });
 }
 
 function run(cmd: string, args: string[], cwd: string): string {
