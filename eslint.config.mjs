@@ -117,6 +117,12 @@ export default tseslint.config(
     regex: '^(?:\\.\\./)+(?!\\.\\./)(?!node/|workflow-safe/)',
     message: 'lib/node/ is the ground floor: it imports only lib/node/ and lib/workflow-safe/',
   }),
+  // lib/'s own modules (the saga starter, shared by the API, the sweeper and the reconciler) stand
+  // below all three: they import lib/ and db/knex, never a service, a worker or workflow code.
+  fence(['lib/*.ts'], {
+    regex: reaching('api', 'activities', 'workers', 'workflows', 'db/(?!knex$)[^/]+', 'ops', 'harness', 'scripts', 'bench', 'psp'),
+    message: "lib/'s modules are shared by the API and the workers: they import only lib/ and db/knex (start workflows by their type's name)",
+  }),
   // The API: HTTP edge over its databases and Temporal; it never runs worker or projector code.
   fence(['api/**/*.ts'], NOT_WORKERS, NOT_PROJECTOR, NOT_TOOLS, WORKFLOWS_BY_TYPE),
   activityFence('order'),

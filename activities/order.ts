@@ -32,10 +32,16 @@ export function createOrderActivities({ db, metrics = noSagaMetrics }: OrderDeps
   }
 
   return {
-    /** Records the order (a no-op when the API already did) and returns the total as stored. */
+    /**
+     * Records the order (a no-op when the API already did), marks that its saga has run (the sweeper
+     * leaves it alone from now on), and returns the total as stored.
+     */
     async createOrder(input: OrderSagaInput): Promise<{ totalAmount: number }> {
       await insertOrder(db, input);
-      const stored = await db('orders').select('total_amount').where({ order_id: input.orderId }).first();
+      const [stored] = await db('orders')
+        .where({ order_id: input.orderId })
+        .update({ saga_started_at: db.raw('coalesce(saga_started_at, now())') })
+        .returning('total_amount');
       return { totalAmount: Number(stored?.total_amount) };
     },
 

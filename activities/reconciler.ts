@@ -97,16 +97,17 @@ export function createReconcilerActivities({ db, client, taskQueuePrefix, accept
     },
 
     /**
-     * Starts the saga of an order that is still PENDING, from its rows (as the sweeper does).
-     * `started` also when a saga was started meanwhile (the start joins it); `completed` when its saga
-     * completed already; `not-pending` when the order moved on.
+     * Starts the saga of an order that is still PENDING, from its rows: one that never ran, or with
+     * `afterClosedRun` a new run after one that closed without completing (the pass waited out the
+     * grace period). `started` also when a saga was started meanwhile (the start joins it); `completed`
+     * when a closed run forbids another; `not-pending` when the order moved on.
      */
-    async startSagaFromOrder(input: { orderId: string }): Promise<'started' | 'completed' | 'not-pending'> {
+    async startSagaFromOrder(input: { orderId: string; afterClosedRun?: boolean }): Promise<'started' | 'completed' | 'not-pending'> {
       const row = await db('orders').where({ order_id: input.orderId, status: 'PENDING' }).first();
       if (!row) return 'not-pending';
       const [sagaInput] = await loadSagaInputs(db, [row], acceptanceWindowSeconds);
-      const started = await startOrderSaga(client, sagaInput!, taskQueuePrefix);
-      log.info(started ? 'reconciler started the saga of a PENDING order' : 'the saga of this PENDING order had completed', { orderId: input.orderId });
+      const started = await startOrderSaga(client, sagaInput!, taskQueuePrefix, input.afterClosedRun ? 'after-closed-run' : 'first-run');
+      log.info(started ? 'reconciler started the saga of a PENDING order' : 'a closed run of this PENDING order forbids another', { orderId: input.orderId });
       return started ? 'started' : 'completed';
     },
 

@@ -96,10 +96,18 @@ export function createRestaurantActivities({ db, metrics = noSagaMetrics }: Rest
       return ticket ? { status: ticket.status as TicketStatus } : null;
     },
 
+    /**
+     * Marks the ticket accepted. A ticket already CANCELLED or REJECTED will never be accepted: that is
+     * a non-retryable SYSTEM_ERROR, so the saga compensates (refunds) instead of retrying for ever
+     * with the money captured.
+     */
     async acceptTicket(input: { orderId: string }): Promise<void> {
       await transition(input.orderId, ['PENDING'], 'ACCEPTED');
       const ticket = await db('tickets').where({ order_id: input.orderId }).first();
-      if (ticket?.status !== 'ACCEPTED') throw new Error(`ticket of ${input.orderId} is ${ticket?.status ?? 'missing'}, cannot accept`);
+      if (ticket?.status === 'ACCEPTED') return;
+      const message = `ticket of ${input.orderId} is ${ticket?.status ?? 'missing'}, cannot accept`;
+      if (ticket?.status === 'CANCELLED' || ticket?.status === 'REJECTED') throw ApplicationFailure.nonRetryable(message, 'SYSTEM_ERROR');
+      throw new Error(message);
     },
 
     async rejectTicket(input: { orderId: string; reason: string | null }): Promise<void> {

@@ -3,22 +3,33 @@ import type { Db } from '../db/knex';
 import type { OrderSagaInput } from './workflow-safe/domain';
 import { CUSTOMER_ID, ORDER_ID, ORDER_STATUS, RESTAURANT_ID } from './workflow-safe/search-attributes';
 import { orderWorkflowId, taskQueuesFor } from './workflow-safe/task-queues';
-import type { orderSaga } from '../workflows/order-saga';
+
+/**
+ * Who may start a run of `order-<orderId>`:
+ * - `first-run`: the API and the PENDING sweeper start a saga that never ran. A closed run is left
+ *   alone: an attempt of its last activity may still be acting, and only the reconciler, after its
+ *   grace period, may follow it with another run (or repair the order).
+ * - `after-closed-run`: the reconciler, past the grace period, starts a new run of an order still
+ *   PENDING whose saga failed, was terminated, cancelled or timed out (every step of the new run is
+ *   idempotent and finds what the old run left). A saga that completed is never run again.
+ */
+export type SagaStart = 'first-run' | 'after-closed-run';
+
+/** The saga's workflow type: named, not imported, so that this ground-floor module does not reach up into workflows/. */
+const ORDER_SAGA_WORKFLOW = 'orderSaga';
 
 /**
  * Starts an order's saga. Idempotent: a second start of the same order joins the running saga
- * (USE_EXISTING). A saga that failed, was terminated, cancelled or timed out can be started again
- * (ALLOW_DUPLICATE_FAILED_ONLY: every step of a new run is idempotent and finds what the old run
- * left); a saga that completed is never run again. Returns false when the order's saga completed.
+ * (USE_EXISTING). Returns false when a closed run forbids another (see SagaStart).
  */
-export async function startOrderSaga(client: Client, input: OrderSagaInput, taskQueuePrefix: string): Promise<boolean> {
+export async function startOrderSaga(client: Client, input: OrderSagaInput, taskQueuePrefix: string, start: SagaStart = 'first-run'): Promise<boolean> {
   try {
-    await client.workflow.start<typeof orderSaga>('orderSaga', {
+    await client.workflow.start(ORDER_SAGA_WORKFLOW, {
       workflowId: orderWorkflowId(input.orderId),
       taskQueue: taskQueuesFor(taskQueuePrefix).order,
       args: [input],
       workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+      workflowIdReusePolicy: start === 'first-run' ? 'REJECT_DUPLICATE' : 'ALLOW_DUPLICATE_FAILED_ONLY',
       typedSearchAttributes: [
         { key: ORDER_ID, value: input.orderId },
         { key: CUSTOMER_ID, value: input.customerId },

@@ -116,6 +116,25 @@ const CASES: Case[] = [
     "import { createLogger } from './logger';\nimport { orderIdFromWorkflowId } from '../workflow-safe/task-queues';\nexport const all = [createLogger, orderIdFromWorkflowId];\n",
   ),
 
+  // lib/'s own modules: shared by the API and the workers, below both.
+  crossing(
+    'the saga starter imports the workflow it starts (issue 14)',
+    'lib/order-saga-starter.ts',
+    "import type { orderSaga } from '../workflows/order-saga';\nexport type S = typeof orderSaga;\n",
+    "lib/'s modules are shared by the API and the workers",
+  ),
+  crossing(
+    'the saga starter imports a service database module',
+    'lib/order-saga-starter.ts',
+    "import { insertOrder } from '../db/orders/store';\nexport const i = insertOrder;\n",
+    "lib/'s modules are shared by the API and the workers",
+  ),
+  allowed(
+    'the saga starter imports lib/ and db/knex',
+    'lib/order-saga-starter.ts',
+    "import type { Db } from '../db/knex';\nimport { orderWorkflowId } from './workflow-safe/task-queues';\nexport type D = Db;\nexport const o = orderWorkflowId;\n",
+  ),
+
   // api/: no worker, activity or projector code.
   crossing('API writes orders with the order activities (issue 14)', 'api/app.ts', ISSUE_14_CROSSING, "activities/ and workers/ are the workers' code"),
   crossing(

@@ -228,6 +228,21 @@ describe('compensations and retried payment steps, against real rows and the PSP
       expect((await ticketOf(orderId)).status).toBe('CANCELLED');
     });
 
+    it('accepting a ticket cancelled behind the saga: a non-retryable SYSTEM_ERROR (the saga refunds), not a retry for ever', async () => {
+      const orderId = newOrder();
+      const items = [await line()];
+      await run(restaurants.createTicket, 1, { orderId, restaurantId, items, totalAmount: items[0]!.unitPrice * 2 });
+      await run(restaurants.cancelTicket, 1, { orderId, restaurantId });
+      await expect(run(restaurants.acceptTicket, 1, { orderId })).rejects.toMatchObject({ type: 'SYSTEM_ERROR', nonRetryable: true });
+      expect((await ticketOf(orderId)).status).toBe('CANCELLED');
+      // An open ticket is accepted, and accepting it again is a no-op.
+      const open = newOrder();
+      await run(restaurants.createTicket, 1, { orderId: open, restaurantId, items, totalAmount: items[0]!.unitPrice * 2 });
+      await run(restaurants.acceptTicket, 1, { orderId: open });
+      await run(restaurants.acceptTicket, 2, { orderId: open });
+      expect((await ticketOf(open)).status).toBe('ACCEPTED');
+    });
+
     it('a total that is not the sum of the lines at the restaurant prices: AMOUNT_MISMATCH, no ticket', async () => {
       const orderId = newOrder();
       await expect(run(restaurants.createTicket, 1, { orderId, restaurantId, items: [await line()], totalAmount: 1 })).rejects.toMatchObject({

@@ -6,6 +6,7 @@ import { orderWorkflowId, taskQueuesFor } from '../lib/workflow-safe/task-queues
 import { eventually, http, startStack, type TestStack } from './support/stack';
 import { placeOrder, rowsOf, waitForOrder } from './support/orders';
 import { maybeRecordHistory } from './support/histories';
+import { loadSagaInputs, startOrderSaga } from '../lib/order-saga-starter';
 
 // The holes a review found outside the chaos harness's fault model (issue 13), each as the way a
 // real client, operator or processor would take it, against the real saga: Temporal dev server,
@@ -101,6 +102,36 @@ describe('order and payment agree on every path a review found (real Temporal, P
   });
 
   // Hole 2: a PSP slower than the client timeout made every attempt time out though the PSP acted.
+  // Found by the model checker (docs/model.md): a run that follows a terminated one may find a hold and
+  // a ticket it did not make; it must release them even when it is stopped before its first step.
+  it("a new run after a terminated one, cancelled before its first step: the earlier run's hold is voided and the ticket cancelled (CANCELLED / OPERATOR_CANCELLED)", async () => {
+    // The restaurant service is down: the first run holds the money, then waits to open the ticket, the order PENDING.
+    await stack.stopWorkers();
+    await stack.startWorkers({ order: true, payment: true });
+    let orderId = '';
+    try {
+      const placed = await placeOrder(stack, customer, { restaurantId: AUTO, items: [{ menuId: menuIdFor(3, 1), quantity: 1 }] });
+      expect(placed.status).toBe(202);
+      orderId = placed.body.orderId;
+      await eventually(async () => atPsp(orderId)?.status === 'AUTHORIZED', 30000);
+      await saga(orderId).terminate('test: the first run ended from outside');
+      expect((await rowsOf(stack, orderId)).order.status).toBe('PENDING');
+      // No worker runs: the new run and the cancel request reach the saga together, before its first step.
+      await stack.stopWorkers();
+      const row = await stack.dbs.orders('orders').where({ order_id: orderId }).first();
+      const [input] = await loadSagaInputs(stack.dbs.orders, [row], 4);
+      expect(await startOrderSaga(stack.client, input!, stack.taskQueuePrefix, 'after-closed-run')).toBe(true);
+      await saga(orderId).cancel();
+    } finally {
+      await stack.startWorkers();
+    }
+    const { result, rows } = await expectAgreement(orderId);
+    expect(result).toMatchObject({ status: 'CANCELLED', failureReason: 'OPERATOR_CANCELLED' });
+    expect(atPsp(orderId)?.status).toBe('VOIDED');
+    expect(rows.ticket?.status).toBe('CANCELLED');
+    await maybeRecordHistory(stack.client, stack.env.address, 'restart-cancelled-before-first-step', orderWorkflowId(orderId));
+  });
+
   it('a PSP that answers after our timeout on every call: the order still ends CONFIRMED, one hold and one capture', async () => {
     const before = { authorize: stack.psp.stats.effects.authorize ?? 0, capture: stack.psp.stats.effects.capture ?? 0 };
     // tok_slow_2500: the sandbox takes 2.5 s for every operation on this card; our first timeout is 1 s.

@@ -34,13 +34,20 @@ describe('reconciler: pure decision', () => {
     ['running, young', 'leave', order(), { status: 'RUNNING', closedSecondsAgo: null }],
     ['running, far too old', 'cancel', order({ ageSeconds: 4000 }), { status: 'RUNNING', closedSecondsAgo: null }],
     ['terminated within the grace period', 'leave', order(), { status: 'TERMINATED', closedSecondsAgo: 119 }],
-    ['terminated past the grace period', 'repair', order(), { status: 'TERMINATED', closedSecondsAgo: 120 }],
-    ['failed', 'repair', order(), { status: 'FAILED', closedSecondsAgo: 500 }],
-    ['timed out', 'repair', order(), { status: 'TIMED_OUT', closedSecondsAgo: 500 }],
-    ['cancelled', 'repair', order(), { status: 'CANCELLED', closedSecondsAgo: 500 }],
-    ['completed but the order is open', 'repair', order({ status: 'AWAITING_RESTAURANT' }), { status: 'COMPLETED', closedSecondsAgo: 500 }],
+    ['PENDING, terminated past the grace period', 'restart', order(), { status: 'TERMINATED', closedSecondsAgo: 120 }],
+    ['PENDING, failed', 'restart', order(), { status: 'FAILED', closedSecondsAgo: 500 }],
+    ['PENDING, timed out', 'restart', order(), { status: 'TIMED_OUT', closedSecondsAgo: 500 }],
+    ['PENDING, cancelled', 'restart', order(), { status: 'CANCELLED', closedSecondsAgo: 500 }],
+    ['PENDING, completed (no run may follow it)', 'repair', order(), { status: 'COMPLETED', closedSecondsAgo: 500 }],
+    ['AWAITING, terminated within the grace period', 'leave', order({ status: 'AWAITING_RESTAURANT' }), { status: 'TERMINATED', closedSecondsAgo: 119 }],
+    ['AWAITING, terminated past the grace period', 'repair', order({ status: 'AWAITING_RESTAURANT' }), { status: 'TERMINATED', closedSecondsAgo: 120 }],
+    ['AWAITING, completed but the order is open', 'repair', order({ status: 'AWAITING_RESTAURANT' }), { status: 'COMPLETED', closedSecondsAgo: 500 }],
   ] as const)('%s → %s', (_name, expected, o, saga) => {
-    expect(decideReconcileAction(o, { orderId: 'o', ...saga }, limits)).toBe(expected);
+    expect(decideReconcileAction(o, { orderId: 'o', ...saga }, limits, { restartPending: true })).toBe(expected);
+  });
+
+  it('a pass recorded before restarts existed (no patch marker) repairs a PENDING order whose saga closed, as it did then', () => {
+    expect(decideReconcileAction(order(), { orderId: 'o', status: 'TERMINATED', closedSecondsAgo: 500 }, limits)).toBe('repair');
   });
 });
 
@@ -215,7 +222,7 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
     expect((await rowsOf(stack, orderId)).payment.status).toBe('CAPTURED');
   });
 
-  it('a terminated saga of a PENDING order can be started again; a completed one never', async () => {
+  it('a saga terminated while its order is PENDING: the API and the sweeper leave the closed run alone; the reconciler, past its grace period, starts a new run that ends the order; a completed saga never runs again', async () => {
     const orderId = `ord_restart${Date.now()}`;
     // A slow PSP keeps the order PENDING while the saga authorizes.
     const input = await recordOrder(orderId, { cardToken: 'tok_slow_2000' });
@@ -224,17 +231,45 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
     await saga(orderId).terminate('test: terminated while PENDING');
     expect((await rowsOf(stack, orderId)).order.status).toBe('PENDING');
 
-    expect(await startOrderSaga(stack.client, input, stack.taskQueuePrefix)).toBe(true);
+    // An attempt of the closed run may still be acting: nobody but the reconciler follows it, and only after the grace period.
+    expect(await startOrderSaga(stack.client, input, stack.taskQueuePrefix)).toBe(false);
+    const sweeper = startPendingOrderSweeper({
+      db: stack.dbs.orders,
+      client: stack.client,
+      taskQueuePrefix: stack.taskQueuePrefix,
+      acceptanceWindowSeconds: 300,
+      logger: createLogger('sweeper-test', 'silent'),
+      olderThanSeconds: 0,
+      intervalMs: 3_600_000,
+    });
+    try {
+      // The run got as far as its first step: the sweeper does not even read the order.
+      await eventually(async () => (await stack.dbs.orders('orders').where({ order_id: orderId }).first()).saga_started_at !== null, 30_000);
+      await sweeper.sweepOnce();
+      expect((await saga(orderId).describe()).runId).toBe(first.runId);
+      // A run ended before its first step looks never started to the sweeper: its start still leaves the closed run alone.
+      await stack.dbs.orders('orders').where({ order_id: orderId }).update({ saga_started_at: null });
+      expect(await sweeper.sweepOnce()).toBeGreaterThanOrEqual(1);
+    } finally {
+      sweeper.stop();
+    }
+    expect((await saga(orderId).describe()).runId).toBe(first.runId);
+    expect(mentions(await pass({ graceSeconds: 3600, minAgeSeconds: 0, orderIds: [orderId] }), orderId)).toBe(false);
+    expect((await rowsOf(stack, orderId)).order.status).toBe('PENDING');
+
+    const report = await pass({ orderIds: [orderId] });
+    expect(report.started).toEqual([orderId]);
+    expect(report.repaired).toEqual([]);
     const second = await saga(orderId).describe();
     expect(second.runId).not.toBe(first.runId);
     const order = await waitForOrder(stack, customer, orderId, ['CONFIRMED', 'REJECTED']);
     expect(order.status).toBe('CONFIRMED');
     expect((await rowsOf(stack, orderId)).paymentEvents.filter((e: { kind: string }) => e.kind === 'AUTHORIZE')).toHaveLength(1);
-    expect(await startOrderSaga(stack.client, input, stack.taskQueuePrefix)).toBe(false);
+    expect(await startOrderSaga(stack.client, input, stack.taskQueuePrefix, 'after-closed-run')).toBe(false);
     expect((await saga(orderId).describe()).runId).toBe(second.runId);
   });
 
-  it('250 stale PENDING orders that cannot move never hide a newer one: one sweep starts its saga; a reconcile pass pages through all of them', async () => {
+  it('250 stale PENDING orders whose sagas run but cannot move: one sweep reads only the newer order whose saga never ran and starts it (no start call for running sagas); a reconcile pass pages through all of them', async () => {
     // The payment service is down: every saga waits at authorizePayment and its order stays PENDING.
     await stack.stopWorkers();
     await stack.startWorkers({ order: true, restaurant: true });
@@ -256,6 +291,11 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
         .where({ order_id: newer })
         .update({ created_at: orders.raw(`now() - interval '10 minutes'`), updated_at: orders.raw(`now() - interval '10 minutes'`) });
 
+      // Every stuck saga has run its first step (the order worker is up; payments are not).
+      await eventually(
+        async () => Number((await orders('orders').whereIn('order_id', stuck).whereNotNull('saga_started_at').count({ n: '*' }))[0]!.n) === stuck.length,
+        60_000,
+      );
       const sweeper = startPendingOrderSweeper({
         db: stack.dbs.orders,
         client: stack.client,
@@ -272,7 +312,8 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
         sweeper.stop();
       }
       expect((await saga(newer).describe()).status.name).toBe('RUNNING');
-      expect(swept).toBe(251);
+      // Before sagas marked their first step, every sweep re-started all 251 (a storm of start calls under a backlog).
+      expect(swept).toBe(1);
       expect((await rowsOf(stack, stuck[0]!)).order.status).toBe('PENDING');
 
       // The reconciler's cursor reads each open order once, whatever the page size.

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
-import { LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH } from '../workflows/order-saga';
+import { COMPENSATIONS_FIRST_PATCH, LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH } from '../workflows/order-saga';
 import { CURRENT_HISTORY_GENERATION, HISTORY_DIR } from './support/histories';
 import { workflowBundle } from './support/stack';
 
@@ -50,10 +50,16 @@ describe('replay of recorded saga histories', () => {
     expect(generations).toContain(CURRENT_HISTORY_GENERATION);
   });
 
-  it('the current generation also records the paths its patch added (operator cancel, slow PSP, amount check)', () => {
+  it('the current generation also records the paths its patches added (operator cancel, slow PSP, amount check, a restarted run cancelled at once)', () => {
     const paths = files.filter((f) => f.startsWith(`${CURRENT_HISTORY_GENERATION}/`)).map((f) => path.basename(f, '.json'));
     expect(paths).toEqual(
-      expect.arrayContaining(['operator-cancel-before-decision', 'operator-cancel-after-accept', 'psp-slower-than-timeout', 'amount-mismatch']),
+      expect.arrayContaining([
+        'operator-cancel-before-decision',
+        'operator-cancel-after-accept',
+        'psp-slower-than-timeout',
+        'amount-mismatch',
+        'restart-cancelled-before-first-step',
+      ]),
     );
   });
 
@@ -85,8 +91,20 @@ describe('replay of recorded saga histories', () => {
     );
   });
 
-  it('a saga recorded with the amount check fails to replay when its second patch marker names another change', async () => {
+  it('a saga recorded with compensations registered first fails to replay when its third patch marker names another change', async () => {
     const { workflowId, history } = load(`${CURRENT_HISTORY_GENERATION}/amount-mismatch.json`);
+    const markers = history.events?.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').map((e) => e.markerRecordedEventAttributes!);
+    const ids = markers?.map((m) => (defaultPayloadConverter.fromPayload(m.details!['patch-data']!.payloads![0]!) as { id: string }).id);
+    expect(ids).toEqual([LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH, COMPENSATIONS_FIRST_PATCH]);
+    // Without the patch an order refused for its amount has nothing to compensate: the recorded void and ticket cancel would not match.
+    markers![2]!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(
+      /[Nn]ondeterminism|DeterminismViolation/,
+    );
+  });
+
+  it('a saga recorded with the amount check fails to replay when its second patch marker names another change', async () => {
+    const { workflowId, history } = load('3-truthful-saga/amount-mismatch.json');
     const markers = history.events?.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').map((e) => e.markerRecordedEventAttributes!);
     const ids = markers?.map((m) => (defaultPayloadConverter.fromPayload(m.details!['patch-data']!.payloads![0]!) as { id: string }).id);
     expect(ids).toEqual([LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH]);

@@ -3,12 +3,13 @@ import { temporal } from '@temporalio/proto';
 import { ORDER_SEARCH_ATTRIBUTES } from '../lib/workflow-safe/search-attributes';
 import { menuIdFor, restaurantIdFor } from '../db/seed';
 import { temporalTestServerPath } from '../lib/node/temporal-tools';
-import { http, startStack, type TestStack } from './support/stack';
+import { eventually, http, startStack, type TestStack } from './support/stack';
 import { placeOrder, rowsOf, waitForOrder } from './support/orders';
 import { maybeRecordHistory, replayWorkflows } from './support/histories';
 
-// The acceptance window is a durable timer of minutes; the time-skipping server lets it pass at once.
-describe('restaurant never answers (time-skipping Temporal)', () => {
+// The acceptance window is a durable timer of minutes, and a hold gives up after 3 minutes of PSP
+// outage; the time-skipping server lets both pass at once.
+describe('restaurant never answers, PSP stays down (time-skipping Temporal)', () => {
   let env: TestWorkflowEnvironment;
   let stack: TestStack;
 
@@ -54,5 +55,33 @@ describe('restaurant never answers (time-skipping Temporal)', () => {
     const workflowId = `order-${placed.body.orderId}`;
     await maybeRecordHistory(stack.client, env.address, 'restaurant-timeout', workflowId);
     expect(await replayWorkflows(stack.client, [workflowId])).toEqual([]);
+  });
+
+  it('a PSP that stays down while the money is held: REJECTED / PAYMENT_UNAVAILABLE once the hold gives up (3 min), nothing held', async () => {
+    const customer = await stack.token({ role: 'customer', sub: 'cust-psp-down' });
+    stack.psp.setFaults({ failRate: 1 });
+    let orderId: string;
+    try {
+      const placed = await placeOrder(stack, customer, { restaurantId: restaurantIdFor(3), items: [{ menuId: menuIdFor(3, 1), quantity: 1 }] });
+      expect(placed.status).toBe(202);
+      orderId = placed.body.orderId;
+      // The hold has given up once the saga compensates; the PSP comes back so that the release can land.
+      // Waiting on the result is what lets the test server skip the retries' backoff.
+      const handle = stack.client.workflow.getHandle(`order-${orderId}`);
+      void handle.result().catch(() => undefined);
+      await eventually(async () => {
+        const history = await handle.fetchHistory();
+        return (history.events ?? []).some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'voidAuthorization');
+      }, 120_000);
+    } finally {
+      stack.psp.setFaults({ failRate: 0 });
+    }
+    const result = await stack.client.workflow.getHandle(`order-${orderId}`).result();
+    expect(result).toMatchObject({ status: 'REJECTED', failureReason: 'PAYMENT_UNAVAILABLE' });
+    const rows = await rowsOf(stack, orderId);
+    expect(rows.order).toMatchObject({ status: 'REJECTED', failure_reason: 'PAYMENT_UNAVAILABLE' });
+    expect(stack.psp.authorizations.get(`pay_${orderId}`)?.status ?? 'none').not.toMatch(/AUTHORIZED|CAPTURED/);
+    await maybeRecordHistory(stack.client, env.address, 'payment-unavailable', `order-${orderId}`);
+    expect(await replayWorkflows(stack.client, [`order-${orderId}`])).toEqual([]);
   });
 });

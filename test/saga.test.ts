@@ -7,6 +7,10 @@ import { decideUpdate, getStateQuery } from '../workflows/messages';
 import { insertOrder } from '../db/orders/store';
 import { startPendingOrderSweeper } from '../workers/pending-order-sweeper';
 import { createLogger } from '../lib/node/logger';
+import { Client, Connection } from '@temporalio/client';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { createApp } from '../api/app';
 
 // Seeded restaurants: every third auto-accepts (rst_0003, rst_0006); the others wait for a decision.
 const AUTO = restaurantIdFor(3);
@@ -338,6 +342,53 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
     const order = await waitForOrder(stack, customer, orderId, ['CONFIRMED', 'REJECTED']);
     expect(order.status).toBe('CONFIRMED');
     expect((await rowsOf(stack, orderId)).payment.status).toBe('CAPTURED');
+  });
+
+  it('Temporal unreachable when an order is placed: 202 PENDING within seconds, not a 503 the client must retry; the sweeper starts its saga later', async () => {
+    // An API whose Temporal address answers nothing (the server restarting): port 9 on loopback is closed.
+    const deadTemporal = new Client({ connection: Connection.lazy({ address: '127.0.0.1:9' }) });
+    const server = createApp({ ...stack.apiDeps(), temporal: deadTemporal }).listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const key = randomUUID();
+    const body = {
+      restaurantId: AUTO,
+      items: [{ menuId: menuIdFor(3, 2), quantity: 1 }],
+      deliveryAddress: '서울시 중구 세종대로 110',
+      paymentMethod: { cardToken: 'tok_ok' },
+    };
+    let orderId: string;
+    try {
+      const started = Date.now();
+      const placed = await http(url, 'POST', '/orders?wait=2000', { token: customer, headers: { 'idempotency-key': key }, body });
+      expect(placed.status).toBe(202);
+      expect(Date.now() - started).toBeLessThan(15_000);
+      expect(placed.body).toMatchObject({ status: 'PENDING' });
+      orderId = placed.body.orderId;
+      // A retry is answered with the same order, still without Temporal.
+      const again = await http(url, 'POST', '/orders', { token: customer, headers: { 'idempotency-key': key }, body });
+      expect(again.status).toBe(200);
+      expect(again.body.orderId).toBe(orderId);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      await deadTemporal.connection.close().catch(() => undefined);
+    }
+    expect((await rowsOf(stack, orderId)).order.status).toBe('PENDING');
+    const sweeper = startPendingOrderSweeper({
+      db: stack.dbs.orders,
+      client: stack.client,
+      taskQueuePrefix: stack.taskQueuePrefix,
+      acceptanceWindowSeconds: 300,
+      logger: createLogger('sweeper-test', 'silent'),
+      olderThanSeconds: 0,
+      intervalMs: 60000,
+    });
+    try {
+      expect(await sweeper.sweepOnce()).toBeGreaterThanOrEqual(1);
+    } finally {
+      sweeper.stop();
+    }
+    expect((await waitForOrder(stack, customer, orderId, ['CONFIRMED', 'REJECTED'])).status).toBe('CONFIRMED');
   });
 
   it('the consistency audit finds no violation over every order of this file', async () => {

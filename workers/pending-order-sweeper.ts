@@ -25,14 +25,15 @@ interface SweepCursor {
 type PendingRow = OrderRowForSaga & { cursor_at: string };
 
 /**
- * The API records an order and then starts its saga; if it stops in between (crash, Temporal
- * down, a client that never retries), the order would stay PENDING for ever. The order row is its
- * saga's outbox: this sweep (re)starts the saga of every order PENDING for too long. Starting is
- * idempotent, so several order workers sweeping at once is harmless.
+ * The API records an order and then starts its saga; if it stops in between (crash, Temporal down
+ * or too slow to take the start), the order would stay PENDING for ever. The order row is its saga's
+ * outbox: this sweep starts the saga of every order PENDING for too long whose saga never ran (its
+ * first step marks `saga_started_at`). A saga that ran and closed is the reconciler's, after its grace
+ * period; one that runs is left to run, so a backlog of slow sagas does not turn into a storm of
+ * start calls. Starting is idempotent, so several order workers sweeping at once is harmless.
  *
- * Each sweep pages through every stale PENDING order with a keyset cursor on (updated_at, order_id):
- * orders whose saga runs but cannot move (or whose start fails) are passed over, never read again in
- * the same sweep, so they cannot hide newer orders behind them.
+ * Each sweep pages through them with a keyset cursor on (updated_at, order_id): orders whose start
+ * fails are passed over, never read again in the same sweep, so they cannot hide newer orders.
  */
 export function startPendingOrderSweeper(opts: SweeperOptions): { sweepOnce(): Promise<number>; stop(): void } {
   const olderThan = opts.olderThanSeconds ?? 30;
@@ -43,6 +44,7 @@ export function startPendingOrderSweeper(opts: SweeperOptions): { sweepOnce(): P
       .db('orders')
       .select('*', opts.db.raw('updated_at::text AS cursor_at'))
       .where({ status: 'PENDING' })
+      .whereNull('saga_started_at')
       .andWhere('updated_at', '<', opts.db.raw(`now() - make_interval(secs => ?)`, [olderThan]));
     if (after) query.andWhereRaw('(updated_at, order_id) > (?::timestamptz, ?)', [after.updatedAt, after.orderId]);
     return query.orderBy([{ column: 'updated_at' }, { column: 'order_id' }]).limit(pageSize);

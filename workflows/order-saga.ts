@@ -53,6 +53,14 @@ export const LOCAL_ORDER_STEPS_PATCH = 'order-steps-as-local-activities';
  *   the saga finishes what the decision implies and the request is ignored.
  */
 export const TRUTHFUL_SAGA_PATCH = 'amount-check-slow-psp-operator-cancel';
+/**
+ * Sagas started after this patch register cancelTicket and voidAuthorization before their first step
+ * instead of just before createTicket and authorizePayment. A run that follows a terminated one (the
+ * reconciler's restart) may find a hold and a ticket the earlier run left; without this, a cancel
+ * request before the new run's authorizePayment closed the order CANCELLED with that hold and ticket
+ * still open (found by the model checker, docs/model.md). Both are safe when their step never ran.
+ */
+export const COMPENSATIONS_FIRST_PATCH = 'compensations-registered-first';
 
 function sagaActivities(queues: TaskQueues, localOrderSteps: boolean, truthful: boolean) {
   // Payment steps: a PSP slower than our first timeout is waited for on later attempts, and a worker
@@ -94,15 +102,16 @@ function step<F extends (...args: any[]) => Promise<any>>(
 
 /**
  * The order saga: createOrder → authorizePayment → createTicket → restaurant decision →
- * capturePayment → acceptTicket → confirmOrder. Every step with an effect registers its
- * compensation before it runs; on any failure they run in reverse, then the order is closed with
- * a reason the customer can read.
+ * capturePayment → acceptTicket → confirmOrder. Every step with an effect has its compensation
+ * registered before it runs (the hold's and the ticket's before the first step); on any failure they
+ * run in reverse, then the order is closed with a reason the customer can read.
  */
 export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult> {
   const localOrderSteps = patched(LOCAL_ORDER_STEPS_PATCH);
   // Only sagas that have local order steps can have this one (it came later), so histories recorded
   // before either patch ask for no marker they do not have.
   const truthful = localOrderSteps && patched(TRUTHFUL_SAGA_PATCH);
+  const compensationsFirst = truthful && patched(COMPENSATIONS_FIRST_PATCH);
   const { orderSteps, orderClosing, payment, capture, restaurant, compensatePayment, compensateRestaurant } = sagaActivities(
     taskQueuesFromOrderQueue(workflowInfo().taskQueue),
     localOrderSteps,
@@ -138,20 +147,31 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     if (state.cancelRequested) throw ApplicationFailure.nonRetryable('Cancelled by the customer', 'CUSTOMER_CANCELLED');
   };
 
-  try {
-    const stored = await step(orderSteps.createOrder, `Record order ${orderId}: ${input.items.length} line(s), ${amount} KRW`, input);
-    if (truthful) checkAmount(input, stored?.totalAmount);
-
+  const registerVoid = () =>
     compensations.unshift(async () => {
       state.paymentStatus = await step(compensatePayment.voidAuthorization, `Compensate: release the hold of ${amount} KRW`, { orderId, amount });
     });
-    details('holding the payment');
-    state.paymentStatus = await step(payment.authorizePayment, `Hold ${amount} KRW on the card`, { orderId, amount, cardToken: input.cardToken });
-    stopIfCancelled();
-
+  const registerCancelTicket = () =>
     compensations.unshift(async () => {
       await step(compensateRestaurant.cancelTicket, `Compensate: cancel the ticket at ${input.restaurantId}`, { orderId, restaurantId: input.restaurantId });
     });
+
+  try {
+    if (compensationsFirst) {
+      registerVoid();
+      registerCancelTicket();
+    }
+    const stored = await step(orderSteps.createOrder, `Record order ${orderId}: ${input.items.length} line(s), ${amount} KRW`, input);
+    if (truthful) checkAmount(input, stored?.totalAmount);
+
+    if (!compensationsFirst) registerVoid();
+    details('holding the payment');
+    state.paymentStatus = await step(payment.authorizePayment, `Hold ${amount} KRW on the card`, { orderId, amount, cardToken: input.cardToken }).catch(
+      (err: unknown) => paymentUnavailableUnlessDecided(err, truthful),
+    );
+    stopIfCancelled();
+
+    if (!compensationsFirst) registerCancelTicket();
     details('opening the ticket at the restaurant');
     const ticket = await step(restaurant.createTicket, `Re-check ${input.items.length} line(s) and open a ticket at ${input.restaurantId}`, {
       orderId,
@@ -302,11 +322,25 @@ function isStorableText(text: unknown, maxLength: number): boolean {
   return typeof text === 'string' && text.length <= maxLength && !UNSTORABLE.test(text);
 }
 
+/**
+ * The hold gave up without a business answer (its retries ran out while the PSP stayed unreachable):
+ * that is PAYMENT_UNAVAILABLE. A decline keeps its own meaning, and so does a cancel request in sagas
+ * that give it one (truthful); older sagas called that PAYMENT_UNAVAILABLE too. Only the reason the
+ * saga reports comes from here, not its commands: replay-safe.
+ */
+function paymentUnavailableUnlessDecided(err: unknown, truthful: boolean): never {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  const decided = cause instanceof ApplicationFailure && isFailureReason(cause.type);
+  if (err instanceof ActivityFailure && !decided && !(truthful && isCancellation(err))) {
+    throw ApplicationFailure.nonRetryable(`The payment service could not hold the money: ${err.message}`, 'PAYMENT_UNAVAILABLE');
+  }
+  throw err;
+}
+
 function failureReasonOf(err: unknown, truthful: boolean): FailureReason {
   // A cancel request (Web UI, `temporal workflow cancel`) before the restaurant's decision.
   if (truthful && isCancellation(err)) return 'OPERATOR_CANCELLED';
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof ApplicationFailure && isFailureReason(cause.type)) return cause.type;
-  if (err instanceof ActivityFailure && /authorizePayment/.test(err.activityType ?? '')) return 'PAYMENT_UNAVAILABLE';
   return 'SYSTEM_ERROR';
 }

@@ -1,5 +1,15 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { ChildWorkflowFailure, condition, continueAsNew, log, proxyActivities, setCurrentDetails, startChild, workflowInfo } from '@temporalio/workflow';
+import {
+  ChildWorkflowFailure,
+  condition,
+  continueAsNew,
+  log,
+  patched,
+  proxyActivities,
+  setCurrentDetails,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { createOrderActivities } from '../activities/order';
 import type { createPaymentActivities } from '../activities/payment';
 import type { createReconcilerActivities } from '../activities/reconciler';
@@ -33,6 +43,13 @@ const REPAIR_RETRY = { initialInterval: '1s', backoffCoefficient: 2, maximumInte
 const READ_RETRY = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
 const reads = proxyActivities<ReconcilerActivities>({ startToCloseTimeout: '1m', retry: READ_RETRY });
 const describe = proxyActivities<ReconcilerActivities>({ startToCloseTimeout: '5m', heartbeatTimeout: '30s', retry: READ_RETRY });
+/**
+ * Passes started after this patch follow a closed saga of an order still PENDING with a new saga run
+ * instead of the repair (lib/workflow-safe/reconcile.ts): the order never reached the restaurant, and
+ * the sweeper no longer restarts closed sagas, so this pass is the only one that may.
+ */
+export const RESTART_PENDING_PATCH = 'restart-closed-pending-sagas';
+
 // A start or cancel request that keeps failing is reported; the next pass tries again.
 const actions = proxyActivities<ReconcilerActivities>({ startToCloseTimeout: '1m', retry: { initialInterval: '1s', maximumAttempts: 3 } });
 
@@ -49,12 +66,13 @@ export async function reconcileOrders(input: ReconcileInput = {}): Promise<Recon
   const settings = reconcileSettingsOf(input);
   const report = input.carried ?? emptyReport(settings);
   let cursor = input.cursor ?? null;
+  const decide = { restartPending: patched(RESTART_PENDING_PATCH) };
   for (let page = 0; page < settings.maxPagesPerRun; page++) {
     // Narrowed to some orders only when asked (the operator's desk): the Schedule's passes send the same input as before.
     const only = input.orderIds ? { orderIds: input.orderIds.slice(0, MAX_RECONCILE_ORDER_IDS) } : {};
     const { orders, next } = await reads.listOpenOrders({ minAgeSeconds: settings.minAgeSeconds, after: cursor, limit: settings.pageSize, ...only });
     report.pages++;
-    if (orders.length > 0) await reconcilePage(orders, report, settings);
+    if (orders.length > 0) await reconcilePage(orders, report, settings, decide);
     setCurrentDetails(`page ${report.pages}: ${report.examined} open order(s) examined, ${report.counts.repaired} repaired, ${report.counts.started} started`);
     if (!next) {
       log.info('Reconcile pass finished', { examined: report.examined, counts: report.counts, skipped: report.skipped, pages: report.pages });
@@ -66,7 +84,7 @@ export async function reconcileOrders(input: ReconcileInput = {}): Promise<Recon
   return continueAsNew<typeof reconcileOrders>({ ...input, cursor, carried: { ...report, runs: report.runs + 1 } });
 }
 
-async function reconcilePage(orders: OpenOrder[], report: ReconcileReport, settings: ReconcileSettings): Promise<void> {
+async function reconcilePage(orders: OpenOrder[], report: ReconcileReport, settings: ReconcileSettings, decide: { restartPending: boolean }): Promise<void> {
   const sagas = new Map<string, SagaView>();
   for (const saga of await describe.describeSagas({ orderIds: orders.map((o) => o.orderId) })) sagas.set(saga.orderId, saga);
   report.examined += orders.length;
@@ -75,9 +93,9 @@ async function reconcilePage(orders: OpenOrder[], report: ReconcileReport, setti
   const work: Array<Promise<void>> = [];
   for (const order of orders) {
     const saga = sagas.get(order.orderId) ?? { orderId: order.orderId, status: 'NOT_FOUND', closedSecondsAgo: null };
-    const action = decideReconcileAction(order, saga, settings);
+    const action = decideReconcileAction(order, saga, settings, decide);
     if (action === 'repair') repairs.push({ order, saga });
-    else if (action === 'start') work.push(startSaga(order, report));
+    else if (action === 'start' || action === 'restart') work.push(startSaga(order, saga, report));
     else if (action === 'cancel') work.push(cancelSaga(order, report));
     else if (action === 'flag')
       noteInReport(report, 'errors', {
@@ -89,11 +107,14 @@ async function reconcilePage(orders: OpenOrder[], report: ReconcileReport, setti
   await Promise.all([...work, runRepairs(repairs, report, settings)]);
 }
 
-async function startSaga(order: OpenOrder, report: ReconcileReport): Promise<void> {
+async function startSaga(order: OpenOrder, saga: SagaView, report: ReconcileReport): Promise<void> {
+  const afterClosedRun = saga.status !== 'NOT_FOUND';
   try {
-    const outcome = await actions.startSagaFromOrder({ orderId: order.orderId });
+    // Sagas that had none keep the input they always sent (passes recorded before restarts replay).
+    const outcome = await actions.startSagaFromOrder(afterClosedRun ? { orderId: order.orderId, afterClosedRun } : { orderId: order.orderId });
     if (outcome === 'started') {
-      log.info('Started the saga of a PENDING order that had none', { orderId: order.orderId });
+      if (afterClosedRun) log.info('Started a new saga run for a PENDING order whose saga closed', { orderId: order.orderId, sagaStatus: saga.status });
+      else log.info('Started the saga of a PENDING order that had none', { orderId: order.orderId });
       noteInReport(report, 'started', order.orderId);
     } else {
       report.skipped++;

@@ -19,7 +19,7 @@ export const orderApi = {
     tag: 'Orders',
     summary: 'Place an order (starts its saga)',
     description:
-      'Customers only. Prices the order from the read model and refuses unknown, not-on-sale or foreign items (422 `ITEM_UNAVAILABLE`) before any saga starts. The same `Idempotency-Key` with the same body returns the same order (200); with another body, 422 `IDEMPOTENCY_KEY_REUSED`.',
+      'Customers only. Prices the order from the read model and refuses unknown, not-on-sale or foreign items (422 `ITEM_UNAVAILABLE`) before any saga starts. The same `Idempotency-Key` with the same body returns the same order (200); with another body, 422 `IDEMPOTENCY_KEY_REUSED`. Once the order is recorded it is accepted (202) even if Temporal cannot take its saga right now: the order worker starts it within a minute, and the order shows `PENDING` until then.',
     access: { roles: ['customer'] },
     headers: {
       idempotencyKey: {
@@ -33,7 +33,7 @@ export const orderApi = {
     query: placeOrderQuery,
     body: { component: PlaceOrderRequest },
     responses: {
-      202: { description: 'Accepted: the saga is running (`Location: /orders/<orderId>`)', body: PlacedOrder },
+      202: { description: 'Accepted: the order is recorded and its saga running or about to be started (`Location: /orders/<orderId>`)', body: PlacedOrder },
       200: { description: 'The order this Idempotency-Key already made', body: PlacedOrder },
     },
     errors: [404, 422],

@@ -8,7 +8,7 @@ import type { Principal } from '../../lib/node/auth';
 import { sagaInputFromRows, startOrderSaga } from '../../lib/order-saga-starter';
 import { orderWorkflowId, workflowUiUrl } from '../../lib/workflow-safe/task-queues';
 import type { PlaceOrderBody } from '../validation';
-import { NotFound, Unavailable, Unprocessable } from './errors';
+import { NotFound, Unprocessable } from './errors';
 import { createOrderDecisions } from './order-decisions';
 import { createOrderQueries } from './order-queries';
 import { loadOrder, type OrderRow, waitWhilePending } from './order-rows';
@@ -44,6 +44,9 @@ function requestHash(body: PlaceOrderBody): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 
+/** How long POST /orders waits for Temporal to take a saga's start before leaving it to the sweeper. */
+const START_SAGA_DEADLINE_MS = 5_000;
+
 export function createOrderService(deps: OrderServiceDeps) {
   const uiUrl = (workflowId: string) => workflowUiUrl(deps.temporalUiUrl, deps.namespace, workflowId);
   return {
@@ -63,13 +66,23 @@ export type OrderService = ReturnType<typeof createOrderService>;
 function createOrderPlacement(deps: OrderServiceDeps, uiUrl: (workflowId: string) => string) {
   const { ordersDb, menuReadDb, temporal } = deps;
 
-  /** Starts the saga (idempotently); Temporal being unreachable is a 503 the client retries. */
-  async function startSaga(input: OrderSagaInput): Promise<void> {
+  /**
+   * Starts the saga (idempotently). The order is already committed, and its row is its saga's outbox:
+   * when Temporal cannot take the start within START_SAGA_DEADLINE_MS (restarting, overloaded), the
+   * client is still answered 202 and the order worker's sweeper starts the saga within a minute.
+   * Answering 503 instead made every client retry a request that had already succeeded, which is
+   * what a lunch spike during a Temporal restart cannot afford. True when the saga runs now.
+   */
+  async function startSaga(input: OrderSagaInput): Promise<boolean> {
     try {
-      await startOrderSaga(temporal, input, deps.taskQueuePrefix);
+      await temporal.withDeadline(Date.now() + START_SAGA_DEADLINE_MS, () => startOrderSaga(temporal, input, deps.taskQueuePrefix));
+      return true;
     } catch (err) {
-      deps.logger?.warn({ err, orderId: input.orderId, workflowId: orderWorkflowId(input.orderId) }, 'could not start the order saga');
-      throw new Unavailable('TEMPORAL_UNAVAILABLE', 'The order was recorded but could not be started yet; retry with the same Idempotency-Key');
+      deps.logger?.warn(
+        { err, orderId: input.orderId, workflowId: orderWorkflowId(input.orderId) },
+        'could not start the order saga now; the order is recorded and the sweeper will start it',
+      );
+      return false;
     }
   }
 
@@ -114,8 +127,8 @@ function createOrderPlacement(deps: OrderServiceDeps, uiUrl: (workflowId: string
     // The first attempt may have stopped before the saga started: make sure it runs.
     if (row.status === 'PENDING') {
       const items = await ordersDb('order_items').where({ order_id: row.order_id }).orderBy('line_no');
-      await startSaga(sagaInputFromRows({ ...row, card_token: row.card_token ?? cardToken }, items, deps.acceptanceWindowSeconds));
-      if (waitMs > 0) row = (await waitWhilePending(ordersDb, row.order_id, waitMs)) ?? row;
+      const started = await startSaga(sagaInputFromRows({ ...row, card_token: row.card_token ?? cardToken }, items, deps.acceptanceWindowSeconds));
+      if (started && waitMs > 0) row = (await waitWhilePending(ordersDb, row.order_id, waitMs)) ?? row;
     }
     return { created: false, order: view(row) };
   }
@@ -157,8 +170,8 @@ function createOrderPlacement(deps: OrderServiceDeps, uiUrl: (workflowId: string
         if (again) return again;
         throw new Error('idempotency key claimed but not found');
       }
-      await startSaga(input);
-      const row = waitMs > 0 ? await waitWhilePending(ordersDb, input.orderId, waitMs) : undefined;
+      const started = await startSaga(input);
+      const row = started && waitMs > 0 ? await waitWhilePending(ordersDb, input.orderId, waitMs) : undefined;
       const workflowId = orderWorkflowId(input.orderId);
       return {
         created: true,

@@ -105,4 +105,21 @@ export const ordersMigrations: Migration[] = [
       await knex.schema.dropTable('operator_actions');
     },
   },
+  {
+    name: '0004_orders_saga_started',
+    async up(knex: Knex) {
+      // Set by the saga's first step (createOrder): the sweeper starts only sagas that never ran, and
+      // reads only those (a partial index), so a backlog of running sagas costs it nothing.
+      await knex.schema.alterTable('orders', (t) => {
+        t.timestamp('saga_started_at', { useTz: true });
+      });
+      await knex.raw(`CREATE INDEX orders_never_started_idx ON orders (updated_at, order_id) WHERE status = 'PENDING' AND saga_started_at IS NULL`);
+    },
+    async down(knex: Knex) {
+      await knex.raw('DROP INDEX IF EXISTS orders_never_started_idx');
+      await knex.schema.alterTable('orders', (t) => {
+        t.dropColumn('saga_started_at');
+      });
+    },
+  },
 ];

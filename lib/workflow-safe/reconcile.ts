@@ -45,18 +45,26 @@ export interface ReconcileLimits {
 
 /**
  * start: PENDING with no saga at all → start it from the order's rows.
- * repair: the saga closed (whatever its status) longer ago than the grace period → the repair workflow.
+ * restart: PENDING, and its saga closed without completing longer ago than the grace period → a new
+ *   run of the saga from the order's rows (forward: the order has not reached the restaurant).
+ * repair: any other order whose saga closed longer ago than the grace period → the repair workflow.
  * cancel: the saga runs but the order is far too old → request the saga's cancellation.
  * flag: AWAITING_RESTAURANT with no saga in Temporal (its history is gone): reported for an operator.
  * leave: anything else.
+ *
+ * Only this decision follows a closed saga with anything, and only past the grace period (the API and
+ * the sweeper start a saga that never ran). Restart and repair exclude each other by the order's status:
+ * a repair never runs beside a saga run of the same order.
  */
-export type ReconcileAction = 'start' | 'repair' | 'cancel' | 'flag' | 'leave';
+export type ReconcileAction = 'start' | 'restart' | 'repair' | 'cancel' | 'flag' | 'leave';
 
-export function decideReconcileAction(order: OpenOrder, saga: SagaView, limits: ReconcileLimits): ReconcileAction {
+export function decideReconcileAction(order: OpenOrder, saga: SagaView, limits: ReconcileLimits, opts: { restartPending?: boolean } = {}): ReconcileAction {
   if (saga.status === 'NOT_FOUND') return order.status === 'PENDING' ? 'start' : 'flag';
   if (saga.status === 'RUNNING') return order.ageSeconds > limits.staleSeconds ? 'cancel' : 'leave';
   if (!CLOSED_SAGA_STATUSES.includes(saga.status)) return 'leave';
-  return saga.closedSecondsAgo !== null && saga.closedSecondsAgo >= limits.graceSeconds ? 'repair' : 'leave';
+  if (saga.closedSecondsAgo === null || saga.closedSecondsAgo < limits.graceSeconds) return 'leave';
+  // Passes recorded before restarts existed repaired these too (workflows/reconcile.ts patches it in).
+  return opts.restartPending && order.status === 'PENDING' && saga.status !== 'COMPLETED' ? 'restart' : 'repair';
 }
 
 /** What the repair workflow needs: enough to release the payment and cancel the ticket without the saga. */
@@ -130,7 +138,7 @@ export interface ReconcileReport {
   settings: { graceSeconds: number; staleSeconds: number; minAgeSeconds: number };
   /** Open orders looked at. */
   examined: number;
-  /** Orders whose saga this pass started (they had none). */
+  /** Orders whose saga this pass started: they had none, or a new run after one that closed (restart). */
   started: string[];
   repaired: RepairResult[];
   /** Sagas asked to cancel because their order is far too old. */

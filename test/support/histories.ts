@@ -11,7 +11,7 @@ export const HISTORY_DIR = path.resolve(__dirname, '..', 'histories');
  * Histories are kept by generation of the workflow code (a folder each): every generation must keep
  * replaying while sagas recorded by it may still run. New recordings go to the current one.
  */
-export const CURRENT_HISTORY_GENERATION = '3-truthful-saga';
+export const CURRENT_HISTORY_GENERATION = '4-compensations-first';
 
 /**
  * With RECORD_HISTORIES=1, saves the finished saga's history under
