@@ -701,9 +701,10 @@ end:
  * workflows/reconcile.ts, as lib/workflow-safe/reconcile.ts decides for an open order whose saga
  * closed longer ago than the grace period:
  *   PENDING, the saga not completed   → a new saga run (ALLOW_DUPLICATE_FAILED_ONLY), forward;
- *   PENDING, the saga completed       → flagged for an operator (nothing);
- *   AWAITING_RESTAURANT               → the repair workflow repair-<orderId> (repairOrder): ask the
- *                                       PSP; CAPTURED with an open ticket → forward, else backward.
+ *   any other (AWAITING_RESTAURANT,   → the repair workflow repair-<orderId> (repairOrder): ask the
+ *   or PENDING behind a completed       PSP; CAPTURED with an open ticket → forward, else backward.
+ *   saga, which no run can follow)      (A completed run has closed its order: the second case is
+ *                                       not reached here.)
  * So saga runs and repairs are exclusive by the order's status. A repair that failed
  * (ALLOW_DUPLICATE_FAILED_ONLY) runs again on a later pass; one that completed never does.
  * A saga running far too long is asked to cancel: that is the operator's cancel request below.
@@ -717,7 +718,7 @@ proctype reconciler() {
 endIdle:
   do
   :: atomic { graceOver && order == PENDING && runs > 0 && !completed -> printf("reconciler:"); startRun() }
-  :: atomic { graceOver && order == AWAITING_RESTAURANT && !repairDone && !repairing ->
+  :: atomic { graceOver && (order == AWAITING_RESTAURANT || (order == PENDING && completed)) && !repairDone && !repairing ->
               repairing = true; printf("reconciler: repair-<orderId> (saga closed, grace period over)\n") };
      break
   od;
