@@ -1,22 +1,33 @@
 /*
  * The order saga's protocol, for the Spin model checker (issue 21). docs/model.md says what it
  * covers, what it abstracts away, its bounds and how to read a counterexample; `npm run model-check`
- * (model/run.ts) builds and checks it.
+ * (model/check.ts, scripts/model-check.ts) builds and checks it; test/model.test.ts runs it in npm test.
  *
  * Read it like workflows/order-saga.ts. proctype saga is the workflow, one instance per run (the
- * sweeper may start a second run of a terminated saga). An activity attempt runs inside its caller
- * while the caller waits for it; an attempt its caller stops waiting for (timed out, cancelled,
- * terminated, given up) goes on as a zombie, its effects still to come. The PSP's operations are
- * atomic (it is serial per payment) and its process acts on requests that reached it after their
- * caller had given up. restaurant, customer and operator send the Updates and the Temporal cancel
- * and terminate requests; sweeper and reconciler are workers/pending-order-sweeper.ts and
- * workflows/reconcile.ts.
+ * reconciler may start a second run of a saga that was terminated while its order was PENDING). An
+ * activity attempt runs inside its caller while the caller waits for it; an attempt its caller stops
+ * waiting for (timed out, cancelled, terminated, given up) goes on as a zombie, its effects still to
+ * come. The PSP's operations are atomic (it is serial per payment) and its process acts on requests
+ * that reached it after their caller had given up. restaurant, customer and operator send the Updates
+ * and the Temporal cancel and terminate requests; sweeper and reconciler are
+ * workers/pending-order-sweeper.ts and workflows/reconcile.ts (its decision in
+ * lib/workflow-safe/reconcile.ts).
  *
  * Known holes put back with -D switches (the known-bad controls of test/model.test.ts):
  *   TRUST_ROW                   compensations act on the local payments row (no PSP lookup first)
  *   NO_RECONCILER               no reconciler: a terminated saga's order is never repaired
  *   CANCELLABLE_AFTER_DECISION  capture, acceptTicket and confirmOrder in the cancellable scope
  *   CAPTURE_REFUSAL_TRUSTED     a refused capture fails the saga without asking the PSP
+ *   REGISTER_LATE               each compensation registered just before its own step (voidAuthorization
+ *                               before authorizePayment, cancelTicket before createTicket), as before
+ *                               patch compensations-registered-first: a run that fails before those
+ *                               steps leaves alone what an earlier run held
+ *   SWEEPER_RESTARTS            the PENDING sweeper starts a new run as soon as the last one closed
+ *                               (reuse policy ALLOW_DUPLICATE_FAILED_ONLY, no grace period), while
+ *                               attempts of the old run may still act
+ * REGISTER_LATE with SWEEPER_RESTARTS is the code before issue 21's fix (docs/model.md: the hole).
+ *
+ * Not a hole: PSP_503 adds the PSP answering 503 without acting, and lookups that fail, to the faults.
  */
 
 /* ---- bounds (spin -D to change) ---- */
@@ -29,9 +40,9 @@
 #ifndef MAXCANCEL
 #define MAXCANCEL 1   /* Temporal cancel requests (an operator's, or the reconciler's for a saga open too long) */
 #endif
-#ifndef MAXRUNS
-#define MAXRUNS 2     /* saga runs: the API's, and one the sweeper starts after a terminate */
-#endif
+/* Saga runs: the first (the API's or the sweeper's), then one more per terminate at most (only a
+ * terminated run closes without closing its order, and only then is another run started). */
+#define MAXRUNS (MAXTERM + 1)
 
 /*
  * The saga's activities and the repair's. test/model.test.ts checks that proctype saga calls
@@ -45,12 +56,14 @@ mtype = {
   syncPaymentFromPsp, getTicket, releasePayment
 };
 /* failure reasons (lib/domain.ts) */
+#define NO_REASON 0             /* variables start at 0: these two are 0, not mtype values */
+#define UNDECIDED 0
 mtype = {
-  NO_REASON, AMOUNT_MISMATCH, PAYMENT_DECLINED, PAYMENT_UNAVAILABLE, SYSTEM_ERROR, ITEM_UNAVAILABLE,
+  AMOUNT_MISMATCH, PAYMENT_DECLINED, PAYMENT_UNAVAILABLE, SYSTEM_ERROR, ITEM_UNAVAILABLE,
   CUSTOMER_CANCELLED, OPERATOR_CANCELLED, RESTAURANT_TIMEOUT, RESTAURANT_REJECTED,
   PAYMENT_CAPTURE_FAILED, SAGA_ABORTED
 };
-mtype = { UNDECIDED, ACCEPT, REJECT };
+mtype = { ACCEPT, REJECT };
 /* order, ticket and payment states; REFUSED (4xx) and UNAVAILABLE (no answer, 5xx) are answers */
 mtype = { PENDING, AWAITING_RESTAURANT, CONFIRMED, REJECTED, CANCELLED };
 mtype = { NO_TICKET, TICKET_PENDING, TICKET_ACCEPTED, TICKET_REJECTED, TICKET_CANCELLED };
@@ -95,7 +108,9 @@ bool terminated[MAXRUNS + 1];
 byte nterm, ncancel, faults;
 bool customerCancelled;
 byte busy;                     /* saga processes and zombie attempts not ended (the grace waits for 0) */
-bool repairStarted, repairDone;
+bool captureFailed;            /* a run failed with PAYMENT_CAPTURE_FAILED */
+bool repairing;                /* a repair-<orderId> run is open */
+bool repairDone;               /* one completed: ALLOW_DUPLICATE_FAILED_ONLY starts no other */
 
 #define FAULT (faults < MAXF) -> faults++
 
@@ -201,6 +216,10 @@ end:
  * It leaves r (A_OK, A_RETRY, or A_FAIL with reason w) and v (a returned status). Callers declare
  * who, first, r, w, v, arg and the scratch variables row, known, truth, result, before, round. */
 
+/* An attempt starts only while its caller still waits (z: it runs on a zombie, which always goes on).
+ * Folded into each attempt's first atomic step so that starting is not a step of its own. */
+#define mayStart (z || (!terminated[who] && !(cancellable && cancelled[who])))
+
 /* Writes the PSP's state into the row if the row is still what was read (adopt in payment.ts). */
 inline adopt(snapshot, to) {
   atomic { if :: pay == snapshot && pay != to -> pay = to :: else fi }
@@ -208,11 +227,11 @@ inline adopt(snapshot, to) {
 
 /* loadOrCreatePending */
 inline load_or_create(into) {
-  atomic { if :: pay == NO_RECORD -> pay = PAY_PENDING :: else fi; into = pay }
+  atomic { mayStart -> if :: pay == NO_RECORD -> pay = PAY_PENDING :: else fi; into = pay }
 }
 
 inline attempt_createOrder() {
-  skip                                      /* the API recorded the order: returns the stored total */
+  mayStart                                  /* the API recorded the order: returns the stored total */
 }
 
 inline attempt_authorizePayment() {
@@ -240,7 +259,7 @@ inline attempt_authorizePayment() {
 }
 
 inline attempt_capturePayment() {
-  atomic { row = pay };
+  atomic { mayStart -> row = pay };
   if
   :: row == NO_RECORD -> r = A_FAIL; w = PAYMENT_CAPTURE_FAILED
   :: row == CAPTURED -> skip
@@ -291,10 +310,10 @@ inline attempt_release() {
      atomic { psp_call(PSP_VOID, result) };
      if
      :: result == UNAVAILABLE -> r = A_RETRY
-     :: result == REFUSED -> skip          /* "captured meanwhile: the refund's business" */
+     :: result == REFUSED -> printf("  the void is refused: left to the refund\n")   /* "captured meanwhile: the refund's business" */
      :: else -> atomic { if :: pay == PAY_PENDING || pay == AUTHORIZED -> pay = result :: else fi }
      fi
-  :: else -> skip
+  :: else -> printf("  the payments row says %e: nothing to release\n", row)
   fi
 #else
   round = 0;
@@ -334,7 +353,7 @@ inline attempt_release() {
 #define attempt_releasePayment() attempt_release()
 
 inline attempt_syncPaymentFromPsp() {
-  atomic { psp_lookup(truth) };
+  atomic { mayStart -> psp_lookup(truth) };
   if
   :: truth == UNAVAILABLE -> r = A_RETRY
   :: truth == NO_RECORD -> atomic { v = pay }
@@ -344,6 +363,7 @@ inline attempt_syncPaymentFromPsp() {
 
 inline attempt_createTicket() {
   atomic {
+    mayStart;
     if
     :: ticket == TICKET_CANCELLED -> r = A_FAIL; w = SYSTEM_ERROR
     :: ticket == TICKET_PENDING || ticket == TICKET_ACCEPTED || ticket == TICKET_REJECTED -> skip
@@ -354,25 +374,31 @@ inline attempt_createTicket() {
 }
 
 inline attempt_getTicket() {
-  atomic { v = ticket }
+  atomic { mayStart -> v = ticket }
 }
 
+/* A ticket that was cancelled or rejected cannot be accepted: a non-retryable SYSTEM_ERROR (the saga
+ * compensates; a repair fails and the next pass repairs backward). A missing ticket is a plain Error. */
 inline attempt_acceptTicket() {
   atomic {
+    mayStart;
     if :: ticket == TICKET_PENDING -> ticket = TICKET_ACCEPTED; printf("  ticket ACCEPTED\n") :: else fi;
     if
-    :: ticket != TICKET_ACCEPTED -> r = A_RETRY; printf("  acceptTicket: the ticket is %e (throws, retried)\n", ticket)
+    :: ticket == TICKET_CANCELLED || ticket == TICKET_REJECTED -> r = A_FAIL; w = SYSTEM_ERROR;
+       printf("  acceptTicket: the ticket is %e (non-retryable SYSTEM_ERROR)\n", ticket)
+    :: ticket == NO_TICKET -> r = A_RETRY; printf("  acceptTicket: no ticket (throws, retried)\n")
     :: else
     fi
   }
 }
 
 inline attempt_rejectTicket() {
-  atomic { if :: ticket == TICKET_PENDING -> ticket = TICKET_REJECTED :: else fi }
+  atomic { mayStart -> if :: ticket == TICKET_PENDING -> ticket = TICKET_REJECTED :: else fi }
 }
 
 inline attempt_cancelTicket() {
   atomic {
+    mayStart;
     if
     :: ticket == NO_TICKET -> ticket = TICKET_CANCELLED; printf("  ticket CANCELLED (tombstone)\n")
     :: ticket == TICKET_PENDING || ticket == TICKET_ACCEPTED -> ticket = TICKET_CANCELLED; printf("  ticket CANCELLED\n")
@@ -382,15 +408,15 @@ inline attempt_cancelTicket() {
 }
 
 inline attempt_markAwaitingRestaurant() {
-  atomic { if :: order == PENDING -> order = AWAITING_RESTAURANT :: else fi }
+  atomic { mayStart -> if :: order == PENDING -> order = AWAITING_RESTAURANT; printf("  order AWAITING_RESTAURANT\n") :: else fi }
 }
 
 inline attempt_confirmOrder() {
-  atomic { if :: isOpen(order) -> order = CONFIRMED; printf("  order CONFIRMED\n") :: else fi }
+  atomic { mayStart -> if :: isOpen(order) -> order = CONFIRMED; printf("  order CONFIRMED\n") :: else fi }
 }
 
 inline attempt_rejectOrder() {
-  atomic { if :: isOpen(order) -> order = arg; printf("  order %e\n", order) :: else fi }
+  atomic { mayStart -> if :: isOpen(order) -> order = arg; printf("  order %e\n", order) :: else fi }
 }
 
 /* ========================================================================== the zombies */
@@ -407,7 +433,7 @@ mtype jobArg[POOL];
 
 proctype zombie(byte me) {
   byte s, who, round, r, w;
-  bool first;
+  bool first, cancellable, z = true;
   mtype row, known, truth, result, before, v, arg;
 end:
   do
@@ -469,34 +495,34 @@ inline abandon(s) {
 #define AWAIT(s, ATTEMPT) \
   atomic { if :: who == 0 -> printf("repair: %e\n", s) :: else -> printf("run %d: %e\n", who, s) fi; first = true }; \
   do \
-  :: atomic { terminated[who] -> out = A_FAIL; break } \
-  :: atomic { cancellable && cancelled[who] -> out = A_FAIL; reason = OPERATOR_CANCELLED; \
-              printf("run %d: %e not started: cancel request\n", who, s); break } \
-  :: !terminated[who] && !(cancellable && cancelled[who]) -> \
-     ATTEMPT; \
+  :: atomic { terminated[who] -> goto ended } \
+  :: atomic { cancellable && cancelled[who] -> reason = OPERATOR_CANCELLED; \
+              printf("run %d: %e not started: cancel request\n", who, s); goto failed } \
+  :: ATTEMPT; \
      atomic { \
        row = 0; known = 0; truth = 0; result = 0; before = 0; round = 0; \
        if \
        :: r == A_RETRY -> first = false; r = A_OK; w = 0 \
-       :: r != A_RETRY -> out = r; reason = w; r = A_OK; w = 0; break \
+       :: r == A_FAIL -> reason = w; r = A_OK; w = 0; \
+          if :: terminated[who] -> goto ended :: else -> goto failed fi \
+       :: r == A_OK -> if :: terminated[who] -> goto ended :: else -> break fi \
        fi \
      } \
-  :: atomic { FAULT -> abandon(s); first = false; \
-              printf("FAULT: an attempt of %e times out (caller %d): retried, it runs on\n", s, who) } \
-  :: atomic { terminated[who] -> abandon(s); out = A_FAIL; break } \
-  :: atomic { cancellable && cancelled[who] -> abandon(s); out = A_FAIL; reason = OPERATOR_CANCELLED; \
-              printf("run %d: %e abandoned on the cancel request (it runs on)\n", who, s); break } \
-  :: atomic { mayGiveUp && !first -> abandon(s); out = A_FAIL; reason = PAYMENT_UNAVAILABLE; \
-              printf("run %d: %e gives up: schedule-to-close timeout (it runs on)\n", who, s); break } \
+  :: atomic { \
+       (faults < MAXF || terminated[who] || (cancellable && cancelled[who]) || (mayGiveUp && !first)) -> \
+       abandon(s); \
+       if \
+       :: FAULT -> first = false; \
+          printf("FAULT: an attempt of %e times out (caller %d): retried, it runs on\n", s, who) \
+       :: terminated[who] -> goto ended \
+       :: cancellable && cancelled[who] -> reason = OPERATOR_CANCELLED; \
+          printf("run %d: %e abandoned on the cancel request (it runs on)\n", who, s); goto failed \
+       :: mayGiveUp && !first -> reason = PAYMENT_UNAVAILABLE; \
+          printf("run %d: %e gives up: schedule-to-close timeout (it runs on)\n", who, s); goto failed \
+       fi \
+     } \
   od; \
-  atomic { \
-    first = false; \
-    if \
-    :: terminated[who] -> goto ended \
-    :: !terminated[who] && out == A_FAIL -> out = A_OK; goto failed \
-    :: !terminated[who] && out == A_OK -> skip \
-    fi \
-  }
+  first = false
 
 #define step(s)       AWAIT(s, attempt_##s())
 #define compensate(s) AWAIT(s, attempt_##s())
@@ -509,20 +535,32 @@ inline abandon(s) {
 /* ============================================================================== the saga */
 
 proctype saga(byte who) {
-  byte out, registered, k, round, r, w;
+  byte registered, k, round, r, w;
+  bool z;
   mtype reason, row, known, truth, result, before, v, arg;
   bool first, cancellable = true, mayGiveUp;
 
+#ifndef REGISTER_LATE
+  /* patch compensations-registered-first: both are safe when their steps never ran (a void tombstone
+   * at the PSP, a CANCELLED ticket tombstone), so they are registered before the first step, and a run
+   * that fails early also releases what an earlier run of the order left held. */
+  register(voidAuthorization);
+  register(cancelTicket);
+#endif
   step(createOrder);
   if :: !amountOk -> reason = AMOUNT_MISMATCH; goto failed :: else fi;
 
+#ifdef REGISTER_LATE
   register(voidAuthorization);
+#endif
   mayGiveUp = true;
   step(authorizePayment);
   mayGiveUp = false;
   stopIfCancelled();
 
+#ifdef REGISTER_LATE
   register(cancelTicket);
+#endif
   step(createTicket);
   stopIfCancelled();
 
@@ -563,6 +601,7 @@ proctype saga(byte who) {
 failed:
   assert(!closing[who]);          /* compensations never fail for good: the catch block runs once */
   atomic { closing[who] = true; cancellable = false; mayGiveUp = false;
+           if :: reason == PAYMENT_CAPTURE_FAILED -> captureFailed = true :: else fi;
            printf("run %d: fails %e; compensating\n", who, reason) };
   if :: registered & R_REFUND -> compensate(refundPayment) :: else fi;
   if :: registered & R_CANCEL -> compensate(cancelTicket) :: else fi;
@@ -584,7 +623,7 @@ exit:
   atomic {                             /* nothing reads a closed run's state any more */
     status[who] = 0; decision[who] = 0; cancelRequested[who] = false; closing[who] = false;
     cancelled[who] = false;
-    out = 0; registered = 0; reason = 0; first = 0; cancellable = 0; mayGiveUp = 0; arg = 0; v = 0;
+    registered = 0; reason = 0; first = 0; cancellable = 0; mayGiveUp = 0; arg = 0; v = 0;
     busy--
   }
 }
@@ -630,55 +669,82 @@ end:
   od
 }
 
-/* workers/pending-order-sweeper.ts: a PENDING order whose saga is not running gets a new run (not
- * after a run that completed). No grace period: the old run's attempts may still be running. */
+/* Starts run `runs + 1` of order-<orderId> (the caller checked that Temporal's policies allow it). */
+inline startRun() {
+  assert(runs < MAXRUNS);
+  runs++; cur = runs; running = true; busy++;
+  printf(" starts saga run %d (order %e)\n", cur, order);
+  run saga(cur)
+}
+
+/* workers/pending-order-sweeper.ts: a PENDING order whose saga never ran gets its first run (the API
+ * stopped between recording the order and starting it). Reuse policy REJECT_DUPLICATE: a run that
+ * closed, whatever its end, is left to the reconciler. */
 proctype sweeper() {
 end:
   do
-  :: atomic {
-       order == PENDING && !running && !completed && runs < MAXRUNS ->
-       runs++; cur = runs; running = true; busy++;
-       printf("sweeper starts saga run %d (order PENDING, run %d closed)\n", cur, cur - 1);
-       run saga(cur)
-     }
+#ifdef SWEEPER_RESTARTS
+  /* the hole put back: ALLOW_DUPLICATE_FAILED_ONLY at once, while the old run's attempts may still act */
+  :: atomic { order == PENDING && !running && !completed -> printf("sweeper:"); startRun() }
+#else
+  :: atomic { order == PENDING && runs == 0 -> printf("sweeper:"); startRun() }
+#endif
   od
 }
 
-/* workflows/reconcile.ts: an open order whose saga closed longer ago than the grace period (no
- * saga process or attempt of it still going, no request of it still to reach the PSP) is repaired
- * by one repair-<orderId> child, which is not started again once it completed. */
+/* The grace period (RECONCILE_GRACE_SECONDS) is longer than any activity attempt: once the saga has
+ * closed for that long, no saga process or attempt of it is still going and no request of it is still
+ * to reach the PSP. */
+#define graceOver (!running && busy == 0 && late == 0)
+
+/*
+ * workflows/reconcile.ts, as lib/workflow-safe/reconcile.ts decides for an open order whose saga
+ * closed longer ago than the grace period:
+ *   PENDING, the saga not completed   → a new saga run (ALLOW_DUPLICATE_FAILED_ONLY), forward;
+ *   any other (AWAITING_RESTAURANT,   → the repair workflow repair-<orderId> (repairOrder): ask the
+ *   or PENDING behind a completed       PSP; CAPTURED with an open ticket → forward, else backward.
+ *   saga, which no run can follow)      (A completed run has closed its order: the second case is
+ *                                       not reached here.)
+ * So saga runs and repairs are exclusive by the order's status. A repair that failed
+ * (ALLOW_DUPLICATE_FAILED_ONLY) runs again on a later pass; one that completed never does.
+ * A saga running far too long is asked to cancel: that is the operator's cancel request below.
+ */
 proctype reconciler() {
   byte who = 0;
-  byte out, k, round, r, w;
+  byte k, round, r, w;
+  bool z;
   mtype reason, held, tk, row, known, truth, result, before, v, arg;
   bool first, cancellable, mayGiveUp;
-end:
+endIdle:
   do
-  :: atomic { isOpen(order) && !running && busy == 0 && late == 0 && !repairStarted ->
-              repairStarted = true; printf("reconciler: repair (saga closed, grace period over)\n") };
-     step(syncPaymentFromPsp);
-     atomic { held = v; v = 0 };
-     step(getTicket);
-     atomic { tk = v; v = 0 };
-     if
-     :: atomic { held == CAPTURED && (tk == TICKET_PENDING || tk == TICKET_ACCEPTED) ->
-                 printf("repair: forward (PSP CAPTURED, %e)\n", tk); held = 0; tk = 0 };
-        step(acceptTicket);
-        step(confirmOrder)
-     :: atomic { !(held == CAPTURED && (tk == TICKET_PENDING || tk == TICKET_ACCEPTED)) ->
-                 printf("repair: backward (payment %e, %e)\n", held, tk); held = 0; tk = 0 };
-        step(releasePayment);
-        step(cancelTicket);
-        arg = REJECTED;
-        step(rejectOrder);
-        arg = 0
-     fi;
-     atomic { repairDone = true; printf("repair completes\n") }
+  :: atomic { graceOver && order == PENDING && runs > 0 && !completed -> printf("reconciler:"); startRun() }
+  :: atomic { graceOver && (order == AWAITING_RESTAURANT || (order == PENDING && completed)) && !repairDone && !repairing ->
+              repairing = true; printf("reconciler: repair-<orderId> (saga closed, grace period over)\n") };
+     break
   od;
-failed:                                /* repair steps never fail for good */
-  assert(false);
+  step(syncPaymentFromPsp);
+  atomic { held = v; v = 0 };
+  step(getTicket);
+  atomic { tk = v; v = 0 };
+  if
+  :: atomic { held == CAPTURED && (tk == TICKET_PENDING || tk == TICKET_ACCEPTED) ->
+              printf("repair: forward (PSP CAPTURED, %e)\n", tk); held = 0; tk = 0 };
+     step(acceptTicket);
+     step(confirmOrder)
+  :: atomic { !(held == CAPTURED && (tk == TICKET_PENDING || tk == TICKET_ACCEPTED)) ->
+              printf("repair: backward (payment %e, %e)\n", held, tk); held = 0; tk = 0 };
+     step(releasePayment);
+     step(cancelTicket);
+     arg = REJECTED;
+     step(rejectOrder);
+     arg = 0
+  fi;
+  atomic { repairDone = true; repairing = false; printf("repair completes\n"); goto endIdle };
+failed:                                /* only acceptTicket fails for good: repair-<orderId> FAILED */
+  atomic { repairing = false; printf("repair fails (%e); a later pass repairs again\n", reason); reason = 0;
+           held = 0; tk = 0; first = false; goto endIdle };
 ended:
-  assert(false)
+  assert(false)                        /* nobody terminates a repair in this model */
 }
 
 init {
@@ -687,15 +753,24 @@ init {
     if :: amountOk = true :: amountOk = false fi;
     if :: autoAccept = false :: autoAccept = true fi;
     if :: card = CARD_OK :: card = CARD_DECLINE :: card = CARD_INVALID fi;
-    printf("order placed (amount ok %d, auto-accept %d, card %d)\n", amountOk, autoAccept, card);
+    printf("order placed:");
+    if
+    :: card == CARD_OK -> printf(" a good card")
+    :: card == CARD_DECLINE -> printf(" a card the PSP declines")
+    :: card == CARD_INVALID -> printf(" a card the PSP refuses with a 4xx, recording nothing")
+    fi;
+    if :: autoAccept -> printf(", an auto-accepting restaurant") :: else -> printf(", a restaurant that decides") fi;
+    if :: amountOk -> printf("\n") :: else -> printf(", a total that does not add up\n") fi;
     run processor(); run restaurant(); run customer(); run operator(); run sweeper();
 #ifndef NO_RECONCILER
     run reconciler();
 #endif
     for (i : 0 .. POOL - 1) { run zombie(i) };
     i = 0;
-    runs = 1; cur = 1; running = true; busy = 1;
-    run saga(1)
+    if
+    :: printf("the API:"); startRun()
+    :: printf("the API stops before starting the saga\n")
+    fi
   }
 }
 
@@ -705,7 +780,7 @@ init {
 /* Nothing can act any more: no run open, no saga process or zombie attempt going, no request still
  * to reach the PSP, no repair under way. With the order final, this is the outcome (the sweeper and
  * the reconciler only take open orders). */
-#define atRest (!running && busy == 0 && late == 0 && (repairDone || !repairStarted))
+#define atRest (!running && busy == 0 && late == 0 && !repairing)
 #define moneyAgrees ((order == CONFIRMED -> (psp == CAPTURED && captures == 1)) && \
                      (order != CONFIRMED -> (psp != CAPTURED && psp != AUTHORIZED)))
 #define ticketAgrees ((order == CONFIRMED -> ticket == TICKET_ACCEPTED) && \
@@ -718,8 +793,14 @@ ltl money { [] ((isFinal && atRest) -> moneyAgrees) }
 ltl nodouble { [] (captures <= 1) }
 /* The ticket agrees: CONFIRMED has an ACCEPTED ticket; any other end leaves no ticket open. */
 ltl ticketagrees { [] ((isFinal && atRest) -> ticketAgrees) }
-/* Liveness (weak fairness): every placed order becomes final; every hold is released or captured;
- * every run, attempt and repair comes to an end. */
+/* A saga that fails for a refused capture (PAYMENT_CAPTURE_FAILED) is right: the PSP never captured.
+ * (Otherwise an order the restaurant accepted and the PSP charged ends REJECTED; the refund keeps the
+ * money right, so money alone does not see it.) */
+ltl capturetruth { [] (captureFailed -> captures == 0) }
+/* Liveness (under weak fairness; model/check.ts first checks every execution, which implies it):
+ * every placed order becomes final; every hold is released or captured; and the order becomes final
+ * with every run, attempt, PSP request and repair ended. A final order at rest stays so for ever
+ * (nothing acts on a final order), so settles is <>[] of the same. */
 ltl ends { <> isFinal }
 ltl holdreleased { [] (psp == AUTHORIZED -> <> (psp != AUTHORIZED)) }
-ltl settles { <> [] atRest }
+ltl settles { <> (isFinal && atRest) }

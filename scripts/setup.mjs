@@ -10,13 +10,17 @@
 //     machine that will not run the tests;
 //  5. promtool for the alerting rules' tests, extracted from Debian's `prometheus` package into
 //     .tools/bin when missing (scripts/install-promtool.mjs: the package is not installed, so no
-//     Prometheus service is started); skipped like 4.
+//     Prometheus service is started); skipped like 4;
+//  6. spin for the model check of the order protocol (`npm run model-check`, test/model.test.ts),
+//     extracted from Debian's `spin` package into .tools/bin when missing (scripts/install-spin.mjs:
+//     the package is not installed); gcc, already on the machine, compiles its verifiers; skipped like 4.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensurePromtool } from './install-promtool.mjs';
+import { ensureSpin } from './install-spin.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const venv = path.join(root, '.venv');
@@ -114,6 +118,19 @@ if (process.env.SETUP_SKIP_BROWSER === '1' || process.env.NODE_ENV === 'producti
   console.log('skipped (SETUP_SKIP_BROWSER=1 or NODE_ENV=production): `npm test` will fail its alert rules test without it');
 } else {
   ensurePromtool({
+    apt: (args, opts) => {
+      aptUpdated();
+      apt(args, opts);
+    },
+  });
+}
+
+// 6. spin for model/order-saga.pml (`npm run model-check`, test/model.test.ts)
+step('spin for the model check');
+if (process.env.SETUP_SKIP_BROWSER === '1' || process.env.NODE_ENV === 'production') {
+  console.log('skipped (SETUP_SKIP_BROWSER=1 or NODE_ENV=production): `npm test` will fail its model check without it');
+} else {
+  ensureSpin({
     apt: (args, opts) => {
       aptUpdated();
       apt(args, opts);
