@@ -82,6 +82,8 @@ describe("the operator's desk (real stack)", () => {
 
   it("a confirmed order's story: the order's statuses, the payment and its events, the PSP's operations, the ticket and the saga's steps, each with time and source", async () => {
     const orderId = await order(AUTO, 1, ['CONFIRMED']);
+    // The row says CONFIRMED as soon as confirmOrder commits, a moment before its workflow task completes.
+    await stack.client.workflow.getHandle(`order-${orderId}`).result();
     const s = await story(orderId);
     fs.writeFileSync(path.join(OUT, 'story-confirmed.json'), JSON.stringify(s, null, 2));
     expect(s.sources).toEqual({ order: 'ok', payment: 'ok', psp: 'ok', ticket: 'ok', saga: 'ok', reconciler: 'ok' });
