@@ -267,6 +267,8 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
     const order = await waitForOrder(stack, customer, orderId, ['CONFIRMED', 'REJECTED']);
     expect(order.status).toBe('CONFIRMED');
     expect((await rowsOf(stack, orderId)).paymentEvents.filter((e: { kind: string }) => e.kind === 'AUTHORIZE')).toHaveLength(1);
+    // The row commits a moment before the run completes; a start while it still runs would join it (USE_EXISTING).
+    await saga(orderId).result();
     expect(await startOrderSaga(stack.client, input, stack.taskQueuePrefix, 'after-closed-run')).toBe(false);
     expect((await saga(orderId).describe()).runId).toBe(second.runId);
   });
