@@ -8,16 +8,14 @@ import { insertOrder } from '../db/orders/store';
 import { createReconcilerActivities } from '../activities/reconciler';
 import { menuIdFor, restaurantIdFor } from '../db/seed';
 import type { OrderSagaInput } from '../lib/workflow-safe/domain';
-import { createLogger } from '../lib/node/logger';
 import { startOrderSaga } from '../lib/order-saga-starter';
 import { decideReconcileAction, type OpenOrder, type OrderCursor, type ReconcileInput, type ReconcileReport } from '../lib/workflow-safe/reconcile';
 import { createSagaMetrics, SAGA_METRIC_NAMES } from '../activities/saga-metrics';
 import { taskQueuesFor } from '../lib/workflow-safe/task-queues';
 import { runAudit } from '../ops/audit';
-import { startPendingOrderSweeper } from '../workers/pending-order-sweeper';
 import { ensureReconcileSchedule, reconcileScheduleId } from '../workers/reconcile-schedule';
 import type { reconcileOrders } from '../workflows/reconcile';
-import { placeOrder, rowsOf, waitForOrder } from './support/orders';
+import { placeOrder, rowsOf, testSweeper, waitForOrder } from './support/orders';
 import { startServiceProcess } from './support/processes';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 
@@ -236,15 +234,7 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
 
     // An attempt of the closed run may still be acting: nobody but the reconciler follows it, and only after the grace period.
     expect(await startOrderSaga(stack.client, input, stack.taskQueuePrefix)).toBe(false);
-    const sweeper = startPendingOrderSweeper({
-      db: stack.dbs.orders,
-      client: stack.client,
-      taskQueuePrefix: stack.taskQueuePrefix,
-      acceptanceWindowSeconds: 300,
-      logger: createLogger('sweeper-test', 'silent'),
-      olderThanSeconds: 0,
-      intervalMs: 3_600_000,
-    });
+    const sweeper = testSweeper(stack, 0);
     try {
       // The run got as far as its first step: the sweeper does not even read the order.
       await sweeper.sweepOnce();
@@ -300,15 +290,7 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
         async () => Number((await orders('orders').whereIn('order_id', stuck).whereNotNull('saga_started_at').count({ n: '*' }))[0]!.n) === stuck.length,
         60_000,
       );
-      const sweeper = startPendingOrderSweeper({
-        db: stack.dbs.orders,
-        client: stack.client,
-        taskQueuePrefix: stack.taskQueuePrefix,
-        acceptanceWindowSeconds: 300,
-        logger: createLogger('sweeper-test', 'silent'),
-        olderThanSeconds: 60,
-        intervalMs: 3_600_000,
-      });
+      const sweeper = testSweeper(stack, 60);
       let swept: number;
       try {
         swept = await sweeper.sweepOnce();

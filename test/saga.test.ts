@@ -1,12 +1,10 @@
 import { menuIdFor, restaurantIdFor } from '../db/seed';
 import { eventually, http, startStack, type TestStack } from './support/stack';
-import { placeOrder, rowsOf, waitForOrder } from './support/orders';
+import { placeOrder, rowsOf, testSweeper, waitForOrder } from './support/orders';
 import { maybeRecordHistory, replayWorkflows } from './support/histories';
 import { runAudit } from '../ops/audit';
 import { decideUpdate, getStateQuery } from '../workflows/messages';
 import { insertOrder } from '../db/orders/store';
-import { startPendingOrderSweeper } from '../workers/pending-order-sweeper';
-import { createLogger } from '../lib/node/logger';
 import { Client, Connection } from '@temporalio/client';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
@@ -325,15 +323,7 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
       cardToken: 'tok_ok',
     });
     track('swept-order', orderId);
-    const sweeper = startPendingOrderSweeper({
-      db: stack.dbs.orders,
-      client: stack.client,
-      taskQueuePrefix: stack.taskQueuePrefix,
-      acceptanceWindowSeconds: 300,
-      logger: createLogger('sweeper-test', 'silent'),
-      olderThanSeconds: 0,
-      intervalMs: 60000,
-    });
+    const sweeper = testSweeper(stack, 0);
     try {
       expect(await sweeper.sweepOnce()).toBeGreaterThanOrEqual(1);
     } finally {
@@ -374,15 +364,7 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
       await deadTemporal.connection.close().catch(() => undefined);
     }
     expect((await rowsOf(stack, orderId)).order.status).toBe('PENDING');
-    const sweeper = startPendingOrderSweeper({
-      db: stack.dbs.orders,
-      client: stack.client,
-      taskQueuePrefix: stack.taskQueuePrefix,
-      acceptanceWindowSeconds: 300,
-      logger: createLogger('sweeper-test', 'silent'),
-      olderThanSeconds: 0,
-      intervalMs: 60000,
-    });
+    const sweeper = testSweeper(stack, 0);
     try {
       expect(await sweeper.sweepOnce()).toBeGreaterThanOrEqual(1);
     } finally {

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createLogger } from '../../lib/node/logger';
+import { startPendingOrderSweeper } from '../../workers/pending-order-sweeper';
 import { eventually, http, type TestStack } from './stack';
 
 export interface PlacedOrder {
@@ -45,4 +47,17 @@ export async function rowsOf(stack: TestStack, orderId: string) {
     stack.dbs.orders('order_status_history').where({ order_id: orderId }).orderBy('id'),
   ]);
   return { order, payment, paymentEvents, ticket, history: history.map((h: { status: string }) => h.status) };
+}
+
+/** A PENDING-order sweeper on the test stack that sweeps only when asked (its own interval is an hour). */
+export function testSweeper(stack: TestStack, olderThanSeconds: number) {
+  return startPendingOrderSweeper({
+    db: stack.dbs.orders,
+    client: stack.client,
+    taskQueuePrefix: stack.taskQueuePrefix,
+    acceptanceWindowSeconds: 300,
+    logger: createLogger('sweeper-test', 'silent'),
+    olderThanSeconds,
+    intervalMs: 3_600_000,
+  });
 }
