@@ -9,7 +9,7 @@
 //     with apt-get only when missing; SETUP_SKIP_BROWSER=1 (or NODE_ENV=production) skips it on a
 //     machine that will not run the tests;
 //  5. promtool for the alerting rules' tests, extracted from Debian's `prometheus` package into
-//     .tools/bin when missing (scripts/install-promtool.mjs: the package is not installed, so no
+//     .tools/bin when missing (scripts/install-promtool.mjs via scripts/debian-tool.mjs: the package is not installed, so no
 //     Prometheus service is started); skipped like 4;
 //  6. spin for the model check of the order protocol (`npm run model-check`, test/model.test.ts),
 //     extracted from Debian's `spin` package into .tools/bin when missing (scripts/install-spin.mjs:
