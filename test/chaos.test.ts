@@ -87,6 +87,8 @@ describe('chaos: order and payment never disagree while the stack is attacked', 
         unexpectedExits: [],
       });
       expect(code).toBe(0);
+      // Every CONFIRMED order was captured at the PSP, counted from its settlement report (kills included).
+      expect(summary.pspCaptures).toBeGreaterThanOrEqual(summary.finalStates.CONFIRMED);
 
       // The run exercised the paths it claims to.
       expect(summary.finalStates.CONFIRMED).toBeGreaterThan(100);

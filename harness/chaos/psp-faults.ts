@@ -1,6 +1,7 @@
 // The PSP sandbox's fault switches as the harness wants them. A slow-PSP window and a short burst
 // can be on at once (the window holds while the schedule goes on), and a restarted sandbox comes
 // back with no faults: so the harness keeps the wanted state and sends all of it every time.
+import { PspBooks } from '../../lib/node/psp-books';
 
 export interface PspFaultState {
   /** A window slower than the client's timeout (psp-slower-than-timeout). */
@@ -15,8 +16,6 @@ const NONE: PspFaultState = { windowDelayMs: 0, burstDelayMs: 0, failRate: 0, ti
 
 export class PspFaults {
   private state: PspFaultState = { ...NONE };
-  /** Captures counted by sandboxes that were killed and came back with empty counters. */
-  private capturesBeforeRestarts = 0;
   /** Authorizations (reference -> status) of sandboxes that were killed and came back without them. */
   readonly forgottenBooks = new Map<string, string>();
 
@@ -52,28 +51,10 @@ export class PspFaults {
     if (!res.ok) throw new Error(`PSP sandbox refused the faults: HTTP ${res.status}`);
   }
 
-  async stats(): Promise<{ effects: Record<string, number> }> {
-    const res = await fetch(`${this.url}/_sandbox/stats`, { signal: AbortSignal.timeout(5000) });
-    return (await res.json()) as { effects: Record<string, number> };
-  }
-
-  /**
-   * Around a kill of the sandbox: its effect counters may start again at zero (or be kept with its
-   * books). Captures counted before are carried over only when the new counter is lower.
-   */
+  /** Around a kill of the sandbox: what the new one does not know any more is kept here, so money it took is still found. */
   async aroundRestart(restart: () => Promise<void>): Promise<void> {
-    const before = await this.stats().then(
-      (s) => s.effects.capture ?? 0,
-      () => undefined,
-    );
     const books = await this.authorizations().catch(() => []);
     await restart();
-    const after = await this.stats().then(
-      (s) => s.effects.capture ?? 0,
-      () => undefined,
-    );
-    if (before !== undefined && after !== undefined && after < before) this.capturesBeforeRestarts += before;
-    // What the new sandbox does not know any more is kept here, so money it took is still found.
     const kept = new Set((await this.authorizations().catch(() => [])).map((a) => a.reference));
     for (const a of books) if (!kept.has(a.reference)) this.forgottenBooks.set(a.reference, a.status);
     await this.push();
@@ -84,8 +65,14 @@ export class PspFaults {
     return (await res.json()) as Array<{ reference: string; status: string }>;
   }
 
-  /** Every capture the sandbox (across its restarts) ever performed. */
+  /**
+   * Every capture the sandbox ever performed, read from its settlement report (kept in its data file,
+   * so it survives the sandbox's kills). Its in-memory effect counters start again at zero after a
+   * kill and lose the captures made between the harness's last read and the kill.
+   */
   async totalCaptures(): Promise<number> {
-    return this.capturesBeforeRestarts + ((await this.stats()).effects.capture ?? 0);
+    const books = new PspBooks(this.url);
+    await books.catchUp();
+    return books.summary().captureEffects;
   }
 }
