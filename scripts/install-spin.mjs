@@ -19,7 +19,8 @@ export const findSpin = spin.find;
 export function ensureSpin(opts) {
   const found = spin.ensure(opts);
   const gcc = process.env.CC ?? 'gcc';
-  if (found && !onPath(gcc)) (opts?.log ?? console.log)(`spin needs a C compiler for its verifiers (and to preprocess the model): ${gcc} is not on PATH (set CC)`);
+  if (found && !onPath(gcc))
+    (opts?.log ?? console.log)(`spin needs a C compiler for its verifiers (and to preprocess the model): ${gcc} is not on PATH (set CC)`);
   return found;
 }
 
