@@ -175,6 +175,8 @@ async function release(
  * The PSP, not our row, is the truth about money: a retried step first looks its operation up at the
  * PSP, and every compensation asks the PSP what it holds before acting, so an answer that was lost,
  * late or wrong never leaves money held or captured behind a failed order.
+ *
+ * Long only as a factory: its body is the payment activities, each a short closure over the same deps.
  */
 export function createPaymentActivities({ db, psp, metrics = noSagaMetrics, pspTimeouts = { firstMs: 5000, maxMs: 45000 } }: PaymentDeps) {
   const callOptions = () => pspCallOptions(pspTimeouts);

@@ -105,6 +105,9 @@ function step<F extends (...args: any[]) => Promise<any>>(
  * capturePayment → acceptTicket → confirmOrder. Every step with an effect has its compensation
  * registered before it runs (the hold's and the ticket's before the first step); on any failure they
  * run in reverse, then the order is closed with a reason the customer can read.
+ *
+ * One function on purpose: the steps, their compensations and the patch gates read top to bottom in the
+ * order the history records them; splitting it would scatter that order.
  */
 export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult> {
   const localOrderSteps = patched(LOCAL_ORDER_STEPS_PATCH);

@@ -68,6 +68,7 @@ export function summaryOf(r: OrderRow, uiUrl: (id: string) => string) {
 
 export type OrderSummary = ReturnType<typeof summaryOf> & { findings?: Finding[] };
 
+// Long only as a factory: its body is the desk's order queries, each a short closure over the same deps.
 export function createAdminOrders(deps: AdminDeskDeps) {
   const { ordersDb, temporal } = deps;
 
