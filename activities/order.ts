@@ -14,7 +14,11 @@ const OPEN: OrderStatus[] = ['PENDING', 'AWAITING_RESTAURANT'];
 
 /** Order service activities: every transition is guarded on the current status. */
 export function createOrderActivities({ db, metrics = noSagaMetrics }: OrderDeps) {
-  /** Returns whether this call made the transition (false when a retry finds it already made). */
+  /**
+   * Returns whether this call made the transition (false when a retry finds it already made). Every
+   * transition leaves PENDING, after which nothing re-authorizes the card (the sweeper and the
+   * reconciler restart only PENDING orders' sagas), so the card token is removed in the same update.
+   */
   async function transition(orderId: string, to: OrderStatus, fields: Record<string, unknown>, reason: string | null = null): Promise<boolean> {
     return db.transaction(async (trx) => {
       const changed = await trx('orders')
@@ -23,7 +27,7 @@ export function createOrderActivities({ db, metrics = noSagaMetrics }: OrderDeps
           'status',
           OPEN.filter((s) => s !== to),
         )
-        .update({ status: to, updated_at: trx.fn.now(), ...fields });
+        .update({ status: to, updated_at: trx.fn.now(), card_token: null, ...fields });
       if (changed > 0) {
         await trx('order_status_history').insert({ order_id: orderId, status: to, reason }).onConflict(['order_id', 'status']).ignore();
       }

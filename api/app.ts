@@ -12,7 +12,17 @@ import { adminRoutes } from './routes/admin';
 import { menuRoutes } from './routes/menus';
 import { operationsRoutes } from './routes/operations';
 import { orderRoutes } from './routes/orders';
-import { DEFAULT_RATE_LIMIT, hardenListen, rateLimiter, requireJsonBody, securityHeaders, trustProxySetting, type RateLimitSettings } from './security';
+import { DEFAULT_TOKEN_LIFETIMES, type TokenLifetimes } from '../lib/node/auth';
+import {
+  DEFAULT_RATE_LIMIT,
+  hardenListen,
+  probeRateLimiter,
+  rateLimiter,
+  requireJsonBody,
+  securityHeaders,
+  trustProxySetting,
+  type RateLimitSettings,
+} from './security';
 import type { MenuCache } from './services/menu-cache';
 import { createAdminActions } from './services/admin-actions';
 import { createAdminOrders } from './services/admin-orders';
@@ -35,8 +45,16 @@ export interface ApiDeps {
   bodyLimit?: string;
   /** How long accept/reject/cancel wait for the saga before answering with the current status. */
   decisionWaitMs?: number;
-  /** Per-client rate limit (default DEFAULT_RATE_LIMIT; limit 0 = off). */
+  /** Per-client rate limits by role, for anonymous callers and for probes (default DEFAULT_RATE_LIMIT; 0 = off). */
   rateLimit?: RateLimitSettings;
+  /** The longest a token of each role may live (default DEFAULT_TOKEN_LIFETIMES). */
+  tokenLifetimes?: TokenLifetimes;
+  /** A customer's orders not yet final beyond which POST /orders is refused (ORDERS_IN_FLIGHT_MAX, default 5; 0 = none). */
+  ordersInFlightMax?: number;
+  /** POST /orders?wait= requests held open at once by this process (ORDER_WAIT_MAX_HOLDS, default 200; 0 = no cap). */
+  orderWaitMaxHolds?: number;
+  /** Refuse the PSP sandbox's steering card tokens (default: under NODE_ENV=production). */
+  refuseSandboxCardTokens?: boolean;
   /** Express "trust proxy" (TRUST_PROXY); default false. */
   trustProxy?: string | number | boolean;
   /** The built web console served at /console/ (default web/dist, built by `npm run setup`). */
@@ -95,6 +113,9 @@ export function createApp(deps: ApiDeps): express.Express {
     next();
   });
 
+  // Probes and metrics cost a query or a registry walk each: limited per IP address.
+  const rateLimit = deps.rateLimit ?? DEFAULT_RATE_LIMIT;
+  app.use(['/readyz', '/metrics'], probeRateLimiter(rateLimit, deps.logger));
   // Probes, metrics, the OpenAPI document and /docs, the console: public, before credentials are read.
   app.use(
     operationsRoutes({
@@ -107,8 +128,8 @@ export function createApp(deps: ApiDeps): express.Express {
 
   // Credentials are read first so the rate limiter can key by subject; a bad token is refused
   // after the limiter, so floods of bad tokens are limited by IP. Bodies are parsed last.
-  app.use(readCredentials(deps.authSecret));
-  app.use(rateLimiter(deps.rateLimit ?? DEFAULT_RATE_LIMIT, deps.logger));
+  app.use(readCredentials(deps.authSecret, deps.tokenLifetimes ?? DEFAULT_TOKEN_LIFETIMES));
+  app.use(rateLimiter(rateLimit, deps.logger));
   app.use(refuseBadCredentials);
   app.use(requireJsonBody);
   app.use(express.json({ limit: deps.bodyLimit ?? '32kb', strict: true }));
@@ -122,6 +143,9 @@ export function createApp(deps: ApiDeps): express.Express {
     namespace: deps.namespace,
     logger: deps.logger,
     ...(deps.decisionWaitMs !== undefined ? { decisionWaitMs: deps.decisionWaitMs } : {}),
+    ordersInFlightMax: deps.ordersInFlightMax ?? 5,
+    waitMaxHolds: deps.orderWaitMaxHolds ?? 200,
+    refuseSandboxCardTokens: deps.refuseSandboxCardTokens ?? process.env.NODE_ENV === 'production',
   });
   const menus = createMenuService({ restaurantsDb: deps.restaurantsDb, menuReadDb: deps.menuReadDb, menuCache: deps.menuCache });
   const mount = { checkResponses: deps.checkResponses ?? process.env.NODE_ENV === 'test' };
@@ -155,20 +179,28 @@ function adminDesk(deps: ApiDeps, uiUrl: (workflowId: string) => string) {
 
 export const DEFAULT_CONSOLE_DIR = path.resolve(__dirname, '..', 'web', 'dist');
 
+/**
+ * Each dependency 'ok' or 'failing'. /readyz is public: why a check fails (addresses, user names,
+ * driver messages) goes to the log, never into the answer.
+ */
 async function readiness(deps: ApiDeps): Promise<Record<string, string>> {
-  const check = async (fn: () => Promise<unknown>) => {
+  const check = async (name: string, fn: () => Promise<unknown>) => {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([fn(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000))]);
+      await Promise.race([fn(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), 2000)))]);
       return 'ok';
     } catch (err) {
-      return `failing: ${(err as Error).message}`;
+      deps.logger.warn({ err, check: name }, 'readiness check failing');
+      return 'failing';
+    } finally {
+      clearTimeout(timer);
     }
   };
   const [orders, restaurants, menuRead, temporal] = await Promise.all([
-    check(() => deps.ordersDb.raw('select 1')),
-    check(() => deps.restaurantsDb.raw('select 1')),
-    check(() => deps.menuReadDb.raw('select 1')),
-    check(() => deps.temporal.workflowService.getSystemInfo({})),
+    check('orders', () => deps.ordersDb.raw('select 1')),
+    check('restaurants', () => deps.restaurantsDb.raw('select 1')),
+    check('menuRead', () => deps.menuReadDb.raw('select 1')),
+    check('temporal', () => deps.temporal.workflowService.getSystemInfo({})),
   ]);
   return { orders: orders!, restaurants: restaurants!, menuRead: menuRead!, temporal: temporal! };
 }

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { verifyToken, InvalidTokenError, type Principal, type Role } from '../lib/node/auth';
+import { DEFAULT_TOKEN_LIFETIMES, verifyToken, InvalidTokenError, type Principal, type Role, type TokenLifetimes } from '../lib/node/auth';
 import { Forbidden, Unauthenticated } from './services/errors';
 
 declare module 'express-serve-static-core' {
@@ -19,7 +19,7 @@ const BEARER = /^Bearer +([A-Za-z0-9_\-.]{1,4096}) *$/i;
  * so that the rate limiter (keyed by subject, else by IP) still counts the caller, and
  * refuseBadCredentials turns it into a 401 right after.
  */
-export function readCredentials(secret: string): RequestHandler {
+export function readCredentials(secret: string, lifetimes: TokenLifetimes = DEFAULT_TOKEN_LIFETIMES): RequestHandler {
   return async (req, _res, next) => {
     const header = req.header('authorization');
     if (header === undefined) return next();
@@ -30,7 +30,7 @@ export function readCredentials(secret: string): RequestHandler {
     }
     // Only the verification is guarded: an error further down the chain must not be taken for a bad token.
     try {
-      req.principal = await verifyToken(match[1]!, secret);
+      req.principal = await verifyToken(match[1]!, secret, lifetimes);
     } catch (err) {
       req.credentialsError = new Unauthenticated(err instanceof InvalidTokenError ? `Invalid token: ${err.message}` : 'Invalid token');
     }
@@ -44,8 +44,8 @@ export const refuseBadCredentials: RequestHandler = (req, _res, next) => {
 };
 
 /** readCredentials and refuseBadCredentials in one (for apps without a rate limiter in between). */
-export function authenticate(secret: string): RequestHandler {
-  const read = readCredentials(secret);
+export function authenticate(secret: string, lifetimes: TokenLifetimes = DEFAULT_TOKEN_LIFETIMES): RequestHandler {
+  const read = readCredentials(secret, lifetimes);
   return (req: Request, res: Response, next: NextFunction) => read(req, res, () => refuseBadCredentials(req, res, next));
 }
 

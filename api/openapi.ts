@@ -25,7 +25,9 @@ const INFO = {
     '',
     'All bodies are JSON (`Content-Type: application/json`, at most 32 KB). Money is an integer amount in KRW. Schemas are strict: an unknown body field **or an unknown query parameter** is a 400, and a repeated query parameter is refused. Every 4xx/5xx answers `{"error": {"code", "message", "details?"}}`.',
     '',
-    'Authentication: `Authorization: Bearer <JWT>` (HS256) with claims `role` (`customer`, `restaurant`, `admin`), `sub` and, for restaurants, `restaurantId`. A present but bad token is a 401 on every route, public ones included.',
+    "Authentication: `Authorization: Bearer <JWT>` (HS256) with claims `iss` (`delivery-order-saga`), `aud` (`delivery-order-saga-api`), `iat`, `exp`, `role` (`customer`, `restaurant`, `admin`), `sub` and, for restaurants, `restaurantId`. A token may live (`exp - iat`) at most its role's maximum (by default 7 days for customers, 1 day for restaurants, 12 hours for admins). A present but bad token is a 401 on every route, public ones included.",
+    '',
+    "Limits: requests per minute per token subject (by default 300 for customers, 600 for restaurants and admins), per client address without a token (300), and to `/readyz` and `/metrics` (120): over them, 429 `RATE_LIMITED` with `Retry-After`. `POST /orders` also refuses a customer's order beyond 5 not yet final (429 `TOO_MANY_ORDERS_IN_FLIGHT`) and a `wait` when too many requests already wait (503 `WAIT_CAPACITY_EXHAUSTED`).",
   ].join('\n'),
 };
 

@@ -30,7 +30,10 @@ export const PlacedOrder = component(
     status: orderStatus,
     totalAmount: z.number().int().meta({ description: 'KRW' }),
     workflowId: z.string().meta({ description: '`order-<orderId>`: the saga in Temporal' }),
-    workflowUrl: z.string().meta({ description: "The saga in Temporal's Web UI" }),
+    workflowUrl: z
+      .string()
+      .optional()
+      .meta({ description: "The saga in Temporal's Web UI. Not sent to customers (the only callers of this route): kept for clients of earlier versions" }),
   }),
 );
 
@@ -50,7 +53,7 @@ export const Order = component(
     createdAt: z.string(),
     updatedAt: z.string(),
     workflowId: z.string(),
-    workflowUrl: z.string(),
+    workflowUrl: z.string().optional().meta({ description: "The saga in Temporal's Web UI: in restaurants' and admins' answers, never in a customer's" }),
   }),
 );
 

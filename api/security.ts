@@ -1,8 +1,9 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Express, RequestHandler } from 'express';
+import type { Express, Request, RequestHandler } from 'express';
 import helmet from 'helmet';
 import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
+import { DEFAULT_RATE_LIMITS } from '../lib/node/config';
 import type { Logger } from '../lib/node/logger';
 import { HttpError } from './errors';
 
@@ -17,49 +18,92 @@ export function securityHeaders(): RequestHandler {
 export interface RateLimitSettings {
   /** Length of the fixed window, in milliseconds. */
   windowMs: number;
-  /** Requests one client may make per window; 0 switches the limiter off. */
-  limit: number;
+  /** Requests per window for each role, by token subject; 0 switches that role's limit off. */
+  customer: number;
+  restaurant: number;
+  admin: number;
+  /** Requests per window for callers without a (valid) token, by IP address; 0: off. */
+  anonymous: number;
+  /** Requests per window to /readyz and /metrics, by IP address; 0: off. */
+  probes: number;
 }
 
-/** Defaults (RATE_LIMIT_WINDOW_MS, RATE_LIMIT_MAX): a backstop against floods, far above what one person or the test suites do. */
-export const DEFAULT_RATE_LIMIT: RateLimitSettings = { windowMs: 60_000, limit: 20_000 };
-
 /**
- * Per-client rate limiting. A client is the token's role and subject when the request carries a valid
- * token, else its IP address (an IPv6 client by its /56), so bad-token floods are limited by address.
- * Must run after readCredentials. Over the limit: 429 RATE_LIMITED with Retry-After, in the API's
- * error shape. Counters live in process memory: each API instance limits on its own.
+ * Defaults (RATE_LIMIT_*): a customer's app makes a few requests a minute and a restaurant's or an
+ * operator's screen polls every few seconds, so 300 and 600 a minute are never reached by a real
+ * client and stop a script at 5-10 requests a second. Probes: a scraper every 15 s and a health check
+ * every 10 s are a dozen a minute.
  */
-export function rateLimiter(settings: RateLimitSettings, logger: Logger): RequestHandler {
-  if (settings.limit <= 0) return (_req, _res, next) => next();
+export const DEFAULT_RATE_LIMIT: RateLimitSettings = { ...DEFAULT_RATE_LIMITS };
+
+/** No limit at all (tools and tests that drive far more than one client's load through one subject). */
+export const NO_RATE_LIMIT: RateLimitSettings = { windowMs: 60_000, customer: 0, restaurant: 0, admin: 0, anonymous: 0, probes: 0 };
+
+type Limited = Request & { rateLimit?: { used?: number; limit?: number } };
+
+function limiter(
+  windowMs: number,
+  limitOf: (req: Request) => number,
+  keyOf: (req: Request) => string,
+  who: (req: Request) => unknown,
+  logger: Logger,
+): RequestHandler {
   return rateLimit({
-    windowMs: settings.windowMs,
-    limit: settings.limit,
+    windowMs,
+    limit: limitOf,
+    skip: (req) => limitOf(req) <= 0,
     standardHeaders: 'draft-7',
     legacyHeaders: false,
-    keyGenerator: (req) => (req.principal ? `sub:${req.principal.role}:${req.principal.sub}` : `ip:${ipKeyGenerator(req.ip ?? 'unknown')}`),
+    keyGenerator: keyOf,
     handler: (req, res, next) => {
+      const limit = limitOf(req);
       // express-rate-limit has already set Retry-After from the window's reset time.
       const header = Number(res.getHeader('retry-after'));
-      const retryAfterSeconds = Number.isFinite(header) && header > 0 ? Math.ceil(header) : Math.ceil(settings.windowMs / 1000);
+      const retryAfterSeconds = Number.isFinite(header) && header > 0 ? Math.ceil(header) : Math.ceil(windowMs / 1000);
       // Logged once per client and window, not for every refused request of a flood.
-      const used = (req as typeof req & { rateLimit?: { used?: number } }).rateLimit?.used;
-      if (used === settings.limit + 1)
-        logger.warn({ method: req.method, path: req.path, client: req.principal ? `${req.principal.role}:${req.principal.sub}` : req.ip }, 'rate limited');
+      if ((req as Limited).rateLimit?.used === limit + 1) logger.warn({ method: req.method, path: req.path, client: who(req) }, 'rate limited');
       next(
         new HttpError(
           429,
           'RATE_LIMITED',
           `Too many requests; retry in ${retryAfterSeconds} s`,
-          { retryAfterSeconds, limit: settings.limit, windowSeconds: Math.ceil(settings.windowMs / 1000) },
-          {
-            'retry-after': String(retryAfterSeconds),
-          },
+          { retryAfterSeconds, limit, windowSeconds: Math.ceil(windowMs / 1000) },
+          { 'retry-after': String(retryAfterSeconds) },
         ),
       );
     },
     logger: { warn: (err, msg) => logger.warn({ err }, msg ?? 'rate limiter'), error: (err, msg) => logger.error({ err }, msg ?? 'rate limiter') },
   });
+}
+
+const byAddress = (req: Request) => `ip:${ipKeyGenerator(req.ip ?? 'unknown')}`;
+
+/**
+ * Per-client rate limiting. A client is the token's role and subject when the request carries a valid
+ * token (limited by its role's setting), else its IP address (an IPv6 client by its /56; the
+ * anonymous setting), so bad-token floods are limited by address. Must run after readCredentials.
+ * Over the limit: 429 RATE_LIMITED with Retry-After, in the API's error shape. Counters live in
+ * process memory: each API instance limits on its own.
+ */
+export function rateLimiter(settings: RateLimitSettings, logger: Logger): RequestHandler {
+  return limiter(
+    settings.windowMs,
+    (req) => (req.principal ? settings[req.principal.role] : settings.anonymous),
+    (req) => (req.principal ? `sub:${req.principal.role}:${req.principal.sub}` : byAddress(req)),
+    (req) => (req.principal ? `${req.principal.role}:${req.principal.sub}` : req.ip),
+    logger,
+  );
+}
+
+/** /readyz and /metrics: public and not free (every /readyz queries each dependency), so limited per IP address. */
+export function probeRateLimiter(settings: RateLimitSettings, logger: Logger): RequestHandler {
+  return limiter(
+    settings.windowMs,
+    () => settings.probes,
+    (req) => `probe:${byAddress(req)}`,
+    (req) => req.ip,
+    logger,
+  );
 }
 
 /**

@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { createDb } from '../db/knex';
-import { loadConfig, reconcileSettings } from '../lib/node/config';
+import { loadConfig, reconcileSettings, tokenLifetimes } from '../lib/node/config';
 import { createLogger } from '../lib/node/logger';
 import { createRegistry } from '../lib/node/metrics';
 import { createApp } from './app';
@@ -46,7 +46,18 @@ async function main() {
     acceptanceWindowSeconds: config.ACCEPTANCE_WINDOW_SECONDS,
     temporalUiUrl: config.TEMPORAL_UI_URL,
     namespace: config.TEMPORAL_NAMESPACE,
-    rateLimit: { windowMs: config.RATE_LIMIT_WINDOW_MS, limit: config.RATE_LIMIT_MAX },
+    rateLimit: {
+      windowMs: config.RATE_LIMIT_WINDOW_MS,
+      customer: config.RATE_LIMIT_CUSTOMER_MAX,
+      restaurant: config.RATE_LIMIT_RESTAURANT_MAX,
+      admin: config.RATE_LIMIT_ADMIN_MAX,
+      anonymous: config.RATE_LIMIT_ANONYMOUS_MAX,
+      probes: config.RATE_LIMIT_PROBES_MAX,
+    },
+    tokenLifetimes: tokenLifetimes(config),
+    ordersInFlightMax: config.ORDERS_IN_FLIGHT_MAX,
+    orderWaitMaxHolds: config.ORDER_WAIT_MAX_HOLDS,
+    refuseSandboxCardTokens: config.NODE_ENV === 'production',
     trustProxy: config.TRUST_PROXY,
   });
   const server = app.listen(config.PORT, config.HOST, () => logger.info({ port: config.PORT, host: config.HOST }, 'API listening'));

@@ -38,7 +38,7 @@ import { mintToken } from '../lib/node/auth';
 import { loadConfig } from '../lib/node/config';
 import { PROJECT_ROOT, temporalCliPath } from '../lib/node/temporal-tools';
 import { freePort, startHarnessRun, startStackOnFreePorts, stopOnSignal, type HarnessRun } from '../harness/bootstrap';
-import type { LocalStack } from '../harness/local-stack';
+import { LOAD_HARNESS_LIMITS, type LocalStack } from '../harness/local-stack';
 import type { BaselineStepResult } from './baseline';
 import { offerUpdates } from './cdc';
 import { renderChart, type Phase, type Series } from './lib/chart';
@@ -374,7 +374,7 @@ async function startStack(args: Args): Promise<StackAccess> {
     dataDir,
     ports,
     workers: args.workers,
-    env: { AUTH_SECRET: secret, RATE_LIMIT_MAX: '0', ...profileEnv(args.cpuProfile), ...args.env },
+    env: { AUTH_SECRET: secret, ...LOAD_HARNESS_LIMITS, ...profileEnv(args.cpuProfile), ...args.env },
     seed: { restaurants: args.restaurants, itemsPerRestaurant: args.itemsPerRestaurant },
     temporalArgs: ['--metrics-port', String((temporalMetricsPort = await freePort())), ...args.temporalArgs],
     log: (m) => say(m),

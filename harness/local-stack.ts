@@ -24,6 +24,22 @@ export interface LocalStackPorts {
   projectorMetrics: number;
 }
 
+/**
+ * The API's abuse limits for a load harness (the chaos run, the benchmark): a few dozen customers
+ * there stand for thousands, each with many orders in flight and requests far beyond one person's, so
+ * the per-client rate limits are off and the in-flight limit is far above what they reach (still
+ * counted on every order, as in production). Configurable for exactly this (lib/node/config.ts).
+ */
+export const LOAD_HARNESS_LIMITS: Record<string, string> = {
+  RATE_LIMIT_CUSTOMER_MAX: '0',
+  RATE_LIMIT_RESTAURANT_MAX: '0',
+  RATE_LIMIT_ADMIN_MAX: '0',
+  RATE_LIMIT_ANONYMOUS_MAX: '0',
+  RATE_LIMIT_PROBES_MAX: '0',
+  ORDERS_IN_FLIGHT_MAX: '100000',
+  ORDER_WAIT_MAX_HOLDS: '0',
+};
+
 export interface LocalStackOptions {
   dataDir: string;
   ports: LocalStackPorts;

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { restaurantIdFor } from '../db/seed';
 import { mintToken } from '../lib/node/auth';
-import { loadConfig } from '../lib/node/config';
+import { loadConfig, tokenLifetimes } from '../lib/node/config';
 import { PROJECT_ROOT } from '../lib/node/temporal-tools';
 import { startLocalStack, type LocalStack } from '../harness/local-stack';
 
@@ -43,11 +43,13 @@ async function main() {
     },
   });
 
+  // Each cut to its role's maximum lifetime (the API refuses longer ones).
   const ttl = config.TOKEN_TTL_SECONDS;
+  const lifetimes = tokenLifetimes(config);
   const [customer, restaurant, admin] = await Promise.all([
-    mintToken({ role: 'customer', sub: 'customer-1' }, config.AUTH_SECRET, ttl),
-    mintToken({ role: 'restaurant', sub: 'owner-1', restaurantId: restaurantIdFor(1) }, config.AUTH_SECRET, ttl),
-    mintToken({ role: 'admin', sub: 'admin-1' }, config.AUTH_SECRET, ttl),
+    mintToken({ role: 'customer', sub: 'customer-1' }, config.AUTH_SECRET, ttl, lifetimes),
+    mintToken({ role: 'restaurant', sub: 'owner-1', restaurantId: restaurantIdFor(1) }, config.AUTH_SECRET, ttl, lifetimes),
+    mintToken({ role: 'admin', sub: 'admin-1' }, config.AUTH_SECRET, ttl, lifetimes),
   ]);
   const api = stack.apiUrl;
   process.stdout.write(`

@@ -1,6 +1,6 @@
 // `npm run token -- <role> <subject> [restaurantId]`: prints one bearer token alone on stdout.
 import { mintToken, ROLES, type Role } from '../lib/node/auth';
-import { loadConfig } from '../lib/node/config';
+import { loadConfig, tokenLifetimes } from '../lib/node/config';
 
 async function main() {
   const [role, subject, restaurantId] = process.argv.slice(2);
@@ -9,7 +9,13 @@ async function main() {
     process.exit(2);
   }
   const config = loadConfig();
-  const token = await mintToken({ role: role as Role, sub: subject, ...(restaurantId ? { restaurantId } : {}) }, config.AUTH_SECRET, config.TOKEN_TTL_SECONDS);
+  // TOKEN_TTL_SECONDS, cut to the role's maximum lifetime (TOKEN_MAX_LIFETIME_<ROLE>_SECONDS) that the API enforces.
+  const token = await mintToken(
+    { role: role as Role, sub: subject, ...(restaurantId ? { restaurantId } : {}) },
+    config.AUTH_SECRET,
+    config.TOKEN_TTL_SECONDS,
+    tokenLifetimes(config),
+  );
   process.stdout.write(`${token}\n`);
 }
 

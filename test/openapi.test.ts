@@ -7,6 +7,7 @@ import { createApp } from '../api/app';
 import { buildOpenApiDocument, ROUTE_TABLES } from '../api/openapi';
 import type { Db } from '../db/knex';
 import { mintToken } from '../lib/node/auth';
+import { NO_RATE_LIMIT } from '../api/security';
 import { createLogger } from '../lib/node/logger';
 import { createRegistry } from '../lib/node/metrics';
 
@@ -41,7 +42,7 @@ function buildApp(): express.Express {
     acceptanceWindowSeconds: 300,
     temporalUiUrl: 'http://127.0.0.1:8233',
     namespace: 'default',
-    rateLimit: { windowMs: 60_000, limit: 0 },
+    rateLimit: NO_RATE_LIMIT,
   });
 }
 

@@ -64,6 +64,8 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
     expect(rows.paymentEvents.map((e: { kind: string }) => e.kind)).toEqual(['AUTHORIZE', 'CAPTURE']);
     expect(rows.ticket.status).toBe('ACCEPTED');
     expect(rows.history).toEqual(['PENDING', 'CONFIRMED']);
+    // Card-token retention: kept only while PENDING.
+    expect(rows.order.card_token).toBeNull();
     expect(effects('authorize') - before.authorize).toBe(1);
     expect(effects('capture') - before.capture).toBe(1);
   });
@@ -83,6 +85,8 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
     const placed = await placeOrder(stack, customer, { restaurantId: MANUAL, items: [{ menuId: menuIdFor(1, 1), quantity: 1 }] });
     track('restaurant-accepts', placed.body.orderId);
     await waitForOrder(stack, customer, placed.body.orderId, ['AWAITING_RESTAURANT']);
+    // The hold exists: no repair authorizes again, so the card token is gone with the move off PENDING.
+    expect((await rowsOf(stack, placed.body.orderId)).order.card_token).toBeNull();
     const list = await http(stack.baseUrl, 'GET', `/restaurants/${MANUAL}/orders?status=AWAITING_RESTAURANT`, { token: manualRestaurant });
     expect(list.status).toBe(200);
     expect(list.body.orders.map((o: { orderId: string }) => o.orderId)).toContain(placed.body.orderId);
@@ -117,6 +121,7 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
     expect(rows.payment.status).toBe('DECLINED');
     expect(rows.ticket?.status ?? 'absent').not.toMatch(/PENDING|ACCEPTED/);
     expect(rows.paymentEvents.some((e: { kind: string }) => e.kind === 'CAPTURE')).toBe(false);
+    expect(rows.order.card_token).toBeNull();
   });
 
   it('restaurant rejects: REJECTED with RESTAURANT_REJECTED, payment VOIDED, ticket REJECTED', async () => {
@@ -323,6 +328,8 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
       cardToken: 'tok_ok',
     });
     track('swept-order', orderId);
+    // PENDING without a saga: the token stays, the sweeper's saga needs it to authorize.
+    expect((await rowsOf(stack, orderId)).order.card_token).toBe('tok_ok');
     const sweeper = testSweeper(stack, 0);
     try {
       expect(await sweeper.sweepOnce()).toBeGreaterThanOrEqual(1);
@@ -332,6 +339,7 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
     const order = await waitForOrder(stack, customer, orderId, ['CONFIRMED', 'REJECTED']);
     expect(order.status).toBe('CONFIRMED');
     expect((await rowsOf(stack, orderId)).payment.status).toBe('CAPTURED');
+    expect((await rowsOf(stack, orderId)).order.card_token).toBeNull();
   });
 
   it('Temporal unreachable when an order is placed: 202 PENDING within seconds, not a 503 the client must retry; the sweeper starts its saga later', async () => {

@@ -390,7 +390,7 @@ describe('security fuzz: hostile requests against every route (real stack)', () 
         for (const { req, res } of answers) {
           const problem = errorShapeProblem(res);
           if (problem) throw new Error(`${problem}\n  request: ${describeRequest(req)}\n  answer: ${res.status} ${res.text.slice(0, 500)}`);
-          if (res.status === 429) throw new Error('rate limited: the fuzz suite must run under the limit (raise RATE_LIMIT_MAX)');
+          if (res.status === 429) throw new Error('rate limited: the fuzz suite must run under the limit (raise TEST_RATE_LIMIT in test/support/stack.ts)');
         }
       }),
       { numRuns: Math.ceil(RUNS / BATCH), seed: SEED, endOnFailure: true, reporter: shortReport },

@@ -3,12 +3,16 @@ import path from 'node:path';
 import express, { type RequestHandler, type Router } from 'express';
 import type { Registry } from 'prom-client';
 import { HttpError } from '../errors';
+import { ErrorBody } from '../responses';
 import { mountPlain } from '../mount';
 import { defineRoute } from '../route';
 
 // Probes, metrics, the OpenAPI document and its browsable page, the way to the console: public routes
 // answered before credentials are read. Defined like every route (api/route.ts), so the document
 // lists them, with plain Express handlers.
+
+/** /readyz and /metrics are limited per client address (RATE_LIMIT_PROBES_MAX, api/security.ts). */
+const probeLimited = { description: '`RATE_LIMITED`: too many probes from this address in the window (`Retry-After`)', body: ErrorBody } as const;
 
 export const operationsApi = {
   healthz: defineRoute({
@@ -25,7 +29,11 @@ export const operationsApi = {
     tag: 'Operations',
     summary: 'Its databases and Temporal are reachable',
     access: 'public',
-    responses: { 200: { description: 'Ready, with each check' }, 503: { description: 'Not ready, with the failing checks' } },
+    responses: {
+      200: { description: 'Ready: `{"status":"ready","checks":{...}}`, each check `ok`' },
+      503: { description: 'Not ready: each check `ok` or `failing` (why is logged, never answered)' },
+      429: probeLimited,
+    },
   }),
   metrics: defineRoute({
     method: 'get',
@@ -33,7 +41,7 @@ export const operationsApi = {
     tag: 'Operations',
     summary: 'Prometheus metrics (requests by route and status, latency, Node process)',
     access: 'public',
-    responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+    responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } }, 429: probeLimited },
   }),
   openapi: defineRoute({
     method: 'get',

@@ -19,7 +19,7 @@ export const orderApi = {
     tag: 'Orders',
     summary: 'Place an order (starts its saga)',
     description:
-      'Customers only. Prices the order from the read model and refuses unknown, not-on-sale or foreign items (422 `ITEM_UNAVAILABLE`) before any saga starts. The same `Idempotency-Key` with the same body returns the same order (200); with another body, 422 `IDEMPOTENCY_KEY_REUSED`. Once the order is recorded it is accepted (202) even if Temporal cannot take its saga right now: the order worker starts it within a minute, and the order shows `PENDING` until then.',
+      "Customers only. Prices the order from the read model and refuses unknown, not-on-sale or foreign items (422 `ITEM_UNAVAILABLE`) before any saga starts. The same `Idempotency-Key` with the same body returns the same order (200); with another body, 422 `IDEMPOTENCY_KEY_REUSED`. Once the order is recorded it is accepted (202) even if Temporal cannot take its saga right now: the order worker starts it within a minute, and the order shows `PENDING` until then. A customer with `ORDERS_IN_FLIGHT_MAX` (default 5) orders not yet final (`PENDING`, `AWAITING_RESTAURANT`) gets 429 `TOO_MANY_ORDERS_IN_FLIGHT`; a `wait` while the API already holds `ORDER_WAIT_MAX_HOLDS` (default 200) waiting requests gets 503 `WAIT_CAPACITY_EXHAUSTED` (nothing recorded either way). In production the PSP sandbox's steering card tokens (`tok_slow_*`, `tok_flaky_*`, `tok_decline`) are refused: 422 `SANDBOX_CARD_TOKEN`.",
     access: { roles: ['customer'] },
     headers: {
       idempotencyKey: {
@@ -36,7 +36,7 @@ export const orderApi = {
       202: { description: 'Accepted: the order is recorded and its saga running or about to be started (`Location: /orders/<orderId>`)', body: PlacedOrder },
       200: { description: 'The order this Idempotency-Key already made', body: PlacedOrder },
     },
-    errors: [404, 422],
+    errors: [404, 422, 429, 503],
   }),
 
   getOrder: defineRoute({
@@ -44,7 +44,8 @@ export const orderApi = {
     path: '/orders/:orderId',
     tag: 'Orders',
     summary: 'An order',
-    description: "The order's customer, its restaurant, or an admin; anyone else gets the same 404 as for an order that does not exist.",
+    description:
+      "The order's customer, its restaurant, or an admin; anyone else gets the same 404 as for an order that does not exist. `workflowUrl` (the saga in Temporal's Web UI) is in restaurants' and admins' answers only.",
     access: { roles: ['customer', 'restaurant', 'admin'] },
     responses: { 200: { description: 'The order', body: Order } },
   }),

@@ -3,7 +3,7 @@
 
 /** Which kind of failure: the error handler maps each kind to one status. */
 export type DomainErrorKind =
-  'invalidInput' | 'unauthenticated' | 'forbidden' | 'notFound' | 'conflict' | 'unprocessable' | 'preconditionRequired' | 'unavailable';
+  'invalidInput' | 'unauthenticated' | 'forbidden' | 'notFound' | 'conflict' | 'unprocessable' | 'preconditionRequired' | 'tooManyRequests' | 'unavailable';
 
 export abstract class DomainError extends Error {
   abstract readonly kind: DomainErrorKind;
@@ -69,7 +69,11 @@ export class Conflict extends DomainError {
   }
 }
 
-export type UnprocessableCode = 'ITEM_UNAVAILABLE' | 'IDEMPOTENCY_KEY_REUSED';
+export type UnprocessableCode =
+  | 'ITEM_UNAVAILABLE'
+  | 'IDEMPOTENCY_KEY_REUSED'
+  // Production: a card token that only steers the PSP sandbox (tok_slow_*, tok_flaky_*, tok_decline).
+  | 'SANDBOX_CARD_TOKEN';
 
 /** Well-formed, but refused by a business rule. */
 export class Unprocessable extends DomainError {
@@ -87,7 +91,15 @@ export class PreconditionRequired extends DomainError {
   }
 }
 
-export type UnavailableCode = 'TEMPORAL_UNAVAILABLE' | 'DATABASE_UNAVAILABLE';
+/** A business limit on how much one client may have going at once (not the per-window rate limit). */
+export class TooManyRequests extends DomainError {
+  readonly kind = 'tooManyRequests';
+  constructor(code: 'TOO_MANY_ORDERS_IN_FLIGHT', message: string, details?: unknown) {
+    super(code, message, details);
+  }
+}
+
+export type UnavailableCode = 'TEMPORAL_UNAVAILABLE' | 'DATABASE_UNAVAILABLE' | 'WAIT_CAPACITY_EXHAUSTED';
 
 /** A dependency cannot be reached right now; the same request may succeed later. */
 export class Unavailable extends DomainError {

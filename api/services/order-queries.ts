@@ -33,7 +33,8 @@ export function createOrderQueries({ ordersDb, menuReadDb, uiUrl }: OrderQueryDe
         createdAt: row.created_at.toISOString(),
         updatedAt: row.updated_at.toISOString(),
         workflowId: row.workflow_id,
-        workflowUrl: uiUrl(row.workflow_id),
+        // The link into Temporal's Web UI is an operator's tool: restaurants and admins get it, customers do not.
+        ...(principal.role === 'customer' ? {} : { workflowUrl: uiUrl(row.workflow_id) }),
       };
     },
 

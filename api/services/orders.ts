@@ -8,7 +8,7 @@ import type { Principal } from '../../lib/node/auth';
 import { sagaInputFromRows, startOrderSaga } from '../../lib/order-saga-starter';
 import { orderWorkflowId, workflowUiUrl } from '../../lib/workflow-safe/task-queues';
 import type { PlaceOrderBody } from '../validation';
-import { NotFound, Unprocessable } from './errors';
+import { NotFound, TooManyRequests, Unavailable, Unprocessable } from './errors';
 import { createOrderDecisions } from './order-decisions';
 import { createOrderQueries } from './order-queries';
 import { loadOrder, type OrderRow, waitWhilePending } from './order-rows';
@@ -27,12 +27,28 @@ export interface OrderServiceDeps {
   logger?: Logger;
   /** How long accept/reject/cancel wait for the saga to act before answering with the current status. */
   decisionWaitMs?: number;
+  /** A customer's orders not yet final (PENDING, AWAITING_RESTAURANT) beyond which a new one is refused (0: no limit). */
+  ordersInFlightMax?: number;
+  /** POST /orders?wait= requests held open at once (0: no cap). */
+  waitMaxHolds?: number;
+  /** Refuse the PSP sandbox's steering card tokens (production). */
+  refuseSandboxCardTokens?: boolean;
 }
 
+/** Customers see their orders without the link to Temporal's Web UI (an operator's tool). */
 export interface PlaceOrderResult {
   created: boolean;
-  order: { orderId: string; status: OrderStatus; totalAmount: number; workflowId: string; workflowUrl: string };
+  order: { orderId: string; status: OrderStatus; totalAmount: number; workflowId: string };
 }
+
+/**
+ * Card tokens that steer the PSP sandbox (psp/sandbox.ts: slow, flaky, declining on purpose). A real
+ * processor issues none of these, so in production they are a probe or a mistake: refused.
+ */
+const SANDBOX_STEERING_TOKEN = /^tok_(?:slow_|flaky_|decline$)/;
+
+/** Statuses of an order still in flight: its saga has not finished. */
+const IN_FLIGHT = ['PENDING', 'AWAITING_RESTAURANT'] as const;
 
 function requestHash(body: PlaceOrderBody): string {
   const canonical = {
@@ -51,7 +67,7 @@ export function createOrderService(deps: OrderServiceDeps) {
   const uiUrl = (workflowId: string) => workflowUiUrl(deps.temporalUiUrl, deps.namespace, workflowId);
   return {
     uiUrl,
-    ...createOrderPlacement(deps, uiUrl),
+    ...createOrderPlacement(deps),
     ...createOrderQueries({ ordersDb: deps.ordersDb, menuReadDb: deps.menuReadDb, uiUrl }),
     ...createOrderDecisions({ ordersDb: deps.ordersDb, temporal: deps.temporal, decisionWaitMs: deps.decisionWaitMs ?? 10_000 }),
   };
@@ -63,7 +79,7 @@ export type OrderService = ReturnType<typeof createOrderService>;
  * POST /orders: one order per customer and Idempotency-Key, priced from the read model, recorded as
  * PENDING with its key in one transaction, then its saga started.
  */
-function createOrderPlacement(deps: OrderServiceDeps, uiUrl: (workflowId: string) => string) {
+function createOrderPlacement(deps: OrderServiceDeps) {
   const { ordersDb, menuReadDb, temporal } = deps;
 
   /**
@@ -114,8 +130,29 @@ function createOrderPlacement(deps: OrderServiceDeps, uiUrl: (workflowId: string
     status: row.status,
     totalAmount: Number(row.total_amount),
     workflowId: row.workflow_id,
-    workflowUrl: uiUrl(row.workflow_id),
   });
+
+  let waitHolds = 0;
+  /**
+   * Runs `fn` holding one of the process's `?wait` slots: each held request keeps a socket and polls
+   * the database, so at most waitMaxHolds at once; beyond that 503 WAIT_CAPACITY_EXHAUSTED, before
+   * anything is recorded (the same request may be sent again, or without `wait`).
+   */
+  async function holdingWait<T>(waitMs: number, fn: () => Promise<T>): Promise<T> {
+    const max = deps.waitMaxHolds ?? 0;
+    if (waitMs <= 0 || max <= 0) return fn();
+    if (waitHolds >= max)
+      throw new Unavailable(
+        'WAIT_CAPACITY_EXHAUSTED',
+        `Too many requests are waiting for their order right now (at most ${max}); retry, or send it without wait`,
+      );
+    waitHolds++;
+    try {
+      return await fn();
+    } finally {
+      waitHolds--;
+    }
+  }
 
   /** The order an earlier request with this key made (its saga started if it was not), or undefined. */
   async function replayExisting(customerId: string, key: string, hash: string, cardToken: string, waitMs: number): Promise<PlaceOrderResult | undefined> {
@@ -133,50 +170,72 @@ function createOrderPlacement(deps: OrderServiceDeps, uiUrl: (workflowId: string
     return { created: false, order: view(row) };
   }
 
-  /** The key and the PENDING order commit together: a retry finds one or the other, never half. False when another request holds the key. */
+  /**
+   * The key and the PENDING order commit together: a retry finds one or the other, never half. False
+   * when another request holds the key. A customer's placements take turns (a transaction-scoped
+   * advisory lock on the customer), so the in-flight count cannot be raced past its limit.
+   */
   async function claimKey(customerId: string, key: string, hash: string, input: OrderSagaInput): Promise<boolean> {
+    const max = deps.ordersInFlightMax ?? 0;
     return ordersDb.transaction(async (trx) => {
+      if (max > 0) await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`orders-in-flight:${customerId}`]);
       const rows = await trx('idempotency_keys')
         .insert({ customer_id: customerId, key, request_hash: hash, order_id: input.orderId })
         .onConflict(['customer_id', 'key'])
         .ignore()
         .returning('order_id');
       if (rows.length === 0) return false;
+      if (max > 0) {
+        const open = await trx('orders').where({ customer_id: customerId }).whereIn('status', IN_FLIGHT).count<{ n: string }[]>('* as n');
+        const inFlight = Number(open[0]?.n ?? 0);
+        if (inFlight >= max)
+          throw new TooManyRequests(
+            'TOO_MANY_ORDERS_IN_FLIGHT',
+            `You have ${inFlight} orders in progress (at most ${max}); place this one when one of them is done`,
+            { limit: max, inFlight },
+          );
+      }
       await insertOrder(trx, input);
       return true;
     });
   }
 
+  /** Replays the order an earlier request with this key made, or records a new one and starts its saga. */
+  async function place(principal: Principal, key: string, body: PlaceOrderBody, waitMs: number): Promise<PlaceOrderResult> {
+    const hash = requestHash(body);
+    const replay = await replayExisting(principal.sub, key, hash, body.paymentMethod.cardToken, waitMs);
+    if (replay) return replay;
+
+    const items = await priceFromReadModel(body);
+    const input: OrderSagaInput = {
+      orderId: `ord_${randomUUID().replace(/-/g, '')}`,
+      customerId: principal.sub,
+      restaurantId: body.restaurantId,
+      items,
+      totalAmount: items.reduce((sum, i) => sum + i.unitPrice * i.quantity, 0),
+      deliveryAddress: body.deliveryAddress,
+      cardToken: body.paymentMethod.cardToken,
+      acceptanceWindowSeconds: deps.acceptanceWindowSeconds,
+    };
+    if (!(await claimKey(principal.sub, key, hash, input))) {
+      // A concurrent request with the same key won the race: answer with its order.
+      const again = await replayExisting(principal.sub, key, hash, body.paymentMethod.cardToken, waitMs);
+      if (again) return again;
+      throw new Error('idempotency key claimed but not found');
+    }
+    const started = await startSaga(input);
+    const row = started && waitMs > 0 ? await waitWhilePending(ordersDb, input.orderId, waitMs) : undefined;
+    return {
+      created: true,
+      order: row ? view(row) : { orderId: input.orderId, status: 'PENDING', totalAmount: input.totalAmount, workflowId: orderWorkflowId(input.orderId) },
+    };
+  }
+
   return {
     async placeOrder(principal: Principal, key: string, body: PlaceOrderBody, waitMs: number): Promise<PlaceOrderResult> {
-      const hash = requestHash(body);
-      const replay = await replayExisting(principal.sub, key, hash, body.paymentMethod.cardToken, waitMs);
-      if (replay) return replay;
-
-      const items = await priceFromReadModel(body);
-      const input: OrderSagaInput = {
-        orderId: `ord_${randomUUID().replace(/-/g, '')}`,
-        customerId: principal.sub,
-        restaurantId: body.restaurantId,
-        items,
-        totalAmount: items.reduce((sum, i) => sum + i.unitPrice * i.quantity, 0),
-        deliveryAddress: body.deliveryAddress,
-        cardToken: body.paymentMethod.cardToken,
-        acceptanceWindowSeconds: deps.acceptanceWindowSeconds,
-      };
-      if (!(await claimKey(principal.sub, key, hash, input))) {
-        // A concurrent request with the same key won the race: answer with its order.
-        const again = await replayExisting(principal.sub, key, hash, body.paymentMethod.cardToken, waitMs);
-        if (again) return again;
-        throw new Error('idempotency key claimed but not found');
-      }
-      const started = await startSaga(input);
-      const row = started && waitMs > 0 ? await waitWhilePending(ordersDb, input.orderId, waitMs) : undefined;
-      const workflowId = orderWorkflowId(input.orderId);
-      return {
-        created: true,
-        order: row ? view(row) : { orderId: input.orderId, status: 'PENDING', totalAmount: input.totalAmount, workflowId, workflowUrl: uiUrl(workflowId) },
-      };
+      if (deps.refuseSandboxCardTokens && SANDBOX_STEERING_TOKEN.test(body.paymentMethod.cardToken))
+        throw new Unprocessable('SANDBOX_CARD_TOKEN', "This card token only steers the PSP sandbox's test behaviours; it is refused in production");
+      return holdingWait(waitMs, () => place(principal, key, body, waitMs));
     },
   };
 }

@@ -122,4 +122,26 @@ export const ordersMigrations: Migration[] = [
       });
     },
   },
+  {
+    name: '0005_orders_card_token_retention',
+    async up(knex: Knex) {
+      // A card token is kept only while the order is PENDING (a saga or a repair may still have to
+      // authorize); every later transition clears it (activities/order.ts). Orders that left PENDING
+      // before that rule keep theirs no longer.
+      await knex('orders').whereNot({ status: 'PENDING' }).whereNotNull('card_token').update({ card_token: null });
+    },
+    async down() {
+      // The removed tokens are gone for good; nothing to restore.
+    },
+  },
+  {
+    name: '0006_orders_in_flight_by_customer',
+    async up(knex: Knex) {
+      // POST /orders counts a customer's orders not yet final (ORDERS_IN_FLIGHT_MAX) on every placement.
+      await knex.raw(`CREATE INDEX orders_in_flight_by_customer_idx ON orders (customer_id) WHERE status IN ('PENDING', 'AWAITING_RESTAURANT')`);
+    },
+    async down(knex: Knex) {
+      await knex.raw('DROP INDEX IF EXISTS orders_in_flight_by_customer_idx');
+    },
+  },
 ];

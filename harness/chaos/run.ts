@@ -8,7 +8,7 @@ import { seededRandom } from '../../lib/workflow-safe/random';
 import { violationCount } from '../../ops/audit';
 import { ApiClient } from '../api-client';
 import { startHarnessRun, startStackOnFreePorts, type HarnessRun } from '../bootstrap';
-import type { LocalStack } from '../local-stack';
+import { LOAD_HARNESS_LIMITS, type LocalStack } from '../local-stack';
 import {
   auditWithPsp,
   capturedOrders,
@@ -105,7 +105,8 @@ async function startChaos(opts: ChaosOptions, run: HarnessRun, log: (m: string) 
       RECONCILE_INTERVAL_SECONDS: '60',
       RECONCILE_GRACE_SECONDS: String(CHAOS_RECONCILE_GRACE_SECONDS),
       LOG_LEVEL: 'warn',
-      RATE_LIMIT_MAX: '0',
+      // 20 customers with ~15 orders in flight each, far beyond one person's limits.
+      ...LOAD_HARNESS_LIMITS,
     },
     seed: { restaurants: CHAOS_RESTAURANTS, itemsPerRestaurant: CHAOS_ITEMS_PER_RESTAURANT },
     log,

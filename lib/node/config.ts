@@ -2,6 +2,13 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_TOKEN_LIFETIMES, type TokenLifetimes } from './auth';
+
+/** The API's rate limits by default (requests per RATE_LIMIT_WINDOW_MS): far above any real client, far below a flood. */
+export const DEFAULT_RATE_LIMITS = { windowMs: 60_000, customer: 300, restaurant: 600, admin: 600, anonymous: 300, probes: 120 } as const;
+
+/** Fewer characters than this make a secret that can be brute-forced offline from one token. */
+export const MIN_SECRET_LENGTH = 32;
 
 // One schema over the environment: every address and credential has a default that matches
 // `npm start`'s embedded stack, so the same code runs against external Postgres and Temporal.
@@ -45,6 +52,8 @@ const envSchema = z.object({
   // PSP sandbox (psp/server.ts): the file its books are kept in (JSON lines, replayed on start); unset: in memory.
   PSP_DATA_FILE: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   AUTH_SECRET: z.string().optional(),
+  // The payment worker refuses to start against the PSP sandbox in production unless this is true.
+  PSP_SANDBOX_ALLOWED: z.enum(['true', 'false']).default('false'),
   TOKEN_TTL_SECONDS: z.coerce
     .number()
     .int()
@@ -59,9 +68,23 @@ const envSchema = z.object({
   RECONCILE_INTERVAL_SECONDS: z.coerce.number().int().min(0).default(300),
   RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(0).default(180),
   RECONCILE_STALE_SECONDS: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(1).optional()),
-  // API rate limit per client (token subject, else IP) and window; RATE_LIMIT_MAX=0 switches it off.
-  RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000).default(60_000),
-  RATE_LIMIT_MAX: z.coerce.number().int().min(0).default(20_000),
+  // Bearer tokens: the longest a token of each role may live (exp - iat), enforced when verifying;
+  // `npm run token` and the dev stack cut TOKEN_TTL_SECONDS to it.
+  TOKEN_MAX_LIFETIME_CUSTOMER_SECONDS: z.coerce.number().int().min(60).default(DEFAULT_TOKEN_LIFETIMES.customer),
+  TOKEN_MAX_LIFETIME_RESTAURANT_SECONDS: z.coerce.number().int().min(60).default(DEFAULT_TOKEN_LIFETIMES.restaurant),
+  TOKEN_MAX_LIFETIME_ADMIN_SECONDS: z.coerce.number().int().min(60).default(DEFAULT_TOKEN_LIFETIMES.admin),
+  // API rate limits per window: per token subject for each role, per IP address for callers without
+  // a token, and per IP address for /readyz and /metrics. 0 switches that limit off.
+  RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(1000).default(DEFAULT_RATE_LIMITS.windowMs),
+  RATE_LIMIT_CUSTOMER_MAX: z.coerce.number().int().min(0).default(DEFAULT_RATE_LIMITS.customer),
+  RATE_LIMIT_RESTAURANT_MAX: z.coerce.number().int().min(0).default(DEFAULT_RATE_LIMITS.restaurant),
+  RATE_LIMIT_ADMIN_MAX: z.coerce.number().int().min(0).default(DEFAULT_RATE_LIMITS.admin),
+  RATE_LIMIT_ANONYMOUS_MAX: z.coerce.number().int().min(0).default(DEFAULT_RATE_LIMITS.anonymous),
+  RATE_LIMIT_PROBES_MAX: z.coerce.number().int().min(0).default(DEFAULT_RATE_LIMITS.probes),
+  // A customer's orders not yet final (PENDING, AWAITING_RESTAURANT): one more is refused 429 (0: no limit).
+  ORDERS_IN_FLIGHT_MAX: z.coerce.number().int().min(0).default(5),
+  // POST /orders?wait=: requests one API process holds open at once while their order leaves PENDING (0: no cap).
+  ORDER_WAIT_MAX_HOLDS: z.coerce.number().int().min(0).default(200),
   // Express "trust proxy" for the API: false (the socket's address is the client), true, a hop count,
   // or addresses/subnets of the proxies in front of it. Decides the IP the rate limiter sees.
   TRUST_PROXY: z.string().default('false'),
@@ -84,20 +107,37 @@ export function reconcileSettings(
   };
 }
 
+/** The token lifetimes the API verifies with (and the minting scripts cut to). */
+export function tokenLifetimes(
+  config: Pick<Config, 'TOKEN_MAX_LIFETIME_CUSTOMER_SECONDS' | 'TOKEN_MAX_LIFETIME_RESTAURANT_SECONDS' | 'TOKEN_MAX_LIFETIME_ADMIN_SECONDS'>,
+): TokenLifetimes {
+  return {
+    customer: config.TOKEN_MAX_LIFETIME_CUSTOMER_SECONDS,
+    restaurant: config.TOKEN_MAX_LIFETIME_RESTAURANT_SECONDS,
+    admin: config.TOKEN_MAX_LIFETIME_ADMIN_SECONDS,
+  };
+}
+
 /**
  * Outside production a missing secret is generated once and kept in .data/auth-secret, so the dev
  * stack and `npm run token` agree without anyone choosing a secret.
  */
-function devSecret(): string {
-  const file = path.resolve(__dirname, '..', '..', '.data', 'auth-secret');
+export const DEV_SECRET_FILE = path.resolve(__dirname, '..', '..', '.data', 'auth-secret');
+
+export function devSecret(file = DEV_SECRET_FILE): string {
+  let secret: string;
   try {
-    return fs.readFileSync(file, 'utf8').trim();
+    secret = fs.readFileSync(file, 'utf8').trim();
   } catch {
-    const secret = randomBytes(32).toString('base64url');
+    secret = randomBytes(32).toString('base64url');
     fs.mkdirSync(path.dirname(file), { recursive: true });
     fs.writeFileSync(file, secret, { mode: 0o600 });
     return secret;
   }
+  // A file someone edited by hand is held to the same rule as AUTH_SECRET.
+  if (secret.length < MIN_SECRET_LENGTH)
+    throw new Error(`${file} holds a secret of ${secret.length} characters; it must be at least ${MIN_SECRET_LENGTH} (delete the file to have one generated)`);
+  return secret;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -107,8 +147,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new Error(`Invalid environment: ${problems}`);
   }
   const cfg = parsed.data;
-  if (cfg.AUTH_SECRET !== undefined && cfg.AUTH_SECRET.length < 32) {
-    throw new Error('AUTH_SECRET must be at least 32 characters');
+  if (cfg.AUTH_SECRET !== undefined && cfg.AUTH_SECRET.length < MIN_SECRET_LENGTH) {
+    throw new Error(`AUTH_SECRET must be at least ${MIN_SECRET_LENGTH} characters`);
   }
   if (cfg.AUTH_SECRET === undefined) {
     if (cfg.NODE_ENV === 'production') throw new Error('AUTH_SECRET must be set in production');

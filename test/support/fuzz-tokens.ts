@@ -1,5 +1,5 @@
 import { SignJWT, generateKeyPair } from 'jose';
-import { TOKEN_ISSUER } from '../../lib/node/auth';
+import { DEFAULT_TOKEN_LIFETIMES, TOKEN_AUDIENCE, TOKEN_ISSUER } from '../../lib/node/auth';
 
 // Bearer tokens that must be refused (401), shared by the token and fuzz suites. Each is a full
 // `Authorization` header value.
@@ -13,7 +13,7 @@ function sign(secret: string, claims: Record<string, unknown>, header: { alg: st
 
 /** Named hostile Authorization header values for a secret (all must answer 401 with the error shape). */
 export async function hostileAuthorizations(secret: string): Promise<Record<string, string>> {
-  const good = { sub: 'cust-1', role: 'customer', iss: TOKEN_ISSUER, iat: now(), exp: now() + 3600 };
+  const good = { sub: 'cust-1', role: 'customer', iss: TOKEN_ISSUER, aud: TOKEN_AUDIENCE, iat: now(), exp: now() + 3600 };
   const valid = await sign(secret, good);
   const [h, p, s] = valid.split('.') as [string, string, string];
   const { privateKey } = await generateKeyPair('RS256');
@@ -28,9 +28,21 @@ export async function hostileAuthorizations(secret: string): Promise<Record<stri
     algHS512: await sign(secret, good, { alg: 'HS512', typ: 'JWT' }),
     algRS256: rs256,
     wrongIssuer: await sign(secret, { ...good, iss: 'someone-else' }),
-    noIssuer: await sign(secret, { sub: good.sub, role: good.role, exp: good.exp }),
-    noExpiry: await sign(secret, { sub: good.sub, role: good.role, iss: TOKEN_ISSUER }),
+    noIssuer: await sign(secret, { sub: good.sub, role: good.role, aud: TOKEN_AUDIENCE, iat: good.iat, exp: good.exp }),
+    noExpiry: await sign(secret, { sub: good.sub, role: good.role, iss: TOKEN_ISSUER, aud: TOKEN_AUDIENCE, iat: good.iat }),
     notYetValid: await sign(secret, { ...good, nbf: now() + 3600 }),
+    noAudience: await sign(secret, { sub: good.sub, role: good.role, iss: TOKEN_ISSUER, iat: good.iat, exp: good.exp }),
+    wrongAudience: await sign(secret, { ...good, aud: 'another-service' }),
+    noIssuedAt: await sign(secret, { sub: good.sub, role: good.role, iss: TOKEN_ISSUER, aud: TOKEN_AUDIENCE, exp: good.exp }),
+    issuedInTheFuture: await sign(secret, { ...good, iat: now() + 3600, exp: now() + 7200 }),
+    // Valid today, but minted to live longer than a customer's token may (a leaked one would stay usable).
+    lifetimeOverRoleMaximum: await sign(secret, { ...good, iat: now() - 60, exp: now() - 60 + DEFAULT_TOKEN_LIFETIMES.customer + 3600 }),
+    restaurantLifetimeOverMaximum: await sign(secret, {
+      ...good,
+      role: 'restaurant',
+      restaurantId: 'rst_0001',
+      exp: good.iat + DEFAULT_TOKEN_LIFETIMES.restaurant + 1,
+    }),
     restaurantWithoutRestaurantId: await sign(secret, { ...good, role: 'restaurant' }),
     restaurantWithBadRestaurantId: await sign(secret, { ...good, role: 'restaurant', restaurantId: "rst_0001' OR '1'='1" }),
     unknownRole: await sign(secret, { ...good, role: 'superuser' }),

@@ -6,6 +6,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Runtime, DefaultLogger, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { createApp, type ApiDeps } from '../../api/app';
+import type { RateLimitSettings } from '../../api/security';
 import { MenuCache } from '../../api/services/menu-cache';
 import { createPspClient } from '../../activities/psp-client';
 import { createPspSandbox, type PspSandbox } from '../../psp/sandbox';
@@ -22,6 +23,16 @@ import { createTestDatabases, type TestDatabases } from './databases';
 import { startTestProjector, type TestProjector } from './projector';
 
 export const TEST_SECRET = 'test-secret-0123456789-0123456789-abcdef';
+
+/** The test stack's API limits: high enough that no suite but the limit tests ever meets them. */
+export const TEST_RATE_LIMIT: RateLimitSettings = {
+  windowMs: 60_000,
+  customer: 100_000,
+  restaurant: 100_000,
+  admin: 100_000,
+  anonymous: 100_000,
+  probes: 100_000,
+};
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** Bundle the workflows once per test file (webpack takes a few seconds). */
@@ -133,6 +144,11 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
     temporalUiUrl: 'http://127.0.0.1:8233',
     namespace: env.namespace ?? 'default',
     decisionWaitMs: opts.decisionWaitMs ?? 3000,
+    // The suites drive far more than one client's load through a handful of subjects (1,000 fuzzed
+    // requests per route, dozens of orders per customer): the abuse limits are tested on their own
+    // apps (test/security.ratelimit.test.ts, test/security.limits.test.ts).
+    rateLimit: TEST_RATE_LIMIT,
+    ordersInFlightMax: 1000,
     // The operator's desk: the payments database read-only (as api/server.ts opens it) and the PSP's
     // report; a one-order reconcile with no grace period (a terminated saga's activities are done here).
     adminDesk: {
