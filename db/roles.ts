@@ -78,7 +78,7 @@ export interface SetUpOptions {
   /** The CDC publication on restaurants, created by its owner (the projector may not own tables). */
   publication: string;
   /** Runs after the migrations, as the owner, on each database (the seed). */
-  afterMigrate?: (name: DatabaseName, db: ReturnType<typeof createDb>) => Promise<void>;
+  afterMigrate?: (name: DatabaseName, db: ReturnType<typeof createDb>, applied: string[]) => Promise<void>;
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -258,8 +258,8 @@ export async function setUpDatabases(opts: SetUpOptions): Promise<void> {
     // default privileges below cover them.
     const db = createDb(databaseUrl(target), 2, { role: OWNER_ROLES[name], applicationName: 'delivery-migrate' });
     try {
-      await migrateLatest(db, name);
-      await opts.afterMigrate?.(name, db);
+      const applied = await migrateLatest(db, name);
+      await opts.afterMigrate?.(name, db, applied);
     } finally {
       await db.destroy();
     }
