@@ -1,3 +1,4 @@
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createDb } from './knex';
 import { migrateLatest, type DatabaseName } from './migrations';
@@ -115,6 +116,21 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
 /** The instance a URL points at (host and port): roles are per instance. */
 const instanceOf = (url: string) => new URL(url).host;
 
+/**
+ * The SCRAM-SHA-256 verifier Postgres stores for a password (RFC 5802/7677, as libpq's
+ * PQencryptPasswordConn builds it): ALTER ROLE ... PASSWORD '<verifier>' sets the password without
+ * its clear text ever reaching the server (or a statement log). Postgres SASLpreps non-ASCII
+ * passwords first; those are sent as they are instead.
+ */
+export function scramVerifier(password: string, salt = randomBytes(16), iterations = 4096): string | undefined {
+  if (!/^[\x20-\x7e]*$/.test(password)) return undefined;
+  const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
 async function ensureRole(c: pg.Client, role: string, attributes: string, password?: string): Promise<void> {
   const exists = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
   if (exists.rowCount === 0) {
@@ -124,7 +140,7 @@ async function ensureRole(c: pg.Client, role: string, attributes: string, passwo
       if ((e as { code?: string }).code !== '42710') throw e; // created meanwhile
     }
   }
-  const login = password === undefined ? 'NOLOGIN PASSWORD NULL' : `LOGIN PASSWORD ${c.escapeLiteral(password)}`;
+  const login = password === undefined ? 'NOLOGIN PASSWORD NULL' : `LOGIN PASSWORD ${c.escapeLiteral(scramVerifier(password) ?? password)}`;
   await c.query(`ALTER ROLE ${ident(role)} ${login} ${attributes}`);
 }
 

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { createDb } from '../db/knex';
 import type { DatabaseName } from '../db/migrations';
-import { OWNER_ROLES, SERVICE_ROLES, SERVICE_ROLE_NAMES, setUpDatabases, type DatabaseTarget, type ServiceRole } from '../db/roles';
+import { OWNER_ROLES, scramVerifier, SERVICE_ROLES, SERVICE_ROLE_NAMES, setUpDatabases, type DatabaseTarget, type ServiceRole } from '../db/roles';
 import { seedRestaurants } from '../db/seed';
 import { createTestDatabases, TEST_PUBLICATION, TEST_ROLE_PASSWORDS, type TestDatabases } from './support/databases';
 import { startTestProjector, type TestProjector } from './support/projector';
@@ -86,6 +86,17 @@ describe('database roles: each service reaches its own database only', () => {
     }
     // menu_projector is on both instances.
     expect(rows.map((r: { rolname: string }) => r.rolname).sort()).toEqual([...names, 'menu_projector'].sort());
+  });
+
+  it('stores the passwords as SCRAM verifiers computed here: the clear text never reaches the server', async () => {
+    const { rows } = await dbs.orders.raw('SELECT rolname, rolpassword FROM pg_authid WHERE rolname = ANY(?)', [SERVICE_ROLE_NAMES]);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) expect({ role: r.rolname, verifier: /^SCRAM-SHA-256\$4096:/.test(r.rolpassword) }).toEqual({ role: r.rolname, verifier: true });
+    const salt = Buffer.from(
+      /^SCRAM-SHA-256\$4096:([^$]+)\$/.exec(rows.find((r: { rolname: string }) => r.rolname === 'orders_service').rolpassword)![1]!,
+      'base64',
+    );
+    expect(scramVerifier(TEST_ROLE_PASSWORDS.orders_service, salt)).toBe(rows.find((r: { rolname: string }) => r.rolname === 'orders_service').rolpassword);
   });
 
   it('refuses a wrong password', async () => {
@@ -209,6 +220,7 @@ describe('database roles: set-up', () => {
 
   it('is idempotent, hands tables an earlier version created as the superuser to the owner, and takes back rights granted outside the matrix', async () => {
     await dbs.payments.raw('CREATE TABLE legacy_table (id int)');
+    await dbs.restaurants.raw('CREATE PUBLICATION legacy_pub FOR TABLE menu_items');
     await dbs.payments.raw('GRANT SELECT ON knex_migrations TO payments_service');
     await setUpDatabases({ targets: targetsOf(dbs), passwords: TEST_ROLE_PASSWORDS, publication: TEST_PUBLICATION });
     await setUpDatabases({ targets: targetsOf(dbs), passwords: TEST_ROLE_PASSWORDS, publication: TEST_PUBLICATION });
@@ -219,6 +231,11 @@ describe('database roles: set-up', () => {
     expect(await failure(c.query('SELECT * FROM knex_migrations'))).toEqual(DENIED);
     // Still exactly the rights it had: the orders role still cannot reach payments.
     expect(await failure(connect('orders_service', 'payments'))).toEqual(DENIED);
+    const pubOwners = await dbs.restaurants.raw('SELECT pubname, pg_get_userbyid(pubowner) AS owner FROM pg_publication ORDER BY 1');
+    expect(pubOwners.rows).toEqual([
+      { pubname: 'legacy_pub', owner: 'restaurants_owner' },
+      { pubname: TEST_PUBLICATION, owner: 'restaurants_owner' },
+    ]);
     const pubs = await dbs.restaurants.raw('SELECT tablename FROM pg_publication_tables WHERE pubname = ? ORDER BY 1', [TEST_PUBLICATION]);
     expect(pubs.rows.map((r: { tablename: string }) => r.tablename)).toEqual(['menu_items', 'restaurants']);
   });
