@@ -11,6 +11,8 @@ import { startTestProjector, type TestProjector } from './support/projector';
 
 const DATABASES: DatabaseName[] = ['orders', 'payments', 'restaurants', 'menu_read'];
 const DENIED = { code: '42501' };
+/** Which instance holds a database (global-setup's primary and read instances). */
+const instanceOf = (d: DatabaseName) => (d === 'menu_read' ? 'read' : 'primary');
 
 let dbs: TestDatabases;
 const clients: pg.Client[] = [];
@@ -62,11 +64,43 @@ describe('database roles: each service reaches its own database only', () => {
   // Roles exist only on the instances holding a database they are granted (primary: orders, payments,
   // restaurants; read: menu_read): elsewhere the login itself fails (28P01), on the same instance the
   // database refuses the connection (42501).
-  const instanceOf = (d: DatabaseName) => (d === 'menu_read' ? 'read' : 'primary');
   it.each(cases)('%s on %s: may connect = %s', async (role, database, allowed) => {
     const result = await failure(connect(role, database));
     const onInstance = SERVICE_ROLES[role].grants.some((g) => instanceOf(g.database) === instanceOf(database));
     expect(result).toEqual(allowed ? { code: 'no error' } : onInstance ? DENIED : { code: '28P01' });
+  });
+
+  it("even let in to another service's database (a CONNECT granted by mistake), a role can neither read nor write its tables", async () => {
+    const admin: Record<DatabaseName, TestDatabases['orders']> = {
+      orders: dbs.orders,
+      payments: dbs.payments,
+      restaurants: dbs.restaurants,
+      menu_read: dbs.menuRead,
+    };
+    const checked: string[] = [];
+    for (const role of SERVICE_ROLE_NAMES) {
+      const own = new Set(SERVICE_ROLES[role].grants.map((g) => g.database));
+      for (const database of DATABASES.filter((d) => !own.has(d) && SERVICE_ROLES[role].grants.some((g) => instanceOf(g.database) === instanceOf(d)))) {
+        const name = new URL(dbs.urls[database]).pathname.slice(1);
+        await admin[database].raw(`GRANT CONNECT ON DATABASE ${name} TO ${role}`);
+        try {
+          const c = await connect(role, database);
+          const tables = (await admin[database].raw("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")).rows.map(
+            (r: { tablename: string }) => r.tablename,
+          );
+          for (const table of tables) {
+            expect({ role, table, ...(await failure(c.query(`SELECT * FROM ${table} LIMIT 1`))) }).toEqual({ role, table, ...DENIED });
+            expect({ role, table, ...(await failure(c.query(`INSERT INTO ${table} DEFAULT VALUES`))) }).toEqual({ role, table, ...DENIED });
+            checked.push(`${role}:${table}`);
+          }
+        } finally {
+          await admin[database].raw(`REVOKE CONNECT ON DATABASE ${name} FROM ${role}`);
+        }
+      }
+    }
+    expect(checked).toEqual(
+      expect.arrayContaining(['orders_service:payments', 'payments_service:orders', 'restaurants_service:payments', 'menu_projector:orders']),
+    );
   });
 
   it('no service role is a superuser, creates databases or roles, or bypasses row security; the owners cannot log in', async () => {
