@@ -6,7 +6,9 @@
 # does: there is no tsc build step (tsconfig.json type-checks only). The image therefore carries the
 # TypeScript sources and tsx, and the order worker bundles workflows/ with webpack when it starts.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node 24, the Active LTS line (Node 20 reached its end of life in April 2026). The code also runs on
+# Node 20 and 22 (package.json engines: >=20; the test machines run 20).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # Production dependencies, plus tsx, the loader every process runs under.
 FROM ${NODE_IMAGE} AS deps

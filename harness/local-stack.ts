@@ -4,8 +4,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { startPostgres, type PostgresInstance } from '../lib/node/embedded-postgres';
-import { createDb } from '../db/knex';
-import { migrateLatest, type DatabaseName } from '../db/migrations';
+import { randomBytes } from 'node:crypto';
+import { type DatabaseName } from '../db/migrations';
+import { roleUrl, setUpDatabases, SERVICE_ROLE_NAMES, type DatabaseTarget, type ServiceRole } from '../db/roles';
 import { seedRestaurants, type SeedOptions } from '../db/seed';
 import { freePort } from '../lib/node/ports';
 import { SEARCH_ATTRIBUTES, PROJECT_ROOT, temporalCliPath } from '../lib/node/temporal-tools';
@@ -64,11 +65,15 @@ export interface RestartablePostgres {
 
 export interface LocalStack {
   ports: LocalStackPorts;
+  /** The superuser's URLs (for tools: audit, reconcile, benchmarks); the processes get their roles' URLs. */
   urls: Record<DatabaseName, string>;
+  /** What a process of `role` connects to `database` with (db/roles.ts). */
+  roleUrl(role: ServiceRole, database: DatabaseName): string;
   apiUrl: string;
   pspUrl: string;
   temporalAddress: string;
   temporalUiUrl: string;
+  /** The stack's environment for tools run beside it (with the superuser's database URLs). */
   env: Record<string, string>;
   primary: RestartablePostgres;
   read: RestartablePostgres;
@@ -176,7 +181,24 @@ async function restartablePostgres(name: string, dataDir: string, port: number, 
 
 type Managed = (name: string, command: string, args: string[], extraEnv?: Record<string, string>) => ManagedProcess;
 
-/** Both Postgres instances, their databases migrated and seeded. */
+/**
+ * The services' database role passwords, generated on first start and kept in the stack's data
+ * folder (git-ignored, 0600); every start sets them again (db/roles.ts is idempotent).
+ */
+function rolePasswords(dataDir: string): Record<ServiceRole, string> {
+  const file = path.join(dataDir, 'db-role-passwords.json');
+  let stored: Partial<Record<ServiceRole, string>> = {};
+  try {
+    stored = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<Record<ServiceRole, string>>;
+  } catch {
+    // first start (or an unreadable file): new passwords
+  }
+  const passwords = Object.fromEntries(SERVICE_ROLE_NAMES.map((r) => [r, stored[r] ?? randomBytes(24).toString('hex')])) as Record<ServiceRole, string>;
+  fs.writeFileSync(file, JSON.stringify(passwords, null, 2), { mode: 0o600 });
+  return passwords;
+}
+
+/** Both Postgres instances, their roles and databases set up (db/roles.ts), migrated as the owners and seeded. */
 async function startDatabases(opts: LocalStackOptions, pgLog: fs.WriteStream, started: Array<() => Promise<unknown>>) {
   const { dataDir, ports, log } = opts;
   log('starting Postgres (primary and read instances)');
@@ -188,27 +210,30 @@ async function startDatabases(opts: LocalStackOptions, pgLog: fs.WriteStream, st
   const failed = instances.find((i) => i.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
   const [primary, read] = instances.map((i) => (i as PromiseFulfilledResult<RestartablePostgres>).value) as [RestartablePostgres, RestartablePostgres];
-  const { ensureDatabase } = await import('../lib/node/pg-admin');
-  for (const name of ['orders', 'payments', 'restaurants']) await ensureDatabase(primary.url('postgres'), name);
-  await ensureDatabase(read.url('postgres'), 'menu_read');
   const urls: Record<DatabaseName, string> = {
     orders: primary.url('orders'),
     payments: primary.url('payments'),
     restaurants: primary.url('restaurants'),
     menu_read: read.url('menu_read'),
   };
-
-  log('migrating and seeding');
-  for (const [name, url] of Object.entries(urls) as Array<[DatabaseName, string]>) {
-    const db = createDb(url, 2);
-    try {
-      await migrateLatest(db, name);
+  const targets: Record<DatabaseName, DatabaseTarget> = {
+    orders: { adminUrl: primary.url('postgres'), name: 'orders' },
+    payments: { adminUrl: primary.url('postgres'), name: 'payments' },
+    restaurants: { adminUrl: primary.url('postgres'), name: 'restaurants' },
+    menu_read: { adminUrl: read.url('postgres'), name: 'menu_read' },
+  };
+  const passwords = rolePasswords(dataDir);
+  log('setting up the database roles, migrating and seeding');
+  await setUpDatabases({
+    targets,
+    passwords,
+    publication: opts.env?.CDC_PUBLICATION ?? 'menu_cdc',
+    afterMigrate: async (name, db) => {
       if (name === 'restaurants') await seedRestaurants(db, opts.seed);
-    } finally {
-      await db.destroy();
-    }
-  }
-  return { primary, read, urls };
+    },
+  });
+  const urlOf = (role: ServiceRole, database: DatabaseName) => roleUrl(targets[database], role, passwords[role]);
+  return { primary, read, urls, roleUrl: urlOf };
 }
 
 function temporalServer(opts: LocalStackOptions, managed: Managed): LocalStack['temporal'] {
@@ -263,8 +288,28 @@ function temporalServer(opts: LocalStackOptions, managed: Managed): LocalStack['
   );
 }
 
+/** Each process's database URLs: its service's roles only (db/roles.ts). */
+function databaseEnv(roleUrlOf: LocalStack['roleUrl']) {
+  return {
+    api: {
+      ORDERS_DATABASE_URL: roleUrlOf('orders_service', 'orders'),
+      RESTAURANTS_DATABASE_URL: roleUrlOf('restaurants_service', 'restaurants'),
+      MENU_READ_DATABASE_URL: roleUrlOf('menu_reader', 'menu_read'),
+      // The operator's desk only: SELECT on payments (and the API opens it read-only as well).
+      PAYMENTS_DATABASE_URL: roleUrlOf('payments_reader', 'payments'),
+    },
+    order: { ORDERS_DATABASE_URL: roleUrlOf('orders_service', 'orders') },
+    payment: { PAYMENTS_DATABASE_URL: roleUrlOf('payments_service', 'payments') },
+    restaurant: { RESTAURANTS_DATABASE_URL: roleUrlOf('restaurants_service', 'restaurants') },
+    projector: {
+      RESTAURANTS_DATABASE_URL: roleUrlOf('menu_projector', 'restaurants'),
+      MENU_READ_DATABASE_URL: roleUrlOf('menu_projector', 'menu_read'),
+    },
+  };
+}
+
 /** The PSP sandbox, the CDC projector, the workers and the API, not started yet. */
-async function serviceProcesses(opts: LocalStackOptions, managed: Managed) {
+async function serviceProcesses(opts: LocalStackOptions, managed: Managed, dbEnv: ReturnType<typeof databaseEnv>) {
   const { ports } = opts;
   const tsProcess = (name: string, file: string, extraEnv?: Record<string, string>) =>
     managed(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file)], extraEnv);
@@ -280,19 +325,19 @@ async function serviceProcesses(opts: LocalStackOptions, managed: Managed) {
       const name = `${service}-worker-${i}`;
       const metricsPort = await freePort();
       metricsUrls[name] = `http://127.0.0.1:${metricsPort}/metrics`;
-      list.push(tsProcess(name, `workers/${service}-worker.ts`, { WORKER_METRICS_PORT: String(metricsPort) }));
+      list.push(tsProcess(name, `workers/${service}-worker.ts`, { ...dbEnv[service], WORKER_METRICS_PORT: String(metricsPort) }));
     }
     return list;
   };
   return {
     psp: tsProcess('psp', 'psp/server.ts'),
-    projector: tsProcess('projector', 'db/projector/main.ts'),
+    projector: tsProcess('projector', 'db/projector/main.ts', dbEnv.projector),
     workers: {
       order: await workerProcesses('order', counts.order),
       payment: await workerProcesses('payment', counts.payment),
       restaurant: await workerProcesses('restaurant', counts.restaurant),
     },
-    api: tsProcess('api', 'api/server.ts'),
+    api: tsProcess('api', 'api/server.ts', dbEnv.api),
     metricsUrls,
   };
 }
@@ -308,13 +353,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   const pgLog = fs.createWriteStream(path.join(logs, 'postgres.log'), { flags: 'a' });
   const started: Array<() => Promise<unknown>> = [];
   try {
-    const { primary, read, urls } = await startDatabases(opts, pgLog, started);
+    const { primary, read, urls, roleUrl: roleUrlOf } = await startDatabases(opts, pgLog, started);
     const temporalAddress = `127.0.0.1:${ports.temporal}`;
-    const env: Record<string, string> = {
-      ORDERS_DATABASE_URL: urls.orders,
-      PAYMENTS_DATABASE_URL: urls.payments,
-      RESTAURANTS_DATABASE_URL: urls.restaurants,
-      MENU_READ_DATABASE_URL: urls.menu_read,
+    // What every process shares; each also gets its own database URLs (databaseEnv), never the superuser's.
+    const processEnv: Record<string, string> = {
       TEMPORAL_ADDRESS: temporalAddress,
       TEMPORAL_UI_URL: `http://127.0.0.1:${ports.temporalUi}`,
       PORT: String(ports.api),
@@ -325,10 +367,17 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       PSP_DATA_FILE: path.join(dataDir, 'psp-books.jsonl'),
       ...(opts.env ?? {}),
     };
+    const env: Record<string, string> = {
+      ...processEnv,
+      ORDERS_DATABASE_URL: urls.orders,
+      PAYMENTS_DATABASE_URL: urls.payments,
+      RESTAURANTS_DATABASE_URL: urls.restaurants,
+      MENU_READ_DATABASE_URL: urls.menu_read,
+    };
     const managed: Managed = (name, command, args, extraEnv = {}) =>
       new ManagedProcess(name, command, args, {
         cwd: PROJECT_ROOT,
-        env: { ...env, ...extraEnv },
+        env: { ...processEnv, ...extraEnv },
         logFile: path.join(logs, `${name}.log`),
         onUnexpectedExit: opts.onUnexpectedExit,
       });
@@ -341,7 +390,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     await (await Connection.connect({ address: temporalAddress })).close();
 
     log('starting the PSP sandbox, CDC projector, workers and API');
-    const { psp, projector, workers, api, metricsUrls } = await serviceProcesses(opts, managed);
+    const { psp, projector, workers, api, metricsUrls } = await serviceProcesses(opts, managed, databaseEnv(roleUrlOf));
     const all = [api, ...workers.order, ...workers.payment, ...workers.restaurant, projector, psp];
     started.unshift(() => Promise.all(all.map((p) => p.stop())));
     for (const p of [psp, projector, ...workers.order, ...workers.payment, ...workers.restaurant, api]) p.start();
@@ -350,6 +399,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     return {
       ports,
       urls,
+      roleUrl: roleUrlOf,
       apiUrl: `http://127.0.0.1:${ports.api}`,
       pspUrl: env.PSP_URL!,
       temporalAddress,

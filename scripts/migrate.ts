@@ -1,40 +1,49 @@
-// One-shot job for a deployment (docker-compose.yml's `migrate`): create each service's database when
-// it is missing, bring its schema up to date and seed the demo restaurants. Safe to run again: every
-// step is idempotent (test/migrations.test.ts).
+// One-shot job for a deployment (docker-compose.yml's `migrate`): create the database roles and each
+// service's database when missing, migrate each as its owner role, seed the demo restaurants, and
+// grant each service's role its rights (db/roles.ts). Safe to run again: every step is idempotent
+// (test/migrations.test.ts, test/db-roles.test.ts); a second run also resets the roles' passwords.
 //   node --import tsx scripts/migrate.ts            migrate and seed
 //   node --import tsx scripts/migrate.ts --no-seed  migrate only
-// Env: ORDERS_DATABASE_URL, PAYMENTS_DATABASE_URL, RESTAURANTS_DATABASE_URL, MENU_READ_DATABASE_URL.
-import { createDb } from '../db/knex';
-import { migrateLatest, type DatabaseName } from '../db/migrations';
+// Env: ORDERS_DATABASE_URL, PAYMENTS_DATABASE_URL, RESTAURANTS_DATABASE_URL, MENU_READ_DATABASE_URL as
+// the superuser (the only process that holds it), CDC_PUBLICATION, and every role's password:
+// DB_PASSWORD_ORDERS_SERVICE, _PAYMENTS_SERVICE, _PAYMENTS_READER, _RESTAURANTS_SERVICE,
+// _MENU_PROJECTOR, _MENU_READER.
+import type { DatabaseName } from '../db/migrations';
+import { passwordVariable, SERVICE_ROLE_NAMES, setUpDatabases, type DatabaseTarget, type ServiceRole } from '../db/roles';
 import { seedRestaurants } from '../db/seed';
 import { loadConfig } from '../lib/node/config';
 import { createLogger } from '../lib/node/logger';
-import { ensureDatabase } from '../lib/node/pg-admin';
+
+function target(url: string): DatabaseTarget {
+  const u = new URL(url);
+  const name = decodeURIComponent(u.pathname.slice(1));
+  u.pathname = '/postgres';
+  return { adminUrl: u.toString(), name };
+}
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger('migrate', config.LOG_LEVEL);
-  const urls: Record<DatabaseName, string> = {
-    orders: config.ORDERS_DATABASE_URL,
-    payments: config.PAYMENTS_DATABASE_URL,
-    restaurants: config.RESTAURANTS_DATABASE_URL,
-    menu_read: config.MENU_READ_DATABASE_URL,
+  const missing = SERVICE_ROLE_NAMES.map(passwordVariable).filter((v) => !process.env[v]);
+  if (missing.length > 0) throw new Error(`Set the database roles' passwords: ${missing.join(', ')}`);
+  const passwords = Object.fromEntries(SERVICE_ROLE_NAMES.map((r) => [r, process.env[passwordVariable(r)]!])) as Record<ServiceRole, string>;
+  const targets: Record<DatabaseName, DatabaseTarget> = {
+    orders: target(config.ORDERS_DATABASE_URL),
+    payments: target(config.PAYMENTS_DATABASE_URL),
+    restaurants: target(config.RESTAURANTS_DATABASE_URL),
+    menu_read: target(config.MENU_READ_DATABASE_URL),
   };
-  for (const [name, url] of Object.entries(urls) as Array<[DatabaseName, string]>) {
-    const target = new URL(url);
-    const database = decodeURIComponent(target.pathname.slice(1));
-    const admin = new URL(url);
-    admin.pathname = '/postgres';
-    await ensureDatabase(admin.toString(), database);
-    const db = createDb(url, 2);
-    try {
-      const applied = await migrateLatest(db, name);
-      const seeded = name === 'restaurants' && !process.argv.includes('--no-seed') ? await seedRestaurants(db) : undefined;
-      logger.info({ database: name, host: target.host, applied, seeded }, 'database ready');
-    } finally {
-      await db.destroy();
-    }
-  }
+  const seed = !process.argv.includes('--no-seed');
+  await setUpDatabases({
+    targets,
+    passwords,
+    publication: config.CDC_PUBLICATION,
+    afterMigrate: async (name, db, applied) => {
+      const seeded = name === 'restaurants' && seed ? await seedRestaurants(db) : undefined;
+      logger.info({ database: name, host: new URL(targets[name].adminUrl).host, applied, seeded }, 'database migrated');
+    },
+  });
+  logger.info({ roles: SERVICE_ROLE_NAMES }, 'roles granted');
 }
 
 main().catch((err) => {

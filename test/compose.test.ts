@@ -4,6 +4,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { CONFIG_KEYS, loadConfig } from '../lib/node/config';
 import { SEARCH_ATTRIBUTES } from '../lib/node/temporal-tools';
+import { passwordVariable, SERVICE_ROLE_NAMES, SERVICE_ROLES, type ServiceRole } from '../db/roles';
 
 // No Docker engine runs where these tests run, so docker-compose.yml and the Dockerfile are checked
 // by reading them: every service of ours gets only environment variables the code reads (the zod
@@ -25,21 +26,29 @@ interface Service {
   volumes?: string[];
   profiles?: string[];
   container_name?: string;
+  networks?: string[] | Record<string, unknown>;
 }
 
-const compose = parse(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+const composeText = fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8');
+const compose = parse(composeText, { merge: true }) as {
   services: Record<string, Service>;
   volumes?: Record<string, unknown>;
+  networks?: Record<string, { internal?: boolean } | null>;
 };
 const services = compose.services;
 const ours = Object.entries(services).filter(([, s]) => s.image === IMAGE);
 
+/** A stand-in for a required variable (${X:?error}): URL-safe, as the file asks. */
+const standIn = (name: string) => (name === 'AUTH_SECRET' ? 'compose-test-secret-0123456789-0123456789' : `required-${name.toLowerCase().replace(/_/g, '-')}`);
 /** Compose interpolation with the defaults of the file: ${X:-default} → default, ${X:?error} → a stand-in. */
 function interpolate(value: string | number | boolean): string {
   return String(value).replace(/\$\{(\w+)(?::?([-?])([^}]*))?\}/g, (_m, name: string, op: string | undefined, arg: string) =>
-    op === '-' ? arg : name === 'AUTH_SECRET' ? 'compose-test-secret-0123456789-0123456789' : `\${${name}}`,
+    op === '-' ? arg : op === '?' ? standIn(name) : `\${${name}}`,
   );
 }
+/** Every ${...} reference of the file: its variable, its operator (`:-`, `:?`, or none) and the rest. */
+const references = [...composeText.matchAll(/\$\{(\w+)(:?[-?])?([^}]*)\}/g)].map((m) => ({ name: m[1]!, op: m[2] ?? '', text: m[0] }));
+const networksOf = (s: Service) => (Array.isArray(s.networks) ? s.networks : Object.keys(s.networks ?? {})).sort();
 const envOf = (s: Service): Record<string, string> => Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, interpolate(v)]));
 
 // What each entry point needs set in a container (the defaults point at 127.0.0.1, or are for development).
@@ -62,7 +71,16 @@ const NEEDS: Record<string, string[]> = {
   'workers/restaurant-worker.ts': ['NODE_ENV', 'AUTH_SECRET', 'HOST', 'RESTAURANTS_DATABASE_URL', 'TEMPORAL_ADDRESS', 'WORKER_METRICS_PORT'],
   'db/projector/main.ts': ['NODE_ENV', 'AUTH_SECRET', 'HOST', 'RESTAURANTS_DATABASE_URL', 'MENU_READ_DATABASE_URL', 'PROJECTOR_METRICS_PORT'],
   'psp/server.ts': ['NODE_ENV', 'AUTH_SECRET', 'HOST', 'PSP_PORT'],
-  'scripts/migrate.ts': ['NODE_ENV', 'AUTH_SECRET', 'ORDERS_DATABASE_URL', 'PAYMENTS_DATABASE_URL', 'RESTAURANTS_DATABASE_URL', 'MENU_READ_DATABASE_URL'],
+  'scripts/migrate.ts': [
+    'NODE_ENV',
+    'AUTH_SECRET',
+    'ORDERS_DATABASE_URL',
+    'PAYMENTS_DATABASE_URL',
+    'RESTAURANTS_DATABASE_URL',
+    'MENU_READ_DATABASE_URL',
+    'CDC_PUBLICATION',
+    ...SERVICE_ROLE_NAMES.map(passwordVariable),
+  ],
 };
 // Each service of the system as its own container (the brief of docker-compose.yml).
 const EXPECTED = {
@@ -208,6 +226,127 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('docker-compose.yml: what is reachable, and with which credentials', () => {
+  // Temporal's frontend has no authentication (whoever reaches it can cancel, terminate or reset a saga),
+  // nor have the Web UI and Prometheus; the databases are the data.
+  const INTERNAL_ONLY = ['temporal', 'prometheus', 'postgres', 'postgres-read', 'postgres-temporal'];
+  const PUBLIC = ['api', 'grafana'];
+  const isDefault = (s: Service) => s.profiles === undefined || s.profiles.length === 0;
+
+  it('has an internal backend network, and every service names its networks (none lands on the default one)', () => {
+    expect(compose.networks?.backend).toEqual({ internal: true });
+    for (const [name, s] of Object.entries(services)) {
+      expect({ name, networks: networksOf(s).length > 0 }).toEqual({ name, networks: true });
+      for (const n of networksOf(s)) expect({ name, network: n, known: n in (compose.networks ?? {}) }).toEqual({ name, network: n, known: true });
+    }
+  });
+
+  it.each(INTERNAL_ONLY)('%s publishes no port and is on the internal network only', (name) => {
+    const s = services[name]!;
+    expect(s.ports).toBeUndefined();
+    expect(networksOf(s)).toEqual(['backend']);
+  });
+
+  it('publishes ports only for the API and Grafana; anything else only on 127.0.0.1, and only in an opt-in profile', () => {
+    for (const [name, s] of Object.entries(services)) {
+      if (!s.ports || PUBLIC.includes(name)) continue;
+      expect({ name, optIn: !isDefault(s) }).toEqual({ name, optIn: true });
+      for (const port of s.ports) expect({ name, port: port.startsWith('127.0.0.1:') }).toEqual({ name, port: true });
+    }
+    expect(
+      Object.entries(services)
+        .filter(([, s]) => s.ports && isDefault(s))
+        .map(([n]) => n),
+    ).toEqual(['api']);
+    // The Web UI: the ops profile, the host's loopback (docs/runbook.md says how to reach it).
+    expect(services['temporal-ui']).toMatchObject({ profiles: ['ops'], ports: ['127.0.0.1:${TEMPORAL_UI_PORT:-8080}:8080'] });
+    expect(fs.readFileSync(path.join(ROOT, 'docs/runbook.md'), 'utf8')).toMatch(/## Reaching Temporal[\s\S]*--profile ops[\s\S]*ssh -L/);
+  });
+
+  it('requires every password and secret: no defaults, anywhere', () => {
+    const secrets = references.filter((r) => /PASSWORD|SECRET/.test(r.name));
+    expect(secrets.length).toBeGreaterThan(10);
+    expect(secrets.filter((r) => r.op !== ':?').map((r) => r.text)).toEqual([]);
+    // No literal credentials either: every environment entry named like a secret is a required variable.
+    for (const [name, s] of Object.entries(services)) {
+      for (const [key, value] of Object.entries(s.environment ?? {})) {
+        if (/PASSWORD|PWD|SECRET/.test(key)) expect({ name, key, value: /^\$\{\w+:\?[^}]+\}$/.test(String(value)) }).toEqual({ name, key, value: true });
+      }
+    }
+    // .env.example lists each of them, empty.
+    const example = fs.readFileSync(path.join(ROOT, '.env.example'), 'utf8');
+    for (const name of new Set(secrets.map((r) => r.name))) expect(example).toMatch(new RegExp(`^${name}=$`, 'm'));
+  });
+
+  it('every database URL carries a password from a required variable, never a literal', () => {
+    for (const [name, s] of ours) {
+      for (const [key, value] of Object.entries(s.environment ?? {})) {
+        if (!key.endsWith('_DATABASE_URL')) continue;
+        expect({ name, key, password: /^postgres:\/\/\w+:\$\{\w+:\?[^}]+\}@/.test(String(value)) }).toEqual({ name, key, password: true });
+      }
+    }
+  });
+
+  it("each service logs in as its own role (db/roles.ts), with that role's password variable, on a database the role is granted", () => {
+    const login = (name: string) =>
+      Object.fromEntries(
+        Object.entries(services[name]!.environment ?? {})
+          .filter(([k]) => k.endsWith('_DATABASE_URL'))
+          .map(([k, v]) => [k, /^postgres:\/\/(\w+):\$\{(\w+):/.exec(String(v))!.slice(1, 3)]),
+      );
+    const expected: Record<string, Record<string, ServiceRole>> = {
+      'order-worker': { ORDERS_DATABASE_URL: 'orders_service' },
+      'payment-worker': { PAYMENTS_DATABASE_URL: 'payments_service' },
+      'restaurant-worker': { RESTAURANTS_DATABASE_URL: 'restaurants_service' },
+      api: {
+        ORDERS_DATABASE_URL: 'orders_service',
+        RESTAURANTS_DATABASE_URL: 'restaurants_service',
+        MENU_READ_DATABASE_URL: 'menu_reader',
+        PAYMENTS_DATABASE_URL: 'payments_reader',
+      },
+      projector: { RESTAURANTS_DATABASE_URL: 'menu_projector', MENU_READ_DATABASE_URL: 'menu_projector' },
+    };
+    for (const [name, roles] of Object.entries(expected)) {
+      expect(login(name)).toEqual(Object.fromEntries(Object.entries(roles).map(([k, role]) => [k, [role, passwordVariable(role)]])));
+      for (const [key, role] of Object.entries(roles)) {
+        const database = new URL(envOf(services[name]!)[key]!).pathname.slice(1);
+        expect({ name, role, database, granted: SERVICE_ROLES[role].grants.some((g) => g.database === database) }).toEqual({
+          name,
+          role,
+          database,
+          granted: true,
+        });
+      }
+    }
+    // Only the migrate job holds the superuser, and it gets every role's password to set.
+    for (const [name, s] of ours) {
+      const superuser = Object.values(s.environment ?? {}).some((v) => String(v).startsWith('postgres://postgres:'));
+      expect({ name, superuser }).toEqual({ name, superuser: name === 'migrate' });
+    }
+    for (const role of SERVICE_ROLE_NAMES) expect(envOf(services.migrate!)[passwordVariable(role)]).toBe(standIn(passwordVariable(role)));
+  });
+
+  it("requires Grafana's admin password, and allows anonymous viewers only in the demo profile (on 127.0.0.1)", () => {
+    const grafanas = Object.entries(services).filter(([, s]) => s.image?.startsWith('grafana/grafana'));
+    expect(grafanas.map(([n]) => n).sort()).toEqual(['grafana', 'grafana-demo']);
+    for (const [name, s] of grafanas) {
+      expect({ name, password: s.environment?.GF_SECURITY_ADMIN_PASSWORD }).toEqual({
+        name,
+        password: expect.stringMatching(/^\$\{GRAFANA_ADMIN_PASSWORD:\?.+\}$/),
+      });
+      expect({ name, signUp: s.environment?.GF_USERS_ALLOW_SIGN_UP }).toEqual({ name, signUp: 'false' });
+      const anonymous = s.environment?.GF_AUTH_ANONYMOUS_ENABLED === 'true';
+      expect({ name, anonymous }).toEqual({ name, anonymous: name === 'grafana-demo' });
+      if (anonymous) {
+        expect(s.profiles).toEqual(['demo']);
+        expect(s.ports!.every((p) => p.startsWith('127.0.0.1:'))).toBe(true);
+      }
+    }
+    expect(services.grafana!.environment?.GF_AUTH_ANONYMOUS_ENABLED).toBe('false');
+    expect(services.grafana!.profiles).toEqual(['monitoring']);
+  });
+});
+
 // `docker compose config` (or the older `docker-compose`) validates the file against Compose's own
 // schema; it runs only where one is installed (neither is part of `npm run setup`).
 const composeCli = [['docker', 'compose'], ['docker-compose']].find(
@@ -215,8 +354,9 @@ const composeCli = [['docker', 'compose'], ['docker-compose']].find(
 );
 (composeCli ? it : it.skip)(`docker-compose.yml passes \`${(composeCli ?? ['docker compose']).join(' ')} config\``, () => {
   const [cmd, ...args] = composeCli!;
+  const required = Object.fromEntries(references.filter((r) => r.op === ':?').map((r) => [r.name, standIn(r.name)]));
   const run = spawnSync(cmd!, [...args, '-f', path.join(ROOT, 'docker-compose.yml'), 'config', '-q'], {
-    env: { ...process.env, AUTH_SECRET: 'compose-test-secret-0123456789-0123456789' },
+    env: { ...process.env, ...required },
     encoding: 'utf8',
   });
   expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
@@ -230,7 +370,15 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/^ENTRYPOINT \["node", "--import", "tsx"\]$/m);
     expect(dockerfile).toMatch(/tsx@/);
     expect(dockerfile).toMatch(/^FROM \$\{NODE_IMAGE\}/m);
-    expect(dockerfile).toMatch(/ARG NODE_IMAGE=node:20/);
+  });
+
+  it('builds on a current Node LTS line (22 or later, an even major), while package.json keeps Node 20 supported', () => {
+    const major = Number(/^ARG NODE_IMAGE=node:(\d+)-/m.exec(dockerfile)?.[1]);
+    expect(major).toBeGreaterThanOrEqual(22);
+    expect(major % 2).toBe(0); // only even majors become LTS
+    expect(dockerfile.match(/^FROM /gm)).toHaveLength(dockerfile.match(/^FROM \$\{NODE_IMAGE\}/gm)!.length);
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } };
+    expect(pkg.engines.node).toBe('>=20');
   });
 
   it.each(Object.values(EXPECTED))('contains every file %s imports', (entry) => {

@@ -1,7 +1,14 @@
-import { createTestDatabases, type TestDatabases } from './support/databases';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import pg from 'pg';
+import { createTestDatabases, TEST_ROLE_PASSWORDS, type TestDatabases } from './support/databases';
 import { seedRestaurants } from '../db/seed';
 import { migrateLatest } from '../db/migrations';
 import { ordersMigrations } from '../db/migrations/orders';
+import { passwordVariable, SERVICE_ROLE_NAMES } from '../db/roles';
+
+const ROOT = path.resolve(__dirname, '..');
 
 describe('migrations and seed', () => {
   let dbs: TestDatabases;
@@ -69,5 +76,51 @@ describe('migrations and seed', () => {
     expect(Number(items)).toBe(500);
     expect(Number(auto)).toBeGreaterThan(0);
     expect(Number(auto)).toBeLessThan(50);
+  });
+});
+
+describe("scripts/migrate.ts (the compose file's migrate job)", () => {
+  const suffix = randomBytes(3).toString('hex');
+  const at = (admin: string, name: string) => {
+    const u = new URL(admin);
+    u.pathname = `/${name}`;
+    return u.toString();
+  };
+  const env = (): NodeJS.ProcessEnv => ({
+    ...process.env,
+    NODE_ENV: 'production',
+    AUTH_SECRET: 'migrate-test-secret-0123456789-0123456789',
+    LOG_LEVEL: 'warn',
+    ORDERS_DATABASE_URL: at(process.env.TEST_PG_PRIMARY_ADMIN_URL!, `orders_mig_${suffix}`),
+    PAYMENTS_DATABASE_URL: at(process.env.TEST_PG_PRIMARY_ADMIN_URL!, `payments_mig_${suffix}`),
+    RESTAURANTS_DATABASE_URL: at(process.env.TEST_PG_PRIMARY_ADMIN_URL!, `restaurants_mig_${suffix}`),
+    MENU_READ_DATABASE_URL: at(process.env.TEST_PG_READ_ADMIN_URL!, `menu_read_mig_${suffix}`),
+    ...Object.fromEntries(SERVICE_ROLE_NAMES.map((r) => [passwordVariable(r), TEST_ROLE_PASSWORDS[r]])),
+  });
+  const migrate = (e: NodeJS.ProcessEnv) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'scripts/migrate.ts'], { cwd: ROOT, env: e, encoding: 'utf8', timeout: 120_000 });
+
+  it('refuses to run without every role password', () => {
+    const e = env();
+    delete e.DB_PASSWORD_MENU_READER;
+    const run = migrate(e);
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain('DB_PASSWORD_MENU_READER');
+  });
+
+  it('creates the databases and roles, migrates and seeds as the owners, twice without change; the roles log in with their passwords', async () => {
+    for (let i = 0; i < 2; i++) expect({ i, status: migrate(env()).status }).toEqual({ i, status: 0 });
+    const u = new URL(env().RESTAURANTS_DATABASE_URL!);
+    u.username = 'restaurants_service';
+    u.password = TEST_ROLE_PASSWORDS.restaurants_service;
+    const c = new pg.Client({ connectionString: u.toString() });
+    await c.connect();
+    try {
+      expect(Number((await c.query('SELECT count(*) AS n FROM restaurants')).rows[0].n)).toBe(50);
+      const owners = await c.query("SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'");
+      expect(owners.rows).toEqual([{ tableowner: 'restaurants_owner' }]);
+    } finally {
+      await c.end();
+    }
   });
 });

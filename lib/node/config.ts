@@ -22,6 +22,14 @@ const envSchema = z.object({
   RESTAURANTS_DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:54329/restaurants'),
   MENU_READ_DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:54339/menu_read'),
   DB_POOL_MAX: z.coerce.number().int().min(1).default(10),
+  // scripts/migrate.ts only: the passwords it gives the services' database roles (db/roles.ts); the
+  // *_DATABASE_URLs it is given are the superuser's. Each process then connects with its role's URL.
+  DB_PASSWORD_ORDERS_SERVICE: z.string().min(1).optional(),
+  DB_PASSWORD_PAYMENTS_SERVICE: z.string().min(1).optional(),
+  DB_PASSWORD_PAYMENTS_READER: z.string().min(1).optional(),
+  DB_PASSWORD_RESTAURANTS_SERVICE: z.string().min(1).optional(),
+  DB_PASSWORD_MENU_PROJECTOR: z.string().min(1).optional(),
+  DB_PASSWORD_MENU_READER: z.string().min(1).optional(),
   // API: menus kept in memory, dropped when the CDC projector announces a change; 0 switches it off.
   MENU_CACHE_ENTRIES: z.coerce.number().int().min(0).default(20_000),
   MENU_CACHE_TTL_SECONDS: z.coerce.number().int().min(1).default(300),

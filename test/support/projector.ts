@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { createDb } from '../../db/knex';
 import { createMenuProjector, type MenuProjector } from '../../db/projector/projector';
 import { createLogger } from '../../lib/node/logger';
 import { createRegistry } from '../../lib/node/metrics';
-import type { TestDatabases } from './databases';
+import { TEST_PUBLICATION, type TestDatabases } from './databases';
 
 export interface TestProjector {
   projector: MenuProjector;
@@ -13,17 +14,21 @@ export interface TestProjector {
   stop(): Promise<void>;
 }
 
-/** The real CDC projector, in-process, on a slot of its own (slots are cluster-wide). */
+/**
+ * The real CDC projector, in-process, on a slot of its own (slots are cluster-wide), logged in as its
+ * role (menu_projector: REPLICATION, SELECT on the published tables, writes menu_read) as in production.
+ */
 export async function startTestProjector(dbs: TestDatabases, label: string): Promise<TestProjector> {
   const slotName = `t_${label
     .replace(/[^a-z0-9]/gi, '')
     .toLowerCase()
     .slice(0, 20)}_${randomBytes(4).toString('hex')}`;
+  const readDb = createDb(dbs.roleUrl('menu_projector', 'menu_read'), 4, { applicationName: 'menu-projector' });
   const projector = createMenuProjector({
-    sourceUrl: dbs.urls.restaurants,
-    readDb: dbs.menuRead,
+    sourceUrl: dbs.roleUrl('menu_projector', 'restaurants'),
+    readDb,
     slotName,
-    publicationName: 'menu_cdc',
+    publicationName: TEST_PUBLICATION,
     logger: createLogger('projector-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
     registry: createRegistry('projector'),
   });
@@ -45,6 +50,7 @@ export async function startTestProjector(dbs: TestDatabases, label: string): Pro
     },
     async stop() {
       await projector.stop();
+      await readDb.destroy();
       const c = new pg.Client({ connectionString: dbs.urls.restaurants });
       await c.connect();
       try {

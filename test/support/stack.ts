@@ -124,17 +124,32 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
 
   const psp = createPspSandbox();
   const pspServer = await listen(psp.app);
-  const paymentsRead = createDb(dbs.urls.payments, 2, { readOnly: true });
+  // Every part logs in as its service's role (db/roles.ts), as in production: the suite runs under
+  // least privilege. dbs.orders, ... (superuser) are the tests' own pools for arranging and checking rows.
+  const pools = {
+    orders: createDb(dbs.roleUrl('orders_service', 'orders'), 10),
+    payments: createDb(dbs.roleUrl('payments_service', 'payments'), 10),
+    restaurants: createDb(dbs.roleUrl('restaurants_service', 'restaurants'), 10),
+    menuRead: createDb(dbs.roleUrl('menu_reader', 'menu_read'), 10),
+  };
+  const paymentsRead = createDb(dbs.roleUrl('payments_reader', 'payments'), 2, { readOnly: true });
   const taskQueuePrefix = `${label}-${Math.random().toString(36).slice(2, 8)}-`;
   const logger = opts.apiLogger ?? createLogger('api-test', 'silent');
   const registry = createRegistry('api');
-  const menuCache = new MenuCache({ connectionString: dbs.urls.menu_read, maxEntries: 1000, ttlMs: 300_000, logger, registry, reconnectMs: 200 });
+  const menuCache = new MenuCache({
+    connectionString: dbs.roleUrl('menu_reader', 'menu_read'),
+    maxEntries: 1000,
+    ttlMs: 300_000,
+    logger,
+    registry,
+    reconnectMs: 200,
+  });
   menuCache.start();
   await menuCache.ready();
   const apiDeps = (): ApiDeps => ({
-    ordersDb: dbs.orders,
-    restaurantsDb: dbs.restaurants,
-    menuReadDb: dbs.menuRead,
+    ordersDb: pools.orders,
+    restaurantsDb: pools.restaurants,
+    menuReadDb: pools.menuRead,
     temporal: env.client,
     logger,
     registry: createRegistry('api'),
@@ -182,7 +197,7 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
         which.order
           ? createOrderWorker({
               ...common,
-              db: dbs.orders,
+              db: pools.orders,
               workflowBundle: await workflowBundle(),
               client: env.client,
               acceptanceWindowSeconds: opts.acceptanceWindowSeconds ?? 300,
@@ -191,23 +206,25 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
         which.payment
           ? createPaymentWorker({
               ...common,
-              db: dbs.payments,
+              db: pools.payments,
               psp: createPspClient({ baseUrl: pspServer.url, timeoutMs: pspTimeoutMs }),
               pspTimeouts: { firstMs: pspTimeoutMs, maxMs: 45_000 },
             })
           : undefined,
-        which.restaurant ? createRestaurantWorker({ ...common, db: dbs.restaurants }) : undefined,
+        which.restaurant ? createRestaurantWorker({ ...common, db: pools.restaurants }) : undefined,
       ]);
       const started = created.filter((w): w is Worker => w !== undefined);
       workers.push(...started);
       running.push(...started.map((w) => w.run()));
     },
     serviceEnv() {
+      // Each process reads only its own variables, so each logs in as its service's role; the
+      // API's PAYMENTS_DATABASE_URL is the payment worker's here (the API opens it read-only).
       return {
-        ORDERS_DATABASE_URL: dbs.urls.orders,
-        PAYMENTS_DATABASE_URL: dbs.urls.payments,
-        RESTAURANTS_DATABASE_URL: dbs.urls.restaurants,
-        MENU_READ_DATABASE_URL: dbs.urls.menu_read,
+        ORDERS_DATABASE_URL: dbs.roleUrl('orders_service', 'orders'),
+        PAYMENTS_DATABASE_URL: dbs.roleUrl('payments_service', 'payments'),
+        RESTAURANTS_DATABASE_URL: dbs.roleUrl('restaurants_service', 'restaurants'),
+        MENU_READ_DATABASE_URL: dbs.roleUrl('menu_reader', 'menu_read'),
         TEMPORAL_ADDRESS: env.address,
         TEMPORAL_NAMESPACE: env.namespace ?? 'default',
         TASK_QUEUE_PREFIX: taskQueuePrefix,
@@ -232,6 +249,7 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
       await new Promise((r) => pspServer.server.close(r));
       await projector.stop();
       await paymentsRead.destroy();
+      await Promise.all(Object.values(pools).map((p) => p.destroy()));
       await dbs.destroy();
       if (ownsEnv) await env.teardown();
     },
