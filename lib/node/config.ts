@@ -45,6 +45,14 @@ const envSchema = z.object({
   // PSP sandbox (psp/server.ts): the file its books are kept in (JSON lines, replayed on start); unset: in memory.
   PSP_DATA_FILE: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   AUTH_SECRET: z.string().optional(),
+  // Temporal payload encryption (lib/node/payload-codec.ts): a keyring `id:base64key[,id:base64key...]`
+  // (32-byte keys; the first encrypts, all decrypt), inline or in a file. Required in production;
+  // elsewhere unset means a keyring generated once into .data/payload-keys.
+  PAYLOAD_KEYS: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+  PAYLOAD_KEYS_FILE: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+  // The codec endpoint (/codec/decode, /codec/encode): browser origins allowed by CORS, comma-separated
+  // (unset: the origin of TEMPORAL_UI_URL, the Temporal Web UI).
+  CODEC_CORS_ORIGINS: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   TOKEN_TTL_SECONDS: z.coerce
     .number()
     .int()
@@ -82,6 +90,15 @@ export function reconcileSettings(
     graceSeconds: config.RECONCILE_GRACE_SECONDS,
     staleSeconds: config.RECONCILE_STALE_SECONDS ?? 3600 + config.ACCEPTANCE_WINDOW_SECONDS,
   };
+}
+
+/** The origins the codec endpoint's CORS allows: CODEC_CORS_ORIGINS, else the Web UI's origin. */
+export function codecCorsOrigins(config: Pick<Config, 'CODEC_CORS_ORIGINS' | 'TEMPORAL_UI_URL'>): string[] {
+  if (config.CODEC_CORS_ORIGINS === undefined) return [new URL(config.TEMPORAL_UI_URL).origin];
+  return config.CODEC_CORS_ORIGINS.split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '')
+    .map((o) => new URL(o).origin);
 }
 
 /**
