@@ -8,6 +8,7 @@ import { createDb } from '../db/knex';
 import { migrateLatest, type DatabaseName } from '../db/migrations';
 import { seedRestaurants, type SeedOptions } from '../db/seed';
 import { freePort } from '../lib/node/ports';
+import { EncryptionCodec, payloadKeysFrom } from '../lib/node/payload-codec';
 import { SEARCH_ATTRIBUTES, PROJECT_ROOT, temporalCliPath } from '../lib/node/temporal-tools';
 import { ManagedProcess } from './managed-process';
 
@@ -53,6 +54,10 @@ export interface LocalStack {
   pspUrl: string;
   temporalAddress: string;
   temporalUiUrl: string;
+  /** The codec endpoint the Web UI is configured with (the API's /codec; decode and encode below it). */
+  codecEndpoint: string;
+  /** The codec the stack's processes encrypt Temporal payloads with (for the harness's own clients). */
+  payloadCodec: EncryptionCodec;
   env: Record<string, string>;
   primary: RestartablePostgres;
   read: RestartablePostgres;
@@ -208,6 +213,10 @@ function temporalServer(opts: LocalStackOptions, managed: Managed): LocalStack['
       String(ports.temporal),
       '--ui-port',
       String(ports.temporalUi),
+      // Payloads are encrypted (lib/node/payload-codec.ts): the Web UI decodes them through the API's
+      // codec endpoint, which wants an operator's token (docs/runbook.md, "Reading encrypted histories").
+      '--ui-codec-endpoint',
+      codecEndpoint(ports),
       '--db-filename',
       path.join(dataDir, 'temporal.db'),
       '--log-level',
@@ -245,6 +254,27 @@ function temporalServer(opts: LocalStackOptions, managed: Managed): LocalStack['
       },
     },
   );
+}
+
+const codecEndpoint = (ports: LocalStackPorts) => `http://127.0.0.1:${ports.api}/codec`;
+
+/**
+ * The keyring of the stack's processes: PAYLOAD_KEYS or PAYLOAD_KEYS_FILE when given (options or this
+ * process's environment), else one generated once into the data folder, so that the histories of a
+ * local stack stay readable across restarts and `--fresh` forgets them with everything else.
+ */
+function stackPayloadKeys(opts: LocalStackOptions): { env: Record<string, string>; codec: EncryptionCodec } {
+  const given = { ...process.env, ...(opts.env ?? {}) };
+  if (given.PAYLOAD_KEYS || given.PAYLOAD_KEYS_FILE) {
+    const settings = {
+      NODE_ENV: 'production' as const,
+      PAYLOAD_KEYS: given.PAYLOAD_KEYS || undefined,
+      PAYLOAD_KEYS_FILE: given.PAYLOAD_KEYS_FILE || undefined,
+    };
+    return { env: {}, codec: new EncryptionCodec(payloadKeysFrom(settings)) };
+  }
+  const file = path.join(opts.dataDir, 'payload-keys');
+  return { env: { PAYLOAD_KEYS_FILE: file }, codec: new EncryptionCodec(payloadKeysFrom({ NODE_ENV: 'development' }, file)) };
 }
 
 /** The PSP sandbox, the CDC projector, the workers and the API, not started yet. */
@@ -294,7 +324,9 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   try {
     const { primary, read, urls } = await startDatabases(opts, pgLog, started);
     const temporalAddress = `127.0.0.1:${ports.temporal}`;
+    const payloadKeys = stackPayloadKeys(opts);
     const env: Record<string, string> = {
+      ...payloadKeys.env,
       ORDERS_DATABASE_URL: urls.orders,
       PAYMENTS_DATABASE_URL: urls.payments,
       RESTAURANTS_DATABASE_URL: urls.restaurants,
@@ -338,6 +370,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       pspUrl: env.PSP_URL!,
       temporalAddress,
       temporalUiUrl: env.TEMPORAL_UI_URL!,
+      codecEndpoint: codecEndpoint(ports),
+      payloadCodec: payloadKeys.codec,
       env,
       primary,
       read,

@@ -6,9 +6,10 @@ import { createPspClient } from '../activities/psp-client';
 runWorkerProcess(
   'payment',
   (c) => c.PAYMENTS_DATABASE_URL,
-  ({ config, connection, db, metrics }) =>
+  ({ config, connection, payloadCodec, db, metrics }) =>
     createPaymentWorker({
       connection,
+      payloadCodec,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueuePrefix: config.TASK_QUEUE_PREFIX,
       db,
