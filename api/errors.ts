@@ -41,7 +41,7 @@ export const DOCUMENTED_ERRORS = {
   404: 'Unknown resource (also: an order the caller may not see)',
   409: "Conflict (`NOT_CANCELLABLE`, `DECISION_ALREADY_MADE`, `ORDER_CLOSED` (also once the saga has begun to close), `NOT_AWAITING_DECISION` (a decision before the order awaits the restaurant), `VERSION_CONFLICT`; the operator's desk: `PAST_DECISION` (a cancel after the restaurant decided), `SAGA_NOT_RUNNING`, `NO_STEP_TO_RETRY`)",
   415: 'A body that is not JSON',
-  422: '`ITEM_UNAVAILABLE` or `IDEMPOTENCY_KEY_REUSED`',
+  422: '`ITEM_UNAVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, or (codec endpoint) `PAYLOAD_NOT_DECRYPTABLE`',
   428: 'If-Match is required',
   429: 'Rate limited (`Retry-After` says when to retry)',
   503: 'A dependency is unreachable (`TEMPORAL_UNAVAILABLE`, database); retry',

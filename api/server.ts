@@ -1,6 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
 import { createDb } from '../db/knex';
-import { loadConfig, reconcileSettings } from '../lib/node/config';
+import { codecCorsOrigins, loadConfig, reconcileSettings } from '../lib/node/config';
 import { createLogger } from '../lib/node/logger';
 import { dataConverterFor, payloadCodecFrom } from '../lib/node/payload-codec';
 import { createRegistry } from '../lib/node/metrics';
@@ -48,6 +48,8 @@ async function main() {
     taskQueuePrefix: config.TASK_QUEUE_PREFIX,
     acceptanceWindowSeconds: config.ACCEPTANCE_WINDOW_SECONDS,
     temporalUiUrl: config.TEMPORAL_UI_URL,
+    payloadCodec,
+    codecCorsOrigins: codecCorsOrigins(config),
     namespace: config.TEMPORAL_NAMESPACE,
     rateLimit: { windowMs: config.RATE_LIMIT_WINDOW_MS, limit: config.RATE_LIMIT_MAX },
     trustProxy: config.TRUST_PROXY,

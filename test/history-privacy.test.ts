@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -18,6 +19,7 @@ import { startStack, type TestStack } from './support/stack';
 // neither the card token nor the delivery address, in plain text or in base64, while the codec
 // (with the key) recovers both. Search attributes stay readable and hold no personal data.
 
+const execFileAsync = promisify(execFile);
 const AUTO = restaurantIdFor(3);
 const MANUAL = restaurantIdFor(1);
 
@@ -162,6 +164,42 @@ describe('Temporal histories hold no personal data in plain text (issue #18)', (
       expect(decoded.deliveryAddress).toBe(address);
       expect(JSON.stringify(decoded)).toContain(saga.cardToken);
     }
+  });
+
+  it("an operator's `temporal workflow show --codec-endpoint <API>/codec --codec-auth 'Bearer <admin token>'` reads them; another role's token does not", async () => {
+    const admin = await stack.token({ role: 'admin', sub: 'operator-1' });
+    // Asynchronously: the codec endpoint is served by this very process.
+    const show = async (token: string) =>
+      (
+        await execFileAsync(
+          temporalCliPath(),
+          [
+            ...['workflow', 'show', '--workflow-id', sagas[0]!.workflowId, '--output', 'json', '--address', stack.env.address],
+            ...['--codec-endpoint', `${stack.baseUrl}/codec`, '--codec-auth', `Bearer ${token}`],
+          ],
+          { encoding: 'utf8', timeout: 30_000 },
+        )
+      ).stdout;
+    // `--output json` keeps payload data in base64: read what the codec gave back.
+    const readable = (json: string) =>
+      payloadsIn(JSON.parse(json))
+        .map((p) => `${fromB64(p.metadata.encoding).toString()} ${fromB64(p.data).toString()}`)
+        .join('\n');
+    const decoded = readable(await show(admin));
+    expect(decoded).toContain(address);
+    expect(decoded).toContain(sagas[0]!.cardToken);
+    expect(decoded).not.toContain(ENCRYPTED_ENCODING);
+    // A customer's token is refused by the endpoint (403): the CLI retries, then fails (its deadline)
+    // without showing anything.
+    let refused: { failed: boolean; text: string };
+    try {
+      const output = await show(customer);
+      refused = { failed: false, text: `${output}\n${readable(output)}` };
+    } catch (err) {
+      refused = { failed: true, text: String((err as { stderr?: string }).stderr ?? err) };
+    }
+    expect(refused.text).not.toContain(address);
+    expect(refused.failed).toBe(true);
   });
 
   it('search attributes stay readable for operators and hold no personal data: only ids and the status', async () => {

@@ -9,6 +9,7 @@ import type { Db } from '../db/knex';
 import { mintToken } from '../lib/node/auth';
 import { createLogger } from '../lib/node/logger';
 import { createRegistry } from '../lib/node/metrics';
+import { TEST_PAYLOAD_CODEC } from './support/payload-keys';
 
 // The OpenAPI document is generated from the route definitions the Express wiring is built from
 // (api/routes/*). These tests keep it honest without a database: every route Express has is in the
@@ -41,6 +42,7 @@ function buildApp(): express.Express {
     acceptanceWindowSeconds: 300,
     temporalUiUrl: 'http://127.0.0.1:8233',
     namespace: 'default',
+    payloadCodec: TEST_PAYLOAD_CODEC,
     rateLimit: { windowMs: 60_000, limit: 0 },
   });
 }

@@ -69,7 +69,7 @@ export class Conflict extends DomainError {
   }
 }
 
-export type UnprocessableCode = 'ITEM_UNAVAILABLE' | 'IDEMPOTENCY_KEY_REUSED';
+export type UnprocessableCode = 'ITEM_UNAVAILABLE' | 'IDEMPOTENCY_KEY_REUSED' | 'PAYLOAD_NOT_DECRYPTABLE';
 
 /** Well-formed, but refused by a business rule. */
 export class Unprocessable extends DomainError {

@@ -137,6 +137,7 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
     taskQueuePrefix,
     acceptanceWindowSeconds: opts.acceptanceWindowSeconds ?? 300,
     temporalUiUrl: 'http://127.0.0.1:8233',
+    payloadCodec: TEST_PAYLOAD_CODEC,
     namespace: env.namespace ?? 'default',
     decisionWaitMs: opts.decisionWaitMs ?? 3000,
     // The operator's desk: the payments database read-only (as api/server.ts opens it) and the PSP's
