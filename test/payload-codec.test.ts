@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import {
+  decodePayloadsIn,
   ENCRYPTED_ENCODING,
   EncryptionCodec,
   generatePayloadKey,
@@ -127,5 +128,27 @@ describe('payload keyring settings', () => {
     expect(second).toHaveLength(1);
     expect(second[0]!.id).toBe(first[0]!.id);
     expect(second[0]!.key.equals(first[0]!.key)).toBe(true);
+  });
+});
+
+describe('decodePayloadsIn (reading a fetched history)', () => {
+  it('decodes every payload of a history in place, leaving plain ones and ones of unknown keys as they are', async () => {
+    const codec = new EncryptionCodec(parsePayloadKeys(NEW));
+    const [input, summary] = await codec.encode([defaultPayloadConverter.toPayload(SECRET_INPUT), defaultPayloadConverter.toPayload('Hold 25000 KRW')]);
+    const [foreign] = await new EncryptionCodec(parsePayloadKeys(OLD)).encode([defaultPayloadConverter.toPayload('not ours')]);
+    const searchAttribute = defaultPayloadConverter.toPayload('CONFIRMED');
+    const history = {
+      events: [
+        { eventId: 1, workflowExecutionStartedEventAttributes: { input: { payloads: [input] } }, userMetadata: { summary } },
+        { eventId: 2, upsertWorkflowSearchAttributesEventAttributes: { searchAttributes: { indexedFields: { OrderStatus: searchAttribute } } } },
+        { eventId: 3, activityTaskCompletedEventAttributes: { result: { payloads: [foreign] } } },
+      ],
+    };
+    await decodePayloadsIn(history, [codec]);
+    const [e1, e2, e3] = history.events as any[];
+    expect(defaultPayloadConverter.fromPayload(e1.workflowExecutionStartedEventAttributes.input.payloads[0])).toEqual(SECRET_INPUT);
+    expect(defaultPayloadConverter.fromPayload(e1.userMetadata.summary)).toBe('Hold 25000 KRW');
+    expect(e2.upsertWorkflowSearchAttributesEventAttributes.searchAttributes.indexedFields.OrderStatus).toBe(searchAttribute);
+    expect(text(e3.activityTaskCompletedEventAttributes.result.payloads[0].metadata.encoding)).toBe(ENCRYPTED_ENCODING);
   });
 });

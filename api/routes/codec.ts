@@ -18,7 +18,7 @@ import { Unauthenticated, Unprocessable } from '../services/errors';
 // The CLI sends `--codec-auth "Bearer <token>"`. The Web UI cannot send our bearer token (it passes
 // only its own OIDC token, and only to an https endpoint); it can send cookies ("Include
 // cross-origin credentials"), so an operator's token can also be kept in an HttpOnly cookie that only
-// /codec/ sees: POST /codec/session with the token sets it (the operator's desk has a button for it).
+// /codec/ sees: POST /codec/session with the token sets it (docs/runbook.md, "Reading encrypted histories").
 
 export const CODEC_COOKIE = 'codec_session';
 /** The longest a codec cookie lives (it never outlives its token). */

@@ -190,3 +190,35 @@ export function payloadCodecFrom(settings: PayloadKeySettings): EncryptionCodec 
 export function dataConverterFor(codec: PayloadCodec): DataConverter {
   return { payloadCodecs: [codec] };
 }
+
+/**
+ * Decodes, in place, every payload found in a fetched history (or any object of Temporal's protos)
+ * with the codecs, as a client does with what it receives: for code that reads a history's payloads
+ * itself (the operator's desk). A payload the codecs cannot decode is left as it is.
+ */
+export async function decodePayloadsIn<T>(value: T, codecs: readonly PayloadCodec[]): Promise<T> {
+  if (codecs.length === 0) return value;
+  const found: Payload[] = [];
+  const walk = (v: unknown, depth: number) => {
+    if (!v || typeof v !== 'object' || ArrayBuffer.isView(v) || depth > 64) return;
+    if (Array.isArray(v)) return v.forEach((x) => walk(x, depth + 1));
+    const o = v as Record<string, unknown>;
+    const metadata = o.metadata as Record<string, unknown> | null | undefined;
+    if (metadata && typeof metadata === 'object' && metadata.encoding instanceof Uint8Array) {
+      found.push(o as Payload);
+      return;
+    }
+    for (const child of Object.values(o)) walk(child, depth + 1);
+  };
+  walk(value, 0);
+  for (const payload of found) {
+    try {
+      let decoded = [payload];
+      for (const codec of [...codecs].reverse()) decoded = await codec.decode(decoded);
+      if (decoded[0] !== payload) Object.assign(payload, { metadata: decoded[0]!.metadata, data: decoded[0]!.data });
+    } catch {
+      // not ours to read: shown as it is
+    }
+  }
+  return value;
+}
