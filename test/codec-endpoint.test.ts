@@ -5,6 +5,7 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { createApp } from '../api/app';
 import type { Db } from '../db/knex';
 import { mintToken } from '../lib/node/auth';
+import { codecCorsOrigins, loadConfig } from '../lib/node/config';
 import { createLogger } from '../lib/node/logger';
 import { createRegistry } from '../lib/node/metrics';
 import { EncryptionCodec, ENCRYPTED_ENCODING, generatePayloadKey, KEY_ID_METADATA, parsePayloadKeys } from '../lib/node/payload-codec';
@@ -248,5 +249,20 @@ describe('codec endpoint: CORS for the Web UI only, and its cookie', () => {
     // The cookie is for the codec: it opens no other route.
     const desk = await fetch(`${base}/admin/orders`, { headers: { cookie: value } });
     expect(desk.status).toBe(401);
+  });
+});
+
+describe('CODEC_CORS_ORIGINS', () => {
+  const secret = { AUTH_SECRET: SECRET };
+  it("defaults to the Web UI's origin (TEMPORAL_UI_URL) and takes a comma-separated list of origins", () => {
+    expect(codecCorsOrigins(loadConfig(secret))).toEqual(['http://127.0.0.1:8233']);
+    expect(codecCorsOrigins(loadConfig({ ...secret, TEMPORAL_UI_URL: 'https://temporal.example.com/namespaces/default' }))).toEqual([
+      'https://temporal.example.com',
+    ]);
+    expect(codecCorsOrigins(loadConfig({ ...secret, CODEC_CORS_ORIGINS: 'http://localhost:8080, https://ui.example.com/' }))).toEqual([
+      'http://localhost:8080',
+      'https://ui.example.com',
+    ]);
+    expect(() => codecCorsOrigins(loadConfig({ ...secret, CODEC_CORS_ORIGINS: 'not a url' }))).toThrow();
   });
 });

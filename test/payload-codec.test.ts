@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -151,4 +152,32 @@ describe('decodePayloadsIn (reading a fetched history)', () => {
     expect(e2.upsertWorkflowSearchAttributesEventAttributes.searchAttributes.indexedFields.OrderStatus).toBe(searchAttribute);
     expect(text(e3.activityTaskCompletedEventAttributes.result.payloads[0].metadata.encoding)).toBe(ENCRYPTED_ENCODING);
   });
+});
+
+describe('processes without a keyring in production', () => {
+  const ROOT = path.resolve(__dirname, '..');
+  it.each(['api/server.ts', 'workers/payment-worker.ts', 'scripts/replay.ts'])(
+    '%s exits at start, before connecting to Temporal',
+    async (entry) => {
+      const env: NodeJS.ProcessEnv = {
+        PATH: process.env.PATH,
+        NODE_ENV: 'production',
+        AUTH_SECRET: 'production-like-secret-0123456789-0123456789',
+        PORT: '0',
+        TEMPORAL_ADDRESS: '127.0.0.1:1',
+        LOG_LEVEL: 'silent',
+      };
+      const child = spawn(process.execPath, ['--import', 'tsx', entry, 'order-x'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (d) => (output += String(d)));
+      child.stderr.on('data', (d) => (output += String(d)));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      clearTimeout(timer);
+      expect(code).toBe(1);
+      expect(output).toContain('PAYLOAD_KEYS or PAYLOAD_KEYS_FILE must be set in production');
+      expect(output).not.toMatch(/listening|not reachable|replaying/);
+    },
+    60_000,
+  );
 });
