@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { CONFIG_KEYS, loadConfig } from '../lib/node/config';
+import { generatePayloadKey } from '../lib/node/payload-codec';
 import { SEARCH_ATTRIBUTES } from '../lib/node/temporal-tools';
 
 // No Docker engine runs where these tests run, so docker-compose.yml and the Dockerfile are checked
@@ -226,7 +227,7 @@ const composeCli = [['docker', 'compose'], ['docker-compose']].find(
 (composeCli ? it : it.skip)(`docker-compose.yml passes \`${(composeCli ?? ['docker compose']).join(' ')} config\``, () => {
   const [cmd, ...args] = composeCli!;
   const run = spawnSync(cmd!, [...args, '-f', path.join(ROOT, 'docker-compose.yml'), 'config', '-q'], {
-    env: { ...process.env, AUTH_SECRET: 'compose-test-secret-0123456789-0123456789' },
+    env: { ...process.env, AUTH_SECRET: 'compose-test-secret-0123456789-0123456789', PAYLOAD_KEYS: generatePayloadKey('compose-test') },
     encoding: 'utf8',
   });
   expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
