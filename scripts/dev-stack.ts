@@ -73,9 +73,8 @@ ${Object.entries(stack.metricsUrls)
 
   Temporal payloads are encrypted (keyring: ${stack.env.PAYLOAD_KEYS_FILE ?? 'PAYLOAD_KEYS'}); operators decode them through ${stack.codecEndpoint}:
     CLI     temporal workflow show --address ${stack.temporalAddress} -w <workflowId> --codec-endpoint ${stack.codecEndpoint} --codec-auth "Bearer <admin token>"
-    Web UI  once per browser, on ${api}/docs/ open the devtools console and run
-            fetch('/codec/session', { method: 'POST', headers: { authorization: 'Bearer <admin token>' } })
-            then in the Web UI's codec settings turn on "Include cross-origin credentials" (docs/runbook.md)
+    Web UI  once per browser: ${api}/console/operator/ (admin token), "Let the Web UI decrypt"; then in the
+            Web UI's codec settings turn on "Include cross-origin credentials" (docs/runbook.md)
 
   Try:  curl -s ${api}/restaurants/${restaurantIdFor(3)}/menu
   Ctrl-C stops everything.

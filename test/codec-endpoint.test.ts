@@ -231,6 +231,14 @@ describe('codec endpoint: CORS for the Web UI only, and its cookie', () => {
     expect(withCookie.status).toBe(200);
     expect(defaultPayloadConverter.fromPayload(fromJson(((await withCookie.json()) as any).payloads[0]))).toBe('hello');
 
+    // Set from the API's own pages only: the Web UI's origin (or any other) may not.
+    for (const origin of [UI, 'http://evil.example']) {
+      const crossOrigin = await fetch(`${base}/codec/session`, { method: 'POST', headers: { origin, authorization: `Bearer ${admin}` } });
+      expect(crossOrigin.status).toBe(403);
+      expect(crossOrigin.headers.get('set-cookie')).toBeNull();
+      expect(crossOrigin.headers.get('access-control-allow-origin')).toBeNull();
+    }
+    expect((await fetch(`${base}/codec/session`, { method: 'POST', headers: { origin: base, authorization: `Bearer ${admin}` } })).status).toBe(204);
     // Only admins get one; a customer's token in the cookie is refused; a forged one is a 401.
     expect((await fetch(`${base}/codec/session`, { method: 'POST', headers: { authorization: `Bearer ${customer}` } })).status).toBe(403);
     expect((await fetch(`${base}/codec/session`, { method: 'POST', headers: { cookie: value } })).status).toBe(401);

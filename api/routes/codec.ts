@@ -18,7 +18,8 @@ import { Unauthenticated, Unprocessable } from '../services/errors';
 // The CLI sends `--codec-auth "Bearer <token>"`. The Web UI cannot send our bearer token (it passes
 // only its own OIDC token, and only to an https endpoint); it can send cookies ("Include
 // cross-origin credentials"), so an operator's token can also be kept in an HttpOnly cookie that only
-// /codec/ sees: POST /codec/session with the token sets it (docs/runbook.md, "Reading encrypted histories").
+// /codec/ sees: POST /codec/session with the token sets it, from the API's own pages (the operator's
+// desk has a button for it; docs/runbook.md, "Reading encrypted histories").
 
 export const CODEC_COOKIE = 'codec_session';
 /** The longest a codec cookie lives (it never outlives its token). */
@@ -81,7 +82,7 @@ export const codecApi = {
     tag: 'Admin',
     summary: "Keep the caller's token in a cookie for the codec endpoint (the Web UI's way to authenticate)",
     description:
-      'Sets `codec_session` (HttpOnly, SameSite=Strict, Path=/codec, Secure over https) to the bearer token of this request, for at most the rest of its life and 12 hours. The Web UI then sends it with "Include cross-origin credentials" on. Only the Authorization header is accepted here.',
+      'Sets `codec_session` (HttpOnly, SameSite=Strict, Path=/codec, Secure over https) to the bearer token of this request, for at most the rest of its life and 12 hours. The Web UI then sends it with "Include cross-origin credentials" on. Only the Authorization header is accepted here, and a browser may call it only from the API\'s own pages (the operator\'s desk): another Origin is a 403.',
     access: operator,
     responses: { 204: { description: 'The cookie is set', headers: { 'Set-Cookie': { description: 'codec_session=…', schema: { type: 'string' } } } } },
   }),
@@ -124,8 +125,9 @@ export function codecRoutes(codec: PayloadCodec, options: MountOptions = {}): Ro
 }
 
 /**
- * CORS for /codec/: a browser's request is answered only from an allowed origin (with credentials, so
- * the codec cookie goes along); a request from any other origin is a 403 before it is read. Requests
+ * CORS for /codec/: a browser's request to decode or encode is answered only from an allowed origin
+ * (with credentials, so the codec cookie goes along); a request from any other origin is a 403 before
+ * it is read. POST /codec/session only from the API's own origin (the operator's desk). Requests
  * without Origin (the CLI, curl) pass. Mount before credentials are read: a preflight carries none.
  */
 export function codecCors(allowedOrigins: readonly string[]): RequestHandler {
@@ -134,6 +136,11 @@ export function codecCors(allowedOrigins: readonly string[]): RequestHandler {
     res.vary('Origin');
     const origin = req.header('origin');
     if (origin === undefined) return next();
+    // The cookie is set from the API's own pages (the operator's desk), never cross-origin.
+    if (req.path === '/session') {
+      const own = `${req.protocol}://${req.get('host') ?? ''}`;
+      return next(origin === own ? undefined : new HttpError(403, 'FORBIDDEN', "POST /codec/session is answered to the API's own pages only"));
+    }
     if (!allowed.has(origin)) return next(new HttpError(403, 'FORBIDDEN', `Origin ${origin.slice(0, 200)} may not use the codec endpoint`));
     res.setHeader('Access-Control-Allow-Origin', origin);
     res.setHeader('Access-Control-Allow-Credentials', 'true');
