@@ -1,6 +1,7 @@
 import path from 'node:path';
 import express from 'express';
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Db } from '../db/knex';
 import type { Logger } from '../lib/node/logger';
@@ -9,6 +10,7 @@ import { errorHandler, unknownRoute } from './errors';
 import { buildOpenApiDocument } from './openapi';
 import { requestLogger } from './request-log';
 import { adminRoutes } from './routes/admin';
+import { CODEC_BODY_LIMIT, codecCors, codecRoutes, readCodecCookie } from './routes/codec';
 import { menuRoutes } from './routes/menus';
 import { operationsRoutes } from './routes/operations';
 import { orderRoutes } from './routes/orders';
@@ -42,6 +44,10 @@ export interface ApiDeps {
   acceptanceWindowSeconds: number;
   temporalUiUrl: string;
   namespace: string;
+  /** The codec of Temporal payloads (lib/node/payload-codec.ts), served to operators at /codec/. */
+  payloadCodec: PayloadCodec;
+  /** Browser origins the codec endpoint allows (CORS); default: the origin of temporalUiUrl. */
+  codecCorsOrigins?: readonly string[];
   bodyLimit?: string;
   /** How long accept/reject/cancel wait for the saga before answering with the current status. */
   decisionWaitMs?: number;
@@ -116,6 +122,10 @@ export function createApp(deps: ApiDeps): express.Express {
   // Probes and metrics cost a query or a registry walk each: limited per IP address.
   const rateLimit = deps.rateLimit ?? DEFAULT_RATE_LIMIT;
   app.use(['/readyz', '/metrics'], probeRateLimiter(rateLimit, deps.logger));
+
+  // The codec endpoint's CORS (preflights carry no credentials): only the Web UI's origin.
+  app.use('/codec', codecCors(deps.codecCorsOrigins ?? [new URL(deps.temporalUiUrl).origin]));
+
   // Probes, metrics, the OpenAPI document and /docs, the console: public, before credentials are read.
   app.use(
     operationsRoutes({
@@ -129,9 +139,11 @@ export function createApp(deps: ApiDeps): express.Express {
   // Credentials are read first so the rate limiter can key by subject; a bad token is refused
   // after the limiter, so floods of bad tokens are limited by IP. Bodies are parsed last.
   app.use(readCredentials(deps.authSecret, deps.tokenLifetimes ?? DEFAULT_TOKEN_LIFETIMES));
+  app.use('/codec', readCodecCookie(deps.authSecret));
   app.use(rateLimiter(rateLimit, deps.logger));
   app.use(refuseBadCredentials);
   app.use(requireJsonBody);
+  app.use('/codec', express.json({ limit: CODEC_BODY_LIMIT, strict: true }));
   app.use(express.json({ limit: deps.bodyLimit ?? '32kb', strict: true }));
   const orders = createOrderService({
     ordersDb: deps.ordersDb,
@@ -152,6 +164,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(orderRoutes(orders, mount));
   app.use(menuRoutes(menus, mount));
   app.use(adminRoutes(adminDesk(deps, orders.uiUrl), mount));
+  app.use(codecRoutes(deps.payloadCodec, mount));
   app.use(unknownRoute);
   // Errors are logged with the request's logger, so they carry its id (and order id).
   app.use(((err, req, res, next) => errorHandler(req.log ?? deps.logger)(err, req, res, next)) as express.ErrorRequestHandler);

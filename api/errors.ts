@@ -42,7 +42,7 @@ export const DOCUMENTED_ERRORS = {
   404: 'Unknown resource (also: an order the caller may not see)',
   409: "Conflict (`NOT_CANCELLABLE`, `DECISION_ALREADY_MADE`, `ORDER_CLOSED` (also once the saga has begun to close), `NOT_AWAITING_DECISION` (a decision before the order awaits the restaurant), `VERSION_CONFLICT`; the operator's desk: `PAST_DECISION` (a cancel after the restaurant decided), `SAGA_NOT_RUNNING`, `NO_STEP_TO_RETRY`)",
   415: 'A body that is not JSON',
-  422: '`ITEM_UNAVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, or (production only) `SANDBOX_CARD_TOKEN`: a card token that only steers the PSP sandbox (`tok_slow_*`, `tok_flaky_*`, `tok_decline`)',
+  422: '`ITEM_UNAVAILABLE`, `IDEMPOTENCY_KEY_REUSED`, (codec endpoint) `PAYLOAD_NOT_DECRYPTABLE`, or (production only) `SANDBOX_CARD_TOKEN`: a card token that only steers the PSP sandbox (`tok_slow_*`, `tok_flaky_*`, `tok_decline`)',
   428: 'If-Match is required',
   429: '`RATE_LIMITED`: too many requests in the window for this client (`Retry-After` says when to retry); `TOO_MANY_ORDERS_IN_FLIGHT` (`POST /orders`): the customer already has the most orders not yet final (`details.limit`, `details.inFlight`)',
   503: 'A dependency is unreachable (`TEMPORAL_UNAVAILABLE`, `DATABASE_UNAVAILABLE`), or (`POST /orders?wait=`) `WAIT_CAPACITY_EXHAUSTED`: too many requests are already held waiting; retry (`Retry-After`)',

@@ -3,6 +3,7 @@ import { componentSchema, type JsonSchema, queryParameters, requestSchema } from
 import { ErrorBody } from './responses';
 import { type Access, type Component, pathParamNames, type RouteSpec, type RouteTable } from './route';
 import { adminApi } from './routes/admin';
+import { codecApi } from './routes/codec';
 import { menuApi } from './routes/menus';
 import { operationsApi } from './routes/operations';
 import { orderApi } from './routes/orders';
@@ -15,7 +16,7 @@ import { pathId } from './validation';
 // by, errors from the wiring and from what each route's service may answer.
 
 /** Every route the API serves. */
-export const ROUTE_TABLES: readonly RouteTable[] = [orderApi, menuApi, adminApi, operationsApi];
+export const ROUTE_TABLES: readonly RouteTable[] = [orderApi, menuApi, adminApi, codecApi, operationsApi];
 
 const INFO = {
   title: 'Delivery order saga API',

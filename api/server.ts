@@ -1,7 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import { createDb } from '../db/knex';
-import { loadConfig, reconcileSettings, tokenLifetimes } from '../lib/node/config';
+import { codecCorsOrigins, loadConfig, reconcileSettings, tokenLifetimes } from '../lib/node/config';
 import { createLogger } from '../lib/node/logger';
+import { dataConverterFor, payloadCodecFrom } from '../lib/node/payload-codec';
 import { createRegistry } from '../lib/node/metrics';
 import { createApp } from './app';
 import { MenuCache } from './services/menu-cache';
@@ -9,9 +10,11 @@ import { MenuCache } from './services/menu-cache';
 // Entry point of the API process.
 async function main() {
   const config = loadConfig();
+  // Before anything starts: a missing or bad keyring stops the API here (production needs one).
+  const payloadCodec = payloadCodecFrom(config);
   const logger = createLogger('api', config.LOG_LEVEL);
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const temporal = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(payloadCodec) });
   const dbs = {
     ordersDb: createDb(config.ORDERS_DATABASE_URL, config.DB_POOL_MAX),
     restaurantsDb: createDb(config.RESTAURANTS_DATABASE_URL, config.DB_POOL_MAX),
@@ -45,6 +48,8 @@ async function main() {
     taskQueuePrefix: config.TASK_QUEUE_PREFIX,
     acceptanceWindowSeconds: config.ACCEPTANCE_WINDOW_SECONDS,
     temporalUiUrl: config.TEMPORAL_UI_URL,
+    payloadCodec,
+    codecCorsOrigins: codecCorsOrigins(config),
     namespace: config.TEMPORAL_NAMESPACE,
     rateLimit: {
       windowMs: config.RATE_LIMIT_WINDOW_MS,

@@ -32,10 +32,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Client, Connection } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import pg from 'pg';
 import { createDb, type Db } from '../db/knex';
 import { mintToken } from '../lib/node/auth';
 import { loadConfig } from '../lib/node/config';
+import { dataConverterFor, payloadCodecFrom } from '../lib/node/payload-codec';
 import { PROJECT_ROOT, temporalCliPath } from '../lib/node/temporal-tools';
 import { freePort, startHarnessRun, startStackOnFreePorts, stopOnSignal, type HarnessRun } from '../harness/bootstrap';
 import { LOAD_HARNESS_LIMITS, type LocalStack } from '../harness/local-stack';
@@ -354,6 +356,8 @@ interface StackAccess {
   urls: { orders: string; payments: string; restaurants: string; menu_read: string };
   apiUrl: string;
   temporalAddress: string;
+  /** The stack's payload codec (its Temporal payloads are encrypted). */
+  payloadCodec: PayloadCodec;
   secret: string;
   projectorMetricsUrl: string;
   temporalMetricsUrl: string | undefined;
@@ -398,6 +402,7 @@ async function startStack(args: Args): Promise<StackAccess> {
     urls: stack.urls,
     apiUrl: stack.apiUrl,
     temporalAddress: stack.temporalAddress,
+    payloadCodec: stack.payloadCodec,
     secret,
     projectorMetricsUrl: stack.metricsUrls.projector!,
     temporalMetricsUrl: `http://127.0.0.1:${temporalMetricsPort}/metrics`,
@@ -421,6 +426,7 @@ function attachStack(api: string): StackAccess {
     },
     apiUrl,
     temporalAddress: cfg.TEMPORAL_ADDRESS,
+    payloadCodec: payloadCodecFrom(cfg),
     secret: cfg.AUTH_SECRET,
     projectorMetricsUrl: `http://127.0.0.1:${cfg.PROJECTOR_METRICS_PORT}/metrics`,
     temporalMetricsUrl: process.env.TEMPORAL_METRICS_URL,
@@ -573,7 +579,10 @@ async function main(): Promise<void> {
     );
     const driver = new OrderDriver({ apiUrl: access.apiUrl, ordersDbUrl: urls.orders, tokens, menus: targets.menus, runId });
     driver.startTracker();
-    const temporal = new Client({ connection: await Connection.connect({ address: access.temporalAddress }) });
+    const temporal = new Client({
+      connection: await Connection.connect({ address: access.temporalAddress }),
+      dataConverter: dataConverterFor(access.payloadCodec),
+    });
     const b: Bench = {
       args,
       access,

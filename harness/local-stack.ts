@@ -9,6 +9,7 @@ import { type DatabaseName } from '../db/migrations';
 import { roleUrl, setUpDatabases, SERVICE_ROLE_NAMES, type DatabaseTarget, type ServiceRole } from '../db/roles';
 import { seedRestaurants, type SeedOptions } from '../db/seed';
 import { freePort } from '../lib/node/ports';
+import { EncryptionCodec, payloadKeysFrom } from '../lib/node/payload-codec';
 import { SEARCH_ATTRIBUTES, PROJECT_ROOT, temporalCliPath } from '../lib/node/temporal-tools';
 import { ManagedProcess } from './managed-process';
 
@@ -73,6 +74,10 @@ export interface LocalStack {
   pspUrl: string;
   temporalAddress: string;
   temporalUiUrl: string;
+  /** The codec endpoint the Web UI is configured with (the API's /codec; decode and encode below it). */
+  codecEndpoint: string;
+  /** The codec the stack's processes encrypt Temporal payloads with (for the harness's own clients). */
+  payloadCodec: EncryptionCodec;
   /** The stack's environment for tools run beside it (with the superuser's database URLs). */
   env: Record<string, string>;
   primary: RestartablePostgres;
@@ -249,6 +254,10 @@ function temporalServer(opts: LocalStackOptions, managed: Managed): LocalStack['
       String(ports.temporal),
       '--ui-port',
       String(ports.temporalUi),
+      // Payloads are encrypted (lib/node/payload-codec.ts): the Web UI decodes them through the API's
+      // codec endpoint, which wants an operator's token (docs/runbook.md, "Reading encrypted histories").
+      '--ui-codec-endpoint',
+      codecEndpoint(ports),
       '--db-filename',
       path.join(dataDir, 'temporal.db'),
       '--log-level',
@@ -308,6 +317,27 @@ function databaseEnv(roleUrlOf: LocalStack['roleUrl']) {
   };
 }
 
+const codecEndpoint = (ports: LocalStackPorts) => `http://127.0.0.1:${ports.api}/codec`;
+
+/**
+ * The keyring of the stack's processes: PAYLOAD_KEYS or PAYLOAD_KEYS_FILE when given (options or this
+ * process's environment), else one generated once into the data folder, so that the histories of a
+ * local stack stay readable across restarts and `--fresh` forgets them with everything else.
+ */
+function stackPayloadKeys(opts: LocalStackOptions): { env: Record<string, string>; codec: EncryptionCodec } {
+  const given = { ...process.env, ...(opts.env ?? {}) };
+  if (given.PAYLOAD_KEYS || given.PAYLOAD_KEYS_FILE) {
+    const settings = {
+      NODE_ENV: 'production' as const,
+      PAYLOAD_KEYS: given.PAYLOAD_KEYS || undefined,
+      PAYLOAD_KEYS_FILE: given.PAYLOAD_KEYS_FILE || undefined,
+    };
+    return { env: {}, codec: new EncryptionCodec(payloadKeysFrom(settings)) };
+  }
+  const file = path.join(opts.dataDir, 'payload-keys');
+  return { env: { PAYLOAD_KEYS_FILE: file }, codec: new EncryptionCodec(payloadKeysFrom({ NODE_ENV: 'development' }, file)) };
+}
+
 /** The PSP sandbox, the CDC projector, the workers and the API, not started yet. */
 async function serviceProcesses(opts: LocalStackOptions, managed: Managed, dbEnv: ReturnType<typeof databaseEnv>) {
   const { ports } = opts;
@@ -355,8 +385,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   try {
     const { primary, read, urls, roleUrl: roleUrlOf } = await startDatabases(opts, pgLog, started);
     const temporalAddress = `127.0.0.1:${ports.temporal}`;
+    const payloadKeys = stackPayloadKeys(opts);
     // What every process shares; each also gets its own database URLs (databaseEnv), never the superuser's.
     const processEnv: Record<string, string> = {
+      ...payloadKeys.env,
       TEMPORAL_ADDRESS: temporalAddress,
       TEMPORAL_UI_URL: `http://127.0.0.1:${ports.temporalUi}`,
       PORT: String(ports.api),
@@ -404,6 +436,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       pspUrl: env.PSP_URL!,
       temporalAddress,
       temporalUiUrl: env.TEMPORAL_UI_URL!,
+      codecEndpoint: codecEndpoint(ports),
+      payloadCodec: payloadKeys.codec,
       env,
       primary,
       read,

@@ -73,6 +73,11 @@ ${Object.entries(stack.metricsUrls)
   restaurant (${restaurantIdFor(1)}, owner-1)  ${restaurant}
   admin      (admin-1)             ${admin}
 
+  Temporal payloads are encrypted (keyring: ${stack.env.PAYLOAD_KEYS_FILE ?? 'PAYLOAD_KEYS'}); operators decode them through ${stack.codecEndpoint}:
+    CLI     temporal workflow show --address ${stack.temporalAddress} -w <workflowId> --codec-endpoint ${stack.codecEndpoint} --codec-auth "Bearer <admin token>"
+    Web UI  once per browser: ${api}/console/operator/ (admin token), "Let the Web UI decrypt"; then in the
+            Web UI's codec settings turn on "Include cross-origin credentials" (docs/runbook.md)
+
   Try:  curl -s ${api}/restaurants/${restaurantIdFor(3)}/menu
   Ctrl-C stops everything.
 `);

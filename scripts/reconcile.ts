@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { loadConfig, reconcileSettings } from '../lib/node/config';
+import { dataConverterFor, payloadCodecFrom } from '../lib/node/payload-codec';
 import { workflowUiUrl } from '../lib/workflow-safe/task-queues';
 import { formatReconcileReport, runManualReconcilePass } from '../ops/reconcile';
 
@@ -64,7 +65,7 @@ async function main() {
     throw new Error(`cannot reach Temporal at ${config.TEMPORAL_ADDRESS} (${(err as Error).message}); is the stack running (npm start)?`, { cause: err });
   }
   try {
-    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(payloadCodecFrom(config)) });
     if (!flags.json) process.stderr.write(`running one reconcile pass on ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE})...\n`);
     const result = await runManualReconcilePass({ client, taskQueuePrefix: config.TASK_QUEUE_PREFIX, input, pickupTimeoutMs });
     if (!result.pickedUp) {

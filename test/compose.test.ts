@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { CONFIG_KEYS, loadConfig } from '../lib/node/config';
+import { generatePayloadKey } from '../lib/node/payload-codec';
 import { SEARCH_ATTRIBUTES } from '../lib/node/temporal-tools';
 import { passwordVariable, SERVICE_ROLE_NAMES, SERVICE_ROLES, type ServiceRole } from '../db/roles';
 
@@ -62,13 +63,23 @@ const NEEDS: Record<string, string[]> = {
     'RESTAURANTS_DATABASE_URL',
     'MENU_READ_DATABASE_URL',
     'TEMPORAL_ADDRESS',
+    'PAYLOAD_KEYS',
     'TEMPORAL_UI_URL',
     'PAYMENTS_DATABASE_URL',
     'PSP_URL',
   ],
-  'workers/order-worker.ts': ['NODE_ENV', 'AUTH_SECRET', 'HOST', 'ORDERS_DATABASE_URL', 'TEMPORAL_ADDRESS', 'WORKER_METRICS_PORT'],
-  'workers/payment-worker.ts': ['NODE_ENV', 'AUTH_SECRET', 'HOST', 'PAYMENTS_DATABASE_URL', 'TEMPORAL_ADDRESS', 'PSP_URL', 'WORKER_METRICS_PORT'],
-  'workers/restaurant-worker.ts': ['NODE_ENV', 'AUTH_SECRET', 'HOST', 'RESTAURANTS_DATABASE_URL', 'TEMPORAL_ADDRESS', 'WORKER_METRICS_PORT'],
+  'workers/order-worker.ts': ['NODE_ENV', 'AUTH_SECRET', 'PAYLOAD_KEYS', 'HOST', 'ORDERS_DATABASE_URL', 'TEMPORAL_ADDRESS', 'WORKER_METRICS_PORT'],
+  'workers/payment-worker.ts': [
+    'NODE_ENV',
+    'AUTH_SECRET',
+    'PAYLOAD_KEYS',
+    'HOST',
+    'PAYMENTS_DATABASE_URL',
+    'TEMPORAL_ADDRESS',
+    'PSP_URL',
+    'WORKER_METRICS_PORT',
+  ],
+  'workers/restaurant-worker.ts': ['NODE_ENV', 'AUTH_SECRET', 'PAYLOAD_KEYS', 'HOST', 'RESTAURANTS_DATABASE_URL', 'TEMPORAL_ADDRESS', 'WORKER_METRICS_PORT'],
   'db/projector/main.ts': ['NODE_ENV', 'AUTH_SECRET', 'HOST', 'RESTAURANTS_DATABASE_URL', 'MENU_READ_DATABASE_URL', 'PROJECTOR_METRICS_PORT'],
   'psp/server.ts': ['NODE_ENV', 'AUTH_SECRET', 'HOST', 'PSP_PORT'],
   'scripts/migrate.ts': [
@@ -356,7 +367,7 @@ const composeCli = [['docker', 'compose'], ['docker-compose']].find(
   const [cmd, ...args] = composeCli!;
   const required = Object.fromEntries(references.filter((r) => r.op === ':?').map((r) => [r.name, standIn(r.name)]));
   const run = spawnSync(cmd!, [...args, '-f', path.join(ROOT, 'docker-compose.yml'), 'config', '-q'], {
-    env: { ...process.env, ...required },
+    env: { ...process.env, ...required, PAYLOAD_KEYS: generatePayloadKey('compose-test') },
     encoding: 'utf8',
   });
   expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });

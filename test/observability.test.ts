@@ -12,6 +12,8 @@ import { orderWorkflowId } from '../lib/workflow-safe/task-queues';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 import { placeOrder, waitForOrder } from './support/orders';
 import { startServiceProcess, type ServiceProcess } from './support/processes';
+import { TEST_PAYLOAD_CODEC } from './support/payload-keys';
+import { decodePayloadsIn } from '../lib/node/payload-codec';
 
 // The three workers run as real processes, as in production: each installs the Temporal Runtime
 // with its pino logger and serves one /metrics port with the saga's and the SDK's metrics.
@@ -156,7 +158,8 @@ describe('metrics and logs of the saga', () => {
 
   it("the Web UI's timeline reads as the saga: a summary on every activity, local activity and the timer, OrderStatus current", async () => {
     const handle = stack.client.workflow.getHandle(orderWorkflowId(cancelledId));
-    const history = await handle.fetchHistory();
+    // Summaries are payloads, encrypted like the rest: the Web UI shows them through the codec endpoint.
+    const history = await decodePayloadsIn(await handle.fetchHistory(), [TEST_PAYLOAD_CODEC]);
     const summary = (m: { summary?: unknown } | null | undefined) => (m?.summary ? defaultPayloadConverter.fromPayload(m.summary as never) : undefined);
     const steps = (history.events ?? [])
       .map((e) =>

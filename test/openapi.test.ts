@@ -10,6 +10,7 @@ import { mintToken } from '../lib/node/auth';
 import { NO_RATE_LIMIT } from '../api/security';
 import { createLogger } from '../lib/node/logger';
 import { createRegistry } from '../lib/node/metrics';
+import { TEST_PAYLOAD_CODEC } from './support/payload-keys';
 
 // The OpenAPI document is generated from the route definitions the Express wiring is built from
 // (api/routes/*). These tests keep it honest without a database: every route Express has is in the
@@ -43,6 +44,7 @@ function buildApp(): express.Express {
     temporalUiUrl: 'http://127.0.0.1:8233',
     namespace: 'default',
     rateLimit: NO_RATE_LIMIT,
+    payloadCodec: TEST_PAYLOAD_CODEC,
   });
 }
 

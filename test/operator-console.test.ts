@@ -7,6 +7,8 @@ import { menuIdFor, restaurantIdFor } from '../db/seed';
 import { ensureConsoleBuilt, launchBrowser, openPage, SCREENSHOT_DIR, screenshot, type ConsolePage } from './support/browser';
 import { placeOrder, rowsOf, waitForOrder } from './support/orders';
 import { startStack, type TestStack } from './support/stack';
+import { TEST_PAYLOAD_CODEC } from './support/payload-keys';
+import { defaultPayloadConverter } from '@temporalio/common';
 
 const MANUAL = restaurantIdFor(1); // waits for the restaurant's decision
 const AUTO = restaurantIdFor(3); // auto-accepts
@@ -83,6 +85,34 @@ describe("the operator's desk in a real browser", () => {
     }
     await page.getByRole('link', { name: /Open in Temporal \(COMPLETED\)/ }).waitFor();
     await screenshot(page, 'operator-story-confirmed');
+  });
+
+  it('lets the Web UI in this browser decrypt payloads: the admin token goes into an HttpOnly cookie that only /codec/ receives', async () => {
+    const page = desk.page;
+    await page.goto(`${stack.baseUrl}/console/operator/`);
+    await page.getByRole('button', { name: 'Let the Web UI decrypt' }).click();
+    await page.getByText('Include cross-origin credentials', { exact: false }).waitFor();
+    const cookie = (await page.context().cookies(`${stack.baseUrl}/codec/decode`)).find((c) => c.name === 'codec_session');
+    expect(cookie).toMatchObject({ httpOnly: true, path: '/codec', sameSite: 'Strict' });
+    expect((await page.context().cookies(`${stack.baseUrl}/admin/orders`)).map((c) => c.name)).not.toContain('codec_session');
+    // The Web UI's request: from its origin, with the cookie and no Authorization header.
+    const [encrypted] = await TEST_PAYLOAD_CODEC.encode([defaultPayloadConverter.toPayload('decrypted for the Web UI')]);
+    const res = await fetch(`${stack.baseUrl}/codec/decode`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: 'http://127.0.0.1:8233', cookie: `codec_session=${cookie!.value}` },
+      body: JSON.stringify({
+        payloads: [
+          {
+            metadata: Object.fromEntries(Object.entries(encrypted!.metadata!).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])),
+            data: Buffer.from(encrypted!.data!).toString('base64'),
+          },
+        ],
+      }),
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('http://127.0.0.1:8233');
+    const body = (await res.json()) as { payloads: Array<{ data: string }> };
+    expect(Buffer.from(body.payloads[0]!.data, 'base64').toString()).toBe('"decrypted for the Web UI"');
   });
 
   it('lists a saga that ended with its order open under "Needs attention"; reconcile now repairs it, with the reason on its story', async () => {

@@ -6,6 +6,7 @@ import type { temporal } from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { decideReconcileAction, reconcileSettingsOf, type OpenOrdersPage, type ReconcileInput, type SagaView } from '../lib/workflow-safe/reconcile';
 import { RESTART_PENDING_PATCH } from '../workflows/reconcile';
+import { TEST_DATA_CONVERTER } from './support/payload-keys';
 import { workflowBundle } from './support/stack';
 
 // Reconcile passes (reconcileOrders) recorded from real runs, one folder per generation of the
@@ -71,7 +72,7 @@ describe('replay of recorded reconcile passes', () => {
 
   it.each(files)('%s replays against the current workflow code', async (file) => {
     const { workflowId, history } = load(file);
-    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId);
   });
 
   it('the PENDING pass really took the old branch: recorded without the patch marker, it repaired the order the current code would restart', () => {
@@ -114,7 +115,7 @@ describe('replay of recorded reconcile passes', () => {
       (e) => e.startChildWorkflowExecutionInitiatedEventAttributes,
     )!.startChildWorkflowExecutionInitiatedEventAttributes!;
     initiated.workflowType!.name = 'orderSaga';
-    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId)).rejects.toThrow(
       /[Nn]ondeterminism|DeterminismViolation/,
     );
   });

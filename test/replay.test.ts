@@ -4,7 +4,9 @@ import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { COMPENSATIONS_FIRST_PATCH, LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH } from '../workflows/order-saga';
-import { CURRENT_HISTORY_GENERATION, HISTORY_DIR } from './support/histories';
+import { ENCRYPTED_ENCODING } from '../lib/node/payload-codec';
+import { CURRENT_HISTORY_GENERATION, ENCRYPTED_HISTORY_DIR, HISTORY_DIR } from './support/histories';
+import { TEST_DATA_CONVERTER } from './support/payload-keys';
 import { workflowBundle } from './support/stack';
 
 // Histories recorded from real runs of every saga path (RECORD_HISTORIES=1 npm test), one folder per
@@ -65,7 +67,7 @@ describe('replay of recorded saga histories', () => {
 
   it.each(files)('%s replays against the current workflow code', async (file) => {
     const { workflowId, history } = load(file);
-    await Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId);
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId);
   });
 
   it('a history the code could not have produced fails the replay (the check has teeth)', async () => {
@@ -74,7 +76,7 @@ describe('replay of recorded saga histories', () => {
     const scheduled = history.events?.find((e) => e.activityTaskScheduledEventAttributes)?.activityTaskScheduledEventAttributes;
     expect(scheduled?.activityType?.name).toBe('createOrder');
     scheduled!.activityType!.name = 'chargeCardFirst';
-    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId)).rejects.toThrow(
       /[Nn]ondeterminism|DeterminismViolation/,
     );
   });
@@ -86,7 +88,7 @@ describe('replay of recorded saga histories', () => {
     expect(defaultPayloadConverter.fromPayload(payload!)).toMatchObject({ id: LOCAL_ORDER_STEPS_PATCH });
     // Same event, another change id: replay now takes the old branch (remote createOrder) and meets local-activity markers.
     marker!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
-    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId)).rejects.toThrow(
       /[Nn]ondeterminism|DeterminismViolation/,
     );
   });
@@ -98,7 +100,7 @@ describe('replay of recorded saga histories', () => {
     expect(ids).toEqual([LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH, COMPENSATIONS_FIRST_PATCH]);
     // Without the patch an order refused for its amount has nothing to compensate: the recorded void and ticket cancel would not match.
     markers![2]!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
-    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId)).rejects.toThrow(
       /[Nn]ondeterminism|DeterminismViolation/,
     );
   });
@@ -110,8 +112,48 @@ describe('replay of recorded saga histories', () => {
     expect(ids).toEqual([LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH]);
     // Without the patch the saga would not check the amount: it would hold the money instead of closing.
     markers![1]!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
-    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId)).rejects.toThrow(
       /[Nn]ondeterminism|DeterminismViolation/,
+    );
+  });
+});
+
+// Histories recorded with encrypted payloads (test/history-privacy.test.ts with RECORD_HISTORIES=1,
+// the TEST fixture keyring of support/payload-keys.ts). The replays above run with the same data
+// converter, so plain histories recorded before encryption replay through it unchanged.
+const encryptedFiles = fs
+  .readdirSync(ENCRYPTED_HISTORY_DIR, { withFileTypes: true })
+  .filter((d) => d.isDirectory())
+  .flatMap((d) =>
+    fs
+      .readdirSync(path.join(ENCRYPTED_HISTORY_DIR, d.name))
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => path.join(ENCRYPTED_HISTORY_DIR, d.name, f)),
+  )
+  .sort();
+const loadEncrypted = (file: string) => {
+  const { workflowId, ...json } = JSON.parse(fs.readFileSync(file, 'utf8'));
+  return { workflowId: workflowId as string, history: historyFromJSON(json) };
+};
+
+describe('replay of encrypted saga histories', () => {
+  it('holds encrypted recordings of the current generation (a confirmed, a declined and a rejected saga)', () => {
+    expect(encryptedFiles.map((f) => path.relative(ENCRYPTED_HISTORY_DIR, f))).toEqual(
+      expect.arrayContaining(['card-declined', 'happy-auto-accept', 'restaurant-rejects'].map((n) => `${CURRENT_HISTORY_GENERATION}/${n}.json`)),
+    );
+  });
+
+  it.each(encryptedFiles.map((f) => path.relative(ENCRYPTED_HISTORY_DIR, f)))('%s is encrypted and replays with the keyring', async (file) => {
+    const { workflowId, history } = loadEncrypted(path.join(ENCRYPTED_HISTORY_DIR, file));
+    const input = history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!;
+    expect(new TextDecoder().decode(input.metadata!.encoding!)).toBe(ENCRYPTED_ENCODING);
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId);
+  });
+
+  it('an encrypted history does not replay without its key (the replays above really decrypt)', async () => {
+    const { workflowId, history } = loadEncrypted(path.join(ENCRYPTED_HISTORY_DIR, CURRENT_HISTORY_GENERATION, 'happy-auto-accept.json'));
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle() }, history, workflowId)).rejects.toThrow(
+      /Unknown encoding: binary\/encrypted/,
     );
   });
 });

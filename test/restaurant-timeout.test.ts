@@ -6,6 +6,7 @@ import { temporalTestServerPath } from '../lib/node/temporal-tools';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 import { placeOrder, rowsOf, waitForOrder } from './support/orders';
 import { maybeRecordHistory, replayWorkflows } from './support/histories';
+import { TEST_DATA_CONVERTER } from './support/payload-keys';
 
 // The acceptance window is a durable timer of minutes, and a hold gives up after 3 minutes of PSP
 // outage; the time-skipping server lets both pass at once.
@@ -14,7 +15,10 @@ describe('restaurant never answers, PSP stays down (time-skipping Temporal)', ()
   let stack: TestStack;
 
   beforeAll(async () => {
-    env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: temporalTestServerPath() } } });
+    env = await TestWorkflowEnvironment.createTimeSkipping({
+      server: { executable: { type: 'existing-path', path: temporalTestServerPath() } },
+      client: { dataConverter: TEST_DATA_CONVERTER },
+    });
     // The test server knows no custom search attributes until they are added.
     await env.connection.operatorService.addSearchAttributes({
       namespace: env.namespace ?? 'default',

@@ -5,6 +5,8 @@ import { hostileAuthorizations } from './support/fuzz-tokens';
 import { snapshotRows } from './support/fuzz';
 import { placeOrder, waitForOrder } from './support/orders';
 import { eventually, startStack, TEST_SECRET, type TestStack } from './support/stack';
+import { TEST_PAYLOAD_CODEC } from './support/payload-keys';
+import { defaultPayloadConverter } from '@temporalio/common';
 
 // Who may do what (the OpenAPI document says it per route), as one table: every route the app serves × every kind of caller. A cell
 // is the status that caller must get. Refusals are 401 (no or bad credentials), 403 (wrong role, or
@@ -194,7 +196,34 @@ const TABLE: Row[] = [
     expect: adminOnly(200),
     answer: { action: 'reconcile', status: 'DONE' },
   },
+  // The codec endpoint: decrypted payloads hold personal data, admins only.
+  {
+    route: 'POST /codec/decode',
+    request: async () => ({ method: 'POST', path: '/codec/decode', body: { payloads: [await encryptedPayload()] } }),
+    expect: adminOnly(200),
+    answer: { payloads: [expect.objectContaining({ data: Buffer.from('"authz"').toString('base64') })] },
+  },
+  {
+    route: 'POST /codec/encode',
+    request: () => ({
+      method: 'POST',
+      path: '/codec/encode',
+      body: { payloads: [{ metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: 'e30=' }] },
+    }),
+    expect: adminOnly(200),
+    answer: { payloads: [expect.objectContaining({ metadata: expect.objectContaining({ encoding: Buffer.from('binary/encrypted').toString('base64') }) })] },
+  },
+  { route: 'POST /codec/session', request: () => ({ method: 'POST', path: '/codec/session' }), expect: adminOnly(204) },
 ];
+
+/** A payload as the workers write it, in the codec endpoint's JSON. */
+async function encryptedPayload() {
+  const [p] = await TEST_PAYLOAD_CODEC.encode([defaultPayloadConverter.toPayload('authz')]);
+  return {
+    metadata: Object.fromEntries(Object.entries(p!.metadata!).map(([k, v]) => [k, Buffer.from(v!).toString('base64')])),
+    data: Buffer.from(p!.data!).toString('base64'),
+  };
+}
 
 const CODE_OF: Record<number, string> = { 401: 'UNAUTHENTICATED', 403: 'FORBIDDEN', 404: 'NOT_FOUND' };
 

@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { reconcileSettings, type Config } from '../lib/node/config';
 import { createLogger } from '../lib/node/logger';
+import { dataConverterFor } from '../lib/node/payload-codec';
 import { registerOpenOrderMetrics } from './open-orders-metrics';
 import { startPendingOrderSweeper } from './pending-order-sweeper';
 import { ensureReconcileSchedule, reconcileScheduleId } from './reconcile-schedule';
@@ -13,12 +14,13 @@ import { createOrderWorker } from './service-workers';
 runWorkerProcess(
   'order',
   (c) => c.ORDERS_DATABASE_URL,
-  async ({ config, connection, db, metrics, registry, logger }) => {
+  async ({ config, connection, payloadCodec, db, metrics, registry, logger }) => {
     registerOpenOrderMetrics(registry, db, logger);
     const clientConnection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-    const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE });
+    const client = new Client({ connection: clientConnection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(payloadCodec) });
     const worker = await createOrderWorker({
       connection,
+      payloadCodec,
       namespace: config.TEMPORAL_NAMESPACE,
       taskQueuePrefix: config.TASK_QUEUE_PREFIX,
       db,

@@ -10,9 +10,10 @@ const runWorker = () =>
   runWorkerProcess(
     'payment',
     (c) => c.PAYMENTS_DATABASE_URL,
-    ({ config, connection, db, metrics }) =>
+    ({ config, connection, payloadCodec, db, metrics }) =>
       createPaymentWorker({
         connection,
+        payloadCodec,
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueuePrefix: config.TASK_QUEUE_PREFIX,
         db,

@@ -5,8 +5,8 @@ import { createRestaurantWorker } from './service-workers';
 runWorkerProcess(
   'restaurant',
   (c) => c.RESTAURANTS_DATABASE_URL,
-  ({ config, connection, db, metrics }) =>
-    createRestaurantWorker({ connection, namespace: config.TEMPORAL_NAMESPACE, taskQueuePrefix: config.TASK_QUEUE_PREFIX, db, metrics }),
+  ({ config, connection, payloadCodec, db, metrics }) =>
+    createRestaurantWorker({ connection, payloadCodec, namespace: config.TEMPORAL_NAMESPACE, taskQueuePrefix: config.TASK_QUEUE_PREFIX, db, metrics }),
 ).catch((err) => {
   console.error(err);
   process.exit(1);

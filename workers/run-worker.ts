@@ -1,8 +1,10 @@
+import type { PayloadCodec } from '@temporalio/common';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { createDb, type Db } from '../db/knex';
 import { loadConfig, type Config } from '../lib/node/config';
 import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../lib/node/logger';
+import { payloadCodecFrom } from '../lib/node/payload-codec';
 import type { SagaMetrics } from '../activities/saga-metrics';
 import { startWorkerTelemetry } from './telemetry';
 
@@ -17,6 +19,8 @@ export async function runWorkerProcess(
   build: (args: {
     config: Config;
     connection: NativeConnection;
+    /** The payload codec of this process's worker and clients (PAYLOAD_KEYS / PAYLOAD_KEYS_FILE). */
+    payloadCodec: PayloadCodec;
     db: Db;
     metrics: SagaMetrics;
     registry: Registry;
@@ -24,11 +28,13 @@ export async function runWorkerProcess(
   }) => Promise<Worker | { worker: Worker; onStop: () => Promise<void> }>,
 ): Promise<void> {
   const config = loadConfig();
+  // Before anything starts: a missing or bad keyring stops the process here (production needs one).
+  const payloadCodec = payloadCodecFrom(config);
   const logger = createLogger(`${service}-worker`, config.LOG_LEVEL);
   const telemetry = await startWorkerTelemetry({ service: `${service}-worker`, logger, metricsPort: config.WORKER_METRICS_PORT, host: config.HOST });
   const db = createDb(databaseUrl(config), config.DB_POOL_MAX);
   const connection = await connectWithRetry(config.TEMPORAL_ADDRESS, logger);
-  const built = await build({ config, connection, db, metrics: telemetry.metrics, registry: telemetry.registry, logger });
+  const built = await build({ config, connection, payloadCodec, db, metrics: telemetry.metrics, registry: telemetry.registry, logger });
   const { worker, onStop } = 'worker' in built ? built : { worker: built, onStop: async () => undefined };
   const stop = () => {
     logger.info('shutting down: finishing in-flight tasks');

@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
 import { type NativeConnection, Worker, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Db } from '../db/knex';
 import { createOrderActivities } from '../activities/order';
@@ -7,6 +8,7 @@ import { createReconcilerActivities } from '../activities/reconciler';
 import { createRestaurantActivities } from '../activities/restaurant';
 import type { PspClient } from '../activities/psp-client';
 import type { SagaMetrics } from '../activities/saga-metrics';
+import { dataConverterFor } from '../lib/node/payload-codec';
 import { taskQueuesFor } from '../lib/workflow-safe/task-queues';
 import { orderLogContext } from './telemetry';
 
@@ -16,6 +18,8 @@ import { orderLogContext } from './telemetry';
 export interface CommonWorkerOptions {
   connection: NativeConnection;
   namespace: string;
+  /** Encrypts every payload the worker sends and decrypts what it receives (lib/node/payload-codec.ts). */
+  payloadCodec: PayloadCodec;
   taskQueuePrefix?: string;
   /** Tests pass a pre-built bundle; processes bundle `workflows/` at start. */
   workflowBundle?: WorkflowBundleOption;
@@ -49,6 +53,7 @@ export function createOrderWorker(opts: OrderWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
+    dataConverter: dataConverterFor(opts.payloadCodec),
     taskQueue: taskQueuesFor(opts.taskQueuePrefix).order,
     ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: require.resolve('../workflows') }),
     activities: { ...createOrderActivities({ db: opts.db, metrics: opts.metrics }), ...reconciler },
@@ -61,6 +66,7 @@ export function createPaymentWorker(opts: CommonWorkerOptions & { db: Db; psp: P
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
+    dataConverter: dataConverterFor(opts.payloadCodec),
     taskQueue: taskQueuesFor(opts.taskQueuePrefix).payment,
     activities: createPaymentActivities({ db: opts.db, psp: opts.psp, metrics: opts.metrics, pspTimeouts: opts.pspTimeouts }),
     interceptors,
@@ -72,6 +78,7 @@ export function createRestaurantWorker(opts: CommonWorkerOptions & { db: Db }): 
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace,
+    dataConverter: dataConverterFor(opts.payloadCodec),
     taskQueue: taskQueuesFor(opts.taskQueuePrefix).restaurant,
     activities: createRestaurantActivities({ db: opts.db, metrics: opts.metrics }),
     interceptors,

@@ -72,6 +72,8 @@ export class Conflict extends DomainError {
 export type UnprocessableCode =
   | 'ITEM_UNAVAILABLE'
   | 'IDEMPOTENCY_KEY_REUSED'
+  // The codec endpoint: a payload of a key the keyring lacks, or tampered with.
+  | 'PAYLOAD_NOT_DECRYPTABLE'
   // Production: a card token that only steers the PSP sandbox (tok_slow_*, tok_flaky_*, tok_decline).
   | 'SANDBOX_CARD_TOKEN';
 

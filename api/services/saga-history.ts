@@ -1,6 +1,7 @@
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter, optionalTsToDate } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { decodePayloadsIn } from '../../lib/node/payload-codec';
 
 // A workflow's history as the Web UI shows it, for the operator's desk: per event its type, time,
 // the activity (or local activity, timer, update) it is about, the one-line summary the saga gave
@@ -156,6 +157,8 @@ export async function workflowStory(client: Client, workflowId: string): Promise
   try {
     const described = await handle.describe();
     const history = await client.workflow.getHandle(workflowId, described.runId).fetchHistory();
+    // Payloads are encrypted (lib/node/payload-codec.ts): read them with the client's own codec.
+    await decodePayloadsIn(history, client.options.loadedDataConverter.payloadCodecs);
     return {
       workflowId,
       runId: described.runId,

@@ -4,6 +4,7 @@ import { Client, Connection } from '@temporalio/client';
 import { createDb, type Db } from '../../db/knex';
 import { isAutoAccept, restaurantIdFor } from '../../db/seed';
 import { mintToken } from '../../lib/node/auth';
+import { dataConverterFor } from '../../lib/node/payload-codec';
 import { seededRandom } from '../../lib/workflow-safe/random';
 import { violationCount } from '../../ops/audit';
 import { ApiClient } from '../api-client';
@@ -117,7 +118,10 @@ async function startChaos(opts: ChaosOptions, run: HarnessRun, log: (m: string) 
   run.onClose(() => stack.stop());
   // A start that failed and was tried again on other ports is not a fault of the run.
   if (unexpectedExits.length > 0) log(`before the stack was up: ${unexpectedExits.splice(0).join(', ')}`);
-  const temporal = new Client({ connection: await Connection.connect({ address: stack.temporalAddress }) });
+  const temporal = new Client({
+    connection: await Connection.connect({ address: stack.temporalAddress }),
+    dataConverter: dataConverterFor(stack.payloadCodec),
+  });
   run.onClose(() => temporal.connection.close());
   const dbs = { orders: createDb(stack.urls.orders, 4), payments: createDb(stack.urls.payments, 2), restaurants: createDb(stack.urls.restaurants, 2) };
   run.onClose(() => Promise.all(Object.values(dbs).map((db) => db.destroy())));

@@ -62,6 +62,14 @@ const envSchema = z.object({
   AUTH_SECRET: z.string().optional(),
   // The payment worker refuses to start against the PSP sandbox in production unless this is true.
   PSP_SANDBOX_ALLOWED: z.enum(['true', 'false']).default('false'),
+  // Temporal payload encryption (lib/node/payload-codec.ts): a keyring `id:base64key[,id:base64key...]`
+  // (32-byte keys; the first encrypts, all decrypt), inline or in a file. Required in production;
+  // elsewhere unset means a keyring generated once into .data/payload-keys.
+  PAYLOAD_KEYS: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+  PAYLOAD_KEYS_FILE: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
+  // The codec endpoint (/codec/decode, /codec/encode): browser origins allowed by CORS, comma-separated
+  // (unset: the origin of TEMPORAL_UI_URL, the Temporal Web UI).
+  CODEC_CORS_ORIGINS: z.preprocess((v) => (v === '' ? undefined : v), z.string().optional()),
   TOKEN_TTL_SECONDS: z.coerce
     .number()
     .int()
@@ -124,6 +132,15 @@ export function tokenLifetimes(
     restaurant: config.TOKEN_MAX_LIFETIME_RESTAURANT_SECONDS,
     admin: config.TOKEN_MAX_LIFETIME_ADMIN_SECONDS,
   };
+}
+
+/** The origins the codec endpoint's CORS allows: CODEC_CORS_ORIGINS, else the Web UI's origin. */
+export function codecCorsOrigins(config: Pick<Config, 'CODEC_CORS_ORIGINS' | 'TEMPORAL_UI_URL'>): string[] {
+  if (config.CODEC_CORS_ORIGINS === undefined) return [new URL(config.TEMPORAL_UI_URL).origin];
+  return config.CODEC_CORS_ORIGINS.split(',')
+    .map((o) => o.trim())
+    .filter((o) => o !== '')
+    .map((o) => new URL(o).origin);
 }
 
 /**

@@ -20,6 +20,7 @@ import { ORDER_SEARCH_ATTRIBUTES } from '../../lib/workflow-safe/search-attribut
 import { temporalCliPath } from '../../lib/node/temporal-tools';
 import { apiRequest } from '../../harness/api-client';
 import { createTestDatabases, type TestDatabases } from './databases';
+import { TEST_DATA_CONVERTER, TEST_ONLY_PAYLOAD_KEYS, TEST_PAYLOAD_CODEC } from './payload-keys';
 import { startTestProjector, type TestProjector } from './projector';
 
 export const TEST_SECRET = 'test-secret-0123456789-0123456789-abcdef';
@@ -56,7 +57,10 @@ export interface StackOptions {
   acceptanceWindowSeconds?: number;
   /** Which in-process service workers to start (default: all three). */
   workers?: boolean | WorkerSet;
-  /** Existing Temporal environment (e.g. time-skipping); default: a local dev server. */
+  /**
+   * Existing Temporal environment (e.g. time-skipping), its client created with TEST_DATA_CONVERTER
+   * (payloads are encrypted); default: a local dev server.
+   */
   env?: TestWorkflowEnvironment;
   seed?: { restaurants?: number; itemsPerRestaurant?: number };
   decisionWaitMs?: number;
@@ -116,6 +120,8 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
     opts.env ??
     (await TestWorkflowEnvironment.createLocal({
       server: { executable: { type: 'existing-path', path: temporalCliPath() }, searchAttributes: ORDER_SEARCH_ATTRIBUTES, ui: false },
+      // The API's and the tests' client encrypts and decrypts payloads as every client of the system does.
+      client: { dataConverter: TEST_DATA_CONVERTER },
     }));
   const dbs = await createTestDatabases(label);
   await seedRestaurants(dbs.restaurants, opts.seed ?? { restaurants: 6, itemsPerRestaurant: 5 });
@@ -157,6 +163,7 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
     taskQueuePrefix,
     acceptanceWindowSeconds: opts.acceptanceWindowSeconds ?? 300,
     temporalUiUrl: 'http://127.0.0.1:8233',
+    payloadCodec: TEST_PAYLOAD_CODEC,
     namespace: env.namespace ?? 'default',
     decisionWaitMs: opts.decisionWaitMs ?? 3000,
     // The suites drive far more than one client's load through a handful of subjects (1,000 fuzzed
@@ -192,7 +199,7 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
     apiDeps,
     token: (principal) => mintToken(principal, TEST_SECRET, 3600),
     async startWorkers(which = { order: true, payment: true, restaurant: true }) {
-      const common = { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueuePrefix };
+      const common = { connection: env.nativeConnection, namespace: env.namespace ?? 'default', taskQueuePrefix, payloadCodec: TEST_PAYLOAD_CODEC };
       const created = await Promise.all([
         which.order
           ? createOrderWorker({
@@ -231,6 +238,7 @@ export async function startStack(label: string, opts: StackOptions = {}): Promis
         PSP_URL: pspServer.url,
         PSP_TIMEOUT_MS: '10000',
         AUTH_SECRET: TEST_SECRET,
+        PAYLOAD_KEYS: TEST_ONLY_PAYLOAD_KEYS,
         LOG_LEVEL: 'warn',
         NODE_ENV: 'test',
       };

@@ -175,6 +175,11 @@ const en = {
   operatorTitle: "Operator's desk",
   operatorTokenLabel: 'Admin token',
   operatorTokenHelp: '`npm run token -- admin ops-1` mints one.',
+  codecHeading: 'Temporal Web UI: readable payloads',
+  codecHelp:
+    "Workflow payloads are encrypted. This keeps your admin token in a cookie for the API's codec endpoint only, so that the Temporal Web UI in this browser can decrypt them.",
+  codecEnable: 'Let the Web UI decrypt',
+  codecDone: 'Done. In the Web UI\'s codec settings, turn on "Include cross-origin credentials".',
   searchHeading: 'Find an order',
   searchBy: 'Search by',
   searchField: { orderId: 'Order id', customerId: 'Customer', restaurantId: 'Restaurant' } as Record<'orderId' | 'customerId' | 'restaurantId', string>,
@@ -390,6 +395,11 @@ const ko: Messages = {
   operatorTitle: '운영자 데스크',
   operatorTokenLabel: '관리자 토큰',
   operatorTokenHelp: '`npm run token -- admin ops-1`로 만들 수 있어요.',
+  codecHeading: 'Temporal Web UI: 페이로드 보기',
+  codecHelp:
+    '워크플로 페이로드는 암호화되어 있어요. 관리자 토큰을 API의 코덱 엔드포인트 전용 쿠키에 저장해서, 이 브라우저의 Temporal Web UI가 복호화할 수 있게 해요.',
+  codecEnable: 'Web UI 복호화 허용',
+  codecDone: '완료. Web UI의 코덱 설정에서 "Include cross-origin credentials"를 켜세요.',
   searchHeading: '주문 찾기',
   searchBy: '검색 기준',
   searchField: { orderId: '주문 ID', customerId: '고객', restaurantId: '식당' },

@@ -5,6 +5,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { useT } from '../lib/i18n';
 import { mount, Shell, useConsoleSession } from '../lib/ui';
 import { Attention } from './attention';
+import { CodecAccess } from './codec';
 import { Search } from './search';
 import { StoryView } from './story';
 
@@ -37,6 +38,7 @@ function OperatorDesk() {
         <div class="desk-side">
           <Search session={session} onSelect={select} selected={orderId} />
           <Attention session={session} onSelect={select} selected={orderId} version={version} />
+          <CodecAccess session={session} />
         </div>
         <div class="desk-main">
           {orderId ? <StoryView session={session} orderId={orderId} onAction={() => setVersion((v) => v + 1)} /> : <p class="empty card">{t.storyEmpty}</p>}
