@@ -139,7 +139,7 @@ export function createApp(deps: ApiDeps): express.Express {
   // Credentials are read first so the rate limiter can key by subject; a bad token is refused
   // after the limiter, so floods of bad tokens are limited by IP. Bodies are parsed last.
   app.use(readCredentials(deps.authSecret, deps.tokenLifetimes ?? DEFAULT_TOKEN_LIFETIMES));
-  app.use('/codec', readCodecCookie(deps.authSecret));
+  app.use('/codec', readCodecCookie(deps.authSecret, deps.tokenLifetimes ?? DEFAULT_TOKEN_LIFETIMES));
   app.use(rateLimiter(rateLimit, deps.logger));
   app.use(refuseBadCredentials);
   app.use(requireJsonBody);

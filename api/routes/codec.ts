@@ -2,7 +2,7 @@ import type { RequestHandler, Router } from 'express';
 import { decodeJwt } from 'jose';
 import { z } from 'zod';
 import type { Payload, PayloadCodec } from '@temporalio/common';
-import { InvalidTokenError, verifyToken } from '../../lib/node/auth';
+import { InvalidTokenError, verifyToken, type TokenLifetimes } from '../../lib/node/auth';
 import { PayloadDecryptionError } from '../../lib/node/payload-codec';
 import { HttpError } from '../errors';
 import { mountApi, type MountOptions } from '../mount';
@@ -156,14 +156,14 @@ export function codecCors(allowedOrigins: readonly string[]): RequestHandler {
  * The codec cookie as credentials, for /codec/decode and /codec/encode only, when the request has no
  * Authorization header (which readCredentials has read). A bad cookie is a 401 like a bad token.
  */
-export function readCodecCookie(secret: string): RequestHandler {
+export function readCodecCookie(secret: string, maxLifetimes?: TokenLifetimes): RequestHandler {
   return async (req, _res, next) => {
     if (req.principal || req.credentialsError || req.header('authorization') !== undefined) return next();
     if (req.path !== '/decode' && req.path !== '/encode') return next();
     const token = cookieValue(req.header('cookie'), CODEC_COOKIE);
     if (token === undefined) return next();
     try {
-      req.principal = await verifyToken(token, secret);
+      req.principal = await verifyToken(token, secret, maxLifetimes);
     } catch (err) {
       req.credentialsError = new Unauthenticated(err instanceof InvalidTokenError ? `Invalid codec cookie: ${err.message}` : 'Invalid codec cookie');
     }
