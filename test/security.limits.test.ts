@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { TEST_ONLY_PAYLOAD_KEYS } from './support/payload-keys';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -209,6 +210,7 @@ describe('the payment worker and the PSP sandbox in production', () => {
       PATH: process.env.PATH,
       NODE_ENV: 'production',
       AUTH_SECRET: TEST_SECRET,
+      PAYLOAD_KEYS: TEST_ONLY_PAYLOAD_KEYS, // a keyring, so that the sandbox is what it refuses
       PSP_URL: sandboxUrl,
       TEMPORAL_ADDRESS: '127.0.0.1:1',
       LOG_LEVEL: 'silent',

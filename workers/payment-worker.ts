@@ -2,6 +2,7 @@ import { runWorkerProcess } from './run-worker';
 import { createPaymentWorker } from './service-workers';
 import { createPspClient } from '../activities/psp-client';
 import { loadConfig } from '../lib/node/config';
+import { payloadCodecFrom } from '../lib/node/payload-codec';
 import { assertPspAllowed } from './psp-guard';
 
 // Payment worker process: payment activities (payments DB and the PSP only). In production it first
@@ -24,9 +25,14 @@ const runWorker = () =>
       }),
   );
 
-assertPspAllowed(loadConfig())
-  .then(() => runWorker())
-  .catch((err) => {
-    console.error(err);
-    process.exit(1);
-  });
+async function main() {
+  const config = loadConfig();
+  payloadCodecFrom(config); // no keyring in production: refuse before anything else, as every process does
+  await assertPspAllowed(config);
+  await runWorker();
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
