@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Db } from '../../db/knex';
-import type { MenuItemStatus } from '../../lib/workflow-safe/domain';
+import type { MenuItemStatus, RestaurantCategory } from '../../lib/workflow-safe/domain';
 import type { Principal } from '../../lib/node/auth';
 import { Conflict, NotFound, Unprocessable } from './errors';
 import type { MenuCache } from './menu-cache';
@@ -51,13 +51,25 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
   }
 
   return {
-    async listRestaurants(q: { limit: number; cursor?: string }) {
-      let query = menuReadDb('restaurants_read').select('restaurant_id', 'name', 'auto_accept');
+    /**
+     * Restaurants in restaurant_id order, keyset-paged on that id (it never changes, so a page never
+     * repeats or skips a restaurant that existed throughout, whatever is added or renamed meanwhile).
+     * `q` matches anywhere in the name, case-insensitively: the GIN index on the name's 1- and
+     * 2-character pieces (read-model migration 0002) finds the candidates, LIKE confirms them.
+     */
+    async listRestaurants(q: { limit: number; cursor?: string; q?: string; category?: RestaurantCategory }) {
+      let query = menuReadDb('restaurants_read').select('restaurant_id', 'name', 'auto_accept', 'category');
       if (q.cursor) query = query.where('restaurant_id', '>', q.cursor);
+      if (q.category) query = query.where('category', q.category);
+      if (q.q) {
+        // LIKE's wildcards in q are matched literally.
+        const literal = q.q.replace(/[\\%_]/g, '\\$&');
+        query = query.whereRaw('name_grams @> query_grams(?)', [q.q]).whereRaw("lower(name) LIKE '%' || lower(?) || '%' ESCAPE '\\'", [literal]);
+      }
       const rows = await query.orderBy('restaurant_id').limit(q.limit + 1);
       const page = rows.slice(0, q.limit);
       return {
-        restaurants: page.map((r) => ({ restaurantId: r.restaurant_id, name: r.name, autoAccept: r.auto_accept })),
+        restaurants: page.map((r) => ({ restaurantId: r.restaurant_id, name: r.name, autoAccept: r.auto_accept, category: r.category })),
         nextCursor: rows.length > q.limit ? page[page.length - 1]!.restaurant_id : null,
       };
     },
