@@ -254,6 +254,8 @@ const DISHES: Record<RestaurantCategory, Array<[string, number]>> = {
 
 export interface BulkSeedOptions {
   restaurants: number;
+  /** The first restaurant's number (default 1): restaurants from..from+restaurants-1. */
+  from?: number;
   itemsPerRestaurant?: number;
   /** Same seed, same rows (default 1). */
   seed?: number;
@@ -275,7 +277,7 @@ const BATCH_SQL = `
            count(*) OVER (PARTITION BY d.category)::int AS per_category
       FROM unnest(?::text[], ?::text[], ?::int[]) WITH ORDINALITY AS d(category, name, price, ord)
   ), base AS (
-    SELECT g.i, 'rst_' || lpad(g.i::text, 4, '0') AS restaurant_id, h.h,
+    SELECT g.i, 'rst_' || lpad(g.i::text, greatest(4, length(g.i::text)), '0') AS restaurant_id, h.h,
            (?::text[])[1 + (h.h & 2147483647) % ?] AS prefix,
            ((h.h >> 31) & 2147483647) % ? + 1 AS kind_ord,
            (?::text[])[1 + ((h.h >> 20) & 2147483647) % ?] AS place
@@ -289,7 +291,7 @@ const BATCH_SQL = `
     RETURNING 1
   ), items AS (
     INSERT INTO menu_items (menu_id, restaurant_id, name, price, status, version)
-    SELECT 'mnu_' || lpad(r.i::text, 4, '0') || '_' || lpad(j::text, 2, '0'), r.restaurant_id, d.name,
+    SELECT 'mnu_' || lpad(r.i::text, greatest(4, length(r.i::text)), '0') || '_' || lpad(j::text, 2, '0'), r.restaurant_id, d.name,
            d.price + 500 * ((ih.h & 2147483647) % 5), 'ON_SALE', 1
       FROM r CROSS JOIN generate_series(1, ?::int) AS j
       CROSS JOIN LATERAL (SELECT hashint8extended(r.i::bigint * 1000 + j, ?::bigint) AS h) AS ih
@@ -301,7 +303,7 @@ const BATCH_SQL = `
   SELECT (SELECT count(*) FROM ins)::int AS restaurants, (SELECT count(*) FROM items)::int AS items`;
 
 /**
- * Generates restaurants 1..n and their items in the restaurants database at bulk-load speed.
+ * Generates restaurants from..from+n-1 (1..n by default) and their items in the restaurants database at bulk-load speed.
  * Returns how many rows it inserted (rows already there are kept, not counted).
  */
 export async function bulkSeedRestaurants(db: Db, opts: BulkSeedOptions): Promise<{ restaurants: number; items: number }> {
@@ -314,8 +316,11 @@ export async function bulkSeedRestaurants(db: Db, opts: BulkSeedOptions): Promis
   const dishes = Object.entries(DISHES).flatMap(([category, list]) => list.map(([name, price]) => ({ category, name, price })));
   const started = Date.now();
   const total = { restaurants: 0, items: 0 };
-  for (let from = 1; from <= opts.restaurants; from += batch) {
-    const to = Math.min(opts.restaurants, from + batch - 1);
+  const first = opts.from ?? 1;
+  if (!Number.isSafeInteger(first) || first < 1) throw new Error('from must be a whole number >= 1');
+  const last = first + opts.restaurants - 1;
+  for (let from = first; from <= last; from += batch) {
+    const to = Math.min(last, from + batch - 1);
     const res = await db.raw(BATCH_SQL, [
       KINDS.map(([k]) => k),
       KINDS.map(([, c]) => c),
@@ -336,7 +341,7 @@ export async function bulkSeedRestaurants(db: Db, opts: BulkSeedOptions): Promis
     const row = (res.rows as Array<{ restaurants: number; items: number }>)[0]!;
     total.restaurants += row.restaurants;
     total.items += row.items;
-    opts.onProgress?.({ restaurants: to, items: to * items, elapsedMs: Date.now() - started });
+    opts.onProgress?.({ restaurants: to - first + 1, items: (to - first + 1) * items, elapsedMs: Date.now() - started });
   }
   return total;
 }

@@ -1,4 +1,5 @@
 import { bulkSeedRestaurants } from '../db/bulk-seed';
+import { menuIdFor, restaurantIdFor } from '../db/seed';
 import { RESTAURANT_CATEGORIES } from '../lib/workflow-safe/domain';
 import { createTestDatabases, type TestDatabases } from './support/databases';
 import { startTestProjector, type TestProjector } from './support/projector';
@@ -74,8 +75,27 @@ describe('bulk seed (npm run seed -- --restaurants N)', () => {
     expect(chicken).toEqual(await a.restaurants('restaurants').where({ category: 'chicken' }).count('* as n').first());
   });
 
+  it('names restaurants past 9,999 as db/seed.ts does (rst_10000, mnu_10000_01), without collisions', async () => {
+    expect(await bulkSeedRestaurants(b.restaurants, { from: 9998, restaurants: 4, itemsPerRestaurant: 2 })).toEqual({ restaurants: 4, items: 8 });
+    for (const n of [9998, 9999, 10000, 10001]) {
+      expect(
+        await b
+          .restaurants('restaurants')
+          .where({ restaurant_id: restaurantIdFor(n) })
+          .first(),
+      ).toBeDefined();
+      expect(
+        await b
+          .restaurants('menu_items')
+          .where({ menu_id: menuIdFor(n, 2), restaurant_id: restaurantIdFor(n) })
+          .first(),
+      ).toBeDefined();
+    }
+  });
+
   it('refuses sizes it cannot name', async () => {
     await expect(bulkSeedRestaurants(a.restaurants, { restaurants: -1 })).rejects.toThrow(/restaurants/);
     await expect(bulkSeedRestaurants(a.restaurants, { restaurants: 1, itemsPerRestaurant: 100 })).rejects.toThrow(/items/);
+    await expect(bulkSeedRestaurants(a.restaurants, { restaurants: 1, from: 0 })).rejects.toThrow(/from/);
   });
 });
