@@ -261,6 +261,8 @@ export interface BulkSeedOptions {
   seed?: number;
   /** Restaurants per statement (default 10,000). */
   batch?: number;
+  /** Statements at once, each on its own connection (default 2; the pool must allow as many). */
+  concurrency?: number;
   onProgress?: (p: { restaurants: number; items: number; elapsedMs: number }) => void;
 }
 
@@ -314,34 +316,45 @@ export async function bulkSeedRestaurants(db: Db, opts: BulkSeedOptions): Promis
   if (!Number.isSafeInteger(items) || items < 1 || items > 99) throw new Error('items per restaurant must be 1..99 (menu ids have two digits)');
   if (!Number.isSafeInteger(seed)) throw new Error('seed must be a whole number');
   const dishes = Object.entries(DISHES).flatMap(([category, list]) => list.map(([name, price]) => ({ category, name, price })));
-  const started = Date.now();
-  const total = { restaurants: 0, items: 0 };
   const first = opts.from ?? 1;
   if (!Number.isSafeInteger(first) || first < 1) throw new Error('from must be a whole number >= 1');
   const last = first + opts.restaurants - 1;
-  for (let from = first; from <= last; from += batch) {
-    const to = Math.min(last, from + batch - 1);
-    const res = await db.raw(BATCH_SQL, [
-      KINDS.map(([k]) => k),
-      KINDS.map(([, c]) => c),
-      dishes.map((d) => d.category),
-      dishes.map((d) => d.name),
-      dishes.map((d) => d.price),
-      PREFIXES,
-      PREFIXES.length,
-      KINDS.length,
-      PLACES,
-      PLACES.length,
-      from,
-      to,
-      seed,
-      items,
-      seed,
-    ]);
-    const row = (res.rows as Array<{ restaurants: number; items: number }>)[0]!;
-    total.restaurants += row.restaurants;
-    total.items += row.items;
-    opts.onProgress?.({ restaurants: to - first + 1, items: (to - first + 1) * items, elapsedMs: Date.now() - started });
-  }
+  const concurrency = opts.concurrency ?? 2;
+  const started = Date.now();
+  const total = { restaurants: 0, items: 0 };
+  let next = first;
+  let done = 0;
+  // Batches are independent (each inserts its own ids), so `concurrency` connections run them side by
+  // side: one statement keeps one core busy.
+  const worker = async () => {
+    while (next <= last) {
+      const from = next;
+      const to = Math.min(last, from + batch - 1);
+      next = to + 1;
+      const res = await db.raw(BATCH_SQL, [
+        KINDS.map(([k]) => k),
+        KINDS.map(([, c]) => c),
+        dishes.map((d) => d.category),
+        dishes.map((d) => d.name),
+        dishes.map((d) => d.price),
+        PREFIXES,
+        PREFIXES.length,
+        KINDS.length,
+        PLACES,
+        PLACES.length,
+        from,
+        to,
+        seed,
+        items,
+        seed,
+      ]);
+      const row = (res.rows as Array<{ restaurants: number; items: number }>)[0]!;
+      total.restaurants += row.restaurants;
+      total.items += row.items;
+      done += to - from + 1;
+      opts.onProgress?.({ restaurants: done, items: done * items, elapsedMs: Date.now() - started });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, concurrency) }, worker));
   return total;
 }
