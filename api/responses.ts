@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FAILURE_REASONS, MENU_ITEM_STATUSES, ORDER_STATUSES, PAYMENT_STATUSES } from '../lib/workflow-safe/domain';
+import { FAILURE_REASONS, MENU_ITEM_STATUSES, ORDER_STATUSES, PAYMENT_STATUSES, RESTAURANT_CATEGORIES } from '../lib/workflow-safe/domain';
 import { component } from './route';
 
 // What the routes answer. Each is a component of the OpenAPI document, named by the routes that
@@ -80,7 +80,7 @@ export const RestaurantOrdersPage = component(
 export const RestaurantsPage = component(
   'RestaurantsPage',
   z.strictObject({
-    restaurants: z.array(z.strictObject({ restaurantId: z.string(), name: z.string(), autoAccept: z.boolean() })),
+    restaurants: z.array(z.strictObject({ restaurantId: z.string(), name: z.string(), autoAccept: z.boolean(), category: z.enum(RESTAURANT_CATEGORIES) })),
     nextCursor: z.string().nullable(),
   }),
 );

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MENU_ITEM_STATUSES, ORDER_STATUSES } from '../lib/workflow-safe/domain';
+import { MENU_ITEM_STATUSES, ORDER_STATUSES, RESTAURANT_CATEGORIES } from '../lib/workflow-safe/domain';
 import { component } from './route';
 import { InvalidInput } from './services/errors';
 
@@ -95,6 +95,20 @@ export const pageQuery = z
   .object({
     limit: intParam(1, 200).default(50).meta({ description: PAGE_SIZE }),
     cursor: id.optional().meta({ description: NEXT_CURSOR }),
+  })
+  .strict();
+
+/** GET /restaurants: the page query plus an optional name search and category filter. */
+export const restaurantSearchQuery = pageQuery
+  .extend({
+    q: text(50)
+      .optional()
+      .meta({
+        description:
+          'Part of the name, case-insensitive, in any script (`치킨` finds "교촌치킨 강남점"; prefixes and substrings alike). ' +
+          '1 to 50 characters after trimming; `%`, `_` and `\\` are matched literally.',
+      }),
+    category: z.enum(RESTAURANT_CATEGORIES).optional().meta({ description: 'Only restaurants of this category' }),
   })
   .strict();
 

@@ -1,3 +1,4 @@
+import type { RestaurantCategory } from '../lib/workflow-safe/domain';
 import type { Db } from './knex';
 
 const DISHES: Array<[string, number]> = [
@@ -22,7 +23,16 @@ const DISHES: Array<[string, number]> = [
   ['만두', 6500],
   ['잡채', 12000],
 ];
-const KINDS = ['분식', '한식', '중식', '치킨', '국밥', '식당', '밥집', '포차'];
+const KINDS: Array<[string, RestaurantCategory]> = [
+  ['분식', 'snack'],
+  ['한식', 'korean'],
+  ['중식', 'chinese'],
+  ['치킨', 'chicken'],
+  ['국밥', 'korean'],
+  ['식당', 'korean'],
+  ['밥집', 'korean'],
+  ['포차', 'late_night'],
+];
 const PLACES = ['강남', '홍대', '신촌', '종로', '잠실', '성수', '이태원', '판교', '부산', '대구'];
 
 export interface SeedOptions {
@@ -50,10 +60,12 @@ export async function seedRestaurants(db: Db, opts: SeedOptions = {}): Promise<{
   const restaurantRows: Array<Record<string, unknown>> = [];
   const itemRows: Array<Record<string, unknown>> = [];
   for (let r = 1; r <= restaurants; r++) {
+    const [kind, category] = KINDS[r % KINDS.length]!;
     restaurantRows.push({
       restaurant_id: restaurantIdFor(r),
-      name: `${PLACES[r % PLACES.length]} ${KINDS[r % KINDS.length]} ${r}호점`,
+      name: `${PLACES[r % PLACES.length]} ${kind} ${r}호점`,
       auto_accept: isAutoAccept(r),
+      category,
     });
     for (let i = 1; i <= perRestaurant; i++) {
       const [dish, price] = DISHES[(r + i) % DISHES.length]!;

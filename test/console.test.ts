@@ -328,6 +328,19 @@ describe('web console in a real browser (restaurant console and customer page)',
     // The seed of this stack has 6 restaurants: one page of 12, no next page.
     expect(await page.locator('[data-restaurant-id]').count()).toBe(6);
     expect(await page.getByRole('button', { name: /Next/ }).isDisabled()).toBe(true);
+    // The search box: 치킨 finds the seed's one chicken place (rst_0003, "종로 치킨 3호점"); a name
+    // nobody has shows a plain message; an empty search lists everyone again.
+    const search = page.getByRole('searchbox', { name: 'Search restaurants' });
+    await search.fill('치킨');
+    await page.getByRole('button', { name: 'Search', exact: true }).click();
+    await eventually(async () => (await page.locator('[data-restaurant-id]').count()) === 1, 5000);
+    await page.locator(`[data-restaurant-id="${AUTO}"]`).waitFor();
+    await search.fill('없는가게');
+    await search.press('Enter');
+    await page.getByText('No restaurant has that in its name.').waitFor();
+    await search.fill('');
+    await search.press('Enter');
+    await eventually(async () => (await page.locator('[data-restaurant-id]').count()) === 6, 5000);
     // Five orders were placed from this page: flow 1, 3, 3b and the two of the cancel test.
     await eventually(async () => (await page.getByRole('link', { name: /^ord_/ }).count()) === 5, 5000);
   });

@@ -272,6 +272,10 @@ describe('the OpenAPI document', () => {
     ['?limit=ten', { limit: 'ten' }, false],
     ['?cursor=a%20b', { cursor: 'a b' }, false],
     ['?page=2', { page: '2' }, false],
+    ['?q=%EC%B9%98%ED%82%A8', { q: '치킨' }, true],
+    ['?q=%EC%B9%98%ED%82%A8&category=chicken&limit=5', { q: '치킨', category: 'chicken', limit: '5' }, true],
+    ['?category=sushi', { category: 'sushi' }, false],
+    [`?q=${'a'.repeat(51)}`, { q: 'a'.repeat(51) }, false],
   ])('GET /restaurants%s (route and document agree)', async (qs, query, valid) => {
     const res = await call('GET', `/restaurants${qs}`);
     expect(querySchema('/restaurants', 'get')(query)).toBe(valid);

@@ -4,7 +4,7 @@ import { Menu, MenuItemVersion, RestaurantsPage } from '../responses';
 import { defineRoute, type Handlers, JsonText } from '../route';
 import { InvalidInput, PreconditionRequired } from '../services/errors';
 import type { MenuService } from '../services/menus';
-import { CreateMenuItemRequest, idempotencyKeyHeader, ifMatchHeader, pageQuery, UpdateMenuItemRequest } from '../validation';
+import { CreateMenuItemRequest, idempotencyKeyHeader, ifMatchHeader, restaurantSearchQuery, UpdateMenuItemRequest } from '../validation';
 
 // Menu queries (the read model) and commands (the source of truth): each definition is the route's
 // contract (api/route.ts), its handler below calls one service function.
@@ -14,9 +14,15 @@ export const menuApi = {
     method: 'get',
     path: '/restaurants',
     tag: 'Menus',
-    summary: 'Restaurants, paged (read model)',
+    summary: 'Restaurants, paged, optionally searched by name and filtered by category (read model)',
+    description:
+      'In `restaurantId` order, keyset-paged: follow `nextCursor` until it is null. A restaurant that exists throughout is listed exactly once ' +
+      'even while others are added or renamed between pages (a rename shows on the page that lists it). `q` matches any part of the name, ' +
+      'case-insensitively, in any script, from one character up (`q=치킨` finds "교촌치킨 강남점"); it is served by an index of the ' +
+      "name's one- and two-character pieces, so Korean two-syllable words are found as fast as longer ones. Without `q` and `category` " +
+      'this is the plain list it always was.',
     access: 'anyone',
-    query: pageQuery,
+    query: restaurantSearchQuery,
     responses: { 200: { description: 'One page', body: RestaurantsPage } },
   }),
 

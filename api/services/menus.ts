@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
 import type { Db } from '../../db/knex';
-import type { MenuItemStatus } from '../../lib/workflow-safe/domain';
+import type { MenuItemStatus, RestaurantCategory } from '../../lib/workflow-safe/domain';
 import type { Principal } from '../../lib/node/auth';
 import { Conflict, NotFound, Unprocessable } from './errors';
 import type { MenuCache } from './menu-cache';
@@ -23,6 +24,9 @@ const MENU_QUERY = `
                     WHERE m.restaurant_id = r.restaurant_id AND ($1::boolean OR m.status <> 'HIDDEN')), '[]'::json) AS items
     FROM restaurants_read r
    WHERE r.restaurant_id = $2`;
+
+/** How many restaurants, in id order, a name search checks one by one before it asks the index. */
+const SEARCH_WINDOW = 5000;
 
 export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: MenuServiceDeps) {
   /** A restaurant's menu from the read model, serialized (what the cache keeps). */
@@ -51,13 +55,45 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
   }
 
   return {
-    async listRestaurants(q: { limit: number; cursor?: string }) {
-      let query = menuReadDb('restaurants_read').select('restaurant_id', 'name', 'auto_accept');
-      if (q.cursor) query = query.where('restaurant_id', '>', q.cursor);
-      const rows = await query.orderBy('restaurant_id').limit(q.limit + 1);
+    /**
+     * Restaurants in restaurant_id order, keyset-paged on that id (it never changes, so a page never
+     * repeats or skips a restaurant that existed throughout, whatever is added or renamed meanwhile).
+     * `q` matches anywhere in the name, case-insensitively: the GIN index on the name's 1- and
+     * 2-character pieces (read-model migration 0002) finds the candidates, strpos confirms them.
+     */
+    async listRestaurants(q: { limit: number; cursor?: string; q?: string; category?: RestaurantCategory }) {
+      const filtered = (from: Knex.QueryBuilder) => {
+        let query = from;
+        if (q.cursor) query = query.where('restaurant_id', '>', q.cursor);
+        if (q.category) query = query.where('category', q.category);
+        return query;
+      };
+      const matching = (query: Knex.QueryBuilder) =>
+        // strpos, not LIKE: q is matched literally (no wildcards to escape), and the planner does not
+        // take the substring test for a rare condition on top of the pieces (it is nearly implied).
+        q.q ? query.whereRaw('name_grams @> query_grams(?)', [q.q]).whereRaw('strpos(lower(name), lower(?)) > 0', [q.q]) : query;
+      const columns = ['restaurant_id', 'name', 'auto_accept', 'category'];
+      let rows: Array<{ restaurant_id: string; name: string; auto_accept: boolean; category: string }> = [];
+      if (q.q) {
+        // Fast path for common words, whose pieces the planner may take for rare when they go
+        // together (강남 and 남점 in "강남점"): the next SEARCH_WINDOW restaurants in id order, checked
+        // one by one. Enough matches there fill the page; otherwise the index answers below.
+        const window = filtered(menuReadDb('restaurants_read').select([...columns, 'name_grams']))
+          .orderBy('restaurant_id')
+          .limit(SEARCH_WINDOW)
+          .as('w');
+        rows = await matching(menuReadDb.select(columns).from(window))
+          .orderBy('restaurant_id')
+          .limit(q.limit + 1);
+      }
+      if (rows.length <= q.limit) {
+        rows = await matching(filtered(menuReadDb('restaurants_read').select(columns)))
+          .orderBy('restaurant_id')
+          .limit(q.limit + 1);
+      }
       const page = rows.slice(0, q.limit);
       return {
-        restaurants: page.map((r) => ({ restaurantId: r.restaurant_id, name: r.name, autoAccept: r.auto_accept })),
+        restaurants: page.map((r) => ({ restaurantId: r.restaurant_id, name: r.name, autoAccept: r.auto_accept, category: r.category as RestaurantCategory })),
         nextCursor: rows.length > q.limit ? page[page.length - 1]!.restaurant_id : null,
       };
     },

@@ -45,4 +45,35 @@ export const menuReadMigrations: Migration[] = [
       await knex.schema.dropTable('restaurants_read');
     },
   },
+  {
+    // Finding a restaurant (GET /restaurants?q=&category=). Korean names are searched by substring,
+    // and Korean words are often two syllables (치킨), which a trigram index (pg_trgm) cannot serve.
+    // So the read model keeps the set of 1- and 2-character pieces of each lower-cased name in a
+    // generated column with a GIN index: a query's 2-character pieces (or its one character) must all
+    // be in the set, then `name ILIKE '%q%'` checks the row. Works for any script and any length >= 1,
+    // needs no extension, and the projector does not write it (Postgres computes it).
+    name: '0002_restaurant_search',
+    async up(knex: Knex) {
+      await knex.raw(`
+        CREATE FUNCTION name_grams(s text) RETURNS text[]
+          LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+          RETURN ARRAY(SELECT DISTINCT substr(lower(s), i, n)
+                         FROM generate_series(1, char_length(s)) AS i, (VALUES (1), (2)) AS v(n)
+                        WHERE i + n - 1 <= char_length(s))`);
+      await knex.raw(`
+        CREATE FUNCTION query_grams(q text) RETURNS text[]
+          LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+          RETURN CASE WHEN char_length(q) = 1 THEN ARRAY[lower(q)]
+                      ELSE ARRAY(SELECT DISTINCT substr(lower(q), i, 2) FROM generate_series(1, char_length(q) - 1) AS i) END`);
+      await knex.raw("ALTER TABLE restaurants_read ADD COLUMN category text NOT NULL DEFAULT 'korean'");
+      await knex.raw('ALTER TABLE restaurants_read ADD COLUMN name_grams text[] GENERATED ALWAYS AS (name_grams(name)) STORED');
+      await knex.raw('CREATE INDEX restaurants_read_name_grams ON restaurants_read USING gin (name_grams)');
+      await knex.raw('CREATE INDEX restaurants_read_category ON restaurants_read (category, restaurant_id)');
+    },
+    async down(knex: Knex) {
+      await knex.raw('ALTER TABLE restaurants_read DROP COLUMN name_grams, DROP COLUMN category');
+      await knex.raw('DROP FUNCTION query_grams(text)');
+      await knex.raw('DROP FUNCTION name_grams(text)');
+    },
+  },
 ];

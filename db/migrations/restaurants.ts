@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { RESTAURANT_CATEGORIES } from '../../lib/workflow-safe/domain';
 import type { Migration } from './index';
 
 export const restaurantsMigrations: Migration[] = [
@@ -45,6 +46,23 @@ export const restaurantsMigrations: Migration[] = [
       await knex.schema.dropTable('tickets');
       await knex.schema.dropTable('menu_items');
       await knex.schema.dropTable('restaurants');
+    },
+  },
+  {
+    // What a restaurant mainly serves, for GET /restaurants?category=. Existing rows become 'korean'.
+    // The publication streams every column, so the projector carries it to the read model.
+    name: '0002_restaurant_category',
+    async up(knex: Knex) {
+      await knex.schema.alterTable('restaurants', (t) => {
+        t.text('category').notNullable().defaultTo('korean');
+      });
+      const list = RESTAURANT_CATEGORIES.map((c) => `'${c}'`).join(',');
+      await knex.raw(`ALTER TABLE restaurants ADD CONSTRAINT restaurants_category_check CHECK (category IN (${list}))`);
+    },
+    async down(knex: Knex) {
+      await knex.schema.alterTable('restaurants', (t) => {
+        t.dropColumn('category');
+      });
     },
   },
 ];

@@ -143,7 +143,7 @@ function deletes(map: Map<string, Pending>): string[] {
   return out;
 }
 
-const RESTAURANT_COLUMNS = ['name', 'auto_accept'] as const;
+const RESTAURANT_COLUMNS = ['name', 'auto_accept', 'category'] as const;
 const MENU_ITEM_COLUMNS = ['restaurant_id', 'name', 'price', 'status', 'version'] as const;
 
 /** Values go to Postgres as text arrays and are cast there, whatever type parsers decoded them. */
@@ -163,14 +163,18 @@ export function pgArray(values: Array<string | null>): Knex.Value {
 async function upsertRestaurants(trx: Knex.Transaction, rows: UpsertEntry[]): Promise<void> {
   if (rows.length === 0) return;
   await trx.raw(
-    `INSERT INTO restaurants_read (restaurant_id, name, auto_accept, source_lsn, updated_at)
-     SELECT * FROM unnest(?::text[], ?::text[], ?::boolean[], ?::pg_lsn[], ?::timestamptz[])
+    // A change written before the source had a category (restaurants migration 0002) has none: such
+    // restaurants were all 'korean', the column's default.
+    `INSERT INTO restaurants_read (restaurant_id, name, auto_accept, category, source_lsn, updated_at)
+     SELECT id, name, auto_accept, COALESCE(category, 'korean'), lsn, at
+       FROM unnest(?::text[], ?::text[], ?::boolean[], ?::text[], ?::pg_lsn[], ?::timestamptz[]) AS t(id, name, auto_accept, category, lsn, at)
      ON CONFLICT (restaurant_id) DO UPDATE SET name = excluded.name, auto_accept = excluded.auto_accept,
-       source_lsn = excluded.source_lsn, updated_at = excluded.updated_at`,
+       category = excluded.category, source_lsn = excluded.source_lsn, updated_at = excluded.updated_at`,
     [
       pgArray(rows.map(([k]) => k)),
       pgArray(rows.map(([, p]) => text(p.row.name))),
       pgArray(rows.map(([, p]) => text(p.row.auto_accept))),
+      pgArray(rows.map(([, p]) => text(p.row.category))),
       pgArray(rows.map(([, p]) => formatLsn(p.lsn))),
       pgArray(rows.map(([, p]) => iso(p.commitTimeMs))),
     ],

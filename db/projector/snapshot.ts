@@ -59,9 +59,9 @@ export async function resyncFromSnapshot(opts: ResyncOptions): Promise<ResyncRes
       const lsn = formatLsn(slot.consistentLsn);
       const restaurants = await copyTable(reader, pageSize, 'restaurants', 'restaurant_id', (rows) =>
         trx.raw(
-          `INSERT INTO restaurants_read (restaurant_id, name, auto_accept, source_lsn, updated_at)
-           SELECT r.*, ?::pg_lsn, ?::timestamptz FROM unnest(?::text[], ?::text[], ?::boolean[]) AS r`,
-          [lsn, snapshotAt, col(rows, 'restaurant_id'), col(rows, 'name'), col(rows, 'auto_accept')],
+          `INSERT INTO restaurants_read (restaurant_id, name, auto_accept, category, source_lsn, updated_at)
+           SELECT r.*, ?::pg_lsn, ?::timestamptz FROM unnest(?::text[], ?::text[], ?::boolean[], ?::text[]) AS r`,
+          [lsn, snapshotAt, col(rows, 'restaurant_id'), col(rows, 'name'), col(rows, 'auto_accept'), col(rows, 'category')],
         ),
       );
       const menuItems = await copyTable(reader, pageSize, 'menu_items', 'menu_id', (rows) =>
@@ -109,7 +109,8 @@ async function copyTable(
   pk: string,
   insert: (rows: Array<Record<string, unknown>>) => Promise<unknown>,
 ): Promise<number> {
-  const columns = table === 'restaurants' ? 'restaurant_id, name, auto_accept' : 'menu_id, restaurant_id, name, price::text AS price, status, version';
+  const columns =
+    table === 'restaurants' ? 'restaurant_id, name, auto_accept, category' : 'menu_id, restaurant_id, name, price::text AS price, status, version';
   let after: string | null = null;
   let total = 0;
   for (;;) {

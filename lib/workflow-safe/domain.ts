@@ -14,6 +14,10 @@ export type TicketStatus = (typeof TICKET_STATUSES)[number];
 export const MENU_ITEM_STATUSES = ['ON_SALE', 'SOLD_OUT', 'HIDDEN'] as const;
 export type MenuItemStatus = (typeof MENU_ITEM_STATUSES)[number];
 
+/** What a restaurant mainly serves: the `category` filter of GET /restaurants. */
+export const RESTAURANT_CATEGORIES = ['korean', 'chinese', 'japanese', 'western', 'chicken', 'pizza', 'burger', 'snack', 'cafe', 'late_night'] as const;
+export type RestaurantCategory = (typeof RESTAURANT_CATEGORIES)[number];
+
 /** Why an order ended REJECTED or CANCELLED; also the ApplicationFailure type of business failures. */
 export const FAILURE_REASONS = [
   'PAYMENT_DECLINED',

@@ -1,4 +1,5 @@
-// Restaurants, paged (GET /restaurants?limit=&cursor=), and the orders placed from this browser.
+// Restaurants, searched by name and paged (GET /restaurants?q=&limit=&cursor=), and the orders placed
+// from this browser.
 import { useState } from 'preact/hooks';
 import { api } from '../lib/api';
 import { usePoll } from '../lib/hooks';
@@ -17,13 +18,16 @@ export function RestaurantList({ session }: { session: Session }) {
   const [page, setPage] = useState(0);
   const [data, setData] = useState<RestaurantPage>();
   const [error, setError] = useState<string>();
+  // What the box holds, and the search the list shows (set on submit; empty: every restaurant).
+  const [typed, setTyped] = useState('');
+  const [search, setSearch] = useState('');
   const orders = rememberedOrders(session.sub);
 
   usePoll(
     async (signal) => {
       try {
         const cursor = cursors[page];
-        const q = new URLSearchParams({ limit: String(PAGE_SIZE), ...(cursor ? { cursor } : {}) });
+        const q = new URLSearchParams({ limit: String(PAGE_SIZE), ...(search ? { q: search } : {}), ...(cursor ? { cursor } : {}) });
         // The token goes along so that a refused token is noticed here, before checkout.
         setData(await api<RestaurantPage>(`/restaurants?${q}`, { token: session.token, signal }));
         setError(undefined);
@@ -32,7 +36,7 @@ export function RestaurantList({ session }: { session: Session }) {
       }
     },
     60_000,
-    [page, session.token],
+    [page, search, session.token],
   );
 
   const next = () => {
@@ -45,6 +49,33 @@ export function RestaurantList({ session }: { session: Session }) {
   return (
     <>
       <h1 tabIndex={-1}>{t.restaurants}</h1>
+      <form
+        class="search-form"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          // A new search starts again from its first page.
+          setSearch(typed.trim());
+          setCursors([undefined]);
+          setPage(0);
+        }}
+      >
+        <label for="restaurant-search" class="visually-hidden">
+          {t.searchRestaurants}
+        </label>
+        <input
+          id="restaurant-search"
+          type="search"
+          maxLength={50}
+          autocomplete="off"
+          placeholder={t.searchRestaurantsHint}
+          value={typed}
+          onInput={(e) => setTyped((e.target as HTMLInputElement).value)}
+        />
+        <button type="submit" class="button primary small">
+          {t.search}
+        </button>
+      </form>
       {error && (
         <p class="notice error" role="alert">
           {error}
@@ -53,6 +84,7 @@ export function RestaurantList({ session }: { session: Session }) {
       {!data && !error && <p class="muted">{t.loading}</p>}
       {data && (
         <>
+          {data.restaurants.length === 0 && <p class="empty">{t.noRestaurantsFound}</p>}
           <ul class="restaurant-grid" role="list">
             {data.restaurants.map((r) => (
               <li key={r.restaurantId}>

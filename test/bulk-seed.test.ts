@@ -1,0 +1,101 @@
+import { bulkSeedRestaurants } from '../db/bulk-seed';
+import { menuIdFor, restaurantIdFor } from '../db/seed';
+import { RESTAURANT_CATEGORIES } from '../lib/workflow-safe/domain';
+import { createTestDatabases, type TestDatabases } from './support/databases';
+import { startTestProjector, type TestProjector } from './support/projector';
+
+// `npm run seed`'s generator at a small size: counts, realistic rows, the same rows for the same
+// seed (and others for another), a re-run that adds nothing, and the projector's snapshot of it.
+describe('bulk seed (npm run seed -- --restaurants N)', () => {
+  let a: TestDatabases;
+  let b: TestDatabases;
+  let projector: TestProjector | undefined;
+  const N = 2000;
+
+  beforeAll(async () => {
+    a = await createTestDatabases('bulkseed-a');
+    b = await createTestDatabases('bulkseed-b');
+  });
+  afterAll(async () => {
+    await projector?.stop();
+    await a?.destroy();
+    await b?.destroy();
+  });
+
+  /** Every restaurant and item, as one digest. */
+  const digest = async (dbs: TestDatabases) =>
+    (
+      await dbs.restaurants.raw(`SELECT md5(string_agg(restaurant_id || name || auto_accept || category, ',' ORDER BY restaurant_id)) AS r,
+                                        (SELECT md5(string_agg(menu_id || restaurant_id || name || price, ',' ORDER BY menu_id)) FROM menu_items) AS m
+                                   FROM restaurants`)
+    ).rows[0] as { r: string; m: string };
+
+  it('inserts N restaurants with 10 items each, in batches with progress, and nothing on a second run', async () => {
+    const progress: number[] = [];
+    const first = await bulkSeedRestaurants(a.restaurants, { restaurants: N, seed: 7, batch: 500, onProgress: (p) => progress.push(p.restaurants) });
+    expect(first).toEqual({ restaurants: N, items: N * 10 });
+    expect(progress).toEqual([500, 1000, 1500, 2000]);
+    expect(Number((await a.restaurants('restaurants').count('* as n').first())?.n)).toBe(N);
+    expect(Number((await a.restaurants('menu_items').count('* as n').first())?.n)).toBe(N * 10);
+    expect(await bulkSeedRestaurants(a.restaurants, { restaurants: N, seed: 7, batch: 500 })).toEqual({ restaurants: 0, items: 0 });
+  });
+
+  it('makes Korean names, every category, distinct dishes per restaurant and plausible prices', async () => {
+    const r = await a.restaurants('restaurants').where({ restaurant_id: 'rst_0042' }).first();
+    expect(r.name).toMatch(/^\S+ \S+ \S+점$/);
+    expect(r.name).toMatch(/[가-힣]/);
+    const categories = (await a.restaurants('restaurants').distinct('category')).map((c: { category: string }) => c.category).sort();
+    expect(categories).toEqual([...RESTAURANT_CATEGORIES].sort());
+    const dup = await a.restaurants.raw('SELECT restaurant_id FROM menu_items GROUP BY restaurant_id HAVING count(DISTINCT name) <> count(*) LIMIT 1');
+    expect(dup.rows).toEqual([]);
+    const prices = (await a.restaurants.raw('SELECT min(price)::int AS lo, max(price)::int AS hi FROM menu_items')).rows[0];
+    expect(prices.lo).toBeGreaterThanOrEqual(1000);
+    expect(prices.hi).toBeLessThanOrEqual(40000);
+    expect(Number((await a.restaurants('restaurants').where({ auto_accept: true }).count('* as n').first())?.n)).toBe(Math.floor(N / 3));
+  });
+
+  it('is deterministic for a seed: the same rows in another database; another seed gives other rows', async () => {
+    await bulkSeedRestaurants(b.restaurants, { restaurants: N, seed: 7 });
+    expect(await digest(b)).toEqual(await digest(a));
+    await b.restaurants('menu_items').delete();
+    await b.restaurants('restaurants').delete();
+    await bulkSeedRestaurants(b.restaurants, { restaurants: N, seed: 8 });
+    const other = await digest(b);
+    const same = await digest(a);
+    expect(other.r).not.toBe(same.r);
+    expect(other.m).not.toBe(same.m);
+  });
+
+  it("the projector's snapshot brings all of it to the read model", async () => {
+    projector = await startTestProjector(a, 'bulkseed');
+    await projector.waitForCatchUp();
+    expect(Number((await a.menuRead('restaurants_read').count('* as n').first())?.n)).toBe(N);
+    expect(Number((await a.menuRead('menu_items_read').count('* as n').first())?.n)).toBe(N * 10);
+    const chicken = await a.menuRead('restaurants_read').where({ category: 'chicken' }).count('* as n').first();
+    expect(chicken).toEqual(await a.restaurants('restaurants').where({ category: 'chicken' }).count('* as n').first());
+  });
+
+  it('names restaurants past 9,999 as db/seed.ts does (rst_10000, mnu_10000_01), without collisions', async () => {
+    expect(await bulkSeedRestaurants(b.restaurants, { from: 9998, restaurants: 4, itemsPerRestaurant: 2 })).toEqual({ restaurants: 4, items: 8 });
+    for (const n of [9998, 9999, 10000, 10001]) {
+      expect(
+        await b
+          .restaurants('restaurants')
+          .where({ restaurant_id: restaurantIdFor(n) })
+          .first(),
+      ).toBeDefined();
+      expect(
+        await b
+          .restaurants('menu_items')
+          .where({ menu_id: menuIdFor(n, 2), restaurant_id: restaurantIdFor(n) })
+          .first(),
+      ).toBeDefined();
+    }
+  });
+
+  it('refuses sizes it cannot name', async () => {
+    await expect(bulkSeedRestaurants(a.restaurants, { restaurants: -1 })).rejects.toThrow(/restaurants/);
+    await expect(bulkSeedRestaurants(a.restaurants, { restaurants: 1, itemsPerRestaurant: 100 })).rejects.toThrow(/items/);
+    await expect(bulkSeedRestaurants(a.restaurants, { restaurants: 1, from: 0 })).rejects.toThrow(/from/);
+  });
+});
