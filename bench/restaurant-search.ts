@@ -7,6 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createMenuService } from '../api/services/menus';
 import { createDb } from '../db/knex';
+import { PLACES as SEED_PLACES } from '../db/bulk-seed';
 import { migrateLatest } from '../db/migrations';
 import { RESTAURANT_CATEGORIES } from '../lib/workflow-safe/domain';
 import { startPostgres } from '../lib/node/embedded-postgres';
@@ -34,28 +35,8 @@ const BRANDS = [
   '봉구스밥버거',
   '한솥도시락',
 ];
-const PLACES = [
-  '강남',
-  '홍대',
-  '신촌',
-  '종로',
-  '잠실',
-  '성수',
-  '이태원',
-  '판교',
-  '서면',
-  '동성로',
-  '수원역',
-  '일산',
-  '분당',
-  '노원',
-  '건대입구',
-  '합정',
-  '을지로',
-  '여의도',
-  '목동',
-  '광교',
-];
+// The seed's first 20 places (db/bulk-seed.ts).
+const PLACES = SEED_PLACES.slice(0, 20);
 
 const QUERIES: Array<Record<string, string>> = [
   { q: '치킨' },

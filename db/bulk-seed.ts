@@ -75,7 +75,7 @@ const KINDS: Array<[string, RestaurantCategory]> = [
   ['곱창', 'late_night'],
 ];
 
-const PLACES = [
+export const PLACES = [
   '강남',
   '홍대',
   '신촌',

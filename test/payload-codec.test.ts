@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { runToExit } from './support/processes';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -155,7 +155,6 @@ describe('decodePayloadsIn (reading a fetched history)', () => {
 });
 
 describe('processes without a keyring in production', () => {
-  const ROOT = path.resolve(__dirname, '..');
   it.each(['api/server.ts', 'workers/payment-worker.ts', 'scripts/replay.ts'])(
     '%s exits at start, before connecting to Temporal',
     async (entry) => {
@@ -167,13 +166,7 @@ describe('processes without a keyring in production', () => {
         TEMPORAL_ADDRESS: '127.0.0.1:1',
         LOG_LEVEL: 'silent',
       };
-      const child = spawn(process.execPath, ['--import', 'tsx', entry, 'order-x'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let output = '';
-      child.stdout.on('data', (d) => (output += String(d)));
-      child.stderr.on('data', (d) => (output += String(d)));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-      clearTimeout(timer);
+      const { code, output } = await runToExit(entry, env, ['order-x']);
       expect(code).toBe(1);
       expect(output).toContain('PAYLOAD_KEYS or PAYLOAD_KEYS_FILE must be set in production');
       expect(output).not.toMatch(/listening|not reachable|replaying/);

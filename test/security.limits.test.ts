@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
+import { runToExit } from './support/processes';
 import { TEST_ONLY_PAYLOAD_KEYS } from './support/payload-keys';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { createApp, type ApiDeps } from '../api/app';
 import { menuIdFor, restaurantIdFor } from '../db/seed';
 import { loadConfig } from '../lib/node/config';
@@ -14,7 +13,6 @@ import { http, startStack, TEST_SECRET, type TestStack } from './support/stack';
 // steering card tokens refused in production, the Temporal link kept from customers, and the payment
 // worker refusing the PSP sandbox in production. No workers run: every order stays PENDING, in flight.
 
-const ROOT = path.resolve(__dirname, '..');
 const AUTO = restaurantIdFor(3);
 
 describe('order limits and production guards (real stack, no workers)', () => {
@@ -215,13 +213,7 @@ describe('the payment worker and the PSP sandbox in production', () => {
       TEMPORAL_ADDRESS: '127.0.0.1:1',
       LOG_LEVEL: 'silent',
     };
-    const child = spawn(process.execPath, ['--import', 'tsx', 'workers/payment-worker.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d) => (output += String(d)));
-    child.stderr.on('data', (d) => (output += String(d)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    clearTimeout(timer);
+    const { code, output } = await runToExit('workers/payment-worker.ts', env);
     expect(code).toBe(1);
     expect(output).toContain('is the PSP sandbox: the payment worker refuses to start against it in production');
     expect(output).not.toContain('Temporal not reachable');

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { runToExit } from './support/processes';
 import path from 'node:path';
 import { SignJWT } from 'jose';
 import { menuIdFor, restaurantIdFor } from '../db/seed';
@@ -232,13 +233,7 @@ describe('the secret comes from the environment', () => {
 
   it('the API process exits at start in production without AUTH_SECRET, before listening or connecting', async () => {
     const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, NODE_ENV: 'production', PORT: '0', TEMPORAL_ADDRESS: '127.0.0.1:1', LOG_LEVEL: 'silent' };
-    const child = spawn(process.execPath, ['--import', 'tsx', 'api/server.ts'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d) => (output += String(d)));
-    child.stderr.on('data', (d) => (output += String(d)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    clearTimeout(timer);
+    const { code, output } = await runToExit('api/server.ts', env);
     expect(code).toBe(1);
     expect(output).toContain('AUTH_SECRET must be set in production');
     expect(output).not.toContain('API listening');

@@ -39,3 +39,18 @@ export function startServiceProcess(file: string, env: Record<string, string>): 
     },
   };
 }
+
+/**
+ * Runs an entry point with exactly `env` (nothing inherited) until it exits, SIGKILLed after 30 s:
+ * its exit code and everything it printed. For processes that must refuse to start.
+ */
+export async function runToExit(file: string, env: NodeJS.ProcessEnv, args: string[] = []): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, file), ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += String(d)));
+  child.stderr!.on('data', (d) => (output += String(d)));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  clearTimeout(timer);
+  return { code, output };
+}
