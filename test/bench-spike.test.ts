@@ -1,4 +1,4 @@
-import { spikeBase, spikeFigures, spikeSettings, spikeTargetRows, type SpikeMarks } from '../bench/lib/spike-phase';
+import { reportSpike, spikeBase, spikeFigures, spikeSettings, spikeTargetRows, type SpikeMarks, type SpikeResult } from '../bench/lib/spike-phase';
 import type { OrderRecord } from '../bench/lib/orders';
 import { runToExit } from './support/processes';
 
@@ -100,6 +100,39 @@ describe('bench spike phase', () => {
     expect(f.drainSeconds).toBeUndefined();
     expect(f.unsettledBeforeBurstEnd).toBe(1);
     expect(f.perSecond.at(-1)!.backlog).toBe(1);
+  });
+
+  it('reports per stage, in windows that never straddle two stages, and keeps the target figures in the summary', () => {
+    const m = marks({ endMs: at(90) });
+    const recs = [order('steady', 0.5, 20, 0.9), order('burst', 2.2, 300, 3.1), order('burst', 2.4, 450, 5.3), order('recovery', 4.2, 10, 4.6)];
+    const result: SpikeResult = {
+      ...spikeFigures(recs, m),
+      base: { rate: 2, source: '--spike-base' },
+      settings: spikeSettings(() => undefined, true),
+      marks: m,
+      audit: { orders: 4, byStatus: { CONFIRMED: 4 }, violationsByKind: {}, doubleCharges: 0, violations: 0, examples: [] },
+      loadavgAtEnd: 1,
+    };
+    const rep = { out: [] as string[], summary: {} as Record<string, unknown> };
+    reportSpike(rep, result);
+    const text = rep.out.join('\n');
+    // 90 s in at most 40 rows: windows of 3 s, cut short where a stage ends.
+    expect(text).toContain('per 3 s');
+    expect(text).toMatch(/\n {2}0-2 +steady +0\.5 +0\.5 +20 +0 +0 +0 +0\.5 +400\n/);
+    expect(text).toMatch(/\n {2}2-4 +burst +1\.0 +1\.0 +450 +0 +1 +0 +0\.5 +900\n/);
+    expect(text).toMatch(/\n {2}4-7 +recovery /);
+    expect(text).toContain('drained 1.3 s after the burst');
+    expect(text).toContain('4 orders (CONFIRMED 4); 0 violations');
+    expect(rep.summary).toMatchObject({
+      spikeBurstRate: 10,
+      spikeBurstAcceptedPct: 100,
+      spikeBurstPostP99Ms: 450,
+      spikeErrors: 0,
+      spikeDrainSeconds: 1.3,
+      spikeAuditViolations: 0,
+    });
+    reportSpike(rep, undefined);
+    expect(rep.out.join('\n')).toBe(text);
   });
 
   it('judges the targets: every burst order accepted, POST p99 under 500 ms, no error or violation, drained within 5 minutes', () => {

@@ -144,30 +144,18 @@ export async function runSpikePhase(o: SpikeRunOptions): Promise<SpikeResult> {
     `spike (base ${o.base.rate}/s from ${o.base.source}): ${rates.steady}/s for ${settings.steadySeconds} s, ${rates.burst}/s for ${settings.burstSeconds} s, ` +
       `then ${rates.recovery}/s until the backlog has drained (at most ${settings.drainMaxSeconds} s)`,
   );
-  const pending: Array<Promise<unknown>> = [];
-  const drops: SpikeMarks['drops'] = [];
   const startMs = Date.now();
-  const burstStartMs = startMs + settings.steadySeconds * 1000;
-  const burstEndMs = burstStartMs + settings.burstSeconds * 1000;
-  await offerStage(driver, 'steady', rates.steady, { startMs, endMs: burstStartMs }, pending, drops);
-  await offerStage(driver, 'burst', rates.burst, { startMs: burstStartMs, endMs: burstEndMs }, pending, drops);
-  say(`spike: burst over; ${driver.openCount()} orders not final, ${driver.inFlight} POSTs waiting`);
-  const before = driver.records.filter((r) => r.phase === label('steady') || r.phase === label('burst'));
-  const offerEndMs = await offerStage(
-    driver,
-    'recovery',
-    rates.recovery,
-    { startMs: burstEndMs, endMs: burstEndMs + settings.drainMaxSeconds * 1000 },
-    pending,
-    drops,
-    () => before.every(settled),
+  const progress = setInterval(
+    () => say(`spike: ${Math.round((Date.now() - startMs) / 1000)} s, ${driver.openCount()} orders not final, ${driver.inFlight} POSTs waiting`),
+    15_000,
   );
-  await Promise.all(pending);
-  await driver.settle(label('recovery'), 60_000);
-  const marks: SpikeMarks = { startMs, burstStartMs, burstEndMs, offerEndMs, endMs: Date.now(), rates, drops };
-  for (const stage of SPIKE_STAGES) {
-    o.phase(`spike ${stage}`, ...stageWindow(marks, stage));
+  let marks: SpikeMarks;
+  try {
+    marks = await offerSpike(driver, rates, settings, startMs, say);
+  } finally {
+    clearInterval(progress);
   }
+  for (const stage of SPIKE_STAGES) o.phase(`spike ${stage}`, ...stageWindow(marks, stage));
   const figures = spikeFigures(driver.records, marks);
   say(
     `spike: burst ${figures.stages.burst.accepted}/${figures.stages.burst.offered} accepted, POST p99 ${ms(figures.stages.burst.postMs.p99)} ms; ` +
@@ -176,6 +164,32 @@ export async function runSpikePhase(o: SpikeRunOptions): Promise<SpikeResult> {
   say('spike: audit (with the PSP books)');
   const audit = await auditAfterSpike(o.audit);
   return { base: o.base, settings, marks, ...figures, audit, loadavgAtEnd: os.loadavg()[0]! };
+}
+
+/**
+ * One arrival schedule across the stages (each starts when the last one was due to end, whatever
+ * the answers), then a wait of at most a minute for the recovery's own orders to settle.
+ */
+async function offerSpike(
+  driver: OrderDriver,
+  rates: Record<SpikeStage, number>,
+  settings: SpikeSettings,
+  startMs: number,
+  say: (msg: string) => void,
+): Promise<SpikeMarks> {
+  const pending: Array<Promise<unknown>> = [];
+  const drops: SpikeMarks['drops'] = [];
+  const burstStartMs = startMs + settings.steadySeconds * 1000;
+  const burstEndMs = burstStartMs + settings.burstSeconds * 1000;
+  await offerStage(driver, 'steady', rates.steady, { startMs, endMs: burstStartMs }, pending, drops);
+  await offerStage(driver, 'burst', rates.burst, { startMs: burstStartMs, endMs: burstEndMs }, pending, drops);
+  say(`spike: burst over; ${driver.openCount()} orders not final, ${driver.inFlight} POSTs waiting`);
+  const before = driver.records.filter((r) => r.phase === label('steady') || r.phase === label('burst'));
+  const recovery = { startMs: burstEndMs, endMs: burstEndMs + settings.drainMaxSeconds * 1000 };
+  const offerEndMs = await offerStage(driver, 'recovery', rates.recovery, recovery, pending, drops, () => before.every(settled));
+  await Promise.all(pending);
+  await driver.settle(label('recovery'), 60_000);
+  return { startMs, burstStartMs, burstEndMs, offerEndMs, endMs: Date.now(), rates, drops };
 }
 
 function stageWindow(m: SpikeMarks, stage: SpikeStage): [number, number] {
@@ -387,7 +401,7 @@ export type SpikeResult = SpikeFigures & {
 // Report
 
 const ms = (v: number) => (Number.isFinite(v) ? Math.round(v) : v > 0 ? Infinity : NaN);
-const cell = (v: number) => (Number.isFinite(v) ? String(Math.round(v)) : v > 0 ? '∞' : '-');
+const cell = (v: number) => (Number.isFinite(v) ? String(Math.round(v)) : v === Infinity ? '∞' : '-');
 
 function textTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -395,28 +409,31 @@ function textTable(header: string[], rows: string[][]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-/** The per-second timeline in windows of `every` seconds (the JSON keeps every second). */
+/** The per-second timeline in windows of at most `every` seconds within a stage (the JSON keeps every second). */
 function timelineRows(s: SpikeResult, every: number): string[][] {
-  const rows: string[][] = [];
-  for (let i = 0; i < s.perSecond.length; i += every) {
-    const w = s.perSecond.slice(i, i + every);
+  const windows: SpikeSecond[][] = [];
+  for (const p of s.perSecond) {
+    const w = windows[windows.length - 1];
+    if (w && w.length < every && w[0]!.stage === p.stage) w.push(p);
+    else windows.push([p]);
+  }
+  return windows.map((w) => {
     const sum = (f: (p: SpikeSecond) => number) => w.reduce((a, p) => a + f(p), 0);
-    const max = (f: (p: SpikeSecond) => number) => w.reduce((a, p) => (Number.isFinite(f(p)) ? Math.max(a, f(p)) : a), NaN);
+    const worst = (f: (p: SpikeSecond) => number) => Math.max(...w.map(f).filter((v) => typeof v === 'number' && !Number.isNaN(v)));
     const last = w[w.length - 1]!;
-    rows.push([
+    return [
       `${w[0]!.t}-${last.t + 1}`,
       w[0]!.stage,
       (sum((p) => p.offered) / w.length).toFixed(1),
       (sum((p) => p.accepted) / w.length).toFixed(1),
-      cell(max((p) => p.postP99)),
+      cell(worst((p) => p.postP99)),
       String(sum((p) => p.errors)),
       String(last.backlog),
       String(last.postsWaiting),
       (sum((p) => p.confirmed) / w.length).toFixed(1),
-      cell(max((p) => p.confirmP99)),
-    ]);
-  }
-  return rows;
+      cell(worst((p) => p.confirmP99)),
+    ];
+  });
 }
 
 /** The spike's section of the bench's stdout report; its figures go into `summary` (kept in the JSON). */
