@@ -471,7 +471,7 @@ export function reportSpike({ out, summary }: { out: string[]; summary: Record<s
   out.push(
     `backlog (accepted, not final): ${s.backlogAtBurstEnd} at the burst's end, peak ${s.peakBacklog.orders} at ${s.peakBacklog.t} s; ` +
       (s.drainSeconds !== undefined
-        ? `drained ${s.drainSeconds} s after the burst's end`
+        ? `drained ${s.drainSeconds} s after the burst's end${s.drainSeconds > s.settings.drainMaxSeconds ? ` (after the recovery's arrivals stopped at ${s.settings.drainMaxSeconds} s)` : ''}`
         : `NOT drained: ${s.unsettledBeforeBurstEnd} orders placed before the burst's end not final after ${s.settings.drainMaxSeconds} s`),
   );
   const samples = SPIKE_STAGES.flatMap((k) => st[k].errorsSample);
