@@ -2,8 +2,8 @@
  * Lunch-rush benchmark: how close one machine gets to 9.2 M orders a day, what one order costs,
  * and what the durable saga costs against the same writes done without it.
  *
- *   npm run bench                  full run (~12 min on 2 cores): 100,000 menu items
- *   npm run bench -- --quick       short steps and a 20,000-item menu (~4 min), for trying things
+ *   npm run bench                  full run (~15-25 min on 2 cores, the spike's drain included): 100,000 menu items
+ *   npm run bench -- --quick       short steps, a 20 s burst and a 20,000-item menu (~6-10 min), for trying things
  *   npm run bench -- --help        every flag
  *
  * It starts the whole system as local processes (harness/local-stack.ts: embedded Postgres x2, the
@@ -70,7 +70,7 @@ import { bucketDelta, fractionAtOrBelow, histogramBuckets, histogramQuantile, ro
 const HELP = `
 npm run bench -- [flags]
 
-  --quick                      short steps, 20,000 menu items, fewer steps (~4 min)
+  --quick                      short steps, 20,000 menu items, fewer steps, a shorter spike (~6-10 min)
   --api URL                    drive a running stack instead of starting one (env: *_DATABASE_URL,
                                TEMPORAL_ADDRESS, PSP_URL, AUTH_SECRET, PROJECTOR_METRICS_PORT); no per-process CPU
   --phases LIST                idle,orders,baseline,menu,cdc,spike (default: all)
