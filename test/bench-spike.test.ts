@@ -110,7 +110,7 @@ describe('bench spike phase', () => {
       base: { rate: 2, source: '--spike-base' },
       settings: spikeSettings(() => undefined, true),
       marks: m,
-      audit: { orders: 4, byStatus: { CONFIRMED: 4 }, violationsByKind: {}, doubleCharges: 0, violations: 0, examples: [] },
+      audit: { orders: 4, byStatus: { CONFIRMED: 4 }, violationsByKind: {}, doubleCharges: 0, violations: 0, spikeViolations: 0, examples: [] },
       loadavgAtEnd: 1,
     };
     const rep = { out: [] as string[], summary: {} as Record<string, unknown> };

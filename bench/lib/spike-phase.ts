@@ -159,10 +159,11 @@ export async function runSpikePhase(o: SpikeRunOptions): Promise<SpikeResult> {
   const figures = spikeFigures(driver.records, marks);
   say(
     `spike: burst ${figures.stages.burst.accepted}/${figures.stages.burst.offered} accepted, POST p99 ${ms(figures.stages.burst.postMs.p99)} ms; ` +
-      `peak backlog ${figures.peakBacklog.orders}; drained ${figures.drainSeconds === undefined ? 'NOT' : `${figures.drainSeconds} s`} after the burst`,
+      `peak backlog ${figures.peakBacklog.orders}; ${figures.drainSeconds === undefined ? 'NOT drained' : `drained ${figures.drainSeconds} s after the burst`}`,
   );
   say('spike: audit (with the PSP books)');
-  const audit = await auditAfterSpike(o.audit);
+  const spikeOrders = new Set(driver.records.filter((r) => stageOf(r.phase) && r.orderId).map((r) => r.orderId!));
+  const audit = await auditAfterSpike(o.audit, spikeOrders);
   return { base: o.base, settings, marks, ...figures, audit, loadavgAtEnd: os.loadavg()[0]! };
 }
 
@@ -367,14 +368,24 @@ export interface SpikeAuditTarget {
 
 export type SpikeAudit = Pick<AuditReport, 'orders' | 'byStatus' | 'violationsByKind' | 'doubleCharges' | 'psp'> & {
   violations: number;
+  /** Of them, violations about the spike's own orders (the rest come from earlier phases). */
+  spikeViolations: number;
   examples: AuditReport['violations'];
 };
 
 /** scripts/audit.ts's check over every order of the run, with the PSP's books. */
-async function auditAfterSpike(t: SpikeAuditTarget): Promise<SpikeAudit> {
+async function auditAfterSpike(t: SpikeAuditTarget, spikeOrders: Set<string>): Promise<SpikeAudit> {
   const dbs = { orders: createDb(t.urls.orders, 2), payments: createDb(t.urls.payments, 2), restaurants: createDb(t.urls.restaurants, 2) };
   try {
-    const report = await runAudit({ ...dbs, stuckAfterSeconds: 900, temporalUiUrl: t.temporalUiUrl, namespace: t.namespace, psp: { url: t.pspUrl } });
+    const report = await runAudit({
+      ...dbs,
+      stuckAfterSeconds: 900,
+      temporalUiUrl: t.temporalUiUrl,
+      namespace: t.namespace,
+      psp: { url: t.pspUrl },
+      // Every violation listed, so that the spike's own can be counted.
+      maxListed: Number.MAX_SAFE_INTEGER,
+    });
     return {
       orders: report.orders,
       byStatus: report.byStatus,
@@ -382,6 +393,7 @@ async function auditAfterSpike(t: SpikeAuditTarget): Promise<SpikeAudit> {
       doubleCharges: report.doubleCharges,
       psp: report.psp,
       violations: violationCount(report),
+      spikeViolations: report.violations.filter((v) => spikeOrders.has(v.orderId)).length,
       examples: report.violations.slice(0, 10),
     };
   } finally {
@@ -480,7 +492,9 @@ export function reportSpike({ out, summary }: { out: string[]; summary: Record<s
   out.push(
     `audit (every order of the run, with the PSP's books): ${a.orders} orders (${Object.entries(a.byStatus)
       .map(([k, v]) => `${k} ${v}`)
-      .join(', ')}); ${a.violations} violations${a.violations > 0 ? ` (${JSON.stringify(a.violationsByKind)})` : ''}, ${a.doubleCharges} double charges` +
+      .join(
+        ', ',
+      )}); ${a.violations} violations${a.violations > 0 ? ` (${JSON.stringify(a.violationsByKind)}; ${a.spikeViolations} about the spike's orders)` : ''}, ${a.doubleCharges} double charges` +
       (a.psp ? `; PSP: ${a.psp.capturesStanding} captures standing, ${a.psp.holdsOpen} holds open` : ''),
   );
   Object.assign(summary, {
@@ -494,6 +508,7 @@ export function reportSpike({ out, summary }: { out: string[]; summary: Record<s
     spikeDrainSeconds: s.drainSeconds ?? null,
     spikeErrors: s.errors,
     spikeAuditViolations: a.violations,
+    spikeAuditViolationsOfSpikeOrders: a.spikeViolations,
     spikeDoubleCharges: a.doubleCharges,
   });
 }
