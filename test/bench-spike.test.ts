@@ -87,8 +87,10 @@ describe('bench spike phase', () => {
     expect(f.stages.burst).toMatchObject({ offered: 5, accepted: 3, acceptedPct: 60, httpErrors: 1, dropped: 1, rejected: 1, unfinished: 0, errors: 3 });
     expect(f.stages.burst.postMs.max).toBe(1500);
     expect(f.stages.burst.confirmMs.p99).toBe(Infinity);
-    expect(f.stages.recovery).toMatchObject({ accepted: 2, unfinished: 1, errors: 1 });
-    expect(f.errors).toBe(4);
+    // Not final is backlog, not an error.
+    expect(f.stages.recovery).toMatchObject({ accepted: 2, unfinished: 1, errors: 0 });
+    expect(f.errors).toBe(3);
+    expect(f.perSecond.map((p) => p.errors)).toEqual([0, 0, 0, 3, 0, 0, 0, 0]);
     expect(f.backlogAtBurstEnd).toBe(2);
     expect(f.peakBacklog).toEqual({ orders: 2, t: 3 });
     expect(f.drainSeconds).toBe(2.2);

@@ -208,7 +208,7 @@ export interface SpikeSecond {
   stage: SpikeStage;
   offered: number;
   accepted: number;
-  /** POST failures, dropped orders, and orders sent this second that were rejected or never settled. */
+  /** POST failures, dropped orders, and orders sent this second that ended REJECTED or CANCELLED (not final is backlog, not an error). */
   errors: number;
   postP99: number;
   confirmed: number;
@@ -266,7 +266,8 @@ function stageFigures(recs: OrderRecord[], dropped: number, rate: number): Spike
     dropped,
     rejected: rejected.length,
     unfinished: unfinished.length,
-    errors: httpErrors + dropped + rejected.length + unfinished.length,
+    // An accepted order not final yet is backlog (see `unfinished` and the drain), not an error.
+    errors: httpErrors + dropped + rejected.length,
     postMs: summarize(recs.filter((r) => r.postMs !== undefined).map((r) => r.postMs!)),
     confirmMs: summarize(confirmed.map((r) => r.doneAtMs! - r.sentMs).concat([...rejected, ...unfinished].map(() => Infinity))),
     errorsSample: [...new Set(recs.filter((r) => r.error).map((r) => r.error!))]
@@ -328,7 +329,7 @@ function secondsOf(recs: OrderRecord[], marks: SpikeMarks): SpikeSecond[] {
     sent.offered += 1;
     if (r.postMs !== undefined) sent.post.push(r.postMs);
     if (r.orderId) sent.accepted += 1;
-    if (!r.orderId || r.finalStatus !== 'CONFIRMED') sent.errors += 1;
+    if (!r.orderId || (r.finalStatus !== undefined && r.finalStatus !== 'CONFIRMED')) sent.errors += 1;
     if (r.finalStatus === 'CONFIRMED') row(r.doneAtMs!).conf.push(r.doneAtMs! - r.sentMs);
     // Counted at the end of every second it spans: waiting for its answer, then not yet final.
     const answeredAt = r.postMs === undefined ? Infinity : r.sentMs + r.postMs;
@@ -464,7 +465,7 @@ export function reportSpike({ out, summary }: { out: string[]; summary: Record<s
   );
   out.push(
     textTable(
-      ['stage', 'rate/s', 'offered', 'accepted', 'accepted %', 'POST p50', 'POST p99', 'POST max', 'CONF p50', 'CONF p99', 'errors'],
+      ['stage', 'rate/s', 'offered', 'accepted', 'accepted %', 'POST p50', 'POST p99', 'POST max', 'CONF p50', 'CONF p99', 'errors', 'not final'],
       SPIKE_STAGES.map((k) => [
         k,
         String(st[k].rate),
@@ -477,6 +478,7 @@ export function reportSpike({ out, summary }: { out: string[]; summary: Record<s
         cell(st[k].confirmMs.p50),
         cell(st[k].confirmMs.p99),
         String(st[k].errors),
+        String(st[k].unfinished),
       ]),
     ),
   );
@@ -507,6 +509,7 @@ export function reportSpike({ out, summary }: { out: string[]; summary: Record<s
     spikePeakBacklog: s.peakBacklog.orders,
     spikeDrainSeconds: s.drainSeconds ?? null,
     spikeErrors: s.errors,
+    spikeNotFinal: SPIKE_STAGES.reduce((n, k) => n + st[k].unfinished, 0),
     spikeAuditViolations: a.violations,
     spikeAuditViolationsOfSpikeOrders: a.spikeViolations,
     spikeDoubleCharges: a.doubleCharges,
