@@ -28,6 +28,19 @@ export function createProjectorMetrics(registry: Registry, slotName: string, rep
       registers: [registry],
     });
 
+  // Every reason's series from the start (at 0): the first self-healing re-sync is then an increase
+  // Prometheus can see (a series born at 1 has no increase), and the CdcReplicaResynced alert fires.
+  const reasons: ResyncReason[] = [
+    'first_start',
+    'requested',
+    'slot_missing',
+    'slot_invalidated',
+    'slot_plugin',
+    'publication_changed',
+    'slot_ahead',
+    'far_behind',
+  ];
+  for (const reason of reasons) resyncs.labels({ ...labels, reason }).inc(0);
   return {
     lagBytes: gauge('cdc_projector_lag_bytes', 'Source WAL written (pg_current_wal_lsn) beyond the applied LSN').labels(labels),
     lagSeconds: gauge(
