@@ -8,6 +8,7 @@ import { startPostgres, type PostgresInstance } from '../lib/node/embedded-postg
 import { randomBytes } from 'node:crypto';
 import { type DatabaseName } from '../db/migrations';
 import { roleUrl, setUpDatabases, SERVICE_ROLE_NAMES, type DatabaseTarget, type ServiceRole } from '../db/roles';
+import { bulkSeedRestaurants } from '../db/bulk-seed';
 import { seedRestaurants, type SeedOptions } from '../db/seed';
 import { freePort } from '../lib/node/ports';
 import { EncryptionCodec, payloadKeysFrom } from '../lib/node/payload-codec';
@@ -247,6 +248,29 @@ async function replicaPlaces(opts: LocalStackOptions) {
 }
 type ReplicaPlace = Awaited<ReturnType<typeof replicaPlaces>>[number];
 
+/** Above this many restaurants the stack's seed is generated inside Postgres (db/bulk-seed.ts). */
+const BULK_SEED_ABOVE = 20_000;
+
+/** The seed: row by row for the usual small menus; the bulk seed for a benchmark's full size. */
+async function seedStack(db: Parameters<typeof seedRestaurants>[0], seed: SeedOptions | undefined, log: (msg: string) => void): Promise<void> {
+  const restaurants = seed?.restaurants ?? 0;
+  const itemsPerRestaurant = seed?.itemsPerRestaurant ?? 10;
+  if (restaurants <= BULK_SEED_ABOVE || itemsPerRestaurant > 99) {
+    await seedRestaurants(db, seed);
+    return;
+  }
+  let lastLog = 0;
+  await bulkSeedRestaurants(db, {
+    restaurants,
+    itemsPerRestaurant,
+    onProgress: (p) => {
+      if (p.elapsedMs - lastLog < 10_000) return;
+      lastLog = p.elapsedMs;
+      log(`bulk seed: ${p.restaurants} restaurants, ${p.items} items after ${(p.elapsedMs / 1000).toFixed(0)} s`);
+    },
+  });
+}
+
 /**
  * A start with fewer replicas than the last one: the slots of the replicas not started would hold the
  * source's WAL until Postgres invalidates them (max_slot_wal_keep_size). Drop them; such a replica
@@ -305,7 +329,7 @@ async function startDatabases(opts: LocalStackOptions, places: ReplicaPlace[], p
     passwords,
     publication: opts.env?.CDC_PUBLICATION ?? 'menu_cdc',
     afterMigrate: async (name, db) => {
-      if (name === 'restaurants') await seedRestaurants(db, opts.seed);
+      if (name === 'restaurants') await seedStack(db, opts.seed, log);
     },
   });
   // Every further replica: the same menu_read database, roles and grants on its own instance.
