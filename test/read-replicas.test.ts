@@ -359,6 +359,29 @@ describe('read replicas, each with its own projector process and slot', () => {
     expect(warning).toMatchObject({ level: 40, reason: 'far_behind', replica: 'read-3' });
     expect(await scrape(three, 'cdc_projector_resyncs_total', { reason: 'far_behind' })).toBe(1);
     await Promise.all(replicas.map((r) => expectConverged(r)));
+  });
+
+  it('a replica that falls far behind while streaming re-syncs instead of working through the backlog', async () => {
+    const one = replicas[0]!;
+    expect((await stopProjector(one)).code).toBe(0);
+    startProjector(one, { CDC_RESYNC_BEHIND_BYTES: String(4 * 1024 * 1024) });
+    await waitStreaming(one, 1);
+    // Hold its applier: every batch (and idle position) waits for the projector_state row.
+    const lock = await one.db.transaction();
+    try {
+      await lock.raw('SELECT * FROM projector_state FOR UPDATE');
+      await dbs.restaurants.raw('UPDATE menu_items SET price = price + 1, version = version + 1 WHERE menu_id = (SELECT max(menu_id) FROM menu_items)');
+      await dbs.restaurants.raw("SELECT pg_logical_emit_message(false, 'filler', repeat('x', 1000000)) FROM generate_series(1, 5)");
+      // The lag sampler (once a second) sees more than 4 MB between the source and the applied position.
+      await eventually(async () => expect(await scrape(one, 'cdc_projector_lag_bytes')).toBeGreaterThan(4 * 1024 * 1024), 15_000, 200);
+    } finally {
+      await lock.commit();
+    }
+    await eventually(async () => expect(await scrape(one, 'cdc_projector_resyncs_total', { reason: 'far_behind' })).toBe(1), 30_000, 200);
+    const [warning] = logLines(one.proc!, 're-syncing the read model from a snapshot');
+    expect(warning).toMatchObject({ level: 40, reason: 'far_behind', replica: 'read-1' });
+    await waitStreaming(one, 2);
+    await Promise.all(replicas.map((r) => expectConverged(r)));
     for (const r of replicas) expect((await stopProjector(r)).code).toBe(0);
   });
 });
