@@ -1,4 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
+import { Gauge } from 'prom-client';
 import { createDb } from '../db/knex';
 import { codecCorsOrigins, loadConfig, reconcileSettings, tokenLifetimes } from '../lib/node/config';
 import { createLogger } from '../lib/node/logger';
@@ -24,6 +25,14 @@ async function main() {
   };
   const { graceSeconds, staleSeconds } = reconcileSettings(config);
   const registry = createRegistry('api');
+  // Which read replica this process reads menus from (MENU_READ_DATABASE_URL), for the dashboard to
+  // match its menu latencies with that replica's projector lag (cdc_projector_*{replica}).
+  new Gauge({
+    name: 'api_menu_read_replica',
+    help: 'Always 1, labelled with the read replica this API process reads menus from',
+    labelNames: ['replica'],
+    registers: [registry],
+  }).set({ replica: config.MENU_READ_REPLICA }, 1);
   const menuCache =
     config.MENU_CACHE_ENTRIES > 0
       ? new MenuCache({

@@ -1,7 +1,7 @@
 /**
  * CDC projector benchmark: how many menu updates per second the read model keeps up with.
  *
- *   npm run bench:cdc -- [--rates 500,1000,2000,4000] [--step-seconds 20] [--restaurants 1000] [--items 100]
+ *   npm run bench:cdc -- [--rates 500,1000,2000,4000] [--step-seconds 20] [--restaurants 1000] [--items 100] [--replicas 2]
  *
  * Starts its own Postgres pair (embedded, wal_level=logical) in a temp dir, seeds the menu, lets the
  * projector build the read model from a snapshot, then offers single-row updates (one transaction
@@ -11,7 +11,9 @@
  * The projector kept up with a step when p99 lag < 1 s and the backlog at the end of the step is under
  * half a second of the written rate. A step is "source-limited" when the source database itself
  * accepted < 95 % of the offered updates (then the step says nothing about the projector's limit).
- * Last, a catch-up phase stops the projector, writes a backlog as fast as the source takes it, and
+ * With --replicas N, N read models (databases side by side on the read instance), each fed by its own
+ * projector on its own slot, the later ones joining after the first streams; every step reports each.
+ * Last, a catch-up phase stops the (first) projector, writes a backlog as fast as the source takes it, and
  * times the projector draining it: its apply ceiling, independent of how fast the source can write.
  */
 import fs from 'node:fs';
@@ -36,6 +38,7 @@ interface Args {
   items: number;
   writerConnections: number;
   catchup: number;
+  replicas: number;
 }
 
 const HELP = `npm run bench:cdc -- [flags]
@@ -45,6 +48,7 @@ const HELP = `npm run bench:cdc -- [flags]
   --items N                 menu items per restaurant (default 100)
   --writer-connections N    connections writing updates (default 16)
   --catchup N               updates written while the projector is stopped, then drained (default 50000)
+  --replicas N              read replicas, each with its own projector and slot (default 1)
   --help                    this text
 `;
 
@@ -64,10 +68,12 @@ function parseArgs(argv: string[]): Args {
     items: Number(get('items') ?? 100),
     writerConnections: Number(get('writer-connections') ?? 16),
     catchup: Number(get('catchup') ?? 50_000),
+    replicas: Number(get('replicas') ?? 1),
   };
 }
 
 interface StepResult {
+  replica: string;
   offeredPerSec: number;
   writtenPerSec: number;
   appliedPerSec: number;
@@ -140,8 +146,8 @@ async function writeBacklog(pool: pg.Pool, ids: string[], total: number, connect
   return written;
 }
 
-/** The source (restaurants) and the read model (menu_read), each in its own Postgres, migrated. */
-async function startDatabases(run: HarnessRun) {
+/** The source (restaurants) and the read models (menu_read, menu_read_2, ...), in two Postgres instances, migrated. */
+async function startDatabases(run: HarnessRun, replicas: number) {
   const root = run.dataDir;
   const [primaryPort, readPort] = [await freePort(), await freePort()];
   const [primary, read] = await Promise.all([
@@ -149,17 +155,19 @@ async function startDatabases(run: HarnessRun) {
     startPostgres({ dataDir: path.join(root, 'read'), port: readPort }),
   ]);
   run.onClose(() => Promise.all([primary, read].map((i) => i.stop().catch(() => undefined))));
-  await Promise.all([primary.createDatabase('restaurants'), read.createDatabase('menu_read')]);
+  const readNames = Array.from({ length: replicas }, (_, i) => (i === 0 ? 'menu_read' : `menu_read_${i + 1}`));
+  await Promise.all([primary.createDatabase('restaurants'), ...readNames.map((n) => read.createDatabase(n))]);
   const source = createDb(primary.url('restaurants'), 4);
-  const readDb = createDb(read.url('menu_read'), 4);
-  run.onClose(() => Promise.all([source, readDb].map((d) => d.destroy().catch(() => undefined))));
-  await Promise.all([migrateLatest(source, 'restaurants'), migrateLatest(readDb, 'menu_read')]);
+  const readDbs = readNames.map((n) => createDb(read.url(n), 4));
+  run.onClose(() => Promise.all([source, ...readDbs].map((d) => d.destroy().catch(() => undefined))));
+  await Promise.all([migrateLatest(source, 'restaurants'), ...readDbs.map((d) => migrateLatest(d, 'menu_read'))]);
   const pgVersion = (await source.raw('SHOW server_version')).rows[0].server_version as string;
-  return { sourceUrl: primary.url('restaurants'), source, readDb, pgVersion };
+  return { sourceUrl: primary.url('restaurants'), source, readDbs, pgVersion };
 }
 
 /** The projector under test, and every source transaction it applied, as it applies them. */
 interface Feed {
+  replica: string;
   projector: MenuProjector;
   /** Every applied source transaction: commit time and the moment it became visible. */
   applied: Array<{ commitMs: number; visibleMs: number }>;
@@ -170,15 +178,17 @@ interface Feed {
 const seedProgress = (p: { restaurants: number; items: number; elapsedMs: number }) =>
   console.error(`seeding: ${p.restaurants} restaurants, ${p.items} items, ${(p.elapsedMs / 1000).toFixed(0)} s`);
 
-/** Starts the projector (it builds the read model from a snapshot first). */
-async function startFeed(run: HarnessRun, sourceUrl: string, readDb: Db, logger: Logger): Promise<Feed & { snapshotMs: number }> {
+/** Starts the projector of replica `index` (0-based; it builds its read model from a snapshot first). */
+async function startFeed(run: HarnessRun, sourceUrl: string, readDb: Db, logger: Logger, index = 0): Promise<Feed & { snapshotMs: number }> {
   const applied: Feed['applied'] = [];
   const registry = new Registry();
+  const replica = `read-${index + 1}`;
   const projector = createMenuProjector({
     sourceUrl,
     readDb,
-    slotName: 'menu_read_bench',
+    slotName: index === 0 ? 'menu_read_bench' : `menu_read_bench_${index + 1}`,
     publicationName: 'menu_cdc',
+    replica,
     logger,
     registry,
     onApplied: (b: AppliedBatch) => {
@@ -189,9 +199,9 @@ async function startFeed(run: HarnessRun, sourceUrl: string, readDb: Db, logger:
   const t = Date.now();
   await projector.start();
   const snapshotMs = Date.now() - t;
-  console.log(`read model built from a snapshot in ${(snapshotMs / 1000).toFixed(1)} s; streaming`);
+  console.log(`${replica}: read model built from a snapshot in ${(snapshotMs / 1000).toFixed(1)} s; streaming`);
   const lagBytes = async () => ((await registry.getSingleMetric('cdc_projector_lag_bytes')?.get())?.values[0]?.value as number | undefined) ?? NaN;
-  return { projector, applied, lagBytes, snapshotMs };
+  return { replica, projector, applied, lagBytes, snapshotMs };
 }
 
 /** The pool that writes the updates. */
@@ -208,52 +218,56 @@ function openWriterPool(run: HarnessRun, sourceUrl: string, connections: number)
 
 /**
  * One step: `rate` updates/s for the step's seconds, then a drain so that the next step starts from
- * zero backlog. `writtenBefore` is every update written before this step.
+ * zero backlog, on every replica. `writtenBefore` is every update written before this step.
  */
 async function runStep(
-  feed: Feed,
+  feeds: Feed[],
   writerPool: pg.Pool,
   ids: string[],
   rate: number,
   args: Args,
   writtenBefore: number,
-): Promise<{ result: StepResult; written: number }> {
-  const { applied } = feed;
-  const appliedBefore = applied.length;
+): Promise<{ results: StepResult[]; written: number }> {
+  const appliedBefore = feeds.map((f) => f.applied.length);
   const stepStart = Date.now();
   const { written } = await offerUpdates(writerPool, ids, rate, args.stepSeconds, args.writerConnections * 4);
   const stepEnd = Date.now();
   const writtenTotal = writtenBefore + written;
-  const backlogAtEnd = Math.max(0, writtenTotal - applied.length);
-  const lagBytesAtEnd = await feed.lagBytes();
-  // Drain before the next step so that every step starts from zero backlog.
-  const drainStart = Date.now();
-  while (applied.length < writtenTotal && Date.now() - drainStart < 120_000) await sleep(20);
-  const drainMs = Date.now() - drainStart;
-
-  const inStep = applied.slice(appliedBefore).filter((a) => a.commitMs >= stepStart && a.commitMs <= stepEnd);
-  const lags = inStep.map((a) => Math.max(0, a.visibleMs - a.commitMs)).sort((a, b) => a - b);
-  const seconds = (stepEnd - stepStart) / 1000;
-  const appliedInWindow = applied.slice(appliedBefore).filter((a) => a.visibleMs <= stepEnd).length;
-  const result: StepResult = {
-    offeredPerSec: rate,
-    writtenPerSec: Math.round(written / seconds),
-    appliedPerSec: Math.round(appliedInWindow / seconds),
-    lagP50Ms: percentile(lags, 50),
-    lagP99Ms: percentile(lags, 99),
-    lagMaxMs: lags[lags.length - 1] ?? NaN,
-    backlogAtEnd,
-    lagBytesAtEnd,
-    drainMs,
-    keptUp: false,
-    sourceLimited: written < 0.95 * rate * seconds,
-  };
-  result.keptUp = result.lagP99Ms < 1000 && backlogAtEnd < Math.max(50, result.writtenPerSec / 2);
-  console.log(
-    `  ${rate}/s: written ${result.writtenPerSec}/s, applied ${result.appliedPerSec}/s, ` +
-      `lag p50 ${result.lagP50Ms} ms p99 ${result.lagP99Ms} ms, backlog ${backlogAtEnd}, drained in ${drainMs} ms`,
-  );
-  return { result, written };
+  const atEnd = await Promise.all(feeds.map(async (f) => ({ backlog: Math.max(0, writtenTotal - f.applied.length), lagBytes: await f.lagBytes() })));
+  const results: StepResult[] = [];
+  for (const [i, feed] of feeds.entries()) {
+    const { applied } = feed;
+    // Drain before the next step so that every step starts from zero backlog.
+    const drainStart = Date.now();
+    while (applied.length < writtenTotal && Date.now() - drainStart < 120_000) await sleep(20);
+    const drainMs = Date.now() - drainStart;
+    const inStep = applied.slice(appliedBefore[i]).filter((a) => a.commitMs >= stepStart && a.commitMs <= stepEnd);
+    const lags = inStep.map((a) => Math.max(0, a.visibleMs - a.commitMs)).sort((a, b) => a - b);
+    const seconds = (stepEnd - stepStart) / 1000;
+    const appliedInWindow = applied.slice(appliedBefore[i]).filter((a) => a.visibleMs <= stepEnd).length;
+    const { backlog: backlogAtEnd, lagBytes: lagBytesAtEnd } = atEnd[i]!;
+    const result: StepResult = {
+      replica: feed.replica,
+      offeredPerSec: rate,
+      writtenPerSec: Math.round(written / seconds),
+      appliedPerSec: Math.round(appliedInWindow / seconds),
+      lagP50Ms: percentile(lags, 50),
+      lagP99Ms: percentile(lags, 99),
+      lagMaxMs: lags[lags.length - 1] ?? NaN,
+      backlogAtEnd,
+      lagBytesAtEnd,
+      drainMs,
+      keptUp: false,
+      sourceLimited: written < 0.95 * rate * seconds,
+    };
+    result.keptUp = result.lagP99Ms < 1000 && backlogAtEnd < Math.max(50, result.writtenPerSec / 2);
+    console.log(
+      `  ${rate}/s ${feed.replica}: written ${result.writtenPerSec}/s, applied ${result.appliedPerSec}/s, ` +
+        `lag p50 ${result.lagP50Ms} ms p99 ${result.lagP99Ms} ms, backlog ${backlogAtEnd}, drained in ${drainMs} ms`,
+    );
+    results.push(result);
+  }
+  return { results, written };
 }
 
 interface CatchUp {
@@ -286,10 +300,25 @@ async function catchUp(feed: Feed, writerPool: pg.Pool, ids: string[], args: Arg
 
 /** The table and the limits on stdout; returns the highest offered and written rates kept up with. */
 function printSummary(steps: StepResult[], catchup: CatchUp, args: Args, menuItems: number, pgVersion: string): { best: number; maxKept: number } {
-  const best = steps.filter((s) => s.keptUp && !s.sourceLimited).reduce((m, s) => Math.max(m, s.offeredPerSec), 0);
-  const header = ['offered/s', 'written/s', 'applied/s', 'lag p50 ms', 'lag p99 ms', 'lag max ms', 'backlog@end', 'lag bytes@end', 'kept up', 'note'];
+  // A rate counts as kept up with when every replica kept up with it.
+  const missed = new Set(steps.filter((s) => !s.keptUp).map((s) => s.offeredPerSec));
+  const best = steps.filter((s) => s.keptUp && !s.sourceLimited && !missed.has(s.offeredPerSec)).reduce((m, s) => Math.max(m, s.offeredPerSec), 0);
+  const header = [
+    'replica',
+    'offered/s',
+    'written/s',
+    'applied/s',
+    'lag p50 ms',
+    'lag p99 ms',
+    'lag max ms',
+    'backlog@end',
+    'lag bytes@end',
+    'kept up',
+    'note',
+  ];
   const rows = steps.map((s) =>
     [
+      s.replica,
       s.offeredPerSec,
       s.writtenPerSec,
       s.appliedPerSec,
@@ -315,7 +344,7 @@ function printSummary(steps: StepResult[], catchup: CatchUp, args: Args, menuIte
   console.log(line(header));
   for (const r of rows) console.log(line(r));
   console.log(`highest offered rate kept up with (p99 < 1 s, no growing backlog): ${best > 0 ? `${best} updates/s` : 'none'}`);
-  const maxKept = steps.filter((s) => s.keptUp).reduce((m, s) => Math.max(m, s.writtenPerSec), 0);
+  const maxKept = steps.filter((s) => s.keptUp && !missed.has(s.offeredPerSec)).reduce((m, s) => Math.max(m, s.writtenPerSec), 0);
   console.log(`highest written rate kept up with: ${maxKept} updates/s`);
   console.log(
     `catch-up: ${catchup.updates} updates written while stopped (${catchup.sourceWritePerSec}/s), drained in ` +
@@ -332,7 +361,7 @@ async function main(): Promise<void> {
   const run = startHarnessRun({ prefix: 'cdc-bench-', log: (m) => console.error(m) });
 
   try {
-    const { sourceUrl, source, readDb, pgVersion } = await startDatabases(run);
+    const { sourceUrl, source, readDbs, pgVersion } = await startDatabases(run, args.replicas);
     const t = Date.now();
     // Up to 99 items a restaurant (menu ids have two digits) the bulk seed generates the menu inside
     // Postgres (the full 5,725,500 items in minutes); the default 100 items take the row seed.
@@ -342,7 +371,10 @@ async function main(): Promise<void> {
         : await seedRestaurants(source, { restaurants: args.restaurants, itemsPerRestaurant: args.items });
     const seedMs = Date.now() - t;
     console.log(`seeded ${seeded.restaurants} restaurants, ${seeded.items} menu items in ${(seedMs / 1000).toFixed(1)} s`);
-    const feed = await startFeed(run, sourceUrl, readDb, logger);
+    // The first replica builds its read model, then each further one joins (its own slot and snapshot).
+    const feeds: Array<Feed & { snapshotMs: number }> = [];
+    for (const [i, readDb] of readDbs.entries()) feeds.push(await startFeed(run, sourceUrl, readDb, logger, i));
+    const feed = feeds[0]!;
 
     const ids: string[] = [];
     for (let r = 1; r <= args.restaurants; r++) for (let i = 1; i <= args.items; i++) ids.push(menuIdFor(r, i));
@@ -351,9 +383,9 @@ async function main(): Promise<void> {
     const steps: StepResult[] = [];
     let writtenTotal = 0;
     for (const rate of args.rates) {
-      const { result, written } = await runStep(feed, writerPool, ids, rate, args, writtenTotal);
+      const { results, written } = await runStep(feeds, writerPool, ids, rate, args, writtenTotal);
       writtenTotal += written;
-      steps.push(result);
+      steps.push(...results);
     }
     const catchup = await catchUp(feed, writerPool, ids, args, writtenTotal);
     const { best, maxKept } = printSummary(steps, catchup, args, seeded.items, pgVersion);
@@ -371,6 +403,7 @@ async function main(): Promise<void> {
           config: args,
           seed: { ...seeded, ms: seedMs },
           snapshotMs: feed.snapshotMs,
+          snapshotMsByReplica: Object.fromEntries(feeds.map((f) => [f.replica, f.snapshotMs])),
           steps,
           highestKeptUpRate: best,
           highestKeptUpWrittenRate: maxKept,

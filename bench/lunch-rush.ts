@@ -47,6 +47,7 @@ import type { BaselineStepResult } from './baseline';
 import { offerUpdates } from './cdc';
 import { renderChart, type Phase, type Series } from './lib/chart';
 import { runHttp, startHttp, type HttpRun } from './lib/http-load';
+import { popularityReport, popularityTargetRows, runMenuPopularity, type PopularityResult } from './menu-popularity';
 import { OrderDriver, type OrderRecord } from './lib/orders';
 import {
   reportSpike,
@@ -73,8 +74,10 @@ npm run bench -- [flags]
   --quick                      short steps, 20,000 menu items, fewer steps, a shorter spike (~6-10 min)
   --api URL                    drive a running stack instead of starting one (env: *_DATABASE_URL,
                                TEMPORAL_ADDRESS, PSP_URL, AUTH_SECRET, PROJECTOR_METRICS_PORT); no per-process CPU
-  --phases LIST                idle,orders,baseline,menu,cdc,spike (default: all)
+  --phases LIST                idle,orders,baseline,menu,popularity,cdc,spike (default: all)
   --restaurants N              restaurants to seed (default 10000; quick 2000), 10 items each
+  --menu-items N               menu items to seed instead (restaurants = N / --items-per-restaurant),
+                               e.g. 5725500 for the seed's full size (bulk seed; snapshot ~3 min)
   --items-per-restaurant N     (default 10)
   --start-rate N               first saga step, orders/s (default 2); each next step is x --growth (default 1.5;
                                quick 2) until a step saturates, then one step halfway back
@@ -87,6 +90,8 @@ npm run bench -- [flags]
   --baseline-step-seconds N    (default 10; quick 5)
   --menu-connections LIST      autocannon concurrencies (default 1,2,4,8,16,64; quick 1,4,16)
   --menu-seconds N             seconds per autocannon run (default 10; quick 5)
+  --popularity-connections LIST  concurrencies of the Zipf/uniform menu reads (bench/menu-popularity.ts;
+                               default 4,16,64; quick 16)
   --cdc-rate N                 menu updates/s during the mixed phase (default 500)
   --mixed-seconds N            mixed phase length (default 30; quick 10)
   --mixed-order-rate N         orders/s during the mixed phase (default: half the sustained saga rate, at least 1)
@@ -120,6 +125,7 @@ interface Args {
   baselineStepSeconds: number;
   menuConnections: number[];
   menuSeconds: number;
+  popularityConnections: number[];
   cdcRate: number;
   mixedSeconds: number;
   mixedOrderRate?: number;
@@ -172,6 +178,8 @@ function parseArgs(argv: string[]): Args {
     'baseline-step-seconds',
     'menu-connections',
     'menu-seconds',
+    'popularity-connections',
+    'menu-items',
     'cdc-rate',
     'mixed-seconds',
     'mixed-order-rate',
@@ -190,13 +198,13 @@ function parseArgs(argv: string[]): Args {
   const num = (k: string, full: number, q = full) => Number(one(k) ?? (quick ? q : full));
   const list = (k: string, full: string, q = full) => (one(k) ?? (quick ? q : full)).split(',').map(Number);
   const [o, p, r] = (one('workers') ?? '1,1,1').split(',').map(Number);
-  const phases = new Set((one('phases') ?? 'idle,orders,baseline,menu,cdc,spike').split(','));
+  const phases = new Set((one('phases') ?? 'idle,orders,baseline,menu,popularity,cdc,spike').split(','));
   if (phases.has('spike') && !phases.has('orders') && one('spike-base') === undefined) throw new Error('--phases spike without orders needs --spike-base RATE');
   return {
     quick,
     api: one('api'),
     phases,
-    restaurants: num('restaurants', 10_000, 2_000),
+    restaurants: one('menu-items') ? Math.ceil(Number(one('menu-items')) / num('items-per-restaurant', 10)) : num('restaurants', 10_000, 2_000),
     itemsPerRestaurant: num('items-per-restaurant', 10),
     rates: one('rates')?.split(',').map(Number),
     startRate: num('start-rate', 2),
@@ -209,6 +217,7 @@ function parseArgs(argv: string[]): Args {
     baselineStepSeconds: num('baseline-step-seconds', 10, 5),
     menuConnections: list('menu-connections', '1,2,4,8,16,64', '1,4,16'),
     menuSeconds: num('menu-seconds', 10, 5),
+    popularityConnections: list('popularity-connections', '4,16,64', '16'),
     cdcRate: num('cdc-rate', 500),
     mixedSeconds: num('mixed-seconds', 30, 10),
     mixedOrderRate: one('mixed-order-rate') === undefined ? undefined : Number(one('mixed-order-rate')),
@@ -632,6 +641,16 @@ async function main(): Promise<void> {
       menuRuns.push(...menu.runs);
       result.menuRuns = menuRuns;
       result.menuCache = menu.cache;
+    }
+    if (args.phases.has('popularity')) {
+      result.menuPopularity = await runMenuPopularity({
+        apiUrl: access.apiUrl,
+        restaurants: targets.allRestaurants,
+        connections: args.popularityConnections,
+        seconds: args.menuSeconds,
+        log: say,
+        phase: b.phase,
+      });
     }
     if (args.phases.has('cdc')) result.cdc = await runCdcPhase(b, targets, orderSteps);
     if (args.phases.has('spike')) result.spike = await runSpike(b, orderSteps);
@@ -1105,6 +1124,10 @@ function buildReport(r: Record<string, any>, args: Args): { text: string; summar
   reportMemory(rep, r);
   reportBaseline(rep, r, args, sagaBest);
   reportMenuReads(rep, r, args);
+  if (r.menuPopularity) {
+    rep.out.push('', ...popularityReport(r.menuPopularity as PopularityResult, args.env.MENU_CACHE_ENTRIES ?? '20000 (default)'));
+    rep.summary.menuPopularity = (r.menuPopularity as PopularityResult).targets;
+  }
   reportCdc(rep, r, args);
   reportSpike(rep, r.spike);
   reportTargets(rep, r);
@@ -1413,6 +1436,7 @@ function reportTargets({ out, summary }: ReportParts, r: Record<string, any>): v
         t('menu reads / healthz, req/s with p99 < 20 ms', 0.4, 0.5, summary.ratioMenuHealthz, ''),
         t('CDC lag p99 at 500 updates/s with orders', 250, 100, summary.cdcLagP99MsAt500, ' ms', true),
         t('highest menu update rate kept up with', 1000, 2000, summary.cdcHighestKeptUp, '/s'),
+        ...popularityTargetRows(summary.menuPopularity as PopularityResult['targets'] | undefined, t),
         ...spikeTargetRows(summary),
       ],
     ),

@@ -74,7 +74,8 @@ export interface DatabaseTarget {
 }
 
 export interface SetUpOptions {
-  targets: Record<DatabaseName, DatabaseTarget>;
+  /** Usually all four; a further read replica's instance gets menu_read alone. */
+  targets: Partial<Record<DatabaseName, DatabaseTarget>>;
   passwords: Record<ServiceRole, string>;
   /** The CDC publication on restaurants, created by its owner (the projector may not own tables). */
   publication: string;
@@ -254,7 +255,7 @@ async function ensurePublication(c: pg.Client, name: DatabaseName, publication: 
 }
 
 /**
- * Creates (or brings up to date) the roles and the four databases, migrates them as their owners,
+ * Creates (or brings up to date) the roles and the databases (the four, or those given), migrates them as their owners,
  * runs `afterMigrate` (the seed) as the owner, and grants each service role its rights.
  */
 export async function setUpDatabases(opts: SetUpOptions): Promise<void> {

@@ -3,10 +3,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
+import pg from 'pg';
 import { startPostgres, type PostgresInstance } from '../lib/node/embedded-postgres';
 import { randomBytes } from 'node:crypto';
 import { type DatabaseName } from '../db/migrations';
 import { roleUrl, setUpDatabases, SERVICE_ROLE_NAMES, type DatabaseTarget, type ServiceRole } from '../db/roles';
+import { bulkSeedRestaurants } from '../db/bulk-seed';
 import { seedRestaurants, type SeedOptions } from '../db/seed';
 import { freePort } from '../lib/node/ports';
 import { EncryptionCodec, payloadKeysFrom } from '../lib/node/payload-codec';
@@ -45,6 +47,12 @@ export const LOAD_HARNESS_LIMITS: Record<string, string> = {
 export interface LocalStackOptions {
   dataDir: string;
   ports: LocalStackPorts;
+  /**
+   * Read replicas (default 1): each its own Postgres instance with a menu_read database, fed by its
+   * own projector process on its own replication slot. The first uses ports.pgRead and
+   * ports.projectorMetrics and serves `api`; each further one gets free ports and an API of its own.
+   */
+  readReplicas?: number;
   workers?: { order: number; payment: number; restaurant: number };
   env?: Record<string, string>;
   seed?: SeedOptions;
@@ -64,6 +72,19 @@ export interface RestartablePostgres {
   stop(): Promise<void>;
 }
 
+/** One read replica: its Postgres, the projector that feeds it, and the API process reading it. */
+export interface ReadReplica {
+  /** read-1, read-2, ...: MENU_READ_REPLICA of its projector and API, the `replica` label of the CDC metrics. */
+  name: string;
+  slotName: string;
+  postgres: RestartablePostgres;
+  /** The superuser's URL of its menu_read database. */
+  menuReadUrl: string;
+  projector: ManagedProcess;
+  api: ManagedProcess;
+  apiUrl: string;
+}
+
 export interface LocalStack {
   ports: LocalStackPorts;
   /** The superuser's URLs (for tools: audit, reconcile, benchmarks); the processes get their roles' URLs. */
@@ -81,14 +102,19 @@ export interface LocalStack {
   /** The stack's environment for tools run beside it (with the superuser's database URLs). */
   env: Record<string, string>;
   primary: RestartablePostgres;
+  /** The first read replica's Postgres (replicas[0].postgres). */
   read: RestartablePostgres;
+  /** Every read replica, the first one first. */
+  replicas: ReadReplica[];
   /** `restartServer(downMs, 'kill')` is a crash of the dev server (SIGKILL), 'stop' a clean stop. */
   temporal: ManagedProcess & { restartServer(downMs?: number, mode?: 'stop' | 'kill'): Promise<void> };
   psp: ManagedProcess;
+  /** The first read replica's projector (replicas[0].projector). */
   projector: ManagedProcess;
+  /** The API reading the first read replica (replicas[0].api). */
   api: ManagedProcess;
   workers: { order: ManagedProcess[]; payment: ManagedProcess[]; restaurant: ManagedProcess[] };
-  /** Prometheus endpoints by process name (api, projector, order-worker-1, ...). */
+  /** Prometheus endpoints by process name (api, projector, api-2, projector-2, order-worker-1, ...). */
   metricsUrls: Record<string, string>;
   stop(): Promise<void>;
 }
@@ -203,18 +229,87 @@ function rolePasswords(dataDir: string): Record<ServiceRole, string> {
   return passwords;
 }
 
-/** Both Postgres instances, their roles and databases set up (db/roles.ts), migrated as the owners and seeded. */
-async function startDatabases(opts: LocalStackOptions, pgLog: fs.WriteStream, started: Array<() => Promise<unknown>>) {
+/** The read replicas' names, data folders and ports: the first keeps the single-replica names. */
+async function replicaPlaces(opts: LocalStackOptions) {
+  const count = opts.readReplicas ?? 1;
+  if (!Number.isInteger(count) || count < 1) throw new Error(`readReplicas must be a whole number of at least 1 (got ${count})`);
+  const places = [];
+  for (let i = 1; i <= count; i++) {
+    places.push({
+      name: `read-${i}`,
+      dataDir: path.join(opts.dataDir, i === 1 ? 'pg-read' : `pg-read-${i}`),
+      pgPort: i === 1 ? opts.ports.pgRead : await freePort(),
+      metricsPort: i === 1 ? opts.ports.projectorMetrics : await freePort(),
+      apiPort: i === 1 ? opts.ports.api : await freePort(),
+      slotName: i === 1 ? (opts.env?.CDC_SLOT_NAME ?? 'menu_read_projector') : `menu_read_projector_${i}`,
+    });
+  }
+  return places;
+}
+type ReplicaPlace = Awaited<ReturnType<typeof replicaPlaces>>[number];
+
+/** Above this many restaurants the stack's seed is generated inside Postgres (db/bulk-seed.ts). */
+const BULK_SEED_ABOVE = 20_000;
+
+/** The seed: row by row for the usual small menus; the bulk seed for a benchmark's full size. */
+async function seedStack(db: Parameters<typeof seedRestaurants>[0], seed: SeedOptions | undefined, log: (msg: string) => void): Promise<void> {
+  const restaurants = seed?.restaurants ?? 0;
+  const itemsPerRestaurant = seed?.itemsPerRestaurant ?? 10;
+  if (restaurants <= BULK_SEED_ABOVE || itemsPerRestaurant > 99) {
+    await seedRestaurants(db, seed);
+    return;
+  }
+  let lastLog = 0;
+  await bulkSeedRestaurants(db, {
+    restaurants,
+    itemsPerRestaurant,
+    onProgress: (p) => {
+      if (p.elapsedMs - lastLog < 10_000) return;
+      lastLog = p.elapsedMs;
+      log(`bulk seed: ${p.restaurants} restaurants, ${p.items} items after ${(p.elapsedMs / 1000).toFixed(0)} s`);
+    },
+  });
+}
+
+/**
+ * A start with fewer replicas than the last one: the slots of the replicas not started would hold the
+ * source's WAL until Postgres invalidates them (max_slot_wal_keep_size). Drop them; such a replica
+ * re-syncs from a snapshot when it is started again.
+ */
+async function dropSlotsOfReplicasGone(restaurantsUrl: string, count: number, log: (msg: string) => void): Promise<void> {
+  const client = new pg.Client({ connectionString: restaurantsUrl });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ slot_name: string }>(
+      `SELECT slot_name FROM pg_replication_slots
+        WHERE NOT active AND slot_name ~ '^menu_read_projector_[0-9]+$' AND substring(slot_name FROM '[0-9]+$')::int > $1`,
+      [count],
+    );
+    for (const { slot_name } of rows) {
+      await client.query('SELECT pg_drop_replication_slot($1)', [slot_name]);
+      log(`dropped the replication slot ${slot_name}: its read replica is not started (it re-syncs when it is)`);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/** The primary and every read instance, their roles and databases set up (db/roles.ts), migrated as the owners and seeded. */
+async function startDatabases(opts: LocalStackOptions, places: ReplicaPlace[], pgLog: fs.WriteStream, started: Array<() => Promise<unknown>>) {
   const { dataDir, ports, log } = opts;
-  log('starting Postgres (primary and read instances)');
+  log(`starting Postgres (primary and ${places.length} read instance${places.length > 1 ? 's' : ''})`);
   const instances = await Promise.allSettled([
     restartablePostgres('primary', path.join(dataDir, 'pg-primary'), ports.pgPrimary, (l) => pgLog.write(`[primary] ${l}`)),
-    restartablePostgres('read', path.join(dataDir, 'pg-read'), ports.pgRead, (l) => pgLog.write(`[read] ${l}`)),
+    ...places.map((p) => restartablePostgres(p.name, p.dataDir, p.pgPort, (l) => pgLog.write(`[${p.name}] ${l}`))),
   ]);
   for (const i of instances) if (i.status === 'fulfilled') started.unshift(() => i.value.stop());
   const failed = instances.find((i) => i.status === 'rejected');
   if (failed) throw (failed as PromiseRejectedResult).reason;
-  const [primary, read] = instances.map((i) => (i as PromiseFulfilledResult<RestartablePostgres>).value) as [RestartablePostgres, RestartablePostgres];
+  const [primary, read, ...moreReads] = instances.map((i) => (i as PromiseFulfilledResult<RestartablePostgres>).value) as [
+    RestartablePostgres,
+    RestartablePostgres,
+    ...RestartablePostgres[],
+  ];
   const urls: Record<DatabaseName, string> = {
     orders: primary.url('orders'),
     payments: primary.url('payments'),
@@ -234,11 +329,23 @@ async function startDatabases(opts: LocalStackOptions, pgLog: fs.WriteStream, st
     passwords,
     publication: opts.env?.CDC_PUBLICATION ?? 'menu_cdc',
     afterMigrate: async (name, db) => {
-      if (name === 'restaurants') await seedRestaurants(db, opts.seed);
+      if (name === 'restaurants') await seedStack(db, opts.seed, log);
     },
   });
+  // Every further replica: the same menu_read database, roles and grants on its own instance.
+  for (const instance of moreReads) {
+    await setUpDatabases({ targets: { menu_read: { adminUrl: instance.url('postgres'), name: 'menu_read' } }, passwords, publication: 'unused' });
+  }
+  await dropSlotsOfReplicasGone(urls.restaurants, places.length, log);
   const urlOf = (role: ServiceRole, database: DatabaseName) => roleUrl(targets[database], role, passwords[role]);
-  return { primary, read, urls, roleUrl: urlOf };
+  const readInstances = [read, ...moreReads];
+  const replicas = places.map((place, i) => ({
+    place,
+    postgres: readInstances[i]!,
+    menuReadUrl: readInstances[i]!.url('menu_read'),
+    roleUrl: (role: ServiceRole) => roleUrl({ adminUrl: readInstances[i]!.url('postgres'), name: 'menu_read' }, role, passwords[role]),
+  }));
+  return { primary, read, replicas, urls, roleUrl: urlOf };
 }
 
 function temporalServer(opts: LocalStackOptions, managed: Managed): LocalStack['temporal'] {
@@ -338,17 +445,53 @@ function stackPayloadKeys(opts: LocalStackOptions): { env: Record<string, string
   return { env: { PAYLOAD_KEYS_FILE: file }, codec: new EncryptionCodec(payloadKeysFrom({ NODE_ENV: 'development' }, file)) };
 }
 
-/** The PSP sandbox, the CDC projector, the workers and the API, not started yet. */
-async function serviceProcesses(opts: LocalStackOptions, managed: Managed, dbEnv: ReturnType<typeof databaseEnv>) {
-  const { ports } = opts;
+type ReplicaDatabases = Awaited<ReturnType<typeof startDatabases>>['replicas'];
+
+/**
+ * Per read replica, its projector (own slot, own metrics port) and the API reading it: the first
+ * replica's are `projector` and `api`, further ones `projector-N` and `api-N`.
+ */
+function replicaProcesses(
+  tsProcess: (name: string, file: string, extraEnv?: Record<string, string>) => ManagedProcess,
+  dbEnv: ReturnType<typeof databaseEnv>,
+  replicas: ReplicaDatabases,
+) {
+  return replicas.map(({ place, postgres, menuReadUrl, roleUrl: replicaRoleUrl }, i) => {
+    const suffix = i === 0 ? '' : `-${i + 1}`;
+    const projector = tsProcess(`projector${suffix}`, 'db/projector/main.ts', {
+      ...dbEnv.projector,
+      MENU_READ_DATABASE_URL: replicaRoleUrl('menu_projector'),
+      MENU_READ_REPLICA: place.name,
+      CDC_SLOT_NAME: place.slotName,
+      PROJECTOR_METRICS_PORT: String(place.metricsPort),
+    });
+    const api = tsProcess(`api${suffix}`, 'api/server.ts', {
+      ...dbEnv.api,
+      MENU_READ_DATABASE_URL: replicaRoleUrl('menu_reader'),
+      MENU_READ_REPLICA: place.name,
+      PORT: String(place.apiPort),
+    });
+    const replica: ReadReplica = {
+      name: place.name,
+      slotName: place.slotName,
+      postgres,
+      menuReadUrl,
+      projector,
+      api,
+      apiUrl: `http://127.0.0.1:${place.apiPort}`,
+    };
+    return { replica, metrics: { [`api${suffix}`]: `${replica.apiUrl}/metrics`, [`projector${suffix}`]: `http://127.0.0.1:${place.metricsPort}/metrics` } };
+  });
+}
+
+/** The PSP sandbox, the CDC projectors, the workers and the APIs, not started yet. */
+async function serviceProcesses(opts: LocalStackOptions, managed: Managed, dbEnv: ReturnType<typeof databaseEnv>, replicaDbs: ReplicaDatabases) {
   const tsProcess = (name: string, file: string, extraEnv?: Record<string, string>) =>
     managed(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file)], extraEnv);
   const counts = opts.workers ?? { order: 1, payment: 1, restaurant: 1 };
   // Worker processes share this host, so each gets its own free /metrics port (kept across restarts).
-  const metricsUrls: Record<string, string> = {
-    api: `http://127.0.0.1:${ports.api}/metrics`,
-    projector: `http://127.0.0.1:${ports.projectorMetrics}/metrics`,
-  };
+  const perReplica = replicaProcesses(tsProcess, dbEnv, replicaDbs);
+  const metricsUrls: Record<string, string> = Object.assign({}, ...perReplica.map((r) => r.metrics)) as Record<string, string>;
   const workerProcesses = async (service: 'order' | 'payment' | 'restaurant', count: number) => {
     const list: ManagedProcess[] = [];
     for (let i = 1; i <= count; i++) {
@@ -361,13 +504,12 @@ async function serviceProcesses(opts: LocalStackOptions, managed: Managed, dbEnv
   };
   return {
     psp: tsProcess('psp', 'psp/server.ts'),
-    projector: tsProcess('projector', 'db/projector/main.ts', dbEnv.projector),
+    replicas: perReplica.map((r) => r.replica),
     workers: {
       order: await workerProcesses('order', counts.order),
       payment: await workerProcesses('payment', counts.payment),
       restaurant: await workerProcesses('restaurant', counts.restaurant),
     },
-    api: tsProcess('api', 'api/server.ts', dbEnv.api),
     metricsUrls,
   };
 }
@@ -383,7 +525,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   const pgLog = fs.createWriteStream(path.join(logs, 'postgres.log'), { flags: 'a' });
   const started: Array<() => Promise<unknown>> = [];
   try {
-    const { primary, read, urls, roleUrl: roleUrlOf } = await startDatabases(opts, pgLog, started);
+    const places = await replicaPlaces(opts);
+    const { primary, read, replicas: replicaDbs, urls, roleUrl: roleUrlOf } = await startDatabases(opts, places, pgLog, started);
     const temporalAddress = `127.0.0.1:${ports.temporal}`;
     const payloadKeys = stackPayloadKeys(opts);
     // What every process shares; each also gets its own database URLs (databaseEnv), never the superuser's.
@@ -421,12 +564,18 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     await waitForPort(ports.temporal, 60000, () => temporal.running);
     await (await Connection.connect({ address: temporalAddress })).close();
 
-    log('starting the PSP sandbox, CDC projector, workers and API');
-    const { psp, projector, workers, api, metricsUrls } = await serviceProcesses(opts, managed, databaseEnv(roleUrlOf));
-    const all = [api, ...workers.order, ...workers.payment, ...workers.restaurant, projector, psp];
+    log(`starting the PSP sandbox, CDC projector${places.length > 1 ? 's' : ''}, workers and API${places.length > 1 ? 's' : ''}`);
+    const { psp, replicas, workers, metricsUrls } = await serviceProcesses(opts, managed, databaseEnv(roleUrlOf), replicaDbs);
+    const [{ projector, api }] = replicas as [ReadReplica, ...ReadReplica[]];
+    const projectors = replicas.map((r) => r.projector);
+    const apis = replicas.map((r) => r.api);
+    const all = [...apis, ...workers.order, ...workers.payment, ...workers.restaurant, ...projectors, psp];
     started.unshift(() => Promise.all(all.map((p) => p.stop())));
-    for (const p of [psp, projector, ...workers.order, ...workers.payment, ...workers.restaurant, api]) p.start();
-    await Promise.all([waitForPort(ports.api, 60000, () => api.running), waitForPort(ports.psp, 60000, () => psp.running)]);
+    for (const p of [psp, ...projectors, ...workers.order, ...workers.payment, ...workers.restaurant, ...apis]) p.start();
+    await Promise.all([
+      ...replicas.map((r) => waitForPort(Number(new URL(r.apiUrl).port), 60000, () => r.api.running)),
+      waitForPort(ports.psp, 60000, () => psp.running),
+    ]);
 
     return {
       ports,
@@ -441,6 +590,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       env,
       primary,
       read,
+      replicas,
       temporal,
       psp,
       projector,
@@ -448,12 +598,12 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       workers,
       metricsUrls,
       async stop() {
-        log('stopping the API, workers, projector and PSP sandbox');
+        log('stopping the APIs, workers, projectors and PSP sandbox');
         await Promise.all(all.map((p) => p.stop()));
         log('stopping the Temporal dev server');
         await temporal.stop();
         log('stopping Postgres');
-        await Promise.allSettled([primary.stop(), read.stop()]);
+        await Promise.allSettled([primary.stop(), ...replicas.map((r) => r.postgres.stop())]);
         pgLog.end();
       },
     };

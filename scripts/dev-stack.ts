@@ -1,6 +1,7 @@
 // `npm start`: the whole system on one machine, with real parts — two embedded Postgres instances
 // (primary and read side), the Temporal dev server with its Web UI, the CDC projector, the PSP
 // sandbox, the three service workers and the API. Ctrl-C stops everything cleanly.
+// `npm start -- --read-replicas N`: N read sides, each its own Postgres, projector (own slot) and API.
 import fs from 'node:fs';
 import path from 'node:path';
 import { restaurantIdFor } from '../db/seed';
@@ -19,14 +20,26 @@ function say(msg: string) {
   process.stdout.write(`[stack] ${msg}\n`);
 }
 
+/** `--read-replicas N` (or `--read-replicas=N`): how many read sides to run; 1 without it. */
+function readReplicasArg(argv: string[]): number {
+  const at = argv.findIndex((a) => a === '--read-replicas' || a.startsWith('--read-replicas='));
+  if (at < 0) return 1;
+  const raw = argv[at]!.includes('=') ? argv[at]!.split('=')[1] : argv[at + 1];
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 8) throw new Error(`--read-replicas wants a whole number from 1 to 8 (got ${raw ?? 'nothing'})`);
+  return n;
+}
+
 async function main() {
   if (process.argv.includes('--fresh')) {
     say('--fresh: deleting .data');
     fs.rmSync(DATA, { recursive: true, force: true });
   }
   const config = loadConfig();
+  const readReplicas = readReplicasArg(process.argv.slice(2));
   stack = await startLocalStack({
     dataDir: DATA,
+    readReplicas,
     ports: {
       pgPrimary: port('PG_PRIMARY_PORT', 54329),
       pgRead: port('PG_READ_PORT', 54339),
@@ -59,7 +72,12 @@ async function main() {
   Temporal Web UI     ${stack.temporalUiUrl}
   Temporal frontend   ${stack.temporalAddress}  (temporal workflow list --address ${stack.temporalAddress})
   Postgres primary    ${stack.primary.url('')}  (orders, payments, restaurants)
-  Postgres read side  ${stack.read.url('')}  (menu_read)
+${stack.replicas
+  .map(
+    (r) =>
+      `  Read replica ${r.name.padEnd(7)}Postgres ${r.postgres.url('')} (menu_read), slot ${r.slotName}, API ${r.apiUrl}${r === stack!.replicas[0] ? ' (the API above)' : ''}`,
+  )
+  .join('\n')}
   PSP sandbox         ${stack.pspUrl}
   Logs                .data/logs/<service>.log
   OpenAPI             ${api}/openapi.json  (browse: ${api}/docs)

@@ -12,6 +12,7 @@ import { parseLsn } from '../db/projector/lsn';
 import { createMenuProjector, type MenuProjector, type MenuProjectorOptions } from '../db/projector/projector';
 import { createLogger } from '../lib/node/logger';
 import { ensureDatabase } from '../lib/node/pg-admin';
+import { readModel, sourceModel } from './support/read-model';
 
 // Real Postgres pair from global-setup, real logical replication. Slots are cluster-wide, so every
 // scenario uses its own databases and a unique slot name, and afterAll drops the slots.
@@ -90,28 +91,6 @@ async function eventually<T>(fn: () => Promise<T>, timeoutMs = 15_000, intervalM
       await new Promise((r) => setTimeout(r, intervalMs));
     }
   }
-}
-
-type Row = Record<string, unknown>;
-const byKey = (k: string) => (a: Row, b: Row) => String(a[k]).localeCompare(String(b[k]));
-
-/** The menu as the source has it, shaped like the read model (item_count computed). */
-async function sourceModel(db: Db) {
-  const items = (await db.raw('SELECT menu_id, restaurant_id, name, price::text AS price, status, version FROM menu_items')).rows as Row[];
-  const restaurants = (
-    await db.raw(
-      `SELECT r.restaurant_id, r.name, r.auto_accept,
-            (SELECT count(*) FROM menu_items m WHERE m.restaurant_id = r.restaurant_id AND m.status <> 'HIDDEN')::int AS item_count
-       FROM restaurants r`,
-    )
-  ).rows as Row[];
-  return { items: items.sort(byKey('menu_id')), restaurants: restaurants.sort(byKey('restaurant_id')) };
-}
-
-async function readModel(db: Db) {
-  const items = (await db.raw('SELECT menu_id, restaurant_id, name, price::text AS price, status, version FROM menu_items_read')).rows as Row[];
-  const restaurants = (await db.raw('SELECT restaurant_id, name, auto_accept, item_count FROM restaurants_read')).rows as Row[];
-  return { items: items.sort(byKey('menu_id')), restaurants: restaurants.sort(byKey('restaurant_id')) };
 }
 
 async function expectConverged(pair: Pair, timeoutMs = 20_000): Promise<void> {
@@ -354,7 +333,7 @@ describe('CDC projector: streaming', () => {
       expect(await metric(registry, 'cdc_projector_lag_bytes')).toBe(0);
     });
     const text = await registry.metrics();
-    expect(text).toMatch(/cdc_projector_apply_delay_seconds_bucket\{le="0.5",slot="/);
+    expect(text).toMatch(/cdc_projector_apply_delay_seconds_bucket\{le="0.5",replica="read-1",slot="/);
     expect(projector.status()).toMatchObject({ state: 'streaming', queuedTransactions: 0 });
   });
 

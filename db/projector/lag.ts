@@ -20,6 +20,8 @@ export class LagGauges {
     private readonly run: RunState,
     private readonly metrics: ProjectorMetrics,
     private readonly log: Logger,
+    /** More WAL than this behind while streaming asks for a re-sync (0: never). */
+    private readonly resyncBehindBytes = 0,
   ) {}
 
   /** Opens the sampling pool and samples every `intervalMs` until stopSampling(). */
@@ -53,13 +55,24 @@ export class LagGauges {
     this.metrics.lagSeconds.set(oldest === null ? 0 : Math.max(0, Date.now() - oldest) / 1000);
   }
 
+  /** Streaming, but so far behind that a snapshot is the shorter way back: ask the run for one. */
+  private resyncIfFarBehind(behind: number): void {
+    if (this.resyncBehindBytes <= 0 || behind <= this.resyncBehindBytes) return;
+    if (this.run.phase !== 'streaming' || this.run.resyncRequested) return;
+    this.run.resyncCause = { reason: 'far_behind', detail: `the read model is ${behind} bytes of WAL behind (more than ${this.resyncBehindBytes})` };
+    this.run.resyncRequested = true;
+    this.run.wake.notify();
+  }
+
   private async sample(): Promise<void> {
     this.update();
     const applied = this.run.applied;
     if (this.sampling || applied === null || !this.pool) return;
     this.sampling = true;
     try {
-      this.metrics.lagBytes.set(await walBytesBehind(this.pool, formatLsn(applied)));
+      const behind = await walBytesBehind(this.pool, formatLsn(applied));
+      this.metrics.lagBytes.set(behind);
+      this.resyncIfFarBehind(behind);
     } catch (e) {
       this.log.debug({ err: e }, 'could not sample WAL lag');
     } finally {

@@ -3,7 +3,9 @@
  *   npx tsx db/projector/main.ts            resume from the stored position (first run: snapshot)
  *   npx tsx db/projector/main.ts --resync   rebuild the read model from a fresh snapshot first
  * Env: RESTAURANTS_DATABASE_URL, MENU_READ_DATABASE_URL, CDC_SLOT_NAME, CDC_PUBLICATION,
+ * MENU_READ_REPLICA (the replica's name on the metrics), CDC_RESYNC_BEHIND_BYTES,
  * PROJECTOR_METRICS_PORT (0 picks a free port; bound on HOST), LOG_LEVEL.
+ * One process per read replica, each with its own slot (CDC_SLOT_NAME) on the restaurants database.
  */
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from '../../lib/node/config';
@@ -23,6 +25,8 @@ async function main(): Promise<void> {
     readDb,
     slotName: cfg.CDC_SLOT_NAME,
     publicationName: cfg.CDC_PUBLICATION,
+    replica: cfg.MENU_READ_REPLICA,
+    resyncBehindBytes: cfg.CDC_RESYNC_BEHIND_BYTES,
     logger,
     registry,
   });

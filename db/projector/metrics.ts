@@ -1,19 +1,46 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
-/**
- * The projector's metrics, labelled by slot. Reuses metrics already in the registry so that two
- * projectors (or a restarted one) can share a registry.
- */
-export function createProjectorMetrics(registry: Registry, slotName: string) {
-  const labelNames = ['slot'] as const;
-  const labels = { slot: slotName };
-  const gauge = (name: string, help: string) =>
-    (registry.getSingleMetric(name) as Gauge<'slot'> | undefined) ?? new Gauge({ name, help, labelNames, registers: [registry] });
-  const counter = (name: string, help: string) =>
-    (registry.getSingleMetric(name) as Counter<'slot'> | undefined) ?? new Counter({ name, help, labelNames, registers: [registry] });
-  const histogram = (name: string, help: string, buckets: number[]) =>
-    (registry.getSingleMetric(name) as Histogram<'slot'> | undefined) ?? new Histogram({ name, help, labelNames, buckets, registers: [registry] });
+/** Why a projector rebuilt its read model from a snapshot (the `reason` label of cdc_projector_resyncs_total). */
+export type ResyncReason =
+  'first_start' | 'requested' | 'slot_missing' | 'slot_invalidated' | 'slot_plugin' | 'publication_changed' | 'slot_ahead' | 'far_behind';
 
+/**
+ * The projector's metrics, labelled by read replica and slot: each replica has its own projector
+ * process, so one dashboard shows every replica's lag side by side. Reuses metrics already in the
+ * registry so that two projectors (or a restarted one) can share a registry.
+ */
+export function createProjectorMetrics(registry: Registry, slotName: string, replica = 'read-1') {
+  type L = 'replica' | 'slot';
+  const labelNames = ['replica', 'slot'] as const;
+  const labels = { replica, slot: slotName };
+  const gauge = (name: string, help: string) =>
+    (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge({ name, help, labelNames, registers: [registry] });
+  const counter = (name: string, help: string) =>
+    (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter({ name, help, labelNames, registers: [registry] });
+  const histogram = (name: string, help: string, buckets: number[]) =>
+    (registry.getSingleMetric(name) as Histogram<L> | undefined) ?? new Histogram({ name, help, labelNames, buckets, registers: [registry] });
+  const resyncs =
+    (registry.getSingleMetric('cdc_projector_resyncs_total') as Counter<L | 'reason'> | undefined) ??
+    new Counter({
+      name: 'cdc_projector_resyncs_total',
+      help: 'Full re-syncs from a snapshot, by reason (first_start is routine; slot_missing, slot_invalidated and far_behind are the replica healing itself)',
+      labelNames: ['replica', 'slot', 'reason'] as const,
+      registers: [registry],
+    });
+
+  // Every reason's series from the start (at 0): the first self-healing re-sync is then an increase
+  // Prometheus can see (a series born at 1 has no increase), and the CdcReplicaResynced alert fires.
+  const reasons: ResyncReason[] = [
+    'first_start',
+    'requested',
+    'slot_missing',
+    'slot_invalidated',
+    'slot_plugin',
+    'publication_changed',
+    'slot_ahead',
+    'far_behind',
+  ];
+  for (const reason of reasons) resyncs.labels({ ...labels, reason }).inc(0);
   return {
     lagBytes: gauge('cdc_projector_lag_bytes', 'Source WAL written (pg_current_wal_lsn) beyond the applied LSN').labels(labels),
     lagSeconds: gauge(
@@ -35,7 +62,7 @@ export function createProjectorMetrics(registry: Registry, slotName: string) {
     appliedLsn: gauge('cdc_projector_applied_lsn', 'Applied LSN as a number (bytes)').labels(labels),
     streaming: gauge('cdc_projector_streaming', '1 while the replication stream is up').labels(labels),
     reconnects: counter('cdc_projector_reconnects_total', 'Stream sessions that failed and were retried').labels(labels),
-    resyncs: counter('cdc_projector_resyncs_total', 'Full re-syncs from a snapshot').labels(labels),
+    resyncs: (reason: ResyncReason) => resyncs.labels({ ...labels, reason }),
   };
 }
 

@@ -18,6 +18,14 @@ export interface MenuProjectorOptions {
   readDb: Db;
   slotName: string;
   publicationName: string;
+  /** The read replica this projector feeds: a label on its metrics (default read-1). */
+  replica?: string;
+  /**
+   * Re-sync from a snapshot instead of streaming when the read model is more than this many bytes of
+   * source WAL behind, at a (re)connect or while streaming: a replay that long costs more than a copy,
+   * and the slot holds that WAL on the source meanwhile. 0 (the default here): never.
+   */
+  resyncBehindBytes?: number;
   logger: Logger;
   registry: Registry;
   /** Largest read-model transaction, in row changes (a bigger source transaction still goes whole). */
@@ -105,6 +113,8 @@ class MenuProjectorRun implements MenuProjector {
       readDb: options.readDb,
       slotName: options.slotName,
       publicationName: options.publicationName,
+      replica: options.replica ?? 'read-1',
+      resyncBehindBytes: options.resyncBehindBytes ?? 0,
       maxBatchChanges: options.maxBatchChanges ?? 5000,
       maxQueuedChanges: options.maxQueuedChanges ?? 50_000,
       statusIntervalMs: options.statusIntervalMs ?? 10_000,
@@ -115,9 +125,9 @@ class MenuProjectorRun implements MenuProjector {
     };
     this.backoff = options.backoff ?? { initialMs: 250, maxMs: 10_000 };
     this.lagSampleIntervalMs = options.lagSampleIntervalMs ?? 1000;
-    this.log = options.logger.child({ component: 'menu-projector', slot: options.slotName });
-    this.metrics = createProjectorMetrics(options.registry, options.slotName);
-    this.lag = new LagGauges(this.run, this.metrics, this.log);
+    this.log = options.logger.child({ component: 'menu-projector', replica: this.settings.replica, slot: options.slotName });
+    this.metrics = createProjectorMetrics(options.registry, options.slotName, this.settings.replica);
+    this.lag = new LagGauges(this.run, this.metrics, this.log, this.settings.resyncBehindBytes);
     this.parts = { settings: this.settings, run: this.run, lag: this.lag, metrics: this.metrics, log: this.log };
   }
 
@@ -125,6 +135,7 @@ class MenuProjectorRun implements MenuProjector {
     if (this.loop) throw new Error('projector already started');
     this.run.stopRequested = false;
     this.run.resyncRequested = opts.resync ?? false;
+    this.run.resyncCause = null;
     const streaming = this.run.waitStreaming();
     this.lag.startSampling(this.settings.sourceUrl, this.lagSampleIntervalMs);
     this.loop = this.runSessions().finally(() => {
@@ -149,6 +160,7 @@ class MenuProjectorRun implements MenuProjector {
   resync(): Promise<void> {
     if (!this.loop) return Promise.reject(new Error('projector not started'));
     this.run.resyncRequested = true;
+    this.run.resyncCause = null;
     const streaming = this.run.waitStreaming();
     this.run.wake.notify();
     return streaming;

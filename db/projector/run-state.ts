@@ -1,4 +1,5 @@
 import type { Lsn } from './lsn';
+import type { ResyncReason } from './metrics';
 import { ApplyQueue } from './queue';
 import { Signal } from './signal';
 
@@ -15,6 +16,12 @@ import { Signal } from './signal';
  * A session goes starting → (resyncing →) streaming and back to starting when it ends; a failed
  * one goes to retrying, then starting again.
  */
+/** Why the next session rebuilds from a snapshot: a reason for the metric, a sentence for the log. */
+export interface ResyncCause {
+  reason: ResyncReason;
+  detail: string;
+}
+
 export type ProjectorState = 'idle' | 'starting' | 'resyncing' | 'streaming' | 'retrying' | 'stopping' | 'stopped';
 
 /**
@@ -29,6 +36,8 @@ export class RunState {
   stopRequested = false;
   /** start({ resync: true }) or resync(): the session ends and the next one rebuilds from a snapshot. */
   resyncRequested = false;
+  /** Why the re-sync was requested (null: an operator's or a test's request). */
+  resyncCause: ResyncCause | null = null;
   /** Everything up to here is committed in the read model (null before the first session). */
   applied: Lsn | null = null;
   /** What the stream delivered and the read model does not have yet. */

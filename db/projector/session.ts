@@ -6,9 +6,9 @@ import type { LagGauges } from './lag';
 import { formatLsn, type Lsn } from './lsn';
 import type { ProjectorMetrics } from './metrics';
 import type { Batch } from './queue';
-import type { RunState } from './run-state';
+import type { ResyncCause, RunState } from './run-state';
 import { resyncFromSnapshot, type SnapshotExportedInfo } from './snapshot';
-import { ensurePublication, getSlot, withSourceClient, type SlotInfo } from './source';
+import { currentWalLsn, ensurePublication, getSlot, withSourceClient, type SlotInfo } from './source';
 import { ReplicationStream } from './stream';
 
 /** The projector's options with their defaults filled in. */
@@ -17,6 +17,10 @@ export interface ProjectorSettings {
   readDb: Db;
   slotName: string;
   publicationName: string;
+  /** The read replica this projector feeds (a metrics label and a log field). */
+  replica: string;
+  /** Re-sync instead of streaming when the read model is more WAL than this behind (0: never). */
+  resyncBehindBytes: number;
   maxBatchChanges: number;
   maxQueuedChanges: number;
   statusIntervalMs: number;
@@ -63,21 +67,25 @@ export async function runSession(parts: ProjectorParts, onStreaming: () => void)
 
 /** Decides where to stream from: the stored position, or a fresh snapshot when that cannot be trusted. */
 async function chooseStartPosition({ settings, run, metrics, log }: ProjectorParts): Promise<Lsn> {
-  const { publicationChanged, slot } = await withSourceClient(settings.sourceUrl, async (c) => ({
+  const { publicationChanged, slot, sourceLsn } = await withSourceClient(settings.sourceUrl, async (c) => ({
     publicationChanged: await ensurePublication(c, settings.publicationName, log),
     slot: await getSlot(c, settings.slotName),
+    sourceLsn: await currentWalLsn(c),
   }));
   const stored = await readState(settings.readDb, settings.slotName);
-  const reason = run.resyncRequested ? 'requested' : untrustedPositionReason(stored, slot, publicationChanged);
-  if (!reason && stored) {
+  const why: ResyncCause | null = run.resyncRequested
+    ? (run.resyncCause ?? { reason: 'requested', detail: 'a re-sync was requested' })
+    : untrustedPosition(stored, slot, publicationChanged, { sourceLsn, maxBehindBytes: settings.resyncBehindBytes });
+  if (!why && stored) {
     if (slot?.activePid) throw new Error(`replication slot ${settings.slotName} is in use by pid ${slot.activePid}`);
     return stored.lastLsn;
   }
+  const cause = why ?? { reason: 'first_start', detail: 'the read model has no position yet' };
   run.phase = 'resyncing';
-  // A first start is routine; anything else means the stored position could not be trusted.
-  if (stored) log.warn({ reason }, 're-syncing the read model from a snapshot');
-  else log.info({ reason }, 're-syncing the read model from a snapshot');
-  metrics.resyncs.inc();
+  // A first start is routine; anything else is the replica healing itself (or an operator's request).
+  if (stored) log.warn({ reason: cause.reason, detail: cause.detail }, 're-syncing the read model from a snapshot');
+  else log.info({ reason: cause.reason, detail: cause.detail }, 're-syncing the read model from a snapshot');
+  metrics.resyncs(cause.reason).inc();
   const result = await resyncFromSnapshot({
     sourceUrl: settings.sourceUrl,
     readDb: settings.readDb,
@@ -86,19 +94,32 @@ async function chooseStartPosition({ settings, run, metrics, log }: ProjectorPar
     onSnapshotExported: settings.onSnapshotExported,
   });
   run.resyncRequested = false;
+  run.resyncCause = null;
   return result.consistentLsn;
 }
 
-/** Why streaming from the stored position would lose or skip changes; null when it is safe. */
-function untrustedPositionReason(stored: StoredPosition | null, slot: SlotInfo | null, publicationChanged: boolean): string | null {
-  if (!stored) return 'the read model has no position yet';
-  if (!slot) return 'the replication slot is missing';
-  if (slot.plugin !== 'pgoutput') return `the slot uses ${slot.plugin}`;
-  if (slot.invalidation) return `the slot was invalidated (${slot.invalidation})`;
-  if (publicationChanged) return 'the publication changed after the slot was created';
+/**
+ * Why streaming from the stored position would lose or skip changes, or cost more than a snapshot;
+ * null when it is safe (and null without a stored position: that is a first start).
+ */
+function untrustedPosition(
+  stored: StoredPosition | null,
+  slot: SlotInfo | null,
+  publicationChanged: boolean,
+  distance: { sourceLsn: Lsn; maxBehindBytes: number },
+): ResyncCause | null {
+  if (!stored) return null;
+  if (!slot) return { reason: 'slot_missing', detail: 'the replication slot is missing (dropped, or lost with its server)' };
+  if (slot.plugin !== 'pgoutput') return { reason: 'slot_plugin', detail: `the slot uses ${slot.plugin}` };
+  if (slot.invalidation) return { reason: 'slot_invalidated', detail: `the slot was invalidated (${slot.invalidation})` };
+  if (publicationChanged) return { reason: 'publication_changed', detail: 'the publication changed after the slot was created' };
   // The slot would skip changes the read model never got (e.g. read DB restored from a backup).
   if (slot.confirmedFlushLsn !== null && slot.confirmedFlushLsn > stored.lastLsn) {
-    return `the slot is ahead of the read model (${formatLsn(slot.confirmedFlushLsn)} > ${formatLsn(stored.lastLsn)})`;
+    return { reason: 'slot_ahead', detail: `the slot is ahead of the read model (${formatLsn(slot.confirmedFlushLsn)} > ${formatLsn(stored.lastLsn)})` };
+  }
+  const behind = distance.sourceLsn - stored.lastLsn;
+  if (distance.maxBehindBytes > 0 && behind > BigInt(distance.maxBehindBytes)) {
+    return { reason: 'far_behind', detail: `the read model is ${behind} bytes of WAL behind (more than ${distance.maxBehindBytes})` };
   }
   return null;
 }

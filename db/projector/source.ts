@@ -143,6 +143,12 @@ export async function createSlotWithSnapshot(sourceUrl: string, slotName: string
   }
 }
 
+/** The source's current WAL position. */
+export async function currentWalLsn(client: pg.Client): Promise<Lsn> {
+  const res = await client.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+  return parseLsn(res.rows[0]!.lsn);
+}
+
 /** Bytes of WAL the source has written beyond `lsn`. */
 export async function walBytesBehind(pool: pg.Pool, lsn: string): Promise<number> {
   const res = await pool.query<{ behind: string }>('SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::pg_lsn)::text AS behind', [lsn]);

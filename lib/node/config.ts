@@ -43,6 +43,20 @@ const envSchema = z.object({
     .regex(/^[a-z_][a-z0-9_]{0,62}$/)
     .default('menu_cdc'),
   PROJECTOR_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+  // The read replica a process serves: each replica is its own menu_read database with its own
+  // projector and slot; the name labels the projector's metrics (cdc_projector_*{replica=...}).
+  // An API process reads the replica MENU_READ_DATABASE_URL points at.
+  MENU_READ_REPLICA: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,31}$/)
+    .default('read-1'),
+  // Projector: a read model more than this much source WAL behind re-syncs from a snapshot instead
+  // of replaying (at a reconnect or while streaming); 0: never.
+  CDC_RESYNC_BEHIND_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(1024 ** 3),
   // Workers (workers/run-worker.ts): one /metrics port per process serving the Temporal SDK's and
   // the saga's metrics. Unset or empty: no endpoint; 0: any free port (logged at start).
   WORKER_METRICS_PORT: z.preprocess((v) => (v === '' ? undefined : v), z.coerce.number().int().min(0).max(65535).optional()),

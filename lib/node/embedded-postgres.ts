@@ -91,6 +91,11 @@ export async function startPostgres(opts: StartPostgresOptions): Promise<Postgre
       '-c',
       'max_wal_senders=20',
       '-c',
+      // A slot nobody reads any more (a projector gone for good, a replica no longer started) would
+      // keep WAL forever: past this much, Postgres invalidates it and the projector, if it ever
+      // comes back, re-syncs from a snapshot (db/projector/session.ts, reason slot_invalidated).
+      'max_slot_wal_keep_size=2GB',
+      '-c',
       'max_connections=300',
       '-c',
       'listen_addresses=127.0.0.1',

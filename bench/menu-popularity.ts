@@ -1,0 +1,228 @@
+/**
+ * Menu reads by restaurant popularity, for `npm run bench` (bench/lunch-rush.ts calls it in its menu
+ * phase). Customers do not read menus in id order: a few restaurants are read most, and the API's
+ * menu cache (api/services/menu-cache.ts) is sized for that. Two draws of which restaurant a read
+ * asks for:
+ *   zipf     the restaurant of popularity rank k with probability proportional to 1/k (s = 1), the
+ *            ranks dealt to restaurants in a fixed shuffled order (popularity has nothing to do with ids);
+ *   uniform  every restaurant equally likely: the cache's worst case (most reads miss at full size).
+ * At each concurrency it runs /healthz (the HTTP stack's ceiling), then both draws, and samples the
+ * API's resident memory (process_resident_memory_bytes on its /metrics) throughout. Targets (issue
+ * #17): Zipf menu/healthz >= 0.5 with p99 < 20 ms; uniform >= 1,000 reads/s with p99 < 20 ms; API RSS
+ * under 512 MB with the cache at its configured size.
+ */
+import { runHttp, type HttpRun } from './lib/http-load';
+import { round, scrape, sumOf } from './lib/stats';
+
+export const POPULARITY_TARGETS = { p99Ms: 20, zipfRatio: 0.5, uniformPerSec: 1000, rssMb: 512 } as const;
+
+/** A small seeded generator (mulberry32): the same seed draws the same reads. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Fisher-Yates over a copy. */
+function shuffled<T>(items: T[], random: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+/**
+ * Zipf(s) over ranks 1..n: the cumulative weights once (n doubles: 4.6 MB at 572,550), then a binary
+ * search per draw. Returns a 0-based rank.
+ */
+export function zipfSampler(n: number, s: number, random: () => number): () => number {
+  if (n < 1) throw new Error('zipf over no items');
+  const cumulative = new Float64Array(n);
+  let total = 0;
+  for (let k = 1; k <= n; k++) cumulative[k - 1] = total += 1 / k ** s;
+  return () => {
+    const u = random() * total;
+    let lo = 0;
+    let hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cumulative[mid]! < u) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+}
+
+export type Popularity = 'zipf' | 'uniform';
+
+/** Menu paths drawn by `popularity` over `restaurants` (deterministic for a seed). */
+export function popularMenuPaths(restaurants: string[], popularity: Popularity, seed = 17): () => string {
+  const random = seededRandom(seed);
+  const byRank = shuffled(restaurants, random);
+  const pick = popularity === 'zipf' ? zipfSampler(byRank.length, 1, random) : () => Math.floor(random() * byRank.length);
+  return () => `/restaurants/${byRank[pick()]}/menu`;
+}
+
+export interface PopularityRun {
+  connections: number;
+  healthz: HttpRun;
+  zipf: HttpRun;
+  uniform: HttpRun;
+  /** Menu reads per /healthz request at this concurrency. */
+  zipfRatio: number;
+  uniformRatio: number;
+  cacheHitRatio: { zipf: number | null; uniform: number | null };
+}
+
+export interface PopularityResult {
+  restaurants: number;
+  runs: PopularityRun[];
+  rssMb: { max: number; last: number; samples: number };
+  /** The best figure at a concurrency whose menu p99 stays under the target, and whether it meets its target. */
+  targets: {
+    zipf: { ratio: number | null; connections: number | null; met: boolean };
+    uniform: { perSec: number | null; connections: number | null; met: boolean };
+    rss: { maxMb: number; met: boolean };
+  };
+}
+
+/** process_resident_memory_bytes of the API, sampled every 500 ms until stop(). */
+function rssSampler(metricsUrl: string) {
+  const values: number[] = [];
+  const sample = async () => {
+    const m = await scrape(metricsUrl).catch(() => []);
+    const rss = sumOf(m, 'process_resident_memory_bytes');
+    if (rss > 0) values.push(rss / 1024 / 1024);
+  };
+  const timer = setInterval(() => void sample(), 500);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await sample();
+      return { max: round(Math.max(...values), 1), last: round(values[values.length - 1] ?? NaN, 1), samples: values.length };
+    },
+  };
+}
+
+/** Hit ratio of the API's menu cache over `run` (null: no cache, or nothing read). */
+async function withCacheRatio(metricsUrl: string, run: () => Promise<HttpRun>): Promise<{ run: HttpRun; ratio: number | null }> {
+  const reads = async () => {
+    const m = await scrape(metricsUrl).catch(() => []);
+    return { hit: sumOf(m, 'menu_cache_reads_total', { result: 'hit' }), all: sumOf(m, 'menu_cache_reads_total') };
+  };
+  const before = await reads();
+  const result = await run();
+  const after = await reads();
+  const all = after.all - before.all;
+  return { run: result, ratio: all > 0 ? round((after.hit - before.hit) / all, 3) : null };
+}
+
+export async function runMenuPopularity(opts: {
+  apiUrl: string;
+  restaurants: string[];
+  connections: number[];
+  seconds: number;
+  log: (msg: string) => void;
+  /** Called around each measured run (the caller's timeline). */
+  phase?: (label: string, startMs: number, endMs: number) => void;
+}): Promise<PopularityResult> {
+  const { apiUrl, seconds, log } = opts;
+  const metricsUrl = `${apiUrl}/metrics`;
+  const paths = { zipf: popularMenuPaths(opts.restaurants, 'zipf'), uniform: popularMenuPaths(opts.restaurants, 'uniform') };
+  const rss = rssSampler(metricsUrl);
+  const runs: PopularityRun[] = [];
+  let rssMb: Awaited<ReturnType<ReturnType<typeof rssSampler>['stop']>>;
+  try {
+    for (const connections of opts.connections) {
+      const timed = async (label: string, path: () => string) => {
+        const start = Date.now();
+        const run = await runHttp({ label, baseUrl: apiUrl, path, connections, seconds });
+        opts.phase?.(`${label} c${connections}`, start, Date.now());
+        return run;
+      };
+      const healthz = await timed('healthz', () => '/healthz');
+      const zipf = await withCacheRatio(metricsUrl, () => timed('menu zipf', paths.zipf));
+      const uniform = await withCacheRatio(metricsUrl, () => timed('menu uniform', paths.uniform));
+      const run: PopularityRun = {
+        connections,
+        healthz,
+        zipf: zipf.run,
+        uniform: uniform.run,
+        zipfRatio: round(zipf.run.requestsPerSec / healthz.requestsPerSec, 3),
+        uniformRatio: round(uniform.run.requestsPerSec / healthz.requestsPerSec, 3),
+        cacheHitRatio: { zipf: zipf.ratio, uniform: uniform.ratio },
+      };
+      runs.push(run);
+      log(
+        `popularity x${connections}: healthz ${healthz.requestsPerSec.toFixed(0)}/s p99 ${healthz.p99Ms} ms; ` +
+          `zipf ${zipf.run.requestsPerSec.toFixed(0)}/s p99 ${zipf.run.p99Ms} ms (x${run.zipfRatio}, cache hits ${zipf.ratio}); ` +
+          `uniform ${uniform.run.requestsPerSec.toFixed(0)}/s p99 ${uniform.run.p99Ms} ms (cache hits ${uniform.ratio})`,
+      );
+    }
+  } finally {
+    rssMb = await rss.stop();
+  }
+  return { restaurants: opts.restaurants.length, runs, rssMb, targets: judge(runs, rssMb.max) };
+}
+
+function judge(runs: PopularityRun[], rssMaxMb: number): PopularityResult['targets'] {
+  const ok = (r: HttpRun) => r.p99Ms < POPULARITY_TARGETS.p99Ms && r.non2xx === 0 && r.errors === 0;
+  const zipfBest = runs.filter((r) => ok(r.zipf)).sort((a, b) => b.zipfRatio - a.zipfRatio)[0];
+  const uniformBest = runs.filter((r) => ok(r.uniform)).sort((a, b) => b.uniform.requestsPerSec - a.uniform.requestsPerSec)[0];
+  return {
+    zipf: {
+      ratio: zipfBest?.zipfRatio ?? null,
+      connections: zipfBest?.connections ?? null,
+      met: (zipfBest?.zipfRatio ?? 0) >= POPULARITY_TARGETS.zipfRatio,
+    },
+    uniform: {
+      perSec: uniformBest ? round(uniformBest.uniform.requestsPerSec) : null,
+      connections: uniformBest?.connections ?? null,
+      met: (uniformBest?.uniform.requestsPerSec ?? 0) >= POPULARITY_TARGETS.uniformPerSec,
+    },
+    rss: { maxMb: rssMaxMb, met: rssMaxMb < POPULARITY_TARGETS.rssMb },
+  };
+}
+
+/** The report's lines for the popularity runs. */
+export function popularityReport(p: PopularityResult, cacheEntries: string): string[] {
+  const t = p.targets;
+  const mark = (met: boolean) => (met ? 'met' : 'NOT met');
+  const lines = [
+    `menu reads by popularity over ${p.restaurants} restaurants (MENU_CACHE_ENTRIES=${cacheEntries}):`,
+    '  conns  healthz/s  p99 |  zipf/s  p99  ratio  hits |  uniform/s  p99  ratio  hits',
+  ];
+  for (const r of p.runs) {
+    lines.push(
+      `  ${String(r.connections).padStart(5)}  ${r.healthz.requestsPerSec.toFixed(0).padStart(9)} ${String(r.healthz.p99Ms).padStart(4)} |` +
+        ` ${r.zipf.requestsPerSec.toFixed(0).padStart(7)} ${String(r.zipf.p99Ms).padStart(4)} ${r.zipfRatio.toFixed(2).padStart(6)} ${String(r.cacheHitRatio.zipf ?? '-').padStart(5)} |` +
+        ` ${r.uniform.requestsPerSec.toFixed(0).padStart(10)} ${String(r.uniform.p99Ms).padStart(4)} ${r.uniformRatio.toFixed(2).padStart(6)} ${String(r.cacheHitRatio.uniform ?? '-').padStart(5)}`,
+    );
+  }
+  lines.push(
+    `  target zipf menu/healthz >= ${POPULARITY_TARGETS.zipfRatio} with p99 < ${POPULARITY_TARGETS.p99Ms} ms: ${t.zipf.ratio ?? 'no run under the p99'}${t.zipf.connections ? ` at ${t.zipf.connections} connections` : ''} (${mark(t.zipf.met)})`,
+    `  target uniform >= ${POPULARITY_TARGETS.uniformPerSec} reads/s with p99 < ${POPULARITY_TARGETS.p99Ms} ms: ${t.uniform.perSec ?? 'no run under the p99'}${t.uniform.connections ? ` at ${t.uniform.connections} connections` : ''} (${mark(t.uniform.met)})`,
+    `  target API RSS < ${POPULARITY_TARGETS.rssMb} MB: max ${t.rss.maxMb} MB over ${p.rssMb.samples} samples (${mark(t.rss.met)})`,
+  );
+  return lines;
+}
+
+/** The rows of the benchmark's TARGETS table (at least = aim: the issue gives one figure each; no run under the p99 counts as 0). */
+export function popularityTargetRows(
+  t: PopularityResult['targets'] | undefined,
+  row: (name: string, atLeast: number, aim: number, value: unknown, unit: string, lowerIsBetter?: boolean) => string[],
+): string[][] {
+  const { zipfRatio, uniformPerSec, rssMb } = POPULARITY_TARGETS;
+  return [
+    row('menu reads Zipf / healthz, p99 < 20 ms', zipfRatio, zipfRatio, t ? (t.zipf.ratio ?? 0) : undefined, ''),
+    row('menu reads uniform, req/s with p99 < 20 ms', uniformPerSec, uniformPerSec, t ? (t.uniform.perSec ?? 0) : undefined, '/s'),
+    row('API RSS during menu reads (MB)', rssMb, rssMb, t?.rss.maxMb, '', true),
+  ];
+}

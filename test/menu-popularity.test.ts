@@ -1,0 +1,33 @@
+import { popularMenuPaths, seededRandom, zipfSampler } from '../bench/menu-popularity';
+
+// The benchmark's draws of which restaurant a menu read asks for (bench/menu-popularity.ts).
+
+describe('menu popularity draws', () => {
+  it('zipf (s = 1) gives rank k a share of about 1/(k H_n)', () => {
+    const n = 1000;
+    const draws = 200_000;
+    const pick = zipfSampler(n, 1, seededRandom(1));
+    const counts = new Array<number>(n).fill(0);
+    for (let i = 0; i < draws; i++) counts[pick()]! += 1;
+    let harmonic = 0;
+    for (let k = 1; k <= n; k++) harmonic += 1 / k;
+    for (const k of [1, 2, 10, 100]) {
+      const expected = draws / (k * harmonic);
+      expect(Math.abs(counts[k - 1]! - expected) / expected).toBeLessThan(k === 100 ? 0.25 : 0.05);
+    }
+    // Every rank is a valid index; the tail is drawn too.
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(draws);
+    expect(counts.slice(n / 2).reduce((a, b) => a + b, 0)).toBeGreaterThan(0.05 * draws);
+  });
+
+  it('is the same for the same seed, popular restaurants are not the first ids, uniform reaches every restaurant', () => {
+    const restaurants = Array.from({ length: 500 }, (_, i) => `rst_${String(i + 1).padStart(4, '0')}`);
+    const take = (next: () => string, n: number) => Array.from({ length: n }, next);
+    expect(take(popularMenuPaths(restaurants, 'zipf'), 50)).toEqual(take(popularMenuPaths(restaurants, 'zipf'), 50));
+    const zipf = take(popularMenuPaths(restaurants, 'zipf'), 20_000);
+    const top = [...zipf.reduce((m, p) => m.set(p, (m.get(p) ?? 0) + 1), new Map<string, number>())].sort((a, b) => b[1] - a[1])[0]![0];
+    expect(top).not.toBe('/restaurants/rst_0001/menu');
+    const uniform = new Set(take(popularMenuPaths(restaurants, 'uniform'), 20_000));
+    expect(uniform.size).toBe(500);
+  });
+});

@@ -1,0 +1,24 @@
+import type { Db } from '../../db/knex';
+
+type Row = Record<string, unknown>;
+const byKey = (k: string) => (a: Row, b: Row) => String(a[k]).localeCompare(String(b[k]));
+
+/** The menu as the source has it, shaped like the read model (item_count computed), sorted by key. */
+export async function sourceModel(db: Db) {
+  const items = (await db.raw('SELECT menu_id, restaurant_id, name, price::text AS price, status, version FROM menu_items')).rows as Row[];
+  const restaurants = (
+    await db.raw(
+      `SELECT r.restaurant_id, r.name, r.auto_accept, r.category,
+            (SELECT count(*) FROM menu_items m WHERE m.restaurant_id = r.restaurant_id AND m.status <> 'HIDDEN')::int AS item_count
+       FROM restaurants r`,
+    )
+  ).rows as Row[];
+  return { items: items.sort(byKey('menu_id')), restaurants: restaurants.sort(byKey('restaurant_id')) };
+}
+
+/** The read model's rows in the same shape: equal to sourceModel() once it has caught up. */
+export async function readModel(db: Db) {
+  const items = (await db.raw('SELECT menu_id, restaurant_id, name, price::text AS price, status, version FROM menu_items_read')).rows as Row[];
+  const restaurants = (await db.raw('SELECT restaurant_id, name, auto_accept, category, item_count FROM restaurants_read')).rows as Row[];
+  return { items: items.sort(byKey('menu_id')), restaurants: restaurants.sort(byKey('restaurant_id')) };
+}
