@@ -9,7 +9,7 @@ import { runAudit, violationCount } from '../../ops/audit';
 import { findPostmaster, ProcessAccounting, cpuBetween, type ProcessGroup } from '../lib/proc';
 import { OrderDriver, type OrderRecord } from '../lib/orders';
 import { round, summarize } from '../lib/stats';
-import { dbosEngine, restateEngine, temporalEngine, type PeerEngine, type PeerEnvironment } from './engines';
+import { dbosEngine, postgresWritingTransactions, restateEngine, temporalEngine, type PeerEngine, type PeerEnvironment } from './engines';
 import { autoAcceptMenus, orderInput, type MenuItem } from './orders';
 
 // `npm run bench -- --peers`: the order saga on Temporal, DBOS and Restate, on one stack (the same
@@ -92,6 +92,8 @@ interface PeerStep {
   ok: boolean;
   cpuMsPerOrder: Record<string, number>;
   writesPerOrder: number;
+  /** Writing transactions in Postgres per order (every database: the services' and DBOS's system database). */
+  pgWritesPerOrder: number;
   otherCores: number;
 }
 
@@ -115,7 +117,7 @@ function figures(
   recs: OrderRecord[],
   dropped: number,
   cpu: ReturnType<typeof cpuBetween>,
-  writes: number,
+  writes: { engine: number; postgres: number },
 ): PeerStep {
   const confirmed = recs.filter((r) => r.finalStatus === 'CONFIRMED');
   const failed = recs.length - confirmed.length + dropped;
@@ -139,18 +141,19 @@ function figures(
     p99: round(s.p99),
     ok: failed <= 0.01 * (recs.length + dropped) && completedPerSec >= 0.9 * rate && s.p99 < 1000,
     cpuMsPerOrder,
-    writesPerOrder: round(writes / Math.max(1, confirmed.length), 1),
+    writesPerOrder: round(writes.engine / Math.max(1, confirmed.length), 1),
+    pgWritesPerOrder: round(writes.postgres / Math.max(1, confirmed.length), 1),
     otherCores: round(Math.max(0, cpu.machineBusy - counted) / cpu.wallSeconds, 2),
   };
 }
 
-async function runStep(run: EngineRun, round: number, rate: number, args: Args, acct: ProcessAccounting): Promise<PeerStep> {
+async function runStep(run: EngineRun, round: number, rate: number, args: Args, acct: ProcessAccounting, adminUrl: string): Promise<PeerStep> {
   const label = `${run.engine.name}#${round}@${rate}`;
-  const [c0, w0] = [acct.snapshot(), await run.engine.durableWrites()];
+  const [c0, w0, x0] = [acct.snapshot(), await run.engine.durableWrites(), await postgresWritingTransactions(adminUrl)];
   const loop = await run.driver.openLoop(label, rate, args.stepSeconds);
   await run.driver.settle(label, args.drainSeconds * 1000);
   const c1 = acct.snapshot(true);
-  const w1 = await run.engine.durableWrites();
+  const [w1, x1] = [await run.engine.durableWrites(), await postgresWritingTransactions(adminUrl)];
   const mem = run.engine.groups.reduce((a, g) => a + (c1.groups[g.name]?.memBytes ?? 0), 0);
   run.peakMemBytes = Math.max(run.peakMemBytes, mem);
   const step = figures(
@@ -160,10 +163,10 @@ async function runStep(run: EngineRun, round: number, rate: number, args: Args, 
     run.driver.records.filter((r) => r.phase === label),
     loop.dropped,
     cpuBetween(c0, c1),
-    w1 - w0,
+    { engine: w1 - w0, postgres: x1 - x0 },
   );
   say(
-    `${label}: confirmed ${step.confirmed}/${step.offered} (${step.completedPerSec}/s), p50 ${step.p50} p99 ${step.p99} ms, ${step.writesPerOrder} writes/order${step.ok ? '' : ' -- over the SLO'}`,
+    `${label}: confirmed ${step.confirmed}/${step.offered} (${step.completedPerSec}/s), p50 ${step.p50} p99 ${step.p99} ms, ${step.writesPerOrder} engine writes, ${step.pgWritesPerOrder} Postgres write txns/order${step.ok ? '' : ' -- over the SLO'}`,
   );
   // Leftovers of an overloaded step would load the next engine's step: let them finish.
   await run.driver.settle(null, 60_000);
@@ -309,7 +312,7 @@ export async function runPeers(argv: string[]): Promise<void> {
     for (const rate of args.rates) {
       const order = runs.slice((round - 1) % runs.length).concat(runs.slice(0, (round - 1) % runs.length));
       for (const run of order.filter((r) => !r.done)) {
-        const step = await runStep(run, round, rate, args, acct);
+        const step = await runStep(run, round, rate, args, acct, peerEnv.adminUrl);
         run.steps.push(step);
         if (!step.ok) run.done = true;
       }
@@ -369,13 +372,24 @@ function buildTable(runs: EngineRun[], args: Args): string {
       String(median(at.map((s) => s.p99))),
       String(total),
       String(median(at.map((s) => s.writesPerOrder))),
+      String(median(at.map((s) => s.pgWritesPerOrder))),
       `${round(run.peakMemBytes / 2 ** 20)}`,
       run.crash ? `${String(run.crash.violations)} violations, ${String(run.crash.unsettled)} unsettled` : '-',
     ]);
     out.push(`  ${run.engine.name} CPU ms/order at ${sustained}/s: ${cpu}`);
     out.push(`  ${run.engine.name} durable writes: ${run.engine.writesCounted}`);
   }
-  const header = ['engine', 'orders/s', 'no-load p50/p99 ms', 'p99 ms', 'CPU ms/order', 'writes/order', 'peak MiB', 'crash test'];
+  const header = [
+    'engine',
+    'orders/s',
+    'no-load p50/p99 ms',
+    'p99 ms',
+    'CPU ms/order',
+    'engine writes/order',
+    'Postgres write txns/order',
+    'peak MiB',
+    'crash test',
+  ];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (r: string[]) => '  ' + r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   out.unshift(''); // spacing before the header lines below
