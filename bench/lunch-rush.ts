@@ -64,6 +64,7 @@ import {
 } from './lib/spike-phase';
 import { cpuBetween, findPostmaster, ProcessAccounting, type ProcessGroup, type Snapshot } from './lib/proc';
 import { bucketDelta, fractionAtOrBelow, histogramBuckets, histogramQuantile, round, scrape, summarize, sumOf, type PromSample } from './lib/stats';
+import { runPeers } from './peers/run';
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -71,6 +72,7 @@ import { bucketDelta, fractionAtOrBelow, histogramBuckets, histogramQuantile, ro
 const HELP = `
 npm run bench -- [flags]
 
+  --peers                      the saga on Temporal, DBOS and Restate side by side (--peers --help)
   --quick                      short steps, 20,000 menu items, fewer steps, a shorter spike (~6-10 min)
   --api URL                    drive a running stack instead of starting one (env: *_DATABASE_URL,
                                TEMPORAL_ADDRESS, PSP_URL, AUTH_SECRET, PROJECTOR_METRICS_PORT); no per-process CPU
@@ -559,6 +561,8 @@ type BaselineStep = BaselineStepResult & { cpu?: CpuFigures; cpuMsPerOrder?: num
 type MenuRun = HttpRun & { cpu?: CpuFigures; loadavg: string };
 
 async function main(): Promise<void> {
+  // The same saga on the other engines (bench/peers/run.ts): a run of its own, with its own flags.
+  if (process.argv.includes('--peers')) return runPeers(process.argv.slice(2));
   const args = parseArgs(process.argv.slice(2));
   const startedAt = new Date();
   const t0 = Date.now();

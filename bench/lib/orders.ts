@@ -31,6 +31,11 @@ export interface OrderDriverOptions {
   menus: Array<{ restaurantId: string; menuIds: string[] }>;
   pollMs?: number;
   runId: string;
+  /**
+   * Hands order `n` to something other than the API (the peers benchmark starts each engine's saga
+   * itself); resolves with the order id once the start is durable. apiUrl and tokens are then unused.
+   */
+  submit?: (n: number) => Promise<string>;
 }
 
 const TERMINAL = ['CONFIRMED', 'REJECTED', 'CANCELLED'];
@@ -90,6 +95,7 @@ export class OrderDriver {
   /** Sends one order; resolves when the API answered (not when the saga finished). */
   async place(phase: string): Promise<OrderRecord> {
     const n = this.seq++;
+    if (this.opts.submit) return this.track(phase, () => this.opts.submit!(n));
     const menu = this.opts.menus[n % this.opts.menus.length]!;
     const token = this.opts.tokens[n % this.opts.tokens.length]!;
     const items = [{ menuId: menu.menuIds[n % menu.menuIds.length]!, quantity: 1 + (n % 3) }];
@@ -113,6 +119,24 @@ export class OrderDriver {
       rec.postMs = performance.now() - t0;
       rec.error = (err as Error).message;
     } finally {
+      this.inFlight -= 1;
+    }
+    return rec;
+  }
+
+  private async track(phase: string, submit: () => Promise<string>): Promise<OrderRecord> {
+    const rec: OrderRecord = { phase, sentMs: Date.now() };
+    this.records.push(rec);
+    this.inFlight += 1;
+    const t0 = performance.now();
+    try {
+      rec.orderId = await submit();
+      rec.httpStatus = 202;
+      this.open.set(rec.orderId, rec);
+    } catch (err) {
+      rec.error = (err as Error).message;
+    } finally {
+      rec.postMs = performance.now() - t0;
       this.inFlight -= 1;
     }
     return rec;
