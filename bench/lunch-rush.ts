@@ -46,6 +46,7 @@ import { offerUpdates } from './cdc';
 import { renderChart, type Phase, type Series } from './lib/chart';
 import { runHttp, startHttp, type HttpRun } from './lib/http-load';
 import { OrderDriver, type OrderRecord } from './lib/orders';
+import { manualAcceptLine, measureManualAccept, orderCostTargets } from './lib/order-cost';
 import { cpuBetween, findPostmaster, ProcessAccounting, type ProcessGroup, type Snapshot } from './lib/proc';
 import { bucketDelta, fractionAtOrBelow, histogramBuckets, histogramQuantile, round, scrape, summarize, sumOf, type PromSample } from './lib/stats';
 
@@ -604,6 +605,10 @@ async function main(): Promise<void> {
     if (args.phases.has('orders')) result.orderSteps = orderSteps;
     const described = await describeSagas(temporal, driver);
     if (described) result.temporal = described;
+    if (args.phases.has('orders')) {
+      say('manual-accept orders: 5 one at a time, accepted through the API (transitions from the accept to CONFIRMED)');
+      result.manualAccept = await measureManualAccept({ apiUrl: access.apiUrl, secret: access.secret, temporal, ordersDb, menuReadDb, count: 5 });
+    }
     const baselineSteps = args.phases.has('baseline') ? await runBaselinePhase(b, baseline, targets.menus, orderSteps) : [];
     if (args.phases.has('baseline')) result.baselineSteps = baselineSteps;
     const menuRuns: MenuRun[] = [];
@@ -1145,6 +1150,9 @@ function reportOrders(rep: ReportParts, r: Record<string, any>, args: Args): Ord
     );
     summary.stateTransitionsPerOrder = round(r.temporal.stateTransitionsPerOrder, 1);
   }
+  const manual = manualAcceptLine(r.manualAccept);
+  if (manual) out.push(manual);
+  if (r.manualAccept) summary.manualAcceptTransitionsAfterAccept = round(r.manualAccept.transitionsAcceptToConfirmed, 1);
   if (sagaBest?.cpu && sagaBest.cpuMsPerOrder !== undefined) reportSagaCost(rep, sagaBest, r.machine?.nproc);
   return sagaBest;
 }
@@ -1360,6 +1368,7 @@ function reportTargets({ out, summary }: ReportParts, r: Record<string, any>): v
         t('menu reads / healthz, req/s with p99 < 20 ms', 0.4, 0.5, summary.ratioMenuHealthz, ''),
         t('CDC lag p99 at 500 updates/s with orders', 250, 100, summary.cdcLagP99MsAt500, ' ms', true),
         t('highest menu update rate kept up with', 1000, 2000, summary.cdcHighestKeptUp, '/s'),
+        ...orderCostTargets(summary).map((row) => t(...row)),
       ],
     ),
   );
