@@ -15,6 +15,8 @@
  *      until the system saturates: offered and completed orders/s, POST p50/p99, order-to-CONFIRMED
  *      p50/p99 (CONFIRMED is read from orders.updated_at by one query per 100 ms), errors, the CPU
  *      seconds of every process of the stack per order, Temporal's persistence writes per order;
+ *      then 5 orders at restaurants that wait for a decision, accepted through the API: Temporal's state
+ *      transitions from the accept to CONFIRMED (bench/lib/order-cost.ts);
  *   3. baseline: the same business writes by one Node process without Temporal (bench/baseline.ts),
  *      stepped to its own saturation, with its CPU per order;
  *   4. menu reads: GET /restaurants/:id/menu against /healthz (the HTTP stack's ceiling), autocannon
