@@ -37,13 +37,18 @@ export function createRestaurantActivities({ db, metrics = noSagaMetrics }: Rest
      * Opens the ticket after re-checking every line against the restaurants database. With
      * `totalAmount` (sagas since the amount check) the order's total must also be the sum of the
      * lines at these prices: the saga does not trust whoever started it with the money.
+     *
+     * With `acceptIfAutoAccept` (sagas since the hold and the ticket run together) a restaurant that
+     * accepts every order gets its ticket ACCEPTED at once, saving the saga a step; `accepted` says
+     * which state the ticket is in. The saga cancels it (a compensation) if the hold then fails.
      */
     async createTicket(input: {
       orderId: string;
       restaurantId: string;
       items: OrderLine[];
       totalAmount?: number;
-    }): Promise<{ ticketId: string; autoAccept: boolean }> {
+      acceptIfAutoAccept?: boolean;
+    }): Promise<{ ticketId: string; autoAccept: boolean; accepted: boolean }> {
       const ticketId = ticketIdFor(input.orderId);
       return db.transaction(async (trx) => {
         const restaurant = await trx('restaurants').where({ restaurant_id: input.restaurantId }).first();
@@ -51,7 +56,7 @@ export function createRestaurantActivities({ db, metrics = noSagaMetrics }: Rest
         const existing = await trx('tickets').where({ order_id: input.orderId }).first();
         if (existing) {
           if (existing.status === 'CANCELLED') throw ApplicationFailure.nonRetryable('The ticket was already cancelled', 'SYSTEM_ERROR');
-          return { ticketId, autoAccept: Boolean(restaurant.auto_accept) };
+          return { ticketId, autoAccept: Boolean(restaurant.auto_accept), accepted: existing.status === 'ACCEPTED' };
         }
         // FOR SHARE: a concurrent sold-out or price change waits for this check, or this check waits for it.
         const rows: MenuRow[] = await trx('menu_items')
@@ -82,11 +87,15 @@ export function createRestaurantActivities({ db, metrics = noSagaMetrics }: Rest
           });
         }
         const items = input.items.map((line) => ({ ...line, currentVersion: byId.get(line.menuId)?.version }));
-        await trx('tickets')
-          .insert({ ticket_id: ticketId, order_id: input.orderId, restaurant_id: input.restaurantId, status: 'PENDING', items: JSON.stringify(items) })
+        const autoAccept = Boolean(restaurant.auto_accept);
+        const status: TicketStatus = autoAccept && input.acceptIfAutoAccept ? 'ACCEPTED' : 'PENDING';
+        const inserted = await trx('tickets')
+          .insert({ ticket_id: ticketId, order_id: input.orderId, restaurant_id: input.restaurantId, status, items: JSON.stringify(items) })
           .onConflict('order_id')
-          .ignore();
-        return { ticketId, autoAccept: Boolean(restaurant.auto_accept) };
+          .ignore()
+          .returning('status');
+        // Nothing inserted: a compensation's tombstone got there first (it is CANCELLED; the saga is closing).
+        return { ticketId, autoAccept, accepted: inserted[0]?.status === 'ACCEPTED' };
       });
     },
 

@@ -15,6 +15,8 @@
  *      until the system saturates: offered and completed orders/s, POST p50/p99, order-to-CONFIRMED
  *      p50/p99 (CONFIRMED is read from orders.updated_at by one query per 100 ms), errors, the CPU
  *      seconds of every process of the stack per order, Temporal's persistence writes per order;
+ *      then 5 orders at restaurants that wait for a decision, accepted through the API: Temporal's state
+ *      transitions from the accept to CONFIRMED (bench/lib/order-cost.ts);
  *   3. baseline: the same business writes by one Node process without Temporal (bench/baseline.ts),
  *      stepped to its own saturation, with its CPU per order;
  *   4. menu reads: GET /restaurants/:id/menu against /healthz (the HTTP stack's ceiling), autocannon
@@ -49,6 +51,7 @@ import { renderChart, type Phase, type Series } from './lib/chart';
 import { runHttp, startHttp, type HttpRun } from './lib/http-load';
 import { popularityReport, popularityTargetRows, runMenuPopularity, type PopularityResult } from './menu-popularity';
 import { OrderDriver, type OrderRecord } from './lib/orders';
+import { manualAcceptLine, measureManualAccept, orderCostTargets } from './lib/order-cost';
 import {
   reportSpike,
   runSpikePhase,
@@ -637,6 +640,10 @@ async function main(): Promise<void> {
     if (args.phases.has('orders')) result.orderSteps = orderSteps;
     const described = await describeSagas(temporal, driver);
     if (described) result.temporal = described;
+    if (args.phases.has('orders')) {
+      say('manual-accept orders: 5 one at a time, accepted through the API (transitions from the accept to CONFIRMED)');
+      result.manualAccept = await measureManualAccept({ apiUrl: access.apiUrl, secret: access.secret, temporal, ordersDb, menuReadDb, count: 5 });
+    }
     const baselineSteps = args.phases.has('baseline') ? await runBaselinePhase(b, baseline, targets.menus, orderSteps) : [];
     if (args.phases.has('baseline')) result.baselineSteps = baselineSteps;
     const menuRuns: MenuRun[] = [];
@@ -1225,6 +1232,9 @@ function reportOrders(rep: ReportParts, r: Record<string, any>, args: Args): Ord
     );
     summary.stateTransitionsPerOrder = round(r.temporal.stateTransitionsPerOrder, 1);
   }
+  const manual = manualAcceptLine(r.manualAccept);
+  if (manual) out.push(manual);
+  if (r.manualAccept) summary.manualAcceptTransitionsAfterAccept = round(r.manualAccept.transitionsAcceptToConfirmed, 1);
   if (sagaBest?.cpu && sagaBest.cpuMsPerOrder !== undefined) reportSagaCost(rep, sagaBest, r.machine?.nproc);
   return sagaBest;
 }
@@ -1441,6 +1451,7 @@ function reportTargets({ out, summary }: ReportParts, r: Record<string, any>): v
         t('CDC lag p99 at 500 updates/s with orders', 250, 100, summary.cdcLagP99MsAt500, ' ms', true),
         t('highest menu update rate kept up with', 1000, 2000, summary.cdcHighestKeptUp, '/s'),
         ...popularityTargetRows(summary.menuPopularity as PopularityResult['targets'] | undefined, t),
+        ...orderCostTargets(summary).map((row) => t(...row)),
         ...spikeTargetRows(summary),
       ],
     ),

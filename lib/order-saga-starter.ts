@@ -22,9 +22,18 @@ const ORDER_SAGA_WORKFLOW = 'orderSaga';
  * Starts an order's saga. Idempotent: a second start of the same order joins the running saga
  * (USE_EXISTING). Returns false when a closed run forbids another (see SagaStart).
  */
-export async function startOrderSaga(client: Client, input: OrderSagaInput, taskQueuePrefix: string, start: SagaStart = 'first-run'): Promise<boolean> {
+export async function startOrderSaga(
+  client: Client,
+  input: OrderSagaInput,
+  taskQueuePrefix: string,
+  start: SagaStart = 'first-run',
+  opts: { eager?: boolean } = {},
+): Promise<boolean> {
   try {
     await client.workflow.start(ORDER_SAGA_WORKFLOW, {
+      // Eager start: only with a client on a NativeConnection that an order worker of this process
+      // shares (bench/eager-start.ts measures it; BENCHMARKS.md "Cheaper orders").
+      ...(opts.eager ? { requestEagerStart: true } : {}),
       workflowId: orderWorkflowId(input.orderId),
       taskQueue: taskQueuesFor(taskQueuePrefix).order,
       args: [input],

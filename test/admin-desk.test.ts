@@ -92,21 +92,23 @@ describe("the operator's desk (real stack)", () => {
     expect(lines(s, 'payment')).toEqual(['PAYMENT_ROW', 'AUTHORIZE', 'CAPTURE']);
     expect(lines(s, 'psp')).toEqual(['authorize', 'capture']);
     expect(lines(s, 'ticket')).toEqual(['OPENED', 'ACCEPTED']);
-    expect(lines(s, 'saga')).toEqual([
-      'WorkflowExecutionStarted',
-      'MarkerRecorded createOrder',
-      'ActivityTaskScheduled authorizePayment',
-      'ActivityTaskStarted authorizePayment',
-      'ActivityTaskCompleted authorizePayment',
-      'ActivityTaskScheduled createTicket',
-      'ActivityTaskStarted createTicket',
-      'ActivityTaskCompleted createTicket',
+    // The hold and the ticket run together (patch hold-and-ticket-together): which of the two starts
+    // and completes first is up to the workers; the auto-accept ticket is created ACCEPTED.
+    const saga = lines(s, 'saga');
+    expect(saga.slice(0, 2)).toEqual(['WorkflowExecutionStarted', 'MarkerRecorded createOrder']);
+    expect(saga.slice(2, 4)).toEqual(['ActivityTaskScheduled authorizePayment', 'ActivityTaskScheduled createTicket']);
+    expect(saga.slice(4, 8).sort()).toEqual(
+      [
+        'ActivityTaskStarted authorizePayment',
+        'ActivityTaskCompleted authorizePayment',
+        'ActivityTaskStarted createTicket',
+        'ActivityTaskCompleted createTicket',
+      ].sort(),
+    );
+    expect(saga.slice(8)).toEqual([
       'ActivityTaskScheduled capturePayment',
       'ActivityTaskStarted capturePayment',
       'ActivityTaskCompleted capturePayment',
-      'ActivityTaskScheduled acceptTicket',
-      'ActivityTaskStarted acceptTicket',
-      'ActivityTaskCompleted acceptTicket',
       'MarkerRecorded confirmOrder',
       'UpsertWorkflowSearchAttributes',
       'WorkflowExecutionCompleted',

@@ -243,6 +243,30 @@ describe('compensations and retried payment steps, against real rows and the PSP
       expect((await ticketOf(open)).status).toBe('ACCEPTED');
     });
 
+    it('with acceptIfAutoAccept: an auto-accept restaurant gets its ticket ACCEPTED, another PENDING; a retry says the same; the compensation cancels an accepted one', async () => {
+      // Seeded restaurants: every third auto-accepts (db/seed.ts).
+      const auto = restaurantIdFor(3);
+      const autoItem = await dbs
+        .restaurants('menu_items')
+        .where({ menu_id: menuIdFor(3, 1) })
+        .first();
+      const autoLines = [{ menuId: autoItem.menu_id, name: autoItem.name, unitPrice: Number(autoItem.price), quantity: 1, menuVersion: autoItem.version }];
+      const accepted = newOrder();
+      const input = { orderId: accepted, restaurantId: auto, items: autoLines, totalAmount: Number(autoItem.price), acceptIfAutoAccept: true };
+      expect(await run(restaurants.createTicket, 1, input)).toMatchObject({ autoAccept: true, accepted: true });
+      expect((await ticketOf(accepted)).status).toBe('ACCEPTED');
+      expect(await run(restaurants.createTicket, 2, input)).toMatchObject({ autoAccept: true, accepted: true });
+      await run(restaurants.cancelTicket, 1, { orderId: accepted, restaurantId: auto });
+      expect(await ticketOf(accepted)).toMatchObject({ status: 'CANCELLED', reason: 'compensated' });
+
+      const waits = newOrder();
+      const items = [await line()];
+      expect(
+        await run(restaurants.createTicket, 1, { orderId: waits, restaurantId, items, totalAmount: items[0]!.unitPrice * 2, acceptIfAutoAccept: true }),
+      ).toMatchObject({ autoAccept: false, accepted: false });
+      expect((await ticketOf(waits)).status).toBe('PENDING');
+    });
+
     it('a total that is not the sum of the lines at the restaurant prices: AMOUNT_MISMATCH, no ticket', async () => {
       const orderId = newOrder();
       await expect(run(restaurants.createTicket, 1, { orderId, restaurantId, items: [await line()], totalAmount: 1 })).rejects.toMatchObject({

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
-import { COMPENSATIONS_FIRST_PATCH, LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH } from '../workflows/order-saga';
+import { COMPENSATIONS_FIRST_PATCH, LOCAL_ORDER_STEPS_PATCH, STEPS_TOGETHER_PATCH, TRUTHFUL_SAGA_PATCH } from '../workflows/order-saga';
 import { ENCRYPTED_ENCODING } from '../lib/node/payload-codec';
 import { CURRENT_HISTORY_GENERATION, ENCRYPTED_HISTORY_DIR, HISTORY_DIR } from './support/histories';
 import { TEST_DATA_CONVERTER } from './support/payload-keys';
@@ -93,8 +93,20 @@ describe('replay of recorded saga histories', () => {
     );
   });
 
+  it('a saga recorded with the hold and the ticket together fails to replay when its fourth patch marker names another change', async () => {
+    const { workflowId, history } = load(`${CURRENT_HISTORY_GENERATION}/restaurant-accepts.json`);
+    const markers = history.events?.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').map((e) => e.markerRecordedEventAttributes!);
+    const ids = markers?.map((m) => (defaultPayloadConverter.fromPayload(m.details!['patch-data']!.payloads![0]!) as { id: string }).id);
+    expect(ids).toEqual([LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH, COMPENSATIONS_FIRST_PATCH, STEPS_TOGETHER_PATCH]);
+    // Without the patch the saga would schedule the hold alone: the recorded hold-and-ticket pair would not match.
+    markers![3]!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId)).rejects.toThrow(
+      /[Nn]ondeterminism|DeterminismViolation/,
+    );
+  });
+
   it('a saga recorded with compensations registered first fails to replay when its third patch marker names another change', async () => {
-    const { workflowId, history } = load(`${CURRENT_HISTORY_GENERATION}/amount-mismatch.json`);
+    const { workflowId, history } = load('4-compensations-first/amount-mismatch.json');
     const markers = history.events?.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').map((e) => e.markerRecordedEventAttributes!);
     const ids = markers?.map((m) => (defaultPayloadConverter.fromPayload(m.details!['patch-data']!.payloads![0]!) as { id: string }).id);
     expect(ids).toEqual([LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH, COMPENSATIONS_FIRST_PATCH]);

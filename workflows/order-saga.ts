@@ -61,6 +61,16 @@ export const TRUTHFUL_SAGA_PATCH = 'amount-check-slow-psp-operator-cancel';
  * still open (found by the model checker, docs/model.md). Both are safe when their step never ran.
  */
 export const COMPENSATIONS_FIRST_PATCH = 'compensations-registered-first';
+/**
+ * Sagas started after this patch take fewer rounds through the server (issue #15):
+ * - the hold and the ticket run together (both compensations are registered before either, and the
+ *   restaurant can only decide once the order is AWAITING_RESTAURANT, after both); whichever fails,
+ *   the saga waits for the other to finish before compensating, and the hold's failure is the reason;
+ * - a restaurant that accepts every order gets its ticket ACCEPTED when it is created;
+ * - once the restaurant has accepted, capture and marking the ticket accepted run together; a capture
+ *   that fails leaves an accepted ticket, which the compensations cancel like any other.
+ */
+export const STEPS_TOGETHER_PATCH = 'hold-and-ticket-together';
 
 function sagaActivities(queues: TaskQueues, localOrderSteps: boolean, truthful: boolean) {
   // Payment steps: a PSP slower than our first timeout is waited for on later attempts, and a worker
@@ -102,7 +112,8 @@ function step<F extends (...args: any[]) => Promise<any>>(
 
 /**
  * The order saga: createOrder → authorizePayment → createTicket → restaurant decision →
- * capturePayment → acceptTicket → confirmOrder. Every step with an effect has its compensation
+ * capturePayment → acceptTicket → confirmOrder (since STEPS_TOGETHER_PATCH: createOrder →
+ * authorizePayment with createTicket → decision → capturePayment with acceptTicket → confirmOrder). Every step with an effect has its compensation
  * registered before it runs (the hold's and the ticket's before the first step); on any failure they
  * run in reverse, then the order is closed with a reason the customer can read.
  *
@@ -115,6 +126,7 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
   // before either patch ask for no marker they do not have.
   const truthful = localOrderSteps && patched(TRUTHFUL_SAGA_PATCH);
   const compensationsFirst = truthful && patched(COMPENSATIONS_FIRST_PATCH);
+  const together = compensationsFirst && patched(STEPS_TOGETHER_PATCH);
   const { orderSteps, orderClosing, payment, capture, restaurant, compensatePayment, compensateRestaurant } = sagaActivities(
     taskQueuesFromOrderQueue(workflowInfo().taskQueue),
     localOrderSteps,
@@ -167,22 +179,37 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
     const stored = await step(orderSteps.createOrder, `Record order ${orderId}: ${input.items.length} line(s), ${amount} KRW`, input);
     if (truthful) checkAmount(input, stored?.totalAmount);
 
-    if (!compensationsFirst) registerVoid();
-    details('holding the payment');
-    state.paymentStatus = await step(payment.authorizePayment, `Hold ${amount} KRW on the card`, { orderId, amount, cardToken: input.cardToken }).catch(
-      (err: unknown) => paymentUnavailableUnlessDecided(err, truthful),
-    );
-    stopIfCancelled();
-
-    if (!compensationsFirst) registerCancelTicket();
-    details('opening the ticket at the restaurant');
-    const ticket = await step(restaurant.createTicket, `Re-check ${input.items.length} line(s) and open a ticket at ${input.restaurantId}`, {
+    const ticketInput = {
       orderId,
       restaurantId: input.restaurantId,
       items: input.items,
       ...(truthful ? { totalAmount: amount } : {}),
-    });
-    stopIfCancelled();
+      ...(together ? { acceptIfAutoAccept: true } : {}),
+    };
+    const holdPayment = () =>
+      step(payment.authorizePayment, `Hold ${amount} KRW on the card`, { orderId, amount, cardToken: input.cardToken }).catch((err: unknown) =>
+        paymentUnavailableUnlessDecided(err, truthful),
+      );
+    const openTicket = () => step(restaurant.createTicket, `Re-check ${input.items.length} line(s) and open a ticket at ${input.restaurantId}`, ticketInput);
+    let ticket: Awaited<ReturnType<typeof openTicket>>;
+    if (together) {
+      details('holding the payment and opening the ticket');
+      const [hold, opened] = await settleBoth(holdPayment(), openTicket());
+      state.paymentStatus = hold;
+      stopIfCancelled();
+      ticket = opened();
+      stopIfCancelled();
+    } else {
+      if (!compensationsFirst) registerVoid();
+      details('holding the payment');
+      state.paymentStatus = await holdPayment();
+      stopIfCancelled();
+
+      if (!compensationsFirst) registerCancelTicket();
+      details('opening the ticket at the restaurant');
+      ticket = await openTicket();
+      stopIfCancelled();
+    }
 
     if (ticket.autoAccept && state.decision === null) state.decision = 'ACCEPT';
     if (state.decision === null) {
@@ -212,8 +239,18 @@ export async function orderSaga(input: OrderSagaInput): Promise<OrderSagaResult>
         state.paymentStatus = await step(compensatePayment.refundPayment, `Compensate: refund ${amount} KRW`, { orderId, amount });
       });
       details('accepted: capturing the payment');
-      state.paymentStatus = await step(capture.capturePayment, `Capture ${amount} KRW`, { orderId, amount });
-      await step(restaurant.acceptTicket, `Mark the ticket accepted at ${input.restaurantId}`, { orderId });
+      const capturePayment = () => step(capture.capturePayment, `Capture ${amount} KRW`, { orderId, amount });
+      const acceptTicket = () => step(restaurant.acceptTicket, `Mark the ticket accepted at ${input.restaurantId}`, { orderId });
+      if (!together) {
+        state.paymentStatus = await capturePayment();
+        await acceptTicket();
+      } else if (ticket.accepted) {
+        state.paymentStatus = await capturePayment();
+      } else {
+        const [captured, accepted] = await settleBoth(capturePayment(), acceptTicket());
+        state.paymentStatus = captured;
+        accepted();
+      }
       await step(orderSteps.confirmOrder, `Confirm order ${orderId}`, { orderId });
       setStatus('CONFIRMED');
       details('confirmed');
@@ -304,6 +341,23 @@ function registerHandlers(state: OrderSagaState, saga: { finished: boolean; reje
       },
     },
   );
+}
+
+/**
+ * Runs two steps together and waits for both to finish (a compensation must not overtake a step still
+ * running). Resolves to the first one's result and a function that returns the second one's (or throws
+ * its failure), so the caller decides what comes between them; rejects with the first one's failure.
+ */
+async function settleBoth<A, B>(first: Promise<A>, second: Promise<B>): Promise<[A, () => B]> {
+  const [a, b] = await Promise.allSettled([first, second]);
+  if (a.status === 'rejected') throw a.reason;
+  return [
+    a.value,
+    () => {
+      if (b.status === 'rejected') throw b.reason;
+      return b.value;
+    },
+  ];
 }
 
 /** The saga does not trust whoever started it with the money: the total must add up and match the order. */
