@@ -13,20 +13,12 @@
  */
 import { runHttp, type HttpRun } from './lib/http-load';
 import { round, scrape, sumOf } from './lib/stats';
+import { seededRandom } from '../lib/workflow-safe/random';
 
 export const POPULARITY_TARGETS = { p99Ms: 20, zipfRatio: 0.5, uniformPerSec: 1000, rssMb: 512 } as const;
 
-/** A small seeded generator (mulberry32): the same seed draws the same reads. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The same seeded generator the rest of the project draws from: the same seed draws the same reads. */
+export { seededRandom };
 
 /** Fisher-Yates over a copy. */
 function shuffled<T>(items: T[], random: () => number): T[] {

@@ -13,6 +13,9 @@ import { createMenuProjector, type MenuProjector, type MenuProjectorOptions } fr
 import { createLogger } from '../lib/node/logger';
 import { ensureDatabase } from '../lib/node/pg-admin';
 import { readModel, sourceModel } from './support/read-model';
+import { killProcessGroups } from './support/processes';
+import { dropSlotWhenFree } from './support/projector';
+import { untilPasses } from './support/retry';
 
 // Real Postgres pair from global-setup, real logical replication. Slots are cluster-wide, so every
 // scenario uses its own databases and a unique slot name, and afterAll drops the slots.
@@ -81,17 +84,8 @@ function startProjector(pair: Pair, extra: Partial<MenuProjectorOptions> = {}) {
   return { projector, registry };
 }
 
-async function eventually<T>(fn: () => Promise<T>, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, intervalMs));
-    }
-  }
-}
+/** Retries an assertion until it passes (this file's defaults: 15_000 ms, every 50 ms). */
+const eventually = <T>(fn: () => Promise<T>, timeoutMs = 15_000, intervalMs = 50) => untilPasses(fn, timeoutMs, intervalMs);
 
 async function expectConverged(pair: Pair, timeoutMs = 20_000): Promise<void> {
   await eventually(async () => expect(await readModel(pair.read)).toEqual(await sourceModel(pair.source)), timeoutMs, 100);
@@ -192,21 +186,10 @@ function watchAckInvariant(pair: Pair) {
 
 afterAll(async () => {
   await Promise.all(projectors.map((p) => p.stop()));
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null && child.pid) {
-      process.kill(-child.pid, 'SIGKILL');
-      await new Promise((r) => child.once('exit', r));
-    }
-  }
+  await killProcessGroups(children);
   await Promise.all(pools.map((p) => p.end()));
   for (const pair of pairs) {
-    await eventually(
-      async () => {
-        await pair.source.raw('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ?', [pair.slot]);
-      },
-      10_000,
-      200,
-    );
+    await dropSlotWhenFree(pair.source, pair.slot);
     await Promise.all([pair.source.destroy(), pair.read.destroy()]);
   }
 });

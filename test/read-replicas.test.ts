@@ -6,6 +6,9 @@ import { createDb, type Db } from '../db/knex';
 import { parseLsn } from '../db/projector/lsn';
 import { roleUrl, setUpDatabases, type DatabaseTarget } from '../db/roles';
 import { restaurantIdFor, seedRestaurants } from '../db/seed';
+import { killProcessGroups } from './support/processes';
+import { dropSlotWhenFree } from './support/projector';
+import { untilPasses } from './support/retry';
 import { freePort } from '../lib/node/ports';
 import { createTestDatabases, TEST_PUBLICATION, TEST_ROLE_PASSWORDS, type TestDatabases } from './support/databases';
 import { readModel, sourceModel } from './support/read-model';
@@ -38,17 +41,8 @@ const replicas: Replica[] = [];
 const children: ChildProcess[] = [];
 const pools: pg.Pool[] = [];
 
-async function eventually<T>(fn: () => Promise<T>, timeoutMs = 20_000, intervalMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await new Promise((r) => setTimeout(r, intervalMs));
-    }
-  }
-}
+/** Retries an assertion until it passes (this file's defaults: 20_000 ms, every 100 ms). */
+const eventually = <T>(fn: () => Promise<T>, timeoutMs = 20_000, intervalMs = 100) => untilPasses(fn, timeoutMs, intervalMs);
 
 /** A read replica: the first is the test databases' menu_read; others get a database of their own, set up as in production. */
 async function addReplica(name: string): Promise<Replica> {
@@ -230,21 +224,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null && child.pid) {
-      process.kill(-child.pid, 'SIGKILL');
-      await new Promise((r) => child.once('exit', r));
-    }
-  }
+  await killProcessGroups(children);
   await Promise.all(pools.map((p) => p.end()));
   for (const replica of replicas) {
-    await eventually(
-      async () => {
-        await dbs.restaurants.raw('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ?', [replica.slot]);
-      },
-      10_000,
-      200,
-    );
+    await dropSlotWhenFree(dbs.restaurants, replica.slot);
     await replica.db.destroy();
   }
   await dbs?.destroy();

@@ -54,3 +54,13 @@ export async function runToExit(file: string, env: NodeJS.ProcessEnv, args: stri
   clearTimeout(timer);
   return { code, output };
 }
+
+/** SIGKILLs each still-running child's whole process group (spawned `detached`) and waits for it to exit. */
+export async function killProcessGroups(children: ChildProcess[]): Promise<void> {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null && child.pid) {
+      process.kill(-child.pid, 'SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+  }
+}

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { createDb } from '../../db/knex';
+import { createDb, type Db } from '../../db/knex';
 import { createMenuProjector, type MenuProjector } from '../../db/projector/projector';
 import { createLogger } from '../../lib/node/logger';
 import { createRegistry } from '../../lib/node/metrics';
 import { TEST_PUBLICATION, type TestDatabases } from './databases';
+import { untilPasses } from './retry';
 
 export interface TestProjector {
   projector: MenuProjector;
@@ -69,4 +70,9 @@ export async function startTestProjector(dbs: TestDatabases, label: string): Pro
       }
     },
   };
+}
+
+/** Drops a slot once its walsender has let go of it (a killed projector's stream takes a moment to close). */
+export async function dropSlotWhenFree(source: Db, slot: string): Promise<void> {
+  await untilPasses(() => source.raw('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = ?', [slot]), 10_000, 200);
 }
