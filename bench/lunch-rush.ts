@@ -453,7 +453,7 @@ function stackGroups(s: LocalStack, dataDir: string, baseline: BaselineProcess):
     { name: 'restaurant-worker', roots: () => s.workers.restaurant.map((w) => w.pid) },
     { name: 'projector', roots: () => [s.projector.pid] },
     { name: 'psp', roots: () => [s.psp.pid] },
-    { name: 'temporal', roots: () => [s.temporal.pid] },
+    { name: 'temporal', roots: () => s.temporal.processes().map((p) => p.pid) },
     { name: 'postgres-primary', roots: () => [(primaryPid ??= findPostmaster(primaryDir))], pss: true },
     { name: 'postgres-read', roots: () => [(readPid ??= findPostmaster(readDir))], pss: true },
     { name: 'baseline', roots: () => [baseline.child?.pid] },
