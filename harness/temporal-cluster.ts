@@ -210,7 +210,7 @@ async function applySchema(adminUrl: string, store: Store, opts: TemporalCluster
         await run(tool, [...base, ...args], { maxBuffer: 16 * 1024 * 1024 });
       } catch (err) {
         const e = err as { stderr?: string; stdout?: string; message: string };
-        throw new Error(`temporal-sql-tool ${args.slice(2).join(' ')} on ${db} failed: ${e.stderr || e.stdout || e.message}`);
+        throw new Error(`temporal-sql-tool ${args.slice(2).join(' ')} on ${db} failed: ${e.stderr || e.stdout || e.message}`, { cause: err });
       }
     }
   }
@@ -245,6 +245,25 @@ async function connectWhenReady(address: string, deadline: number): Promise<Conn
       await sleep(500);
     }
   }
+}
+
+/** Temporal's Web UI server on `opts.uiPort`, pointed at the frontend. */
+async function startUi(dir: string, logs: string, opts: TemporalClusterOptions): Promise<ManagedProcess> {
+  const args = ['--root', uiConfigDir(dir, opts), '--config', '.', '--env', 'development', 'start'];
+  const ui = new ManagedProcess('temporal-ui', clusterToolPath('temporal-ui-server'), args, {
+    cwd: PROJECT_ROOT,
+    env: {},
+    logFile: path.join(logs, 'temporal-ui.log'),
+    onUnexpectedExit: opts.onUnexpectedExit,
+  });
+  ui.start();
+  try {
+    await waitForPort(opts.uiPort!, 30_000, () => ui.running);
+  } catch (err) {
+    await ui.kill();
+    throw err;
+  }
+  return ui;
 }
 
 /** The namespace and the project's search attributes, registered once (a restart finds them). */
@@ -294,8 +313,8 @@ async function waitUntilServing(address: string, timeoutMs: number, alive: () =>
         await connection.close();
       }
     } catch (err) {
-      if (!alive()) throw new Error('a Temporal service exited while the cluster was starting (see logs/temporal-*.log)');
-      if (Date.now() > deadline) throw new Error(`the Temporal cluster did not serve within ${timeoutMs} ms: ${(err as Error).message}`);
+      if (!alive()) throw new Error('a Temporal service exited while the cluster was starting (see logs/temporal-*.log)', { cause: err });
+      if (Date.now() > deadline) throw new Error(`the Temporal cluster did not serve within ${timeoutMs} ms: ${(err as Error).message}`, { cause: err });
       await sleep(500);
     }
   }
@@ -321,13 +340,14 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
   const server = clusterToolPath('temporal-server');
   const started: ManagedProcess[] = [];
   let postgres: PostgresInstance | undefined;
+  let pgLog: fs.WriteStream | undefined;
   try {
     let adminUrl: string;
     if ('adminUrl' in opts.postgres) adminUrl = opts.postgres.adminUrl;
     else {
       opts.log("starting Temporal's Postgres");
-      const pgLog = fs.createWriteStream(path.join(logs, 'postgres-temporal.log'), { flags: 'a' });
-      postgres = await startPostgres({ dataDir: path.join(opts.dataDir, 'pg-temporal'), port: opts.postgres.port, log: (l) => pgLog.write(l) });
+      pgLog = fs.createWriteStream(path.join(logs, 'postgres-temporal.log'), { flags: 'a' });
+      postgres = await startPostgres({ dataDir: path.join(opts.dataDir, 'pg-temporal'), port: opts.postgres.port, log: (l) => pgLog?.write(l) });
       adminUrl = postgres.url('postgres');
     }
     const store = storeOf(adminUrl);
@@ -371,23 +391,8 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
     await registerNamespace(address, opts.log);
     await waitUntilServing(address, 60_000, allAlive);
 
-    let ui: ManagedProcess | undefined;
-    if (opts.uiPort) {
-      ui = new ManagedProcess(
-        'temporal-ui',
-        clusterToolPath('temporal-ui-server'),
-        ['--root', uiConfigDir(dir, opts), '--config', '.', '--env', 'development', 'start'],
-        {
-          cwd: PROJECT_ROOT,
-          env: {},
-          logFile: path.join(logs, 'temporal-ui.log'),
-          onUnexpectedExit: opts.onUnexpectedExit,
-        },
-      );
-      ui.start();
-      started.push(ui);
-      await waitForPort(opts.uiPort, 30_000, () => ui!.running);
-    }
+    const ui = opts.uiPort ? await startUi(dir, logs, opts) : undefined;
+    if (ui) started.push(ui);
 
     return {
       address,
@@ -416,11 +421,13 @@ export async function startTemporalCluster(opts: TemporalClusterOptions): Promis
         await processes[0]!.stop();
         await Promise.all(processes.slice(1).map((p) => p.stop()));
         await postgres?.stop();
+        pgLog?.end();
       },
     };
   } catch (err) {
     await Promise.all(started.map((p) => p.kill()));
     await postgres?.stop().catch(() => undefined);
+    pgLog?.end();
     throw err;
   }
 }
