@@ -2,8 +2,8 @@
  * Lunch-rush benchmark: how close one machine gets to 9.2 M orders a day, what one order costs,
  * and what the durable saga costs against the same writes done without it.
  *
- *   npm run bench                  full run (~12 min on 2 cores): 100,000 menu items
- *   npm run bench -- --quick       short steps and a 20,000-item menu (~4 min), for trying things
+ *   npm run bench                  full run (~15-25 min on 2 cores, the spike's drain included): 100,000 menu items
+ *   npm run bench -- --quick       short steps, a 20 s burst and a 20,000-item menu (~6-10 min), for trying things
  *   npm run bench -- --help        every flag
  *
  * It starts the whole system as local processes (harness/local-stack.ts: embedded Postgres x2, the
@@ -21,6 +21,8 @@
  *      at several concurrencies;
  *   5. CDC under load: 500 menu updates/s while orders and menu reads run, commit-to-visible lag of
  *      the projector; then update rates stepped up to find the highest it keeps up with;
+ *   6. spike: half the sustained rate, a burst at five times it, then half until the backlog has
+ *      drained (bench/lib/spike-phase.ts), and the audit with the PSP's books;
  *
  * and writes bench-results/lunch-rush-<time>.json and .svg (throughput and latency over time), and
  * a table on stdout. With --api URL it drives a stack that is already running instead (addresses
@@ -46,6 +48,19 @@ import { offerUpdates } from './cdc';
 import { renderChart, type Phase, type Series } from './lib/chart';
 import { runHttp, startHttp, type HttpRun } from './lib/http-load';
 import { OrderDriver, type OrderRecord } from './lib/orders';
+import {
+  reportSpike,
+  runSpikePhase,
+  spikeBacklogPanel,
+  spikeBase,
+  spikeChart,
+  spikeSettings,
+  spikeTargetRows,
+  SPIKE_FLAGS,
+  SPIKE_HELP,
+  type SpikeResult,
+  type SpikeSettings,
+} from './lib/spike-phase';
 import { cpuBetween, findPostmaster, ProcessAccounting, type ProcessGroup, type Snapshot } from './lib/proc';
 import { bucketDelta, fractionAtOrBelow, histogramBuckets, histogramQuantile, round, scrape, summarize, sumOf, type PromSample } from './lib/stats';
 
@@ -55,10 +70,10 @@ import { bucketDelta, fractionAtOrBelow, histogramBuckets, histogramQuantile, ro
 const HELP = `
 npm run bench -- [flags]
 
-  --quick                      short steps, 20,000 menu items, fewer steps (~4 min)
+  --quick                      short steps, 20,000 menu items, fewer steps, a shorter spike (~6-10 min)
   --api URL                    drive a running stack instead of starting one (env: *_DATABASE_URL,
                                TEMPORAL_ADDRESS, PSP_URL, AUTH_SECRET, PROJECTOR_METRICS_PORT); no per-process CPU
-  --phases LIST                idle,orders,baseline,menu,cdc (default: all)
+  --phases LIST                idle,orders,baseline,menu,cdc,spike (default: all)
   --restaurants N              restaurants to seed (default 10000; quick 2000), 10 items each
   --items-per-restaurant N     (default 10)
   --start-rate N               first saga step, orders/s (default 2); each next step is x --growth (default 1.5;
@@ -89,7 +104,7 @@ npm run bench -- [flags]
                                (DIR/<process>-<pid>.cpuprofile; pick phases with --phases; Temporal is Go: use perf)
   --label NAME                 a name for this run, kept in the JSON (e.g. "before", "tuned")
   --keep-data                  keep the stack's temporary data directory (logs in <dir>/logs)
-`;
+${SPIKE_HELP}`;
 
 interface Args {
   quick: boolean;
@@ -122,6 +137,7 @@ interface Args {
   label: string;
   keepData: boolean;
   cpuProfile?: string;
+  spike: SpikeSettings;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -171,6 +187,7 @@ function parseArgs(argv: string[]): Args {
     'env',
     'temporal-arg',
     'label',
+    ...SPIKE_FLAGS,
   ];
   for (const k of values.keys()) if (!known.includes(k)) throw new Error(`unknown flag --${k} (see --help)`);
   const quick = flags.has('quick');
@@ -178,10 +195,12 @@ function parseArgs(argv: string[]): Args {
   const num = (k: string, full: number, q = full) => Number(one(k) ?? (quick ? q : full));
   const list = (k: string, full: string, q = full) => (one(k) ?? (quick ? q : full)).split(',').map(Number);
   const [o, p, r] = (one('workers') ?? '1,1,1').split(',').map(Number);
+  const phases = new Set((one('phases') ?? 'idle,orders,baseline,menu,cdc,spike').split(','));
+  if (phases.has('spike') && !phases.has('orders') && one('spike-base') === undefined) throw new Error('--phases spike without orders needs --spike-base RATE');
   return {
     quick,
     api: one('api'),
-    phases: new Set((one('phases') ?? 'idle,orders,baseline,menu,cdc').split(',')),
+    phases,
     restaurants: num('restaurants', 10_000, 2_000),
     itemsPerRestaurant: num('items-per-restaurant', 10),
     rates: one('rates')?.split(',').map(Number),
@@ -208,6 +227,7 @@ function parseArgs(argv: string[]): Args {
     label: one('label') ?? (quick ? 'quick' : 'full'),
     cpuProfile: one('cpu-profile') === undefined ? undefined : path.resolve(one('cpu-profile')!),
     keepData: flags.has('keep-data'),
+    spike: spikeSettings(one, quick),
   };
 }
 
@@ -660,6 +680,7 @@ async function main(): Promise<void> {
       result.menuCache = menu.cache;
     }
     if (args.phases.has('cdc')) result.cdc = await runCdcPhase(b, targets, orderSteps);
+    if (args.phases.has('spike')) result.spike = await runSpike(b, orderSteps);
 
     if (args.cpuProfile) {
       fs.rmSync(path.join(args.cpuProfile, '.recording'), { force: true });
@@ -701,6 +722,12 @@ function writeResults(
   const base = path.join(outDir, `lunch-rush-${args.label}-${stamp}`);
   fs.writeFileSync(`${base}.json`, JSON.stringify({ ...result, records: undefined, timeline: timeline(run.records, run.baselineSteps, t0) }, null, 2));
   fs.writeFileSync(`${base}.svg`, chart(run.records, run.baselineSteps, run.menuRuns, run.phases, t0, args, result));
+  const spike = result.spike as SpikeResult | undefined;
+  if (spike)
+    fs.writeFileSync(
+      `${base}-spike.svg`,
+      spikeChart(spike, `Spike (${args.label}) — ${String(result.startedAt)}`, `load average at the end ${spike.loadavgAtEnd}`),
+    );
   process.stdout.write(report.text);
   process.stdout.write(`\nresults: ${path.relative(process.cwd(), base)}.json\nchart:   ${path.relative(process.cwd(), base)}.svg\n`);
 }
@@ -1063,6 +1090,31 @@ async function runCdcSteps({ args, snap, phase }: Bench, writer: pg.Pool, probe:
   return steps;
 }
 
+// ---- 6. spike ---------------------------------------------------------------------------------
+
+/** The spike at half / five times / half the sustained rate (bench/lib/spike-phase.ts). */
+async function runSpike({ args, access, driver, phase }: Bench, orderSteps: OrderStep[]): Promise<SpikeResult | undefined> {
+  const base = spikeBase(args.spike, orderSteps);
+  if (!base) {
+    say('spike: skipped, no rate to scale from (no good orders step; give --spike-base RATE)');
+    return undefined;
+  }
+  const cfg = access.stack ? undefined : loadConfig();
+  return runSpikePhase({
+    driver,
+    base,
+    settings: args.spike,
+    say,
+    phase,
+    audit: {
+      urls: access.urls,
+      pspUrl: access.stack?.pspUrl ?? cfg!.PSP_URL,
+      temporalUiUrl: access.stack?.temporalUiUrl ?? cfg!.TEMPORAL_UI_URL,
+      namespace: cfg?.TEMPORAL_NAMESPACE ?? 'default',
+    },
+  });
+}
+
 /** Environment that preloads bench/lib/cpu-profile-hook.mjs into every Node process of the stack. */
 function profileEnv(dir: string | undefined): Record<string, string> {
   if (!dir) return {};
@@ -1101,6 +1153,7 @@ function buildReport(r: Record<string, any>, args: Args): { text: string; summar
   reportBaseline(rep, r, args, sagaBest);
   reportMenuReads(rep, r, args);
   reportCdc(rep, r, args);
+  reportSpike(rep, r.spike);
   reportTargets(rep, r);
   return { text: rep.out.join('\n') + '\n', summary: rep.summary };
 }
@@ -1409,6 +1462,7 @@ function reportTargets({ out, summary }: ReportParts, r: Record<string, any>): v
         t('menu reads / healthz, req/s with p99 < 20 ms', 0.4, 0.5, summary.ratioMenuHealthz, ''),
         t('CDC lag p99 at 500 updates/s with orders', 250, 100, summary.cdcLagP99MsAt500, ' ms', true),
         t('highest menu update rate kept up with', 1000, 2000, summary.cdcHighestKeptUp, '/s'),
+        ...spikeTargetRows(summary),
       ],
     ),
   );
@@ -1523,6 +1577,7 @@ function chart(
         unit: 'per second',
         series: [runSeries('healthz', '#999', true), runSeries('menu', '#8e44ad', false), cdcSeries],
       },
+      ...(r.spike ? [spikeBacklogPanel(r.spike as SpikeResult, ((r.spike as SpikeResult).marks.startMs - t0) / 1000)] : []),
     ],
   }).replace('</svg>', active.length === 0 ? '<text x="100" y="120">no orders in this run</text></svg>' : '</svg>');
 }
