@@ -1240,7 +1240,7 @@ function reportOrders(rep: ReportParts, r: Record<string, any>, args: Args): Ord
     out.push(
       `Temporal per order (${r.temporal.sampledWorkflows} sagas described): ${round(r.temporal.stateTransitionsPerOrder, 1)} state transitions, ${round(r.temporal.historyEventsPerOrder, 1)} history events, ${round(r.temporal.historyBytesPerOrder / 1024, 1)} KB of history` +
         (sagaBest?.temporalRequestsPerOrder !== undefined
-          ? `; ${round(sagaBest.temporalWritesPerOrder!, 1)} workflow writes and ${round(sagaBest.temporalRequestsPerOrder, 1)} persistence requests (SQLite)`
+          ? `; ${round(sagaBest.temporalWritesPerOrder!, 1)} workflow writes and ${round(sagaBest.temporalRequestsPerOrder, 1)} persistence requests (${args.cluster ? 'Postgres, every cluster process' : 'SQLite'})`
           : ''),
     );
     summary.stateTransitionsPerOrder = round(r.temporal.stateTransitionsPerOrder, 1);
