@@ -144,13 +144,24 @@ if (process.env.SETUP_SKIP_BROWSER === '1' || process.env.NODE_ENV === 'producti
 }
 
 // 7. the Temporal cluster (server, schema tool, UI server) from the Go module proxy
+let clusterBuildError;
 step('Temporal cluster engine (go install)');
 if (process.env.SETUP_SKIP_CLUSTER === '1' || process.env.NODE_ENV === 'production') {
   console.log('skipped (SETUP_SKIP_CLUSTER=1 or NODE_ENV=production): `npm test` will fail its cluster tests without it');
 } else {
-  await ensureTemporalCluster();
+  // A failed build (no network for the module proxy, a Go too old with GOTOOLCHAIN=local) does not
+  // stop the rest of the set-up: the cluster's tests then fail, saying what is missing.
+  clusterBuildError = await ensureTemporalCluster().then(
+    (built) => (built ? undefined : new Error('Go is not on PATH')),
+    (err) => err,
+  );
+  if (clusterBuildError) console.error(`\nTHE TEMPORAL CLUSTER WAS NOT BUILT: ${clusterBuildError.message}`);
 }
-console.log('\nSetup complete. Next: `npm start` (the whole stack) or `npm test`.');
+console.log(
+  clusterBuildError
+    ? '\nSetup complete except the Temporal cluster (see above): `npm start` works; `npm start -- --cluster` and test/cluster.test.ts do not.'
+    : '\nSetup complete. Next: `npm start` (the whole stack) or `npm test`.',
+);
 
 /** apt-get as root, or through `sudo -n` for a user who may. */
 function apt(args, opts = {}) {
