@@ -67,7 +67,7 @@ const activityFence = (service) => {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.data/', '.venv/', 'coverage/', 'test-results/', 'bench-results/', 'web/dist/'] },
+  { ignores: ['node_modules/', 'dist/', '.data/', '.data-cluster/', '.venv/', 'coverage/', 'test-results/', 'bench-results/', 'web/dist/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

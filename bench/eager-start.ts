@@ -103,7 +103,7 @@ async function main() {
       };
     };
     const acct = new ProcessAccounting([
-      { name: 'temporal', roots: () => [stack.temporal.pid] },
+      { name: 'temporal', roots: () => stack.temporal.processes().map((p) => p.pid) },
       { name: 'this process (order worker + client)', roots: () => [process.pid] },
     ]);
     say('warming up: 10 sagas each way');

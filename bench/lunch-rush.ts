@@ -42,7 +42,7 @@ import { createDb, type Db } from '../db/knex';
 import { mintToken } from '../lib/node/auth';
 import { loadConfig } from '../lib/node/config';
 import { dataConverterFor, payloadCodecFrom } from '../lib/node/payload-codec';
-import { PROJECT_ROOT, temporalCliPath } from '../lib/node/temporal-tools';
+import { clusterToolPath, PROJECT_ROOT, temporalCliPath } from '../lib/node/temporal-tools';
 import { freePort, startHarnessRun, startStackOnFreePorts, stopOnSignal, type HarnessRun } from '../harness/bootstrap';
 import { LOAD_HARNESS_LIMITS, type LocalStack } from '../harness/local-stack';
 import type { BaselineStepResult } from './baseline';
@@ -107,6 +107,9 @@ npm run bench -- [flags]
   --env KEY=VALUE              extra environment for every process of the stack (repeatable), e.g. LOG_LEVEL=warn
   --temporal-arg ARG           extra argument for 'temporal server start-dev' (repeatable), e.g.
                                --temporal-arg=--sqlite-pragma --temporal-arg=synchronous=NORMAL
+  --cluster                    run on the Temporal cluster (a process per service, two history processes,
+                               Postgres; built by \`npm run setup\`) instead of the dev server; CPU is then
+                               reported per Temporal service and for Temporal's Postgres
   --cpu-profile DIR            V8 CPU profiles of every Node process of the stack over the measured phases
                                (DIR/<process>-<pid>.cpuprofile; pick phases with --phases; Temporal is Go: use perf)
   --label NAME                 a name for this run, kept in the JSON (e.g. "before", "tuned")
@@ -140,6 +143,8 @@ interface Args {
   workers: { order: number; payment: number; restaurant: number };
   env: Record<string, string>;
   temporalArgs: string[];
+  /** Temporal as the cluster (harness/temporal-cluster.ts) instead of the dev server. */
+  cluster: boolean;
   label: string;
   keepData: boolean;
   cpuProfile?: string;
@@ -154,7 +159,7 @@ function parseArgs(argv: string[]): Args {
     if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
     const eq = a.indexOf('=');
     const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-    if (['quick', 'keep-data', 'help'].includes(name)) {
+    if (['quick', 'keep-data', 'help', 'cluster'].includes(name)) {
       flags.add(name);
       continue;
     }
@@ -232,6 +237,7 @@ function parseArgs(argv: string[]): Args {
     workers: { order: o ?? 1, payment: p ?? 1, restaurant: r ?? 1 },
     env: Object.fromEntries((values.get('env') ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
     temporalArgs: values.get('temporal-arg') ?? [],
+    cluster: flags.has('cluster'),
     label: one('label') ?? (quick ? 'quick' : 'full'),
     cpuProfile: one('cpu-profile') === undefined ? undefined : path.resolve(one('cpu-profile')!),
     keepData: flags.has('keep-data'),
@@ -249,8 +255,24 @@ const loadavg = () =>
     .join(' ');
 const say = (msg: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
-/** The stack's processes, by the name its cost is reported under. */
-const STACK_GROUPS = ['api', 'order-worker', 'payment-worker', 'restaurant-worker', 'projector', 'psp', 'temporal', 'postgres-primary', 'postgres-read'];
+/** The stack's processes, by the name its cost is reported under ('temporal' on the dev server, the rest on the cluster). */
+const STACK_GROUPS = [
+  'api',
+  'order-worker',
+  'payment-worker',
+  'restaurant-worker',
+  'projector',
+  'psp',
+  'temporal',
+  'temporal-frontend',
+  'temporal-history',
+  'temporal-matching',
+  'temporal-worker',
+  'temporal-ui',
+  'postgres-temporal',
+  'postgres-primary',
+  'postgres-read',
+];
 /** What the baseline's cost counts: its own process and what it talks to. */
 const BASELINE_GROUPS = ['baseline', 'postgres-primary', 'postgres-read', 'psp'];
 
@@ -394,7 +416,8 @@ interface StackAccess {
   payloadCodec: PayloadCodec;
   secret: string;
   projectorMetricsUrl: string;
-  temporalMetricsUrl: string | undefined;
+  /** Temporal's Prometheus endpoints: the dev server's, or every cluster process's (summed). */
+  temporalMetricsUrls: string[];
   childEnv: Record<string, string>;
   /** Processes of the stack that exited on their own during the run. */
   unexpected: string[];
@@ -414,7 +437,8 @@ async function startStack(args: Args): Promise<StackAccess> {
     workers: args.workers,
     env: { AUTH_SECRET: secret, ...LOAD_HARNESS_LIMITS, ...profileEnv(args.cpuProfile), ...args.env },
     seed: { restaurants: args.restaurants, itemsPerRestaurant: args.itemsPerRestaurant },
-    temporalArgs: ['--metrics-port', String((temporalMetricsPort = await freePort())), ...args.temporalArgs],
+    engine: args.cluster ? ('cluster' as const) : ('dev-server' as const),
+    temporalArgs: args.cluster ? [] : ['--metrics-port', String((temporalMetricsPort = await freePort())), ...args.temporalArgs],
     log: (m) => say(m),
     onUnexpectedExit: (name, code, signal) => {
       if (!run.closing) {
@@ -439,7 +463,7 @@ async function startStack(args: Args): Promise<StackAccess> {
     payloadCodec: stack.payloadCodec,
     secret,
     projectorMetricsUrl: stack.metricsUrls.projector!,
-    temporalMetricsUrl: `http://127.0.0.1:${temporalMetricsPort}/metrics`,
+    temporalMetricsUrls: args.cluster ? Object.values(stack.temporal.metricsUrls) : [`http://127.0.0.1:${temporalMetricsPort}/metrics`],
     childEnv: { ...stack.env },
     unexpected,
   };
@@ -463,7 +487,7 @@ function attachStack(api: string): StackAccess {
     payloadCodec: payloadCodecFrom(cfg),
     secret: cfg.AUTH_SECRET,
     projectorMetricsUrl: `http://127.0.0.1:${cfg.PROJECTOR_METRICS_PORT}/metrics`,
-    temporalMetricsUrl: process.env.TEMPORAL_METRICS_URL,
+    temporalMetricsUrls: (process.env.TEMPORAL_METRICS_URL ?? '').split(',').filter(Boolean),
     childEnv: {},
     unexpected: [],
   };
@@ -472,6 +496,21 @@ function attachStack(api: string): StackAccess {
 /** The baseline's child process, once the baseline phase has started it. */
 interface BaselineProcess {
   child?: ChildProcess;
+}
+
+/** Temporal's processes: the dev server as one group, or each cluster service (both history processes as one) and its Postgres. */
+function temporalGroups(s: LocalStack, dataDir: string): ProcessGroup[] {
+  const cluster = s.temporal.cluster;
+  if (!cluster) return [{ name: 'temporal', roots: () => s.temporal.processes().map((p) => p.pid) }];
+  let pgPid: number | undefined;
+  return [
+    { name: 'temporal-frontend', roots: () => [cluster.frontend.pid] },
+    { name: 'temporal-history', roots: () => cluster.history.map((p) => p.pid) },
+    { name: 'temporal-matching', roots: () => [cluster.matching.pid] },
+    { name: 'temporal-worker', roots: () => [cluster.worker.pid] },
+    { name: 'temporal-ui', roots: () => [cluster.ui?.pid] },
+    { name: 'postgres-temporal', roots: () => [(pgPid ??= findPostmaster(path.join(dataDir, 'pg-temporal')))], pss: true },
+  ];
 }
 
 /** The stack's processes (and the baseline's), by the name their CPU and memory are reported under. */
@@ -487,7 +526,7 @@ function stackGroups(s: LocalStack, dataDir: string, baseline: BaselineProcess):
     { name: 'restaurant-worker', roots: () => s.workers.restaurant.map((w) => w.pid) },
     { name: 'projector', roots: () => [s.projector.pid] },
     { name: 'psp', roots: () => [s.psp.pid] },
-    { name: 'temporal', roots: () => [s.temporal.pid] },
+    ...temporalGroups(s, dataDir),
     { name: 'postgres-primary', roots: () => [(primaryPid ??= findPostmaster(primaryDir))], pss: true },
     { name: 'postgres-read', roots: () => [(readPid ??= findPostmaster(readDir))], pss: true },
     { name: 'baseline', roots: () => [baseline.child?.pid] },
@@ -581,7 +620,7 @@ async function main(): Promise<void> {
   const baseline: BaselineProcess = {};
   const acct = new ProcessAccounting(stack ? stackGroups(stack, access.dataDir!, baseline) : []);
   acct.start(2000);
-  const temporalMetricsUrl = access.temporalMetricsUrl;
+  const temporalMetricsUrls = access.temporalMetricsUrls;
   const result: Record<string, unknown> = {
     benchmark: 'lunch-rush',
     label: args.label,
@@ -599,7 +638,7 @@ async function main(): Promise<void> {
       memoryGB: round(os.totalmem() / 2 ** 30, 1),
       node: process.version,
       postgres: pgVersion,
-      temporal: stack ? temporalVersion() : undefined,
+      temporal: stack ? temporalVersion(args.cluster) : undefined,
       loadavgAtStart: loadAtStart,
     };
     result.stack = {
@@ -624,7 +663,14 @@ async function main(): Promise<void> {
       access,
       driver,
       snap: () => (stack ? acct.snapshot() : undefined),
-      temporalSamples: async () => (temporalMetricsUrl ? scrape(temporalMetricsUrl).catch(() => undefined) : undefined),
+      // The cluster's processes each count their own requests: their samples together are Temporal's.
+      temporalSamples: async () =>
+        temporalMetricsUrls.length > 0
+          ? Promise.all(temporalMetricsUrls.map((u) => scrape(u))).then(
+              (all) => all.flat(),
+              () => undefined,
+            )
+          : undefined,
       phase: (label, startMs, endMs) => phases.push({ label, start: (startMs - t0) / 1000, end: (endMs - t0) / 1000 }),
     };
 
@@ -1107,9 +1153,10 @@ function profileEnv(dir: string | undefined): Record<string, string> {
   return { NODE_OPTIONS: `--import ${path.join(__dirname, 'lib', 'cpu-profile-hook.mjs')}`, CPU_PROFILE_DIR: dir };
 }
 
-function temporalVersion(): string | undefined {
+function temporalVersion(cluster: boolean): string | undefined {
   try {
-    return execFileSync(temporalCliPath(), ['--version'], { encoding: 'utf8' }).trim();
+    const binary = cluster ? clusterToolPath('temporal-server') : temporalCliPath();
+    return `${cluster ? 'cluster: ' : ''}${execFileSync(binary, ['--version'], { encoding: 'utf8' }).trim()}`;
   } catch {
     return undefined;
   }
@@ -1227,7 +1274,7 @@ function reportOrders(rep: ReportParts, r: Record<string, any>, args: Args): Ord
     out.push(
       `Temporal per order (${r.temporal.sampledWorkflows} sagas described): ${round(r.temporal.stateTransitionsPerOrder, 1)} state transitions, ${round(r.temporal.historyEventsPerOrder, 1)} history events, ${round(r.temporal.historyBytesPerOrder / 1024, 1)} KB of history` +
         (sagaBest?.temporalRequestsPerOrder !== undefined
-          ? `; ${round(sagaBest.temporalWritesPerOrder!, 1)} workflow writes and ${round(sagaBest.temporalRequestsPerOrder, 1)} persistence requests (SQLite)`
+          ? `; ${round(sagaBest.temporalWritesPerOrder!, 1)} workflow writes and ${round(sagaBest.temporalRequestsPerOrder, 1)} persistence requests (${args.cluster ? 'Postgres, every cluster process' : 'SQLite'})`
           : ''),
     );
     summary.stateTransitionsPerOrder = round(r.temporal.stateTransitionsPerOrder, 1);
@@ -1244,7 +1291,9 @@ function reportSagaCost({ out, summary }: ReportParts, costStep: OrderStep, npro
   const per = (g: string) => ((costStep.cpu!.byGroup[g] ?? 0) / costStep.confirmed) * 1000;
   out.push(
     `CPU per order at ${costStep.rate}/s, by process (ms): ` +
-      STACK_GROUPS.map((g) => `${g} ${per(g).toFixed(1)}`).join(', ') +
+      STACK_GROUPS.filter((g) => g in costStep.cpu!.byGroup && (costStep.cpu!.byGroup[g] ?? 0) > 0)
+        .map((g) => `${g} ${per(g).toFixed(1)}`)
+        .join(', ') +
       ` = ${costStep.cpuMsPerOrder!.toFixed(1)}`,
   );
   const cpuS = costStep.cpuMsPerOrder! / 1000;

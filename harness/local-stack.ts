@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
@@ -10,10 +9,13 @@ import { type DatabaseName } from '../db/migrations';
 import { roleUrl, setUpDatabases, SERVICE_ROLE_NAMES, type DatabaseTarget, type ServiceRole } from '../db/roles';
 import { bulkSeedRestaurants } from '../db/bulk-seed';
 import { seedRestaurants, type SeedOptions } from '../db/seed';
-import { freePort } from '../lib/node/ports';
+import { freePort, waitForPort } from '../lib/node/ports';
 import { EncryptionCodec, payloadKeysFrom } from '../lib/node/payload-codec';
 import { SEARCH_ATTRIBUTES, PROJECT_ROOT, temporalCliPath } from '../lib/node/temporal-tools';
 import { ManagedProcess } from './managed-process';
+import { SHARED_DYNAMIC_CONFIG, startTemporalCluster, type TemporalCluster, type TemporalClusterOptions } from './temporal-cluster';
+
+export { waitForPort };
 
 // The whole system as local processes, shared by `npm start` (scripts/dev-stack.ts) and the chaos
 // harness, which also needs to crash and restart each part.
@@ -26,6 +28,8 @@ export interface LocalStackPorts {
   api: number;
   psp: number;
   projectorMetrics: number;
+  /** Temporal's own Postgres (the cluster engine only). */
+  pgTemporal?: number;
 }
 
 /**
@@ -56,8 +60,15 @@ export interface LocalStackOptions {
   workers?: { order: number; payment: number; restaurant: number };
   env?: Record<string, string>;
   seed?: SeedOptions;
+  /**
+   * Which Temporal runs the sagas: the dev server (default; one process, SQLite) or the cluster
+   * (harness/temporal-cluster.ts: a process per service, two history processes, Postgres).
+   */
+  engine?: 'dev-server' | 'cluster';
   /** Extra arguments for `temporal server start-dev` (e.g. --metrics-port, --sqlite-pragma, --dynamic-config-value). */
   temporalArgs?: string[];
+  /** The cluster's settings beyond the stack's (history processes, shards, dynamic config). */
+  cluster?: Pick<TemporalClusterOptions, 'historyProcesses' | 'numHistoryShards' | 'dynamicConfig' | 'logLevel'>;
   log: (msg: string) => void;
   onUnexpectedExit?: (name: string, code: number | null, signal: string | null) => void;
 }
@@ -85,6 +96,20 @@ export interface ReadReplica {
   apiUrl: string;
 }
 
+/** The Temporal the stack runs on, whichever engine it is. */
+export interface TemporalEngine {
+  kind: 'dev-server' | 'cluster';
+  /** Every process of the engine (for CPU sampling): the dev server, or each service and the UI. */
+  processes(): ManagedProcess[];
+  /** The whole engine down and up again: 'kill' SIGKILLs every process (a crash), 'stop' is a clean stop. */
+  restartServer(downMs?: number, mode?: 'stop' | 'kill'): Promise<void>;
+  /** Prometheus endpoints of the engine's processes, by name (empty for the dev server unless given --metrics-port). */
+  metricsUrls: Record<string, string>;
+  /** The cluster's own handles (a history process to kill, ...); absent on the dev server. */
+  cluster?: TemporalCluster;
+  stop(): Promise<void>;
+}
+
 export interface LocalStack {
   ports: LocalStackPorts;
   /** The superuser's URLs (for tools: audit, reconcile, benchmarks); the processes get their roles' URLs. */
@@ -106,8 +131,7 @@ export interface LocalStack {
   read: RestartablePostgres;
   /** Every read replica, the first one first. */
   replicas: ReadReplica[];
-  /** `restartServer(downMs, 'kill')` is a crash of the dev server (SIGKILL), 'stop' a clean stop. */
-  temporal: ManagedProcess & { restartServer(downMs?: number, mode?: 'stop' | 'kill'): Promise<void> };
+  temporal: TemporalEngine;
   psp: ManagedProcess;
   /** The first read replica's projector (replicas[0].projector). */
   projector: ManagedProcess;
@@ -117,25 +141,6 @@ export interface LocalStack {
   /** Prometheus endpoints by process name (api, projector, api-2, projector-2, order-worker-1, ...). */
   metricsUrls: Record<string, string>;
   stop(): Promise<void>;
-}
-
-/** Waits until something listens on `port`; gives up early once `alive` says the process died. */
-export async function waitForPort(port: number, timeoutMs: number, alive?: () => boolean): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (alive && !alive()) throw new Error(`the process meant to listen on ${port} exited (see its log)`);
-    if (Date.now() > deadline) throw new Error(`nothing listening on ${port} after ${timeoutMs} ms`);
-    await sleep(200);
-  }
 }
 
 /** The postmaster's pid: the first line of postmaster.pid in its data folder. */
@@ -348,60 +353,96 @@ async function startDatabases(opts: LocalStackOptions, places: ReplicaPlace[], p
   return { primary, read, replicas, urls, roleUrl: urlOf };
 }
 
-function temporalServer(opts: LocalStackOptions, managed: Managed): LocalStack['temporal'] {
+function devServer(opts: LocalStackOptions, managed: Managed): TemporalEngine {
   const { dataDir, ports } = opts;
   const saArgs = Object.entries(SEARCH_ATTRIBUTES).flatMap(([k, t]) => ['--search-attribute', `${k}=${t}`]);
-  return Object.assign(
-    managed('temporal', temporalCliPath(), [
-      'server',
-      'start-dev',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(ports.temporal),
-      '--ui-port',
-      String(ports.temporalUi),
-      // Payloads are encrypted (lib/node/payload-codec.ts): the Web UI decodes them through the API's
-      // codec endpoint, which wants an operator's token (docs/runbook.md, "Reading encrypted histories").
-      '--ui-codec-endpoint',
-      codecEndpoint(ports),
-      '--db-filename',
-      path.join(dataDir, 'temporal.db'),
-      '--log-level',
-      'warn',
-      // SQLite in WAL mode, fsync at checkpoints only: a commit no longer creates, fsyncs and deletes
-      // a rollback journal. Survives a crash of the server process (chaos restarts it); may lose the
-      // last commits on a power cut, as any dev server may. Measured by `npm run bench`: about a third
-      // less Temporal CPU per order and half the order-to-CONFIRMED latency (BENCHMARKS.md).
-      '--sqlite-pragma',
-      'journal_mode=wal',
-      '--sqlite-pragma',
-      'synchronous=normal',
-      // The dev server has one history shard, and each shard reads its transfer (and timer and
-      // visibility) queue at most 20 times a second by default: above ~3 orders/s every activity and
-      // workflow task then waited ~25 ms in history before matching saw it (nine waits per saga).
-      // Measured by `npm run bench`: order-to-CONFIRMED p50 at 3-5 orders/s 460-480 -> 180-210 ms.
-      '--dynamic-config-value',
-      'history.transferProcessorMaxPollRPS=500',
-      '--dynamic-config-value',
-      'history.timerProcessorMaxPollRPS=500',
-      '--dynamic-config-value',
-      'history.visibilityProcessorMaxPollRPS=500',
-      ...saArgs,
-      ...(opts.temporalArgs ?? []),
-    ]),
-    {
-      async restartServer(this: ManagedProcess, downMs = 2000, mode: 'stop' | 'kill' = 'stop') {
-        // SQLite in WAL mode keeps every committed transaction across a SIGKILL of the server.
-        if (mode === 'kill') await this.kill();
-        else await this.stop();
-        await sleep(downMs);
-        this.restarts++;
-        this.start();
-        await waitForPort(ports.temporal, 60000, () => this.running);
-      },
+  // The dev server has one history shard, and each shard reads its transfer (and timer and
+  // visibility) queue at most 20 times a second by default: above ~3 orders/s every activity and
+  // workflow task then waited ~25 ms in history before matching saw it (nine waits per saga).
+  // Measured by `npm run bench`: order-to-CONFIRMED p50 at 3-5 orders/s 460-480 -> 180-210 ms.
+  // The cluster gets the same settings (SHARED_DYNAMIC_CONFIG).
+  const tuning = Object.entries(SHARED_DYNAMIC_CONFIG).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]);
+  const server = managed('temporal', temporalCliPath(), [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(ports.temporal),
+    '--ui-port',
+    String(ports.temporalUi),
+    // Payloads are encrypted (lib/node/payload-codec.ts): the Web UI decodes them through the API's
+    // codec endpoint, which wants an operator's token (docs/runbook.md, "Reading encrypted histories").
+    '--ui-codec-endpoint',
+    codecEndpoint(ports),
+    '--db-filename',
+    path.join(dataDir, 'temporal.db'),
+    '--log-level',
+    'warn',
+    // SQLite in WAL mode, fsync at checkpoints only: a commit no longer creates, fsyncs and deletes
+    // a rollback journal. Survives a crash of the server process (chaos restarts it); may lose the
+    // last commits on a power cut, as any dev server may. Measured by `npm run bench`: about a third
+    // less Temporal CPU per order and half the order-to-CONFIRMED latency (BENCHMARKS.md).
+    '--sqlite-pragma',
+    'journal_mode=wal',
+    '--sqlite-pragma',
+    'synchronous=normal',
+    ...tuning,
+    ...saArgs,
+    ...(opts.temporalArgs ?? []),
+  ]);
+  return {
+    kind: 'dev-server',
+    processes: () => [server],
+    metricsUrls: {},
+    async restartServer(downMs = 2000, mode: 'stop' | 'kill' = 'stop') {
+      // SQLite in WAL mode keeps every committed transaction across a SIGKILL of the server.
+      if (mode === 'kill') await server.kill();
+      else await server.stop();
+      await sleep(downMs);
+      server.restarts++;
+      server.start();
+      await waitForPort(ports.temporal, 60000, () => server.running);
     },
-  );
+    stop: () => server.stop(),
+  };
+}
+
+async function startDevServer(opts: LocalStackOptions, managed: Managed, address: string): Promise<TemporalEngine> {
+  const engine = devServer(opts, managed);
+  const [server] = engine.processes();
+  server!.start();
+  try {
+    await waitForPort(opts.ports.temporal, 60000, () => server!.running);
+    await (await Connection.connect({ address })).close();
+  } catch (err) {
+    await server!.stop();
+    throw err;
+  }
+  return engine;
+}
+
+/** The cluster engine: its own Postgres, Temporal's services as processes, the Web UI server. */
+async function startCluster(opts: LocalStackOptions): Promise<TemporalEngine> {
+  const { ports } = opts;
+  const cluster = await startTemporalCluster({
+    dataDir: opts.dataDir,
+    frontendPort: ports.temporal,
+    uiPort: ports.temporalUi,
+    codecEndpoint: codecEndpoint(ports),
+    postgres: { port: ports.pgTemporal ?? (await freePort()) },
+    ...(opts.cluster ?? {}),
+    log: opts.log,
+    onUnexpectedExit: opts.onUnexpectedExit,
+  });
+  return {
+    kind: 'cluster',
+    processes: () => [...cluster.services(), ...(cluster.ui ? [cluster.ui] : [])],
+    metricsUrls: cluster.metricsUrls,
+    restartServer: (downMs, mode) => cluster.restartServices(downMs, mode),
+    cluster,
+    stop: () => cluster.stop(),
+  };
 }
 
 /** Each process's database URLs: its service's roles only (db/roles.ts). */
@@ -557,12 +598,11 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
         onUnexpectedExit: opts.onUnexpectedExit,
       });
 
-    log('starting the Temporal dev server');
-    const temporal = temporalServer(opts, managed);
+    const cluster = opts.engine === 'cluster';
+    log(cluster ? 'starting the Temporal cluster' : 'starting the Temporal dev server');
+    // A cluster that fails half-way stops what it started itself.
+    const temporal = cluster ? await startCluster(opts) : await startDevServer(opts, managed, temporalAddress);
     started.unshift(() => temporal.stop());
-    temporal.start();
-    await waitForPort(ports.temporal, 60000, () => temporal.running);
-    await (await Connection.connect({ address: temporalAddress })).close();
 
     log(`starting the PSP sandbox, CDC projector${places.length > 1 ? 's' : ''}, workers and API${places.length > 1 ? 's' : ''}`);
     const { psp, replicas, workers, metricsUrls } = await serviceProcesses(opts, managed, databaseEnv(roleUrlOf), replicaDbs);
@@ -600,7 +640,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       async stop() {
         log('stopping the APIs, workers, projectors and PSP sandbox');
         await Promise.all(all.map((p) => p.stop()));
-        log('stopping the Temporal dev server');
+        log(`stopping the Temporal ${temporal.kind === 'cluster' ? 'cluster' : 'dev server'}`);
         await temporal.stop();
         log('stopping Postgres');
         await Promise.allSettled([primary.stop(), ...replicas.map((r) => r.postgres.stop())]);

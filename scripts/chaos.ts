@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { chaosRunClean, FAULT_KINDS, formatChaosSummary, runChaos } from '../harness/chaos';
+import { chaosRunClean, CLUSTER_FAULT_KINDS, FAULT_KINDS, faultKindsFor, formatChaosSummary, runChaos, type FaultKind } from '../harness/chaos';
 
 const USAGE = `npm run chaos -- [flags]
   --orders N        orders to offer (default 5000)
@@ -21,6 +21,10 @@ const USAGE = `npm run chaos -- [flags]
   --recovery S      seconds to wait after the traffic for every order to settle (default 600)
   --reconcile-timeout S  longest wait for the reconciler pass at the end (default 120)
   --json FILE       where to write the summary (default bench-results/chaos-<seed>-<time>.json)
+  --cluster         run on the Temporal cluster (a process per service, two history processes,
+                    Postgres; built by \`npm run setup\`) instead of the dev server, and add its node-loss
+                    faults: ${CLUSTER_FAULT_KINDS.join(', ')}
+  --kinds K1,K2     only these fault kinds (e.g. --kinds ${CLUSTER_FAULT_KINDS.join(',')} for node loss alone)
   --keep-data       keep the stack's data folder and logs
   --help            this text`;
 
@@ -37,6 +41,8 @@ const { values: flags } = parseArgs({
     'reconcile-timeout': { type: 'string' },
     json: { type: 'string' },
     'keep-data': { type: 'boolean' },
+    cluster: { type: 'boolean' },
+    kinds: { type: 'string' },
     help: { type: 'boolean' },
   },
   strict: true,
@@ -50,11 +56,22 @@ function num(flag: keyof typeof flags, fallback: number): number {
   return v;
 }
 
+/** --kinds: each must be a kind of the engine. */
+function kindsFlag(engine: 'dev-server' | 'cluster'): FaultKind[] | undefined {
+  if (flags.kinds === undefined) return undefined;
+  const known = faultKindsFor(engine);
+  const kinds = flags.kinds.split(',').map((k) => k.trim()) as FaultKind[];
+  const unknown = kinds.filter((k) => !known.includes(k));
+  if (unknown.length > 0 || kinds.length === 0) throw new Error(`--kinds: not a fault kind of the ${engine}: ${unknown.join(', ') || '(none given)'}`);
+  return kinds;
+}
+
 async function main() {
   if (flags.help) {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
+  const engine = flags.cluster ? 'cluster' : 'dev-server';
   const summary = await runChaos({
     orders: num('orders', 5000),
     rate: num('rate', 4),
@@ -66,6 +83,8 @@ async function main() {
     slowPspSeconds: num('slow-psp-seconds', 60),
     reconcileTimeoutSeconds: num('reconcile-timeout', 120),
     keepData: flags['keep-data'] === true,
+    engine,
+    kinds: kindsFlag(engine),
   });
   process.stdout.write(`\n${formatChaosSummary(summary)}\n`);
   const out = flags.json ?? path.join('bench-results', `chaos-${summary.seed}-${Date.now()}.json`);

@@ -2,6 +2,8 @@
 // (primary and read side), the Temporal dev server with its Web UI, the CDC projector, the PSP
 // sandbox, the three service workers and the API. Ctrl-C stops everything cleanly.
 // `npm start -- --read-replicas N`: N read sides, each its own Postgres, projector (own slot) and API.
+// `--cluster`: Temporal as a cluster instead of the dev server (harness/temporal-cluster.ts: a process
+// per service, two history processes, Postgres), built by `npm run setup` with Go.
 import fs from 'node:fs';
 import path from 'node:path';
 import { restaurantIdFor } from '../db/seed';
@@ -10,7 +12,10 @@ import { loadConfig, tokenLifetimes } from '../lib/node/config';
 import { PROJECT_ROOT } from '../lib/node/temporal-tools';
 import { startLocalStack, type LocalStack } from '../harness/local-stack';
 
-const DATA = path.join(PROJECT_ROOT, '.data');
+const cluster = process.argv.includes('--cluster');
+// Each engine keeps its own data: the service databases' orders belong to the sagas of one engine.
+const DATA = path.join(PROJECT_ROOT, cluster ? '.data-cluster' : '.data');
+const DATA_NAME = path.basename(DATA);
 const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 
 let stack: LocalStack | undefined;
@@ -32,12 +37,13 @@ function readReplicasArg(argv: string[]): number {
 
 async function main() {
   if (process.argv.includes('--fresh')) {
-    say('--fresh: deleting .data');
+    say(`--fresh: deleting ${DATA_NAME}`);
     fs.rmSync(DATA, { recursive: true, force: true });
   }
   const config = loadConfig();
   const readReplicas = readReplicasArg(process.argv.slice(2));
   stack = await startLocalStack({
+    engine: cluster ? 'cluster' : 'dev-server',
     dataDir: DATA,
     readReplicas,
     ports: {
@@ -45,6 +51,7 @@ async function main() {
       pgRead: port('PG_READ_PORT', 54339),
       temporal: port('TEMPORAL_PORT', 7233),
       temporalUi: port('TEMPORAL_UI_PORT', 8233),
+      pgTemporal: port('PG_TEMPORAL_PORT', 54349),
       api: config.PORT,
       psp: config.PSP_PORT,
       projectorMetrics: config.PROJECTOR_METRICS_PORT,
@@ -52,7 +59,7 @@ async function main() {
     env: { AUTH_SECRET: config.AUTH_SECRET },
     log: say,
     onUnexpectedExit: (name, code, signal) => {
-      if (!stopping) say(`${name} exited (${signal ?? code}); see .data/logs/${name}.log`);
+      if (!stopping) say(`${name} exited (${signal ?? code}); see ${DATA_NAME}/logs/${name}.log`);
     },
   });
 
@@ -71,7 +78,7 @@ async function main() {
   API                 ${api}        (ready: curl ${api}/readyz)
   Temporal Web UI     ${stack.temporalUiUrl}
   Temporal frontend   ${stack.temporalAddress}  (temporal workflow list --address ${stack.temporalAddress})
-  Postgres primary    ${stack.primary.url('')}  (orders, payments, restaurants)
+${engineLines(stack)}  Postgres primary    ${stack.primary.url('')}  (orders, payments, restaurants)
 ${stack.replicas
   .map(
     (r) =>
@@ -79,7 +86,7 @@ ${stack.replicas
   )
   .join('\n')}
   PSP sandbox         ${stack.pspUrl}
-  Logs                .data/logs/<service>.log
+  Logs                ${DATA_NAME}/logs/<service>.log
   OpenAPI             ${api}/openapi.json  (browse: ${api}/docs)
   Metrics (Prometheus)
 ${Object.entries(stack.metricsUrls)
@@ -99,6 +106,22 @@ ${Object.entries(stack.metricsUrls)
   Try:  curl -s ${api}/restaurants/${restaurantIdFor(3)}/menu
   Ctrl-C stops everything.
 `);
+}
+
+/** What the cluster engine adds to the banner: its processes and Temporal's own Postgres. */
+function engineLines(s: LocalStack): string {
+  const cluster = s.temporal.cluster;
+  if (!cluster) return '  Temporal engine     dev server (one process, SQLite); `npm start -- --cluster` for the cluster\n';
+  const services = cluster
+    .services()
+    .map((p) => `${p.name.replace('temporal-', '')} (pid ${p.pid})`)
+    .join(', ');
+  return [
+    `  Temporal engine     cluster, ${cluster.numHistoryShards} history shards: ${services}`,
+    `                      logs ${DATA_NAME}/logs/temporal-<service>.log, configs ${DATA_NAME}/temporal-cluster/`,
+    `  Temporal's Postgres ${cluster.postgres?.url('') ?? '(shared)'}  (temporal, temporal_visibility)`,
+    '',
+  ].join('\n');
 }
 
 async function shutdown(code: number) {

@@ -14,6 +14,10 @@
 //  6. spin for the model check of the order protocol (`npm run model-check`, test/model.test.ts),
 //     extracted from Debian's `spin` package into .tools/bin when missing (scripts/install-spin.mjs:
 //     the package is not installed); gcc, already on the machine, compiles its verifiers; skipped like 4.
+//  7. the Temporal cluster engine (`npm start -- --cluster`, test/cluster.test.ts): Temporal's server,
+//     SQL schema tool and Web UI server, built with `go install` at pinned versions into
+//     .tools/temporal-cluster/bin when Go is on PATH (scripts/install-temporal-cluster.mjs, with
+//     GOTOOLCHAIN=go1.27.3 unless set); SETUP_SKIP_CLUSTER=1 or NODE_ENV=production skips it.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -21,6 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensurePromtool } from './install-promtool.mjs';
 import { ensureSpin } from './install-spin.mjs';
+import { ensureTemporalCluster } from './install-temporal-cluster.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const venv = path.join(root, '.venv');
@@ -137,7 +142,26 @@ if (process.env.SETUP_SKIP_BROWSER === '1' || process.env.NODE_ENV === 'producti
     },
   });
 }
-console.log('\nSetup complete. Next: `npm start` (the whole stack) or `npm test`.');
+
+// 7. the Temporal cluster (server, schema tool, UI server) from the Go module proxy
+let clusterBuildError;
+step('Temporal cluster engine (go install)');
+if (process.env.SETUP_SKIP_CLUSTER === '1' || process.env.NODE_ENV === 'production') {
+  console.log('skipped (SETUP_SKIP_CLUSTER=1 or NODE_ENV=production): `npm test` will fail its cluster tests without it');
+} else {
+  // A failed build (no network for the module proxy, a Go too old with GOTOOLCHAIN=local) does not
+  // stop the rest of the set-up: the cluster's tests then fail, saying what is missing.
+  clusterBuildError = await ensureTemporalCluster().then(
+    (built) => (built ? undefined : new Error('Go is not on PATH')),
+    (err) => err,
+  );
+  if (clusterBuildError) console.error(`\nTHE TEMPORAL CLUSTER WAS NOT BUILT: ${clusterBuildError.message}`);
+}
+console.log(
+  clusterBuildError
+    ? '\nSetup complete except the Temporal cluster (see above): `npm start` works; `npm start -- --cluster` and test/cluster.test.ts do not.'
+    : '\nSetup complete. Next: `npm start` (the whole stack) or `npm test`.',
+);
 
 /** apt-get as root, or through `sudo -n` for a user who may. */
 function apt(args, opts = {}) {

@@ -249,7 +249,7 @@ export async function runPeers(argv: string[]): Promise<void> {
     env: { LOG_LEVEL: 'warn' },
   };
   const temporalGroups: ProcessGroup[] = [
-    { name: 'temporal', roots: () => [stack.temporal.pid] },
+    { name: 'temporal', roots: () => stack.temporal.processes().map((p) => p.pid) },
     { name: 'order-worker', roots: () => stack.workers.order.map((w) => w.pid) },
     { name: 'payment-worker', roots: () => stack.workers.payment.map((w) => w.pid) },
     { name: 'restaurant-worker', roots: () => stack.workers.restaurant.map((w) => w.pid) },

@@ -198,3 +198,49 @@ export async function capturedOrders(paymentsDb: Db): Promise<number> {
   const row = await paymentsDb('payment_events').where({ kind: 'CAPTURE' }).countDistinct('order_id as n').first();
   return Number(row?.n ?? 0);
 }
+
+export interface NodeLossPause {
+  kind: string;
+  /** The process and its down time. */
+  detail: string;
+  /** Seconds into the traffic when it was killed. */
+  atSeconds: number;
+  /** Orders placed from 10 s before the kill until the process served again, to auto-accepting restaurants. */
+  orders: number;
+  /** The longest of their order-to-CONFIRMED times, and their median, in ms. */
+  longestMs: number;
+  medianMs: number;
+}
+
+/**
+ * The pause each node loss caused: the longest order-to-CONFIRMED among the orders placed around it
+ * (10 s before the kill until the process was back), only at auto-accepting restaurants so that no
+ * restaurant's own decision time is counted. `baseline` is the same over every other order.
+ */
+export async function nodeLossPauses(
+  orders: Db,
+  spans: Array<{ kind: string; startMs: number; endMs: number; detail: string }>,
+  autoAcceptRestaurants: string[],
+  epochMs: number,
+): Promise<{ pauses: NodeLossPause[]; baseline: { orders: number; medianMs: number; p99Ms: number; longestMs: number } }> {
+  const rows: Array<{ placed: Date; confirmed: Date }> = await orders('orders as o')
+    .join('order_status_history as p', function () {
+      this.on('p.order_id', 'o.order_id').andOnVal('p.status', 'PENDING');
+    })
+    .join('order_status_history as c', function () {
+      this.on('c.order_id', 'o.order_id').andOnVal('c.status', 'CONFIRMED');
+    })
+    .whereIn('o.restaurant_id', autoAcceptRestaurants)
+    .select('p.at as placed', 'c.at as confirmed');
+  const times = rows.map((r) => ({ placed: new Date(r.placed).getTime(), ms: new Date(r.confirmed).getTime() - new Date(r.placed).getTime() }));
+  const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
+  const at = (xs: number[], q: number) => (xs.length ? xs[Math.min(xs.length - 1, Math.floor(q * xs.length))]! : 0);
+  const around = (s: { startMs: number; endMs: number }) => (t: { placed: number }) => t.placed >= s.startMs - 10_000 && t.placed <= s.endMs;
+  const nodeLoss = spans.filter((s) => s.kind.startsWith('sigkill-temporal-'));
+  const pauses = nodeLoss.map((s) => {
+    const ms = sorted(times.filter(around(s)).map((t) => t.ms));
+    return { kind: s.kind, detail: s.detail, atSeconds: (s.startMs - epochMs) / 1000, orders: ms.length, longestMs: ms.at(-1) ?? 0, medianMs: at(ms, 0.5) };
+  });
+  const rest = sorted(times.filter((t) => !nodeLoss.some((s) => around(s)(t))).map((t) => t.ms));
+  return { pauses, baseline: { orders: rest.length, medianMs: at(rest, 0.5), p99Ms: at(rest, 0.99), longestMs: rest.at(-1) ?? 0 } };
+}

@@ -2,8 +2,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ApiClient } from '../api-client';
 import { waitForPort, type LocalStack } from '../local-stack';
 import type { ManagedProcess } from '../managed-process';
+import type { TemporalCluster } from '../temporal-cluster';
 import type { Operator } from './operator';
-import { FAULT_KINDS, WINDOW_FAULTS, type FaultKind } from './plan';
+import { WINDOW_FAULTS, type FaultKind } from './plan';
 import type { PspFaults } from './psp-faults';
 
 // The fault injector: one fault at a time (a kill and its restart, a restart, an operator action, a
@@ -18,19 +19,25 @@ export interface FaultInjectorOptions {
   operator: Operator;
   random: () => number;
   slowPspSeconds: number;
+  /** The kinds this run injects (faultKindsFor). */
+  kinds: readonly FaultKind[];
   log: (msg: string) => void;
 }
 
 export class FaultInjector {
-  readonly counts = Object.fromEntries(FAULT_KINDS.map((k) => [k, 0])) as Record<FaultKind, number>;
+  readonly counts: Record<FaultKind, number>;
   /** One line per fault: when it began (seconds after `epochMs`), how long it held the schedule, what. */
   readonly timeline: string[] = [];
+  /** Each fault's wall-clock span (for the pause each node loss causes, checks.ts nodeLossPauses). */
+  readonly spans: Array<{ kind: FaultKind; startMs: number; endMs: number; detail: string }> = [];
   /** Where the timeline's clock starts (the run sets it to the traffic's start). */
   epochMs = Date.now();
   private readonly windows = new Map<FaultKind, Promise<void>>();
   private readonly abortWindows = new AbortController();
 
-  constructor(private readonly o: FaultInjectorOptions) {}
+  constructor(private readonly o: FaultInjectorOptions) {
+    this.counts = Object.fromEntries(o.kinds.map((k) => [k, 0])) as Record<FaultKind, number>;
+  }
 
   async inject(kind: FaultKind): Promise<void> {
     if (WINDOW_FAULTS.includes(kind)) await this.windows.get(kind);
@@ -39,7 +46,9 @@ export class FaultInjector {
     const line = (what: string) =>
       `${((began - this.epochMs) / 1000).toFixed(1)}s +${((Date.now() - began) / 1000).toFixed(1)}s ${kind}${what ? ` (${what})` : ''}`;
     try {
-      const detail = line((await this.run(kind)) ?? '');
+      const what = (await this.run(kind)) ?? '';
+      const detail = line(what);
+      this.spans.push({ kind, startMs: began, endMs: Date.now(), detail: what });
       this.timeline.push(detail);
       this.o.log(`fault: ${detail}`);
     } catch (err) {
@@ -97,7 +106,27 @@ export class FaultInjector {
         return this.slowPspWindow();
       case 'pause-worker':
         return this.pauseWindow();
+      case 'sigkill-temporal-history':
+        // Down long enough for membership to notice and the other history process to take the shards.
+        return this.killClusterProcess((c) => this.pick(c.history), 10_000 + random() * 10_000);
+      case 'sigkill-temporal-matching':
+        return this.killClusterProcess((c) => c.matching, down());
+      case 'sigkill-temporal-frontend':
+        return this.killClusterProcess((c) => c.frontend, down());
     }
+  }
+
+  /** SIGKILL of one of the cluster's service processes, a start after `downMs`, then until the frontend serves. */
+  private async killClusterProcess(which: (c: TemporalCluster) => ManagedProcess, downMs: number): Promise<string> {
+    const cluster = this.o.stack.temporal.cluster;
+    if (!cluster) throw new Error('node-loss faults need the cluster engine (--cluster)');
+    const victim = which(cluster);
+    await victim.kill();
+    await sleep(downMs);
+    victim.restarts++;
+    victim.start();
+    await cluster.waitUntilServing(120_000);
+    return `${victim.name}, down ${(downMs / 1000).toFixed(1)} s`;
   }
 
   private async killAndRestart(group: ManagedProcess[]): Promise<string> {

@@ -30,7 +30,20 @@ export const FAULT_KINDS = [
   // A worker held by SIGSTOP past its activity timeouts, then resumed: a zombie that finishes late.
   'pause-worker',
 ] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/**
+ * Node loss on the cluster engine (`npm run chaos -- --cluster`): one Temporal service process
+ * SIGKILLed and started again after a delay. A history process's shards move to the other history
+ * process meanwhile; matching and the frontend have no twin, so their loss is a pause the
+ * clients, workers and history ride out by retrying.
+ */
+export const CLUSTER_FAULT_KINDS = ['sigkill-temporal-history', 'sigkill-temporal-matching', 'sigkill-temporal-frontend'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number] | (typeof CLUSTER_FAULT_KINDS)[number];
+
+/** The kinds a run injects: every kind, plus node loss when Temporal is the cluster. */
+export function faultKindsFor(engine: 'dev-server' | 'cluster'): FaultKind[] {
+  return engine === 'cluster' ? [...FAULT_KINDS, ...CLUSTER_FAULT_KINDS] : [...FAULT_KINDS];
+}
 
 /**
  * Faults that hold a condition for a window (tens of seconds) while the schedule goes on: run one
@@ -108,11 +121,11 @@ export interface ScheduledFault {
  * T seconds has T / everySeconds faults), and the kinds come in seeded shuffles of every kind: each
  * kind gets its share, within one, whatever the length of the run.
  */
-export function* faultSchedule(seed: number, everySeconds: number): Generator<ScheduledFault> {
+export function* faultSchedule(seed: number, everySeconds: number, kinds: readonly FaultKind[] = FAULT_KINDS): Generator<ScheduledFault> {
   const random = seededRandom(seed ^ 0x5eed5);
   let cycle: FaultKind[] = [];
   for (let k = 0; ; k++) {
-    if (cycle.length === 0) cycle = shuffle([...FAULT_KINDS], random);
+    if (cycle.length === 0) cycle = shuffle([...kinds], random);
     yield { atMs: (k + random()) * everySeconds * 1000, kind: cycle.shift()! };
   }
 }

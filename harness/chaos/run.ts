@@ -15,6 +15,7 @@ import {
   capturedOrders,
   comparePspBooks,
   duplicateOrders,
+  nodeLossPauses,
   openOrders,
   runReconcilerPass,
   waitForAllOrdersToSettle,
@@ -23,7 +24,7 @@ import {
 import { Customers } from './customers';
 import { FaultInjector } from './faults';
 import { Operator } from './operator';
-import { CHAOS_CUSTOMERS, CHAOS_ITEMS_PER_RESTAURANT, CHAOS_RESTAURANTS, FAULT_KINDS, faultSchedule, planOrders } from './plan';
+import { CHAOS_CUSTOMERS, CHAOS_ITEMS_PER_RESTAURANT, CHAOS_RESTAURANTS, faultKindsFor, faultSchedule, planOrders, type FaultKind } from './plan';
 import { PspFaults } from './psp-faults';
 import { Restaurants } from './restaurants';
 import type { ChaosSummary } from './summary';
@@ -47,6 +48,10 @@ export interface ChaosOptions {
   /** How long to wait, once traffic and faults stop, for every order to settle. */
   recoveryTimeoutSeconds: number;
   workersPerService: number;
+  /** Temporal's engine (default the dev server); the cluster adds the node-loss faults. */
+  engine?: 'dev-server' | 'cluster';
+  /** Only these fault kinds (default: every kind of the engine, faultKindsFor). */
+  kinds?: FaultKind[];
   /** Length of each psp-slower-than-timeout window (default 60). */
   slowPspSeconds?: number;
   /** Longest wait for the reconciler pass at the end (default 120). */
@@ -68,6 +73,10 @@ interface Chaos {
   psp: PspFaults;
   faults: FaultInjector;
   unexpectedExits: string[];
+}
+
+function kindsOf(opts: ChaosOptions): FaultKind[] {
+  return opts.kinds ?? faultKindsFor(opts.engine ?? 'dev-server');
 }
 
 export async function runChaos(opts: ChaosOptions): Promise<ChaosSummary> {
@@ -92,6 +101,7 @@ async function startChaos(opts: ChaosOptions, run: HarnessRun, log: (m: string) 
     dataDir: run.dataDir,
     ports,
     workers: { order: n, payment: n, restaurant: n },
+    engine: opts.engine ?? 'dev-server',
     env: {
       AUTH_SECRET: run.secret,
       ACCEPTANCE_WINDOW_SECONDS: String(opts.acceptanceWindowSeconds),
@@ -145,7 +155,16 @@ async function startChaos(opts: ChaosOptions, run: HarnessRun, log: (m: string) 
   const random = seededRandom(opts.seed + 7919);
   const operator = new Operator(temporal, dbs.orders, restaurants, random, () => customers.recent);
   const psp = new PspFaults(stack.pspUrl, opts.seed);
-  const faults = new FaultInjector({ stack, api, psp, operator, random, slowPspSeconds: opts.slowPspSeconds ?? 60, log });
+  const faults = new FaultInjector({
+    stack,
+    api,
+    psp,
+    operator,
+    random,
+    slowPspSeconds: opts.slowPspSeconds ?? 60,
+    kinds: kindsOf(opts),
+    log,
+  });
   // A run that ends early (an error, Ctrl-C) still resumes a paused worker before the stack stops.
   run.onClose(() => faults.closeWindows(true).catch(() => undefined));
   return { stack, api, temporal, dbs, customers, restaurants, operator, psp, faults, unexpectedExits };
@@ -173,8 +192,9 @@ async function driveTrafficAndFaults(c: Chaos, opts: ChaosOptions, log: (m: stri
   // The seeded schedule stops first: faults never overlap. Then every kind at least once (short
   // runs), then the open windows end (a paused worker is resumed, the PSP answers again).
   await faultLoop;
-  while (opts.faultEverySeconds > 0 && !closing() && FAULT_KINDS.some((k) => c.faults.counts[k] === 0)) {
-    const missing = FAULT_KINDS.find((k) => c.faults.counts[k] === 0)!;
+  const kinds = kindsOf(opts);
+  while (opts.faultEverySeconds > 0 && !closing() && kinds.some((k) => c.faults.counts[k] === 0)) {
+    const missing = kinds.find((k) => c.faults.counts[k] === 0)!;
     await c.faults.inject(missing).catch((err: unknown) => log(`fault injection failed: ${(err as Error).message}`));
   }
   await c.faults.closeWindows();
@@ -203,7 +223,7 @@ async function runFaultSchedule(
   log: (m: string) => void,
 ): Promise<void> {
   if (opts.faultEverySeconds <= 0) return;
-  for (const next of faultSchedule(opts.seed, opts.faultEverySeconds)) {
+  for (const next of faultSchedule(opts.seed, opts.faultEverySeconds, kindsOf(opts))) {
     // A fault that ran past the next one's time is followed at once, so the rate holds.
     for (let wait = trafficStart + next.atMs - Date.now(); wait > 0 && !trafficDone(); wait = trafficStart + next.atMs - Date.now())
       await sleep(Math.min(wait, 250));
@@ -234,11 +254,17 @@ async function checkAfterRecovery(c: Chaos, opts: ChaosOptions, t: TrafficOutcom
   const pspCaptures = await c.psp.totalCaptures();
   const doubleCharges = report.doubleCharges + Math.max(0, pspCaptures - (await capturedOrders(dbs.payments)));
   if (c.unexpectedExits.length > 0) log(`processes that exited on their own: ${c.unexpectedExits.join(', ')}`);
+  const autoAccepting = Array.from({ length: CHAOS_RESTAURANTS }, (_, i) => i + 1)
+    .filter(isAutoAccept)
+    .map(restaurantIdFor);
+  const nodeLoss = stack.temporal.cluster ? await nodeLossPauses(dbs.orders, c.faults.spans, autoAccepting, c.faults.epochMs) : undefined;
   const lostOrdersByStatus: Record<string, number> = {};
   for (const o of lost) lostOrdersByStatus[o.status] = (lostOrdersByStatus[o.status] ?? 0) + 1;
 
   return {
     seed: opts.seed,
+    engine: stack.temporal.kind,
+    ...(nodeLoss ? { nodeLoss } : {}),
     ordersOffered: opts.orders,
     ordersPlaced: t.placedIds.length,
     ordersNeverAccepted: c.customers.neverAccepted,

@@ -1,9 +1,13 @@
 import type { AuditReport } from '../../ops/audit';
-import type { ReconcilerOutcome } from './checks';
+import type { NodeLossPause, ReconcilerOutcome } from './checks';
 import type { OperatorReport } from './operator';
 
 export interface ChaosSummary {
   seed: number;
+  /** Temporal's engine: the dev server or the cluster. */
+  engine?: 'dev-server' | 'cluster';
+  /** On the cluster: the pause each node loss caused, and order-to-CONFIRMED away from them. */
+  nodeLoss?: { pauses: NodeLossPause[]; baseline: { orders: number; medianMs: number; p99Ms: number; longestMs: number } };
   ordersOffered: number;
   ordersPlaced: number;
   ordersNeverAccepted: number;
@@ -64,7 +68,7 @@ export function formatChaosSummary(s: ChaosSummary): string {
   const op = s.operator;
   const reconciler = s.reconciler.ok ? `ok in ${s.reconciler.seconds.toFixed(1)} s: ${JSON.stringify(s.reconciler.result)}` : `FAILED (${s.reconciler.error})`;
   return [
-    `Chaos run (seed ${s.seed}): ${s.ordersOffered} orders offered, ${s.ordersPlaced} placed, ${s.ordersNeverAccepted} never accepted by the API`,
+    `Chaos run (seed ${s.seed}${s.engine ? `, Temporal ${s.engine}` : ''}): ${s.ordersOffered} orders offered, ${s.ordersPlaced} placed, ${s.ordersNeverAccepted} never accepted by the API`,
     `  duplicate posts ${s.duplicatePosts} (answered with another order: ${s.duplicateMismatches}), orders created twice ${s.duplicateOrders}, accept/reject/cancel races ${s.raceActions}`,
     '  final states:',
     rows(s.finalStates),
@@ -80,6 +84,7 @@ export function formatChaosSummary(s: ChaosSummary): string {
     `  double charges                 ${s.doubleCharges}`,
     `  PSP vs payments DB mismatches  ${s.pspMismatches} (PSP captures: ${s.pspCaptures})`,
     ...(s.unexpectedExits.length ? [`  exited on their own            ${s.unexpectedExits.join(', ')}`] : []),
+    ...(s.nodeLoss ? formatNodeLoss(s.nodeLoss) : []),
     `  traffic ${s.trafficSeconds.toFixed(1)} s, recovery ${s.recoverySeconds.toFixed(1)} s, total ${s.totalSeconds.toFixed(1)} s`,
     ...s.listedViolations.map((v) => `  ! ${v.kind} ${v.orderId}: ${v.detail} ${v.workflowUrl}`),
     ...s.lostOrderIds.map((id) => `  ! LOST ${id}`),
@@ -88,4 +93,16 @@ export function formatChaosSummary(s: ChaosSummary): string {
     ...op.terminatedOrders.slice(0, 10).map((id) => `  · terminated ${id}`),
     ...op.cancelledOrders.slice(0, 10).map((c) => `  · cancel requested ${c.orderId} (${c.stage})`),
   ].join('\n');
+}
+
+function formatNodeLoss(n: NonNullable<ChaosSummary['nodeLoss']>): string[] {
+  const b = n.baseline;
+  return [
+    `  node loss: order-to-CONFIRMED at auto-accepting restaurants, orders placed from 10 s before each kill until the process served again`,
+    `    away from them                ${b.orders} orders, median ${b.medianMs} ms, p99 ${b.p99Ms} ms, longest ${b.longestMs} ms`,
+    ...n.pauses.map(
+      (p) =>
+        `    ${p.atSeconds.toFixed(0).padStart(5)}s ${p.kind.padEnd(26)} ${p.detail}: ${p.orders} orders, median ${p.medianMs} ms, longest ${p.longestMs} ms`,
+    ),
+  ];
 }

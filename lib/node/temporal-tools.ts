@@ -46,3 +46,18 @@ export const SEARCH_ATTRIBUTES = {
   RestaurantId: 'Keyword',
   OrderStatus: 'Keyword',
 } as const;
+
+/** Where `npm run setup` builds the cluster engine's binaries (scripts/install-temporal-cluster.mjs). */
+export const CLUSTER_BIN = path.join(PROJECT_ROOT, '.tools', 'temporal-cluster', 'bin');
+
+export type ClusterTool = 'temporal-server' | 'temporal-sql-tool' | 'temporal-ui-server';
+
+/** A binary of the Temporal cluster engine; a clear error when setup has not built it. */
+export function clusterToolPath(name: ClusterTool): string {
+  const local = path.join(CLUSTER_BIN, name);
+  if (fs.existsSync(local)) return local;
+  throw new Error(
+    `Cannot find ${path.relative(PROJECT_ROOT, local)}: the Temporal cluster is built by \`npm run setup\` when Go is on PATH ` +
+      '(it runs `go install` with GOTOOLCHAIN=go1.27.3; see README, "Two Temporal engines")',
+  );
+}
