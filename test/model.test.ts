@@ -166,7 +166,7 @@ describe('the fixed saga, each generation still running', () => {
       // The bounds explore millions of states; a model that shrank to a trivial one would prove nothing.
       for (const r of results) expect(r.states).toBeGreaterThan(1_000_000);
     },
-    20 * MINUTES,
+    40 * MINUTES,
   );
 });
 
