@@ -27,8 +27,16 @@
  *                               attempts of the old run may still act
  * REGISTER_LATE with SWEEPER_RESTARTS is the code before issue 21's fix (docs/model.md: the hole).
  *
- * Not a hole: PSP_503 adds the PSP answering 503 without acting, and lookups that fail, to the faults.
+ * Not holes, but the other generations of the saga, which must hold every property too:
+ *   STEPS_IN_SEQUENCE           sagas started before patch hold-and-ticket-together: authorizePayment,
+ *                               then createTicket (its ticket always PENDING), and after the decision
+ *                               capturePayment, then acceptTicket. REGISTER_LATE is older still, so it
+ *                               implies this.
+ *   PSP_503                     adds the PSP answering 503 without acting, and lookups that fail, to the faults.
  */
+#ifdef REGISTER_LATE
+#define STEPS_IN_SEQUENCE
+#endif
 
 /* ---- bounds (spin -D to change) ---- */
 #ifndef MAXF
@@ -111,6 +119,20 @@ byte busy;                     /* saga processes and zombie attempts not ended (
 bool captureFailed;            /* a run failed with PAYMENT_CAPTURE_FAILED */
 bool repairing;                /* a repair-<orderId> run is open */
 bool repairDone;               /* one completed: ALLOW_DUPLICATE_FAILED_ONLY starts no other */
+
+/* Two steps a run schedules together (patch hold-and-ticket-together), each awaited by a partner
+ * process as the run awaits a step: pairStep[i] is the step partner i runs (0: idle), pairOut[i] how
+ * it ended, pairReason[i] its failure, pairV[i] what it returned. A run has one pair at a time, and a
+ * later run starts only once every attempt of the earlier one ended: one set serves every run. */
+#define P_OK     1
+#define P_FAILED 2
+#define P_ENDED  3             /* the run was terminated */
+byte pairStep[2];
+byte pairOut[2];
+mtype pairReason[2];
+mtype pairV[2];
+byte pairWho;
+bool pairCancellable;
 
 #define FAULT (faults < MAXF) -> faults++
 
@@ -367,9 +389,17 @@ inline attempt_createTicket() {
     if
     :: ticket == TICKET_CANCELLED -> r = A_FAIL; w = SYSTEM_ERROR
     :: ticket == TICKET_PENDING || ticket == TICKET_ACCEPTED || ticket == TICKET_REJECTED -> skip
+#ifdef STEPS_IN_SEQUENCE
     :: ticket == NO_TICKET -> ticket = TICKET_PENDING; printf("  ticket PENDING\n")
+#else
+    /* acceptIfAutoAccept: an auto-accept restaurant's ticket is ACCEPTED at once */
+    :: ticket == NO_TICKET -> ticket = (autoAccept -> TICKET_ACCEPTED : TICKET_PENDING); printf("  ticket %e\n", ticket)
+#endif
     :: ticket == NO_TICKET -> r = A_FAIL; w = ITEM_UNAVAILABLE     /* a line sold out or repriced */
-    fi
+    fi;
+#ifndef STEPS_IN_SEQUENCE
+    v = ticket                  /* accepted: the ticket is ACCEPTED (created so, or found so) */
+#endif
   }
 }
 
@@ -494,6 +524,8 @@ inline abandon(s) {
  * A terminated run goes to `ended`, a failure to `failed`. */
 #define AWAIT(s, ATTEMPT) \
   atomic { if :: who == 0 -> printf("repair: %e\n", s) :: else -> printf("run %d: %e\n", who, s) fi; first = true }; \
+  AWAIT_ATTEMPTS(s, ATTEMPT)
+#define AWAIT_ATTEMPTS(s, ATTEMPT) \
   do \
   :: atomic { terminated[who] -> goto ended } \
   :: atomic { cancellable && cancelled[who] -> reason = OPERATOR_CANCELLED; \
@@ -532,11 +564,68 @@ inline abandon(s) {
 #define register(s) registered = registered | (s == voidAuthorization -> R_VOID : (s == cancelTicket -> R_CANCEL : R_REFUND))
 #define stopIfCancelled() if :: cancelRequested[who] -> reason = CUSTOMER_CANCELLED; goto failed :: else fi
 
+/* ========================================================================== the partners */
+
+#ifndef STEPS_IN_SEQUENCE
+/* Partner i takes step x of the pair when it is its (the first attempt starts in the next step). */
+#define take(x) \
+  atomic { pairStep[me] == x && pairOut[me] == 0 -> \
+           s = x; who = pairWho; cancellable = pairCancellable; mayGiveUp = (x == authorizePayment); first = true; \
+           printf("run %d: %e\n", who, x) }
+#define idle() s = 0; who = 0; first = 0; cancellable = 0; mayGiveUp = 0; reason = 0; v = 0
+/* Partner i awaits one step of a pair exactly as a run awaits a step (attempts, retries, abandoned
+ * attempts; the hold may give up), for run pairWho, in its scope (pairCancellable), and reports how it
+ * ended. The run waits for both partners (settleBoth: a compensation must not overtake a step still
+ * running); a cancel request or terminate reaches both, and each abandons its own attempt. */
+proctype partner(byte me) {
+  byte s, who, k, round, r, w;
+  bool z, first, cancellable, mayGiveUp;
+  mtype reason, row, known, truth, result, before, v, arg;
+end:
+  do
+  :: take(authorizePayment); AWAIT_ATTEMPTS(authorizePayment, attempt_authorizePayment()); goto done
+  :: take(createTicket); AWAIT_ATTEMPTS(createTicket, attempt_createTicket()); goto done
+  :: take(capturePayment); AWAIT_ATTEMPTS(capturePayment, attempt_capturePayment()); goto done
+  :: take(acceptTicket); AWAIT_ATTEMPTS(acceptTicket, attempt_acceptTicket()); goto done
+done:
+     atomic { pairV[me] = v; pairOut[me] = P_OK; idle(); goto end };
+failed:
+     atomic { pairReason[me] = reason; pairOut[me] = P_FAILED; idle(); goto end };
+ended:
+     atomic { pairOut[me] = P_ENDED; idle() }
+  od
+}
+
+/* Schedules steps a and b together and waits for both; then the first's failure is the reason, then
+ * a customer's cancel request (stopIfCancelled), then the second's failure. ok is what b returned. */
+#define pair(a, b) \
+  atomic { printf("run %d: %e and %e together\n", who, a, b); \
+           pairWho = who; pairCancellable = cancellable; pairStep[0] = a; pairStep[1] = b }; \
+  atomic { \
+    pairOut[0] != 0 && pairOut[1] != 0 -> \
+    if \
+    :: terminated[who] -> reason = 0 \
+    :: !terminated[who] && pairOut[0] == P_FAILED -> reason = pairReason[0] \
+    :: !terminated[who] && pairOut[0] != P_FAILED && cancelRequested[who] -> reason = CUSTOMER_CANCELLED \
+    :: !terminated[who] && pairOut[0] != P_FAILED && !cancelRequested[who] && pairOut[1] == P_FAILED -> reason = pairReason[1] \
+    :: !terminated[who] && pairOut[0] != P_FAILED && !cancelRequested[who] && pairOut[1] != P_FAILED -> \
+       ok = (pairV[1] == TICKET_ACCEPTED) \
+    fi; \
+    pairStep[0] = 0; pairStep[1] = 0; pairOut[0] = 0; pairOut[1] = 0; pairReason[0] = 0; pairReason[1] = 0; \
+    pairV[0] = 0; pairV[1] = 0; pairWho = 0; pairCancellable = 0; \
+    if \
+    :: terminated[who] -> goto ended \
+    :: !terminated[who] && reason != 0 -> goto failed \
+    :: else \
+    fi \
+  }
+#endif
+
 /* ============================================================================== the saga */
 
 proctype saga(byte who) {
   byte registered, k, round, r, w;
-  bool z;
+  bool z, ok;
   mtype reason, row, known, truth, result, before, v, arg;
   bool first, cancellable = true, mayGiveUp;
 
@@ -550,6 +639,7 @@ proctype saga(byte who) {
   step(createOrder);
   if :: !amountOk -> reason = AMOUNT_MISMATCH; goto failed :: else fi;
 
+#ifdef STEPS_IN_SEQUENCE
 #ifdef REGISTER_LATE
   register(voidAuthorization);
 #endif
@@ -563,6 +653,10 @@ proctype saga(byte who) {
 #endif
   step(createTicket);
   stopIfCancelled();
+#else
+  /* patch hold-and-ticket-together; ok: the ticket was created (or found) ACCEPTED */
+  pair(authorizePayment, createTicket);
+#endif
 
   if :: autoAccept && decision[who] == UNDECIDED -> decision[who] = ACCEPT :: else fi;
   if
@@ -592,8 +686,15 @@ proctype saga(byte who) {
   :: decision[who] == ACCEPT
   fi;
   register(refundPayment);
+#ifdef STEPS_IN_SEQUENCE
   step(capturePayment);
   step(acceptTicket);
+#else
+  if
+  :: ok -> ok = false; step(capturePayment)       /* the ticket is ACCEPTED already */
+  :: else -> pair(capturePayment, acceptTicket)
+  fi;
+#endif
   step(confirmOrder);
   status[who] = CONFIRMED;
   goto done;
@@ -623,7 +724,7 @@ exit:
   atomic {                             /* nothing reads a closed run's state any more */
     status[who] = 0; decision[who] = 0; cancelRequested[who] = false; closing[who] = false;
     cancelled[who] = false;
-    registered = 0; reason = 0; first = 0; cancellable = 0; mayGiveUp = 0; arg = 0; v = 0;
+    registered = 0; reason = 0; first = 0; cancellable = 0; mayGiveUp = 0; arg = 0; v = 0; ok = 0;
     busy--
   }
 }
@@ -766,6 +867,9 @@ init {
     run reconciler();
 #endif
     for (i : 0 .. POOL - 1) { run zombie(i) };
+#ifndef STEPS_IN_SEQUENCE
+    run partner(0); run partner(1);
+#endif
     i = 0;
     if
     :: printf("the API:"); startRun()
