@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { menuIdFor, restaurantIdFor } from '../db/seed';
 import { createPspClient, type PspClient } from '../activities/psp-client';
-import { formatReport, runAudit, violationCount, type AuditReport } from '../ops/audit';
+import { formatReport, violationCount, type AuditReport } from '../ops/audit';
+import { auditDatabases } from './support/audit';
 import { http, startStack, type TestStack } from './support/stack';
 import { placeOrder, waitForOrder } from './support/orders';
 
@@ -64,17 +65,7 @@ describe("audit --psp: every order against the PSP's books", () => {
   }
 
   // Small pages, so the audit reads the report across many of them.
-  const audit = () =>
-    runAudit({
-      orders: stack.dbs.orders,
-      payments: stack.dbs.payments,
-      restaurants: stack.dbs.restaurants,
-      stuckAfterSeconds: 3600,
-      temporalUiUrl: 'http://ui',
-      namespace: 'default',
-      batchSize: 3,
-      psp: { url: stack.pspUrl, pageSize: 4 },
-    });
+  const audit = () => auditDatabases(stack.dbs, { stuckAfterSeconds: 3600, batchSize: 3, psp: { url: stack.pspUrl, pageSize: 4 } });
   const kinds = (report: AuditReport, id: string) =>
     report.violations
       .filter((v) => v.orderId === id)

@@ -1,5 +1,6 @@
 import { createTestDatabases, type TestDatabases } from './support/databases';
-import { formatReport, runAudit, violationCount } from '../ops/audit';
+import { formatReport, violationCount } from '../ops/audit';
+import { auditDatabases } from './support/audit';
 import { seedRestaurants, restaurantIdFor } from '../db/seed';
 
 // The audit against hand-made rows: each invariant of docs/design.md between the three databases,
@@ -41,16 +42,7 @@ describe('consistency audit', () => {
     if (opts.ticket) await dbs.restaurants('tickets').insert({ ticket_id: `tkt_${id}`, order_id: id, restaurant_id: r, status: opts.ticket, items: '[]' });
   }
 
-  const audit = () =>
-    runAudit({
-      orders: dbs.orders,
-      payments: dbs.payments,
-      restaurants: dbs.restaurants,
-      stuckAfterSeconds: 600,
-      temporalUiUrl: 'http://ui',
-      namespace: 'default',
-      batchSize: 3,
-    });
+  const audit = () => auditDatabases(dbs, { stuckAfterSeconds: 600, batchSize: 3 });
 
   it('finds nothing wrong in consistent orders', async () => {
     await order('ok_confirmed', 'CONFIRMED', { payment: 'CAPTURED', ticket: 'ACCEPTED' });

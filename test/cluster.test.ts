@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { menuIdFor, restaurantIdFor } from '../db/seed';
-import { runAudit } from '../ops/audit';
+import { auditDatabases } from './support/audit';
 import { freePort } from '../lib/node/ports';
 import { clusterToolPath } from '../lib/node/temporal-tools';
 import { CLUSTER_NAMESPACE, startTemporalCluster, type TemporalCluster } from '../harness/temporal-cluster';
@@ -155,15 +155,7 @@ describe('the saga on a Temporal cluster (a process per service, two history pro
     // Each payment's PSP effects happened once (the sandbox counts what it did, not the calls).
     const auths = [...stack.psp.authorizations.values()];
     expect(auths.length).toBe(orderIds.length);
-    const report = await runAudit({
-      orders: stack.dbs.orders,
-      payments: stack.dbs.payments,
-      restaurants: stack.dbs.restaurants,
-      stuckAfterSeconds: 0,
-      temporalUiUrl: 'http://ui',
-      namespace: CLUSTER_NAMESPACE,
-      psp: { url: stack.pspUrl },
-    });
+    const report = await auditDatabases(stack.dbs, { namespace: CLUSTER_NAMESPACE, psp: { url: stack.pspUrl } });
     expect(report.orders).toBe(orderIds.length);
     expect(report.violations).toEqual([]);
     expect(report.doubleCharges).toBe(0);

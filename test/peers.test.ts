@@ -6,7 +6,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createTestDatabases, type TestDatabases } from './support/databases';
 import { seedRestaurants } from '../db/seed';
 import { createPspSandbox, type PspSandbox } from '../psp/sandbox';
-import { runAudit, violationCount } from '../ops/audit';
+import { violationCount } from '../ops/audit';
+import { auditDatabases } from './support/audit';
 import { freePort } from '../lib/node/ports';
 import { dbosEngine, restateEngine, type PeerEngine, type PeerEnvironment } from '../bench/peers/engines';
 import { autoAcceptMenus, orderInput } from '../bench/peers/orders';
@@ -97,7 +98,7 @@ test('Restate runs the saga: confirmed, declined with compensations, retried thr
 });
 
 test('the books of both peers are clean (audit with the PSP)', async () => {
-  const report = await runAudit({ ...dbs, stuckAfterSeconds: 0, temporalUiUrl: '', namespace: 'default', psp: { url: env.pspUrl } });
+  const report = await auditDatabases(dbs, { psp: { url: env.pspUrl } });
   expect(report.orders).toBe(6);
   expect(violationCount(report)).toBe(0);
 });

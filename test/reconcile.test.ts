@@ -12,7 +12,7 @@ import { startOrderSaga } from '../lib/order-saga-starter';
 import { decideReconcileAction, type OpenOrder, type OrderCursor, type ReconcileInput, type ReconcileReport } from '../lib/workflow-safe/reconcile';
 import { createSagaMetrics, SAGA_METRIC_NAMES } from '../activities/saga-metrics';
 import { taskQueuesFor } from '../lib/workflow-safe/task-queues';
-import { runAudit } from '../ops/audit';
+import { auditDatabases } from './support/audit';
 import { ensureReconcileSchedule, reconcileScheduleId } from '../workers/reconcile-schedule';
 import type { reconcileOrders } from '../workflows/reconcile';
 import { placeOrder, rowsOf, testSweeper, waitForOrder } from './support/orders';
@@ -453,14 +453,7 @@ describe('reconciler and sweeper against the real stack (Temporal, Postgres, PSP
   });
 
   it('the consistency audit finds no violation over every order of this file', async () => {
-    const report = await runAudit({
-      orders: stack.dbs.orders,
-      payments: stack.dbs.payments,
-      restaurants: stack.dbs.restaurants,
-      stuckAfterSeconds: 0,
-      temporalUiUrl: 'http://ui',
-      namespace: 'default',
-    });
+    const report = await auditDatabases(stack.dbs);
     expect(report.violations).toEqual([]);
   });
 

@@ -2,7 +2,7 @@ import { menuIdFor, restaurantIdFor } from '../db/seed';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 import { placeOrder, rowsOf, testSweeper, waitForOrder } from './support/orders';
 import { maybeRecordHistory, replayWorkflows } from './support/histories';
-import { runAudit } from '../ops/audit';
+import { auditDatabases } from './support/audit';
 import { decideUpdate, getStateQuery } from '../workflows/messages';
 import { insertOrder } from '../db/orders/store';
 import { Client, Connection } from '@temporalio/client';
@@ -382,14 +382,7 @@ describe('order saga end to end (real Temporal, Postgres, PSP sandbox, HTTP)', (
   });
 
   it('the consistency audit finds no violation over every order of this file', async () => {
-    const report = await runAudit({
-      orders: stack.dbs.orders,
-      payments: stack.dbs.payments,
-      restaurants: stack.dbs.restaurants,
-      stuckAfterSeconds: 0,
-      temporalUiUrl: 'http://ui',
-      namespace: 'default',
-    });
+    const report = await auditDatabases(stack.dbs);
     expect(report.orders).toBeGreaterThanOrEqual(12);
     expect(report.violations).toEqual([]);
     expect(report.byStatus.PENDING ?? 0).toBe(0);
