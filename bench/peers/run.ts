@@ -29,7 +29,8 @@ const USAGE = `npm run bench -- --peers [flags]
   --no-crash            skip the crash tests
   --crash-seconds N     length of each crash test's load (default 20)
   --restaurants N       restaurants to seed (default 200)
-  --keep-data           keep the temporary data folder`;
+  --keep-data           keep the temporary data folder
+  --label NAME          a name for this run, kept in the JSON and its file name (default "peers")`;
 
 const say = (msg: string) => process.stderr.write(`[peers ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 
@@ -44,9 +45,10 @@ interface Args {
   crashSeconds: number;
   restaurants: number;
   keepData: boolean;
+  label: string;
 }
 
-function readArgs(argv: string[]): Args | undefined {
+export function readArgs(argv: string[]): Args | undefined {
   const { values } = parseArgs({
     args: argv.filter((a) => a !== '--peers'),
     options: {
@@ -60,6 +62,7 @@ function readArgs(argv: string[]): Args | undefined {
       'crash-seconds': { type: 'string', default: '20' },
       restaurants: { type: 'string', default: '200' },
       'keep-data': { type: 'boolean', default: false },
+      label: { type: 'string', default: 'peers' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -77,6 +80,7 @@ function readArgs(argv: string[]): Args | undefined {
     crashSeconds: Number(values['crash-seconds']),
     restaurants: Number(values.restaurants),
     keepData: values['keep-data'],
+    label: values.label,
   };
 }
 
@@ -331,7 +335,7 @@ export async function runPeers(argv: string[]): Promise<void> {
   process.stdout.write(`${report}\n`);
   const results = path.join(PROJECT_ROOT, 'bench-results');
   fs.mkdirSync(results, { recursive: true });
-  const file = path.join(results, `peers-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  const file = path.join(results, `peers-${args.label.replace(/[^\w.-]/g, '_')}-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   const json = { args, machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, loadavg: os.loadavg() } };
   const perEngine = runs.map((r) => ({
     engine: r.engine.name,
