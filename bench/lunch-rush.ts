@@ -65,6 +65,7 @@ import {
   type SpikeResult,
   type SpikeSettings,
 } from './lib/spike-phase';
+import { postgresWrites, type PostgresWrites } from './lib/postgres-writes';
 import { cpuBetween, findPostmaster, ProcessAccounting, type ProcessGroup, type Snapshot } from './lib/proc';
 import { bucketDelta, fractionAtOrBelow, histogramBuckets, histogramQuantile, round, scrape, summarize, sumOf, type PromSample } from './lib/stats';
 import { runPeers } from './peers/run';
@@ -315,6 +316,8 @@ interface OrderStep {
   cpuMsPerOrder?: number;
   temporalWritesPerOrder?: number;
   temporalRequestsPerOrder?: number;
+  /** In Temporal's Postgres (cluster only), per confirmed order. */
+  temporalDbPerOrder?: { writingTransactions: number; rows: number; walBytes: number };
   loadavg: string;
   ok: boolean;
   withinSlo: boolean;
@@ -418,6 +421,8 @@ interface StackAccess {
   projectorMetricsUrl: string;
   /** Temporal's Prometheus endpoints: the dev server's, or every cluster process's (summed). */
   temporalMetricsUrls: string[];
+  /** Admin URL of Temporal's own Postgres (the cluster's), for its write counters. */
+  temporalDbAdminUrl?: string;
   childEnv: Record<string, string>;
   /** Processes of the stack that exited on their own during the run. */
   unexpected: string[];
@@ -464,6 +469,7 @@ async function startStack(args: Args): Promise<StackAccess> {
     secret,
     projectorMetricsUrl: stack.metricsUrls.projector!,
     temporalMetricsUrls: args.cluster ? Object.values(stack.temporal.metricsUrls) : [`http://127.0.0.1:${temporalMetricsPort}/metrics`],
+    temporalDbAdminUrl: stack.temporal.cluster?.postgres?.url('postgres'),
     childEnv: { ...stack.env },
     unexpected,
   };
@@ -595,6 +601,8 @@ interface Bench {
   /** CPU and memory of the stack's processes now (undefined when the stack is not ours). */
   snap: () => Snapshot | undefined;
   temporalSamples: () => Promise<PromSample[] | undefined>;
+  /** Temporal's own Postgres write counters (the cluster's database; undefined on the dev server's SQLite). */
+  temporalDbWrites: () => Promise<PostgresWrites | undefined>;
   /** Marks a phase on the chart's time axis. */
   phase: (label: string, startMs: number, endMs: number) => void;
 }
@@ -671,6 +679,7 @@ async function main(): Promise<void> {
               () => undefined,
             )
           : undefined,
+      temporalDbWrites: async () => (access.temporalDbAdminUrl ? postgresWrites(access.temporalDbAdminUrl).catch(() => undefined) : undefined),
       phase: (label, startMs, endMs) => phases.push({ label, start: (startMs - t0) / 1000, end: (endMs - t0) / 1000 }),
     };
 
@@ -784,6 +793,16 @@ async function runIdlePhase({ args, driver, phase }: Bench): Promise<Record<stri
   };
 }
 
+/** What Temporal's Postgres wrote between two samples, per confirmed order. */
+function perOrderWrites(w0: PostgresWrites, w1: PostgresWrites, confirmed: number): OrderStep['temporalDbPerOrder'] {
+  const n = Math.max(1, confirmed);
+  return {
+    writingTransactions: (w1.writingTransactions - w0.writingTransactions) / n,
+    rows: (w1.rows - w0.rows) / n,
+    walBytes: (w1.walBytes - w0.walBytes) / n,
+  };
+}
+
 // ---- 2. orders: stepped open-loop load --------------------------------------------------------
 
 async function runOrdersPhase(b: Bench): Promise<OrderStep[]> {
@@ -798,12 +817,17 @@ async function runOrdersPhase(b: Bench): Promise<OrderStep[]> {
   return orderSteps.sort((a, b) => a.rate - b.rate);
 }
 
-async function runOrderStep({ args, driver, snap, temporalSamples, phase }: Bench, label: string, rate: number, seconds: number): Promise<OrderStep> {
+async function runOrderStep(
+  { args, driver, snap, temporalSamples, temporalDbWrites, phase }: Bench,
+  label: string,
+  rate: number,
+  seconds: number,
+): Promise<OrderStep> {
   say(`orders: ${rate}/s for ${seconds} s`);
-  const [c0, m0] = [snap(), await temporalSamples()];
+  const [c0, m0, w0] = [snap(), await temporalSamples(), await temporalDbWrites()];
   const loop = await driver.openLoop(label, rate, seconds);
   const settled = await driver.settle(label, args.drainSeconds * 1000);
-  const [c1, m1] = [snap(), await temporalSamples()];
+  const [c1, m1, w1] = [snap(), await temporalSamples(), await temporalDbWrites()];
   phase(`${rate}/s`, loop.startMs, Date.now());
   const recs = driver.records.filter((r) => r.phase === label);
   const figures = orderStepFigures(label, rate, seconds, recs, loop.dropped, Date.now());
@@ -817,6 +841,7 @@ async function runOrderStep({ args, driver, snap, temporalSamples, phase }: Benc
     cpuMsPerOrder: cpu && figures.confirmed > 0 ? (cpu.total / figures.confirmed) * 1000 : undefined,
     temporalWritesPerOrder: m0 && m1 ? (persisted(m1, writes) - persisted(m0, writes)) / Math.max(1, figures.confirmed) : undefined,
     temporalRequestsPerOrder: m0 && m1 ? (sumOf(m1, 'persistence_requests') - sumOf(m0, 'persistence_requests')) / Math.max(1, figures.confirmed) : undefined,
+    temporalDbPerOrder: w0 && w1 ? perOrderWrites(w0, w1, figures.confirmed) : undefined,
     loadavg: loadavg(),
   };
   say(
@@ -1277,6 +1302,13 @@ function reportOrders(rep: ReportParts, r: Record<string, any>, args: Args): Ord
           ? `; ${round(sagaBest.temporalWritesPerOrder!, 1)} workflow writes and ${round(sagaBest.temporalRequestsPerOrder, 1)} persistence requests (${args.cluster ? 'Postgres, every cluster process' : 'SQLite'})`
           : ''),
     );
+    const db = sagaBest?.temporalDbPerOrder;
+    if (db) {
+      out.push(
+        `Temporal's Postgres per order at ${sagaBest.rate}/s: ${round(db.writingTransactions, 1)} writing transactions, ${round(db.rows, 1)} rows written, ${round(db.walBytes / 1024, 1)} KB of WAL`,
+      );
+      summary.temporalDbPerOrder = { writingTransactions: round(db.writingTransactions, 1), rows: round(db.rows, 1), walKB: round(db.walBytes / 1024, 1) };
+    }
     summary.stateTransitionsPerOrder = round(r.temporal.stateTransitionsPerOrder, 1);
   }
   const manual = manualAcceptLine(r.manualAccept);

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pg from 'pg';
 import { Client, Connection } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
 import { ManagedProcess } from '../../harness/managed-process';
@@ -11,6 +10,7 @@ import { freePort } from '../../lib/node/ports';
 import { PROJECT_ROOT } from '../../lib/node/temporal-tools';
 import type { OrderSagaInput } from '../../lib/workflow-safe/domain';
 import { startOrderSaga } from '../../lib/order-saga-starter';
+import { postgresWritingTransactions } from '../lib/postgres-writes';
 import type { ProcessGroup } from '../lib/proc';
 import { scrape, sumOf } from '../lib/stats';
 
@@ -78,22 +78,6 @@ async function postJson(url: string, body: unknown, expect: number[]): Promise<s
   const text = await res.text();
   if (!expect.includes(res.status)) throw new Error(`${url} answered ${res.status}: ${text.slice(0, 200)}`);
   return text;
-}
-
-/**
- * Transaction ids Postgres has assigned so far (the next one to give out), on the whole instance: only
- * a transaction that writes gets one, and reading it takes none. Exact at once, unlike the
- * statistics views, which a pooled connection flushes up to ten seconds late.
- */
-export async function postgresWritingTransactions(adminUrl: string): Promise<number> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ n: string }>('SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS n');
-    return Number(rows[0]!.n);
-  } finally {
-    await client.end();
-  }
 }
 
 function withDatabase(url: string, name: string): string {

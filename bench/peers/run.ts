@@ -11,7 +11,8 @@ import { PROJECT_ROOT } from '../../lib/node/temporal-tools';
 import { findPostmaster, ProcessAccounting, cpuBetween, type ProcessGroup } from '../lib/proc';
 import { OrderDriver, type OrderRecord } from '../lib/orders';
 import { round, summarize } from '../lib/stats';
-import { dbosEngine, postgresWritingTransactions, restateEngine, temporalEngine, type PeerEngine, type PeerEnvironment } from './engines';
+import { postgresWritingTransactions } from '../lib/postgres-writes';
+import { dbosEngine, restateEngine, temporalEngine, type PeerEngine, type PeerEnvironment } from './engines';
 import { autoAcceptMenus, orderInput, type MenuItem } from './orders';
 
 // `npm run bench -- --peers`: the order saga on Temporal, DBOS and Restate, on one stack (the same
