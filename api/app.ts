@@ -182,9 +182,7 @@ export function createApp(deps: ApiDeps): express.Express {
 }
 
 /** The API's background saga starter over its Temporal client, its metrics in the app's registry. */
-export function createApiSagaStarter(
-  deps: Pick<ApiDeps, 'temporal' | 'taskQueuePrefix' | 'logger' | 'registry' | 'sagaStartLimits'>,
-): SagaStarter {
+export function createApiSagaStarter(deps: Pick<ApiDeps, 'temporal' | 'taskQueuePrefix' | 'logger' | 'registry' | 'sagaStartLimits'>): SagaStarter {
   return createSagaStarter({
     start: temporalSagaStart(deps.temporal, deps.taskQueuePrefix),
     concurrency: deps.sagaStartLimits?.concurrency ?? 16,

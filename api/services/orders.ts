@@ -80,7 +80,7 @@ export type OrderService = ReturnType<typeof createOrderService>;
  * PENDING with its key in one transaction, then its saga's start queued (answered before it is made).
  */
 function createOrderPlacement(deps: OrderServiceDeps) {
-  const { ordersDb, menuReadDb, temporal } = deps;
+  const { ordersDb, menuReadDb } = deps;
 
   /**
    * Queues the saga's start (idempotent) and does not wait for it: the order is already committed,
