@@ -86,11 +86,9 @@ export const noQuery = z.object({}).strict();
 
 export const placeOrderQuery = z
   .object({
-    wait: waitQuery
-      .optional()
-      .meta({
-        description: 'Hold the answer up to this many milliseconds in all (digits only) while the saga is started and until the order leaves `PENDING`.',
-      }),
+    wait: waitQuery.optional().meta({
+      description: 'Hold the answer up to this many milliseconds in all (digits only) while the saga is started and until the order leaves `PENDING`.',
+    }),
   })
   .strict();
 
