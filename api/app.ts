@@ -31,6 +31,7 @@ import { createAdminOrders } from './services/admin-orders';
 import { createAdminStory } from './services/admin-story';
 import { createMenuService } from './services/menus';
 import { createOrderService } from './services/orders';
+import { createSagaStarter, temporalSagaStart, type SagaStarter } from './services/saga-starter';
 
 export interface ApiDeps {
   ordersDb: Db;
@@ -61,6 +62,13 @@ export interface ApiDeps {
   orderWaitMaxHolds?: number;
   /** Refuse the PSP sandbox's steering card tokens (default: under NODE_ENV=production). */
   refuseSandboxCardTokens?: boolean;
+  /**
+   * Starts order sagas in the background after POST /orders answers (api/server.ts builds it, to
+   * drop its queue on shutdown). Default: one over `temporal`, bounded by `sagaStartLimits`.
+   */
+  sagaStarter?: SagaStarter;
+  /** SAGA_START_CONCURRENCY and SAGA_START_QUEUE_MAX (defaults 16 and 2000) for the default starter. */
+  sagaStartLimits?: { concurrency: number; queueMax: number };
   /** Express "trust proxy" (TRUST_PROXY); default false. */
   trustProxy?: string | number | boolean;
   /** The built web console served at /console/ (default web/dist, built by `npm run setup`). */
@@ -145,6 +153,7 @@ export function createApp(deps: ApiDeps): express.Express {
   app.use(requireJsonBody);
   app.use('/codec', express.json({ limit: CODEC_BODY_LIMIT, strict: true }));
   app.use(express.json({ limit: deps.bodyLimit ?? '32kb', strict: true }));
+  const sagaStarter = deps.sagaStarter ?? createApiSagaStarter(deps);
   const orders = createOrderService({
     ordersDb: deps.ordersDb,
     menuReadDb: deps.menuReadDb,
@@ -154,6 +163,7 @@ export function createApp(deps: ApiDeps): express.Express {
     temporalUiUrl: deps.temporalUiUrl,
     namespace: deps.namespace,
     logger: deps.logger,
+    sagaStarter,
     ...(deps.decisionWaitMs !== undefined ? { decisionWaitMs: deps.decisionWaitMs } : {}),
     ordersInFlightMax: deps.ordersInFlightMax ?? 5,
     waitMaxHolds: deps.orderWaitMaxHolds ?? 200,
@@ -169,6 +179,17 @@ export function createApp(deps: ApiDeps): express.Express {
   // Errors are logged with the request's logger, so they carry its id (and order id).
   app.use(((err, req, res, next) => errorHandler(req.log ?? deps.logger)(err, req, res, next)) as express.ErrorRequestHandler);
   return app;
+}
+
+/** The API's background saga starter over its Temporal client, its metrics in the app's registry. */
+export function createApiSagaStarter(deps: Pick<ApiDeps, 'temporal' | 'taskQueuePrefix' | 'logger' | 'registry' | 'sagaStartLimits'>): SagaStarter {
+  return createSagaStarter({
+    start: temporalSagaStart(deps.temporal, deps.taskQueuePrefix),
+    concurrency: deps.sagaStartLimits?.concurrency ?? 16,
+    queueMax: deps.sagaStartLimits?.queueMax ?? 2000,
+    logger: deps.logger,
+    registry: deps.registry,
+  });
 }
 
 /** The desk's services over the API's own connections and the operator-only read paths of `deps.adminDesk`. */

@@ -5,7 +5,7 @@ import { codecCorsOrigins, loadConfig, reconcileSettings, tokenLifetimes } from 
 import { createLogger } from '../lib/node/logger';
 import { dataConverterFor, payloadCodecFrom } from '../lib/node/payload-codec';
 import { createRegistry } from '../lib/node/metrics';
-import { createApp } from './app';
+import { createApiSagaStarter, createApp } from './app';
 import { MenuCache } from './services/menu-cache';
 
 // Entry point of the API process.
@@ -44,6 +44,14 @@ async function main() {
         })
       : undefined;
   menuCache?.start();
+  // Sagas start in the background after POST /orders answers; stopped (its queue dropped) on shutdown.
+  const sagaStarter = createApiSagaStarter({
+    temporal,
+    taskQueuePrefix: config.TASK_QUEUE_PREFIX,
+    logger,
+    registry,
+    sagaStartLimits: { concurrency: config.SAGA_START_CONCURRENCY, queueMax: config.SAGA_START_QUEUE_MAX },
+  });
   const app = createApp({
     ordersDb: dbs.ordersDb,
     restaurantsDb: dbs.restaurantsDb,
@@ -71,15 +79,20 @@ async function main() {
     tokenLifetimes: tokenLifetimes(config),
     ordersInFlightMax: config.ORDERS_IN_FLIGHT_MAX,
     orderWaitMaxHolds: config.ORDER_WAIT_MAX_HOLDS,
+    sagaStarter,
     refuseSandboxCardTokens: config.NODE_ENV === 'production',
     trustProxy: config.TRUST_PROXY,
   });
   const server = app.listen(config.PORT, config.HOST, () => logger.info({ port: config.PORT, host: config.HOST }, 'API listening'));
-  // Graceful stop: finish in-flight requests, then close pools and the Temporal connection.
+  // Graceful stop: finish in-flight requests; then drop the saga starts still queued (their orders are
+  // committed PENDING rows: the order worker's sweeper starts them) and let the start calls in flight
+  // settle (each within its deadline); then close pools and the Temporal connection.
   const stop = () => {
     logger.info('shutting down: finishing in-flight requests');
     server.close(() => {
-      void Promise.all([...Object.values(dbs).map((d) => d.destroy()), menuCache?.stop()])
+      void sagaStarter
+        .stop()
+        .then(() => Promise.all([...Object.values(dbs).map((d) => d.destroy()), menuCache?.stop()]))
         .then(() => connection.close())
         .finally(() => process.exit(0));
     });

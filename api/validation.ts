@@ -85,7 +85,11 @@ export const waitQuery = intParam(0, 30000);
 export const noQuery = z.object({}).strict();
 
 export const placeOrderQuery = z
-  .object({ wait: waitQuery.optional().meta({ description: 'Hold the answer up to this many milliseconds (digits only) until the order leaves `PENDING`.' }) })
+  .object({
+    wait: waitQuery.optional().meta({
+      description: 'Hold the answer up to this many milliseconds in all (digits only) while the saga is started and until the order leaves `PENDING`.',
+    }),
+  })
   .strict();
 
 const PAGE_SIZE = 'Page size (digits only).';

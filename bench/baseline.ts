@@ -23,6 +23,7 @@ import { createPaymentActivities } from '../activities/payment';
 import { createPspClient } from '../activities/psp-client';
 import { createRestaurantActivities } from '../activities/restaurant';
 import { createOrderService } from '../api/services/orders';
+import type { SagaStarter } from '../api/services/saga-starter';
 import { createDb } from '../db/knex';
 import { loadConfig } from '../lib/node/config';
 import type { OrderSagaInput } from '../lib/workflow-safe/domain';
@@ -81,21 +82,24 @@ function createOrderRunner(config: ReturnType<typeof loadConfig>, logger: Return
   const order = createOrderActivities({ db: dbs.orders });
   const payment = createPaymentActivities({ db: dbs.payments, psp: createPspClient({ baseUrl: config.PSP_URL, timeoutMs: config.PSP_TIMEOUT_MS }) });
   const restaurant = createRestaurantActivities({ db: dbs.restaurants });
-  // The API's own order service, with a Temporal client whose start does nothing: the order is
-  // recorded exactly as POST /orders records it, and this process then runs the steps itself.
+  // The API's own order service, with a saga starter that only takes note: the order is recorded
+  // exactly as POST /orders records it, and this process then runs the steps itself.
   const started = new Map<string, OrderSagaInput>();
-  const noTemporal = {
-    withDeadline: <R>(_deadline: number, fn: () => Promise<R>) => fn(),
-    workflow: {
-      start: async (_type: string, o: { args: [OrderSagaInput] }) => {
-        started.set(o.args[0].orderId, o.args[0]);
-      },
+  const noTemporal = {} as unknown as Client;
+  const notingStarter: SagaStarter = {
+    enqueue: (input) => {
+      started.set(input.orderId, input);
+      return Promise.resolve('started');
     },
-  } as unknown as Client;
+    stop: () => Promise.resolve(),
+    queued: 0,
+    inFlight: 0,
+  };
   const orders = createOrderService({
     ordersDb: dbs.orders,
     menuReadDb: dbs.menuRead,
     temporal: noTemporal,
+    sagaStarter: notingStarter,
     taskQueuePrefix: '',
     acceptanceWindowSeconds: config.ACCEPTANCE_WINDOW_SECONDS,
     temporalUiUrl: config.TEMPORAL_UI_URL,

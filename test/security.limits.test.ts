@@ -80,6 +80,7 @@ describe('order limits and production guards (real stack, no workers)', () => {
     it('defaults to 5, configurable (ORDERS_IN_FLIGHT_MAX)', async () => {
       const defaults = loadConfig({ AUTH_SECRET: TEST_SECRET });
       expect([defaults.ORDERS_IN_FLIGHT_MAX, defaults.ORDER_WAIT_MAX_HOLDS]).toEqual([5, 200]);
+      expect([defaults.SAGA_START_CONCURRENCY, defaults.SAGA_START_QUEUE_MAX]).toEqual([16, 2000]);
       expect(loadConfig({ AUTH_SECRET: TEST_SECRET, ORDERS_IN_FLIGHT_MAX: '12' }).ORDERS_IN_FLIGHT_MAX).toBe(12);
       // The app's own default (the test stack's API raises it for the other suites).
       const base = await api({ ordersInFlightMax: undefined });

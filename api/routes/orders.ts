@@ -17,9 +17,9 @@ export const orderApi = {
     method: 'post',
     path: '/orders',
     tag: 'Orders',
-    summary: 'Place an order (starts its saga)',
+    summary: 'Place an order (its saga starts in the background)',
     description:
-      "Customers only. Prices the order from the read model and refuses unknown, not-on-sale or foreign items (422 `ITEM_UNAVAILABLE`) before any saga starts. The same `Idempotency-Key` with the same body returns the same order (200); with another body, 422 `IDEMPOTENCY_KEY_REUSED`. Once the order is recorded it is accepted (202) even if Temporal cannot take its saga right now: the order worker starts it within a minute, and the order shows `PENDING` until then. A customer with `ORDERS_IN_FLIGHT_MAX` (default 5) orders not yet final (`PENDING`, `AWAITING_RESTAURANT`) gets 429 `TOO_MANY_ORDERS_IN_FLIGHT`; a `wait` while the API already holds `ORDER_WAIT_MAX_HOLDS` (default 200) waiting requests gets 503 `WAIT_CAPACITY_EXHAUSTED` (nothing recorded either way). In production the PSP sandbox's steering card tokens (`tok_slow_*`, `tok_flaky_*`, `tok_decline`) are refused: 422 `SANDBOX_CARD_TOKEN`.",
+      "Customers only. Prices the order from the read model and refuses unknown, not-on-sale or foreign items (422 `ITEM_UNAVAILABLE`) before any saga starts. The same `Idempotency-Key` with the same body returns the same order (200); with another body, 422 `IDEMPOTENCY_KEY_REUSED`. The answer (202, `PENDING`) comes as soon as the order and its key are recorded; its saga is started in the background, and if the API cannot start it (Temporal down or saturated, too many starts queued) the order worker's sweeper starts it within about a minute, the order showing `PENDING` until then. A customer with `ORDERS_IN_FLIGHT_MAX` (default 5) orders not yet final (`PENDING`, `AWAITING_RESTAURANT`) gets 429 `TOO_MANY_ORDERS_IN_FLIGHT`; a `wait` while the API already holds `ORDER_WAIT_MAX_HOLDS` (default 200) waiting requests gets 503 `WAIT_CAPACITY_EXHAUSTED` (nothing recorded either way). In production the PSP sandbox's steering card tokens (`tok_slow_*`, `tok_flaky_*`, `tok_decline`) are refused: 422 `SANDBOX_CARD_TOKEN`.",
     access: { roles: ['customer'] },
     headers: {
       idempotencyKey: {
@@ -33,7 +33,10 @@ export const orderApi = {
     query: placeOrderQuery,
     body: { component: PlaceOrderRequest },
     responses: {
-      202: { description: 'Accepted: the order is recorded and its saga running or about to be started (`Location: /orders/<orderId>`)', body: PlacedOrder },
+      202: {
+        description: 'Accepted: the order is recorded and its saga about to be started, or already running with `wait` (`Location: /orders/<orderId>`)',
+        body: PlacedOrder,
+      },
       200: { description: 'The order this Idempotency-Key already made', body: PlacedOrder },
     },
     errors: [404, 422, 429, 503],

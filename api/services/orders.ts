@@ -5,16 +5,17 @@ import type { Logger } from '../../lib/node/logger';
 import { insertOrder } from '../../db/orders/store';
 import type { OrderSagaInput, OrderStatus } from '../../lib/workflow-safe/domain';
 import type { Principal } from '../../lib/node/auth';
-import { sagaInputFromRows, startOrderSaga } from '../../lib/order-saga-starter';
+import { sagaInputFromRows } from '../../lib/order-saga-starter';
 import { orderWorkflowId, workflowUiUrl } from '../../lib/workflow-safe/task-queues';
 import type { PlaceOrderBody } from '../validation';
 import { NotFound, TooManyRequests, Unavailable, Unprocessable } from './errors';
 import { createOrderDecisions } from './order-decisions';
 import { createOrderQueries } from './order-queries';
+import type { SagaStarter } from './saga-starter';
 import { loadOrder, type OrderRow, waitWhilePending } from './order-rows';
 
 // The order service of the API: placing an order (idempotently, priced from the read model, its saga
-// started), reading orders (order-queries.ts) and the decisions sent to the saga (order-decisions.ts).
+// start queued), reading orders (order-queries.ts) and the decisions sent to the saga (order-decisions.ts).
 
 export interface OrderServiceDeps {
   ordersDb: Db;
@@ -25,6 +26,8 @@ export interface OrderServiceDeps {
   temporalUiUrl: string;
   namespace: string;
   logger?: Logger;
+  /** Starts sagas in the background, bounded (saga-starter.ts): POST /orders does not wait for Temporal. */
+  sagaStarter: SagaStarter;
   /** How long accept/reject/cancel wait for the saga to act before answering with the current status. */
   decisionWaitMs?: number;
   /** A customer's orders not yet final (PENDING, AWAITING_RESTAURANT) beyond which a new one is refused (0: no limit). */
@@ -60,9 +63,6 @@ function requestHash(body: PlaceOrderBody): string {
   return createHash('sha256').update(JSON.stringify(canonical)).digest('hex');
 }
 
-/** How long POST /orders waits for Temporal to take a saga's start before leaving it to the sweeper. */
-const START_SAGA_DEADLINE_MS = 5_000;
-
 export function createOrderService(deps: OrderServiceDeps) {
   const uiUrl = (workflowId: string) => workflowUiUrl(deps.temporalUiUrl, deps.namespace, workflowId);
   return {
@@ -77,29 +77,28 @@ export type OrderService = ReturnType<typeof createOrderService>;
 
 /**
  * POST /orders: one order per customer and Idempotency-Key, priced from the read model, recorded as
- * PENDING with its key in one transaction, then its saga started.
+ * PENDING with its key in one transaction, then its saga's start queued (answered before it is made).
  */
 function createOrderPlacement(deps: OrderServiceDeps) {
-  const { ordersDb, menuReadDb, temporal } = deps;
+  const { ordersDb, menuReadDb } = deps;
 
   /**
-   * Starts the saga (idempotently). The order is already committed, and its row is its saga's outbox:
-   * when Temporal cannot take the start within START_SAGA_DEADLINE_MS (restarting, overloaded), the
-   * client is still answered 202 and the order worker's sweeper starts the saga within a minute.
-   * Answering 503 instead made every client retry a request that had already succeeded, which is
-   * what a lunch spike during a Temporal restart cannot afford. True when the saga runs now.
+   * Queues the saga's start (idempotent) and does not wait for it: the order is already committed,
+   * and its row is its saga's outbox. Waiting here for Temporal to take the start put Temporal's
+   * latency on every POST, and in a burst that saturated Temporal p99 reached the 5 s start deadline
+   * and beyond. A start the starter cannot make (queue full, Temporal down or too slow) is left to
+   * the order worker's sweeper. With `?wait`, the request waits for the start's outcome (at most
+   * `waitMs`) and, when it ran, for the order to leave PENDING, all within `waitMs`.
    */
-  async function startSaga(input: OrderSagaInput): Promise<boolean> {
-    try {
-      await temporal.withDeadline(Date.now() + START_SAGA_DEADLINE_MS, () => startOrderSaga(temporal, input, deps.taskQueuePrefix));
-      return true;
-    } catch (err) {
-      deps.logger?.warn(
-        { err, orderId: input.orderId, workflowId: orderWorkflowId(input.orderId) },
-        'could not start the order saga now; the order is recorded and the sweeper will start it',
-      );
-      return false;
-    }
+  async function startSaga(input: OrderSagaInput, waitMs: number): Promise<OrderRow | undefined> {
+    const outcome = deps.sagaStarter.enqueue(input);
+    if (waitMs <= 0) return undefined;
+    const deadline = Date.now() + waitMs;
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), waitMs)));
+    const first = await Promise.race([outcome, gaveUp]).finally(() => clearTimeout(timer));
+    if (first !== 'started') return undefined;
+    return waitWhilePending(ordersDb, input.orderId, Math.max(0, deadline - Date.now()));
   }
 
   async function priceFromReadModel(body: PlaceOrderBody): Promise<OrderSagaInput['items']> {
@@ -154,18 +153,18 @@ function createOrderPlacement(deps: OrderServiceDeps) {
     }
   }
 
-  /** The order an earlier request with this key made (its saga started if it was not), or undefined. */
+  /** The order an earlier request with this key made (its saga's start queued again if still PENDING), or undefined. */
   async function replayExisting(customerId: string, key: string, hash: string, cardToken: string, waitMs: number): Promise<PlaceOrderResult | undefined> {
     const existing = await ordersDb('idempotency_keys').where({ customer_id: customerId, key }).first();
     if (!existing) return undefined;
     if (existing.request_hash !== hash) throw new Unprocessable('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request body');
     let row = await loadOrder(ordersDb, existing.order_id);
     if (!row) throw new Error(`idempotency key points at missing order ${existing.order_id}`);
-    // The first attempt may have stopped before the saga started: make sure it runs.
+    // The first attempt's start may have been left to the sweeper (or the API stopped): queue it again.
     if (row.status === 'PENDING') {
       const items = await ordersDb('order_items').where({ order_id: row.order_id }).orderBy('line_no');
-      const started = await startSaga(sagaInputFromRows({ ...row, card_token: row.card_token ?? cardToken }, items, deps.acceptanceWindowSeconds));
-      if (started && waitMs > 0) row = (await waitWhilePending(ordersDb, row.order_id, waitMs)) ?? row;
+      const input = sagaInputFromRows({ ...row, card_token: row.card_token ?? cardToken }, items, deps.acceptanceWindowSeconds);
+      row = (await startSaga(input, waitMs)) ?? row;
     }
     return { created: false, order: view(row) };
   }
@@ -200,7 +199,7 @@ function createOrderPlacement(deps: OrderServiceDeps) {
     });
   }
 
-  /** Replays the order an earlier request with this key made, or records a new one and starts its saga. */
+  /** Replays the order an earlier request with this key made, or records a new one and queues its saga's start. */
   async function place(principal: Principal, key: string, body: PlaceOrderBody, waitMs: number): Promise<PlaceOrderResult> {
     const hash = requestHash(body);
     const replay = await replayExisting(principal.sub, key, hash, body.paymentMethod.cardToken, waitMs);
@@ -223,8 +222,7 @@ function createOrderPlacement(deps: OrderServiceDeps) {
       if (again) return again;
       throw new Error('idempotency key claimed but not found');
     }
-    const started = await startSaga(input);
-    const row = started && waitMs > 0 ? await waitWhilePending(ordersDb, input.orderId, waitMs) : undefined;
+    const row = await startSaga(input, waitMs);
     return {
       created: true,
       order: row ? view(row) : { orderId: input.orderId, status: 'PENDING', totalAmount: input.totalAmount, workflowId: orderWorkflowId(input.orderId) },

@@ -115,6 +115,10 @@ const envSchema = z.object({
   ORDERS_IN_FLIGHT_MAX: z.coerce.number().int().min(0).default(5),
   // POST /orders?wait=: requests one API process holds open at once while their order leaves PENDING (0: no cap).
   ORDER_WAIT_MAX_HOLDS: z.coerce.number().int().min(0).default(200),
+  // POST /orders answers before its saga starts; one API process makes at most this many start calls
+  // at once, with at most SAGA_START_QUEUE_MAX waiting (beyond: left to the order worker's sweeper).
+  SAGA_START_CONCURRENCY: z.coerce.number().int().min(1).default(16),
+  SAGA_START_QUEUE_MAX: z.coerce.number().int().min(0).default(2000),
   // Express "trust proxy" for the API: false (the socket's address is the client), true, a hop count,
   // or addresses/subnets of the proxies in front of it. Decides the IP the rate limiter sees.
   TRUST_PROXY: z.string().default('false'),

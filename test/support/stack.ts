@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Express } from 'express';
 import type { AddressInfo } from 'node:net';
@@ -291,4 +292,26 @@ export async function eventually<T>(fn: () => Promise<T | undefined | null | fal
     if (Date.now() > deadline) throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
     await sleep(intervalMs);
   }
+}
+
+/**
+ * The pid of the stack's Temporal dev server: the child of this process (the SDK spawns the
+ * installed CLI) running `server start-dev` on the env's port. For a test that holds Temporal with
+ * SIGSTOP (always SIGCONT it in a finally).
+ */
+export function temporalDevServerPid(stack: TestStack): number {
+  const port = stack.env.address.split(':').pop()!;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The field after the parenthesised command name: state, then the parent's pid.
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const args = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (ppid === process.pid && args.includes('start-dev') && args.includes(port)) return Number(entry);
+    } catch {
+      // A process that ended while we looked.
+    }
+  }
+  throw new Error(`no Temporal dev server on port ${port} among this process's children`);
 }
