@@ -105,6 +105,9 @@ npm run bench -- [flags]
   --menu-seconds N             seconds per autocannon run (default 10; quick 5)
   --popularity-connections LIST  concurrencies of the Zipf/uniform menu reads (bench/menu-popularity.ts;
                                default 4,16,64; quick 16)
+  --popularity-warmup-seconds N  Zipf reads, not measured, before a second (warm) Zipf window at each
+                               concurrency; the Zipf target is judged on the warm window (default 30;
+                               quick 10; 0: cold windows only, judged cold)
   --cdc-rate N                 menu updates/s during the mixed phase, spread over every restaurant that does
                                not auto-accept (default 500; 3000 with --read-replicas 2 or more, issue #17's
                                target: lag p99 <= 250 ms on each replica)
@@ -145,6 +148,7 @@ interface Args {
   menuConnections: number[];
   menuSeconds: number;
   popularityConnections: number[];
+  popularityWarmupSeconds: number;
   cdcRate: number;
   mixedSeconds: number;
   mixedOrderRate?: number;
@@ -201,6 +205,7 @@ function parseArgs(argv: string[]): Args {
     'menu-connections',
     'menu-seconds',
     'popularity-connections',
+    'popularity-warmup-seconds',
     'menu-items',
     'cdc-rate',
     'mixed-seconds',
@@ -243,6 +248,7 @@ function parseArgs(argv: string[]): Args {
     menuConnections: list('menu-connections', '1,2,4,8,16,64', '1,4,16'),
     menuSeconds: num('menu-seconds', 10, 5),
     popularityConnections: list('popularity-connections', '4,16,64', '16'),
+    popularityWarmupSeconds: num('popularity-warmup-seconds', 30, 10),
     // With replicas, the mixed phase is issue #17's benchmark (3,000 updates/s); alone, the rate earlier runs used.
     cdcRate: num('cdc-rate', readReplicas >= 2 ? CDC_RATE_REPLICATED : 500),
     mixedSeconds: num('mixed-seconds', 30, 10),
@@ -778,6 +784,7 @@ async function main(): Promise<void> {
         restaurants: targets.allRestaurants,
         connections: args.popularityConnections,
         seconds: args.menuSeconds,
+        warmupSeconds: args.popularityWarmupSeconds,
         log: say,
         phase: b.phase,
       });
