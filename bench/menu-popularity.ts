@@ -6,10 +6,15 @@
  *   zipf     the restaurant of popularity rank k with probability proportional to 1/k (s = 1), the
  *            ranks dealt to restaurants in a fixed shuffled order (popularity has nothing to do with ids);
  *   uniform  every restaurant equally likely: the cache's worst case (most reads miss at full size).
- * At each concurrency it runs /healthz (the HTTP stack's ceiling), then both draws, and samples the
- * API's resident memory (process_resident_memory_bytes on its /metrics) throughout. Targets (issue
- * #17): Zipf menu/healthz >= 0.5 with p99 < 20 ms; uniform >= 1,000 reads/s with p99 < 20 ms; API RSS
- * under 512 MB with the cache at its configured size.
+ * At each concurrency it runs /healthz (the HTTP stack's ceiling), then Zipf cold (straight after the
+ * previous runs, whose uniform reads pushed the popular menus out), then `warmupSeconds` of Zipf reads
+ * not measured and Zipf warm (the same draw, continued), then uniform; and samples the API's resident
+ * memory (process_resident_memory_bytes on its /metrics) throughout. Why the warm run: in a 10 s window
+ * from a cold cache about half the Zipf draws over 572,550 restaurants are a restaurant's first in the
+ * window, so the window, not the cache, bounds the hit ratio; a production cache is warm.
+ * Targets (issue #17): Zipf menu/healthz >= 0.5 with p99 < 20 ms, judged on the warm run (on the cold
+ * one with warmupSeconds 0); uniform >= 1,000 reads/s with p99 < 20 ms; API RSS under 512 MB with the
+ * cache at its configured size.
  */
 import { runHttp, type HttpRun } from './lib/http-load';
 import { round, scrape, sumOf } from './lib/stats';
@@ -65,12 +70,16 @@ export function popularMenuPaths(restaurants: string[], popularity: Popularity, 
 export interface PopularityRun {
   connections: number;
   healthz: HttpRun;
+  /** Zipf with no warm-up before the window (the cache as the previous runs left it). */
   zipf: HttpRun;
+  /** Zipf after the warm-up (absent with warmupSeconds 0). */
+  zipfWarm?: HttpRun;
   uniform: HttpRun;
   /** Menu reads per /healthz request at this concurrency. */
   zipfRatio: number;
+  zipfWarmRatio?: number;
   uniformRatio: number;
-  cacheHitRatio: { zipf: number | null; uniform: number | null };
+  cacheHitRatio: { zipf: number | null; zipfWarmup?: number | null; zipfWarm?: number | null; uniform: number | null };
 }
 
 export interface PopularityResult {
@@ -78,8 +87,13 @@ export interface PopularityResult {
   runs: PopularityRun[];
   rssMb: { max: number; last: number; samples: number };
   /** The best figure at a concurrency whose menu p99 stays under the target, and whether it meets its target. */
+  /** Seconds of Zipf reads before each warm window (0: no warm run; the target is judged cold). */
+  warmupSeconds: number;
   targets: {
-    zipf: { ratio: number | null; connections: number | null; met: boolean };
+    /** basis: the run the target is judged on (warm when there is a warm-up). */
+    zipf: { ratio: number | null; connections: number | null; met: boolean; basis: 'warm' | 'cold' };
+    /** The cold figure beside the warm one, for reference (not judged when there is a warm run). */
+    zipfCold: { ratio: number | null; connections: number | null };
     uniform: { perSec: number | null; connections: number | null; met: boolean };
     rss: { maxMb: number; met: boolean };
   };
@@ -121,6 +135,8 @@ export async function runMenuPopularity(opts: {
   restaurants: string[];
   connections: number[];
   seconds: number;
+  /** Zipf reads before each warm window, not measured (0: cold runs only). */
+  warmupSeconds: number;
   log: (msg: string) => void;
   /** Called around each measured run (the caller's timeline). */
   phase?: (label: string, startMs: number, endMs: number) => void;
@@ -141,39 +157,59 @@ export async function runMenuPopularity(opts: {
       };
       const healthz = await timed('healthz', () => '/healthz');
       const zipf = await withCacheRatio(metricsUrl, () => timed('menu zipf', paths.zipf));
+      let warm: { warmup: number | null; run: HttpRun; ratio: number | null } | undefined;
+      if (opts.warmupSeconds > 0) {
+        // The same draw continued: the cache fills with the popular menus as it would in production.
+        const warmup = await withCacheRatio(metricsUrl, () =>
+          runHttp({ label: 'menu zipf warm-up', baseUrl: apiUrl, path: paths.zipf, connections, seconds: opts.warmupSeconds }),
+        );
+        const measured = await withCacheRatio(metricsUrl, () => timed('menu zipf warm', paths.zipf));
+        warm = { warmup: warmup.ratio, ...measured };
+      }
       const uniform = await withCacheRatio(metricsUrl, () => timed('menu uniform', paths.uniform));
       const run: PopularityRun = {
         connections,
         healthz,
         zipf: zipf.run,
+        ...(warm ? { zipfWarm: warm.run, zipfWarmRatio: round(warm.run.requestsPerSec / healthz.requestsPerSec, 3) } : {}),
         uniform: uniform.run,
         zipfRatio: round(zipf.run.requestsPerSec / healthz.requestsPerSec, 3),
         uniformRatio: round(uniform.run.requestsPerSec / healthz.requestsPerSec, 3),
-        cacheHitRatio: { zipf: zipf.ratio, uniform: uniform.ratio },
+        cacheHitRatio: { zipf: zipf.ratio, ...(warm ? { zipfWarmup: warm.warmup, zipfWarm: warm.ratio } : {}), uniform: uniform.ratio },
       };
       runs.push(run);
       log(
         `popularity x${connections}: healthz ${healthz.requestsPerSec.toFixed(0)}/s p99 ${healthz.p99Ms} ms; ` +
-          `zipf ${zipf.run.requestsPerSec.toFixed(0)}/s p99 ${zipf.run.p99Ms} ms (x${run.zipfRatio}, cache hits ${zipf.ratio}); ` +
+          `zipf cold ${zipf.run.requestsPerSec.toFixed(0)}/s p99 ${zipf.run.p99Ms} ms (x${run.zipfRatio}, cache hits ${zipf.ratio}); ` +
+          (warm
+            ? `zipf warm (after ${opts.warmupSeconds} s, hits ${warm.warmup} during it) ${warm.run.requestsPerSec.toFixed(0)}/s p99 ${warm.run.p99Ms} ms (x${run.zipfWarmRatio}, cache hits ${warm.ratio}); `
+            : '') +
           `uniform ${uniform.run.requestsPerSec.toFixed(0)}/s p99 ${uniform.run.p99Ms} ms (cache hits ${uniform.ratio})`,
       );
     }
   } finally {
     rssMb = await rss.stop();
   }
-  return { restaurants: opts.restaurants.length, runs, rssMb, targets: judge(runs, rssMb.max) };
+  return { restaurants: opts.restaurants.length, runs, rssMb, warmupSeconds: opts.warmupSeconds, targets: judge(runs, rssMb.max) };
 }
 
-function judge(runs: PopularityRun[], rssMaxMb: number): PopularityResult['targets'] {
-  const ok = (r: HttpRun) => r.p99Ms < POPULARITY_TARGETS.p99Ms && r.non2xx === 0 && r.errors === 0;
-  const zipfBest = runs.filter((r) => ok(r.zipf)).sort((a, b) => b.zipfRatio - a.zipfRatio)[0];
+/** Exported for tests. */
+export function judge(runs: PopularityRun[], rssMaxMb: number): PopularityResult['targets'] {
+  const ok = (r: HttpRun | undefined): r is HttpRun => !!r && r.p99Ms < POPULARITY_TARGETS.p99Ms && r.non2xx === 0 && r.errors === 0;
+  /** The run with the best menu/healthz ratio among those whose p99 is under the target. */
+  const bestZipf = (warm: boolean) => {
+    const best = runs
+      .filter((r) => ok(warm ? r.zipfWarm : r.zipf))
+      .map((r) => ({ connections: r.connections, ratio: (warm ? r.zipfWarmRatio : r.zipfRatio)! }))
+      .sort((a, b) => b.ratio - a.ratio)[0];
+    return { ratio: best?.ratio ?? null, connections: best?.connections ?? null };
+  };
   const uniformBest = runs.filter((r) => ok(r.uniform)).sort((a, b) => b.uniform.requestsPerSec - a.uniform.requestsPerSec)[0];
+  const basis = runs.some((r) => r.zipfWarm) ? 'warm' : 'cold';
+  const zipf = bestZipf(basis === 'warm');
   return {
-    zipf: {
-      ratio: zipfBest?.zipfRatio ?? null,
-      connections: zipfBest?.connections ?? null,
-      met: (zipfBest?.zipfRatio ?? 0) >= POPULARITY_TARGETS.zipfRatio,
-    },
+    zipf: { ...zipf, met: (zipf.ratio ?? 0) >= POPULARITY_TARGETS.zipfRatio, basis },
+    zipfCold: bestZipf(false),
     uniform: {
       perSec: uniformBest ? round(uniformBest.uniform.requestsPerSec) : null,
       connections: uniformBest?.connections ?? null,
@@ -187,19 +223,31 @@ function judge(runs: PopularityRun[], rssMaxMb: number): PopularityResult['targe
 export function popularityReport(p: PopularityResult, cacheEntries: string): string[] {
   const t = p.targets;
   const mark = (met: boolean) => (met ? 'met' : 'NOT met');
+  const warm = p.warmupSeconds > 0;
   const lines = [
-    `menu reads by popularity over ${p.restaurants} restaurants (MENU_CACHE_ENTRIES=${cacheEntries}):`,
-    '  conns  healthz/s  p99 |  zipf/s  p99  ratio  hits |  uniform/s  p99  ratio  hits',
+    `menu reads by popularity over ${p.restaurants} restaurants (MENU_CACHE_ENTRIES=${cacheEntries}); zipf cold = no warm-up before the window` +
+      (warm ? `, zipf warm = after ${p.warmupSeconds} s of the same Zipf reads (hits during that warm-up in brackets)` : ''),
+    `  conns  healthz/s  p99 |  zipf cold/s  p99  ratio  hits |${warm ? '  zipf warm/s  p99  ratio  hits (warm-up) |' : ''}  uniform/s  p99  ratio  hits`,
   ];
+  const cells = (run: HttpRun, ratio: number, hits: number | null | undefined, width: number) =>
+    ` ${run.requestsPerSec.toFixed(0).padStart(width)} ${String(run.p99Ms).padStart(4)} ${ratio.toFixed(2).padStart(6)} ${String(hits ?? '-').padStart(5)}`;
   for (const r of p.runs) {
     lines.push(
       `  ${String(r.connections).padStart(5)}  ${r.healthz.requestsPerSec.toFixed(0).padStart(9)} ${String(r.healthz.p99Ms).padStart(4)} |` +
-        ` ${r.zipf.requestsPerSec.toFixed(0).padStart(7)} ${String(r.zipf.p99Ms).padStart(4)} ${r.zipfRatio.toFixed(2).padStart(6)} ${String(r.cacheHitRatio.zipf ?? '-').padStart(5)} |` +
-        ` ${r.uniform.requestsPerSec.toFixed(0).padStart(10)} ${String(r.uniform.p99Ms).padStart(4)} ${r.uniformRatio.toFixed(2).padStart(6)} ${String(r.cacheHitRatio.uniform ?? '-').padStart(5)}`,
+        cells(r.zipf, r.zipfRatio, r.cacheHitRatio.zipf, 12) +
+        ' |' +
+        (r.zipfWarm ? `${cells(r.zipfWarm, r.zipfWarmRatio!, r.cacheHitRatio.zipfWarm, 12)} ${`(${r.cacheHitRatio.zipfWarmup ?? '-'})`.padStart(10)} |` : '') +
+        cells(r.uniform, r.uniformRatio, r.cacheHitRatio.uniform, 10),
     );
   }
   lines.push(
-    `  target zipf menu/healthz >= ${POPULARITY_TARGETS.zipfRatio} with p99 < ${POPULARITY_TARGETS.p99Ms} ms: ${t.zipf.ratio ?? 'no run under the p99'}${t.zipf.connections ? ` at ${t.zipf.connections} connections` : ''} (${mark(t.zipf.met)})`,
+    `  target zipf menu/healthz >= ${POPULARITY_TARGETS.zipfRatio} with p99 < ${POPULARITY_TARGETS.p99Ms} ms, judged ${t.zipf.basis === 'warm' ? `on the WARM steady state (after ${p.warmupSeconds} s of Zipf reads)` : 'COLD (no warm-up)'}: ` +
+      `${t.zipf.ratio ?? 'no run under the p99'}${t.zipf.connections ? ` at ${t.zipf.connections} connections` : ''} (${mark(t.zipf.met)})`,
+    ...(t.zipf.basis === 'warm'
+      ? [
+          `  zipf cold, for reference (not judged): ${t.zipfCold.ratio ?? 'no run under the p99'}${t.zipfCold.connections ? ` at ${t.zipfCold.connections} connections` : ''}`,
+        ]
+      : []),
     `  target uniform >= ${POPULARITY_TARGETS.uniformPerSec} reads/s with p99 < ${POPULARITY_TARGETS.p99Ms} ms: ${t.uniform.perSec ?? 'no run under the p99'}${t.uniform.connections ? ` at ${t.uniform.connections} connections` : ''} (${mark(t.uniform.met)})`,
     `  target API RSS < ${POPULARITY_TARGETS.rssMb} MB: max ${t.rss.maxMb} MB over ${p.rssMb.samples} samples (${mark(t.rss.met)})`,
   );
@@ -213,7 +261,13 @@ export function popularityTargetRows(
 ): string[][] {
   const { zipfRatio, uniformPerSec, rssMb } = POPULARITY_TARGETS;
   return [
-    row('menu reads Zipf / healthz, p99 < 20 ms', zipfRatio, zipfRatio, t ? (t.zipf.ratio ?? 0) : undefined, ''),
+    row(
+      `menu reads Zipf / healthz, p99 < 20 ms, ${t?.zipf.basis === 'cold' ? 'cold cache' : 'warm cache (steady state)'}`,
+      zipfRatio,
+      zipfRatio,
+      t ? (t.zipf.ratio ?? 0) : undefined,
+      '',
+    ),
     row('menu reads uniform, req/s with p99 < 20 ms', uniformPerSec, uniformPerSec, t ? (t.uniform.perSec ?? 0) : undefined, '/s'),
     row('API RSS during menu reads (MB)', rssMb, rssMb, t?.rss.maxMb, '', true),
   ];

@@ -4,8 +4,9 @@
 // (test/migrations.test.ts, test/db-roles.test.ts); a second run also resets the roles' passwords.
 //   node --import tsx scripts/migrate.ts            migrate and seed
 //   node --import tsx scripts/migrate.ts --no-seed  migrate only
-// Env: ORDERS_DATABASE_URL, PAYMENTS_DATABASE_URL, RESTAURANTS_DATABASE_URL, MENU_READ_DATABASE_URL as
-// the superuser (the only process that holds it), CDC_PUBLICATION, and every role's password:
+// Env: ORDERS_DATABASE_URL, PAYMENTS_DATABASE_URL, RESTAURANTS_DATABASE_URL, MENU_READ_DATABASE_URL (and
+// MENU_READ_REPLICA_DATABASE_URLS, further read replicas' menu_read, comma-separated) as the superuser
+// (the only process that holds it), CDC_PUBLICATION, and every role's password:
 // DB_PASSWORD_ORDERS_SERVICE, _PAYMENTS_SERVICE, _PAYMENTS_READER, _RESTAURANTS_SERVICE,
 // _MENU_PROJECTOR, _MENU_READER.
 import type { DatabaseName } from '../db/migrations';
@@ -43,6 +44,17 @@ async function main(): Promise<void> {
       logger.info({ database: name, host: new URL(targets[name].adminUrl).host, applied, seeded }, 'database migrated');
     },
   });
+  // Every further read replica: the same menu_read database, roles and grants on its own instance
+  // (as harness/local-stack.ts sets up `npm start -- --read-replicas N`); the publication is the primary's.
+  for (const url of config.MENU_READ_REPLICA_DATABASE_URLS.split(',').filter(Boolean)) {
+    const replica = target(url.trim());
+    await setUpDatabases({
+      targets: { menu_read: replica },
+      passwords,
+      publication: config.CDC_PUBLICATION,
+      afterMigrate: async (name, _db, applied) => logger.info({ database: name, host: new URL(replica.adminUrl).host, applied }, 'read replica migrated'),
+    });
+  }
   logger.info({ roles: SERVICE_ROLE_NAMES }, 'roles granted');
 }
 

@@ -96,10 +96,12 @@ const NEEDS: Record<string, string[]> = {
 // Each service of the system as its own container (the brief of docker-compose.yml).
 const EXPECTED = {
   api: 'api/server.ts',
+  'api-2': 'api/server.ts',
   'order-worker': 'workers/order-worker.ts',
   'payment-worker': 'workers/payment-worker.ts',
   'restaurant-worker': 'workers/restaurant-worker.ts',
   projector: 'db/projector/main.ts',
+  'projector-2': 'db/projector/main.ts',
   psp: 'psp/server.ts',
   migrate: 'scripts/migrate.ts',
 };
@@ -174,14 +176,29 @@ describe('docker-compose.yml', () => {
     expect(databases('restaurant-worker')).toEqual(['RESTAURANTS_DATABASE_URL']);
     // The one exception, like the audit's: the operator's desk (admin routes) reads payments through a
     // read-only pool (api/server.ts); no customer or restaurant route touches it.
-    expect(databases('api')).toEqual(['MENU_READ_DATABASE_URL', 'ORDERS_DATABASE_URL', 'PAYMENTS_DATABASE_URL', 'RESTAURANTS_DATABASE_URL']);
-    expect(databases('projector')).toEqual(['MENU_READ_DATABASE_URL', 'RESTAURANTS_DATABASE_URL']);
+    for (const api of ['api', 'api-2']) {
+      expect(databases(api)).toEqual(['MENU_READ_DATABASE_URL', 'ORDERS_DATABASE_URL', 'PAYMENTS_DATABASE_URL', 'RESTAURANTS_DATABASE_URL']);
+    }
+    for (const projector of ['projector', 'projector-2']) expect(databases(projector)).toEqual(['MENU_READ_DATABASE_URL', 'RESTAURANTS_DATABASE_URL']);
   });
 
   it('each database URL names the Postgres that holds it: service databases on the logical-replication primary, the read model apart', () => {
-    const urls = Object.fromEntries(ours.flatMap(([, s]) => Object.entries(envOf(s)).filter(([k]) => k.endsWith('_DATABASE_URL'))));
-    expect(new URL(urls.RESTAURANTS_DATABASE_URL!).hostname).toBe('postgres');
-    expect(new URL(urls.MENU_READ_DATABASE_URL!).hostname).toBe('postgres-read');
+    const hostsOf = (key: string) =>
+      Object.fromEntries(ours.filter(([, s]) => envOf(s)[key] !== undefined).map(([name, s]) => [name, new URL(envOf(s)[key]!).hostname]));
+    for (const host of Object.values(hostsOf('RESTAURANTS_DATABASE_URL'))) expect(host).toBe('postgres');
+    // Each read replica's API and projector on its own read Postgres; migrate sets both up.
+    expect(hostsOf('MENU_READ_DATABASE_URL')).toEqual({
+      api: 'postgres-read',
+      'api-2': 'postgres-read-2',
+      projector: 'postgres-read',
+      'projector-2': 'postgres-read-2',
+      migrate: 'postgres-read',
+    });
+    expect(
+      envOf(services.migrate!)
+        .MENU_READ_REPLICA_DATABASE_URLS!.split(',')
+        .map((u) => new URL(u).hostname),
+    ).toEqual(['postgres-read-2']);
     expect(services.postgres!.command).toEqual(expect.arrayContaining(['wal_level=logical']));
   });
 
@@ -190,13 +207,37 @@ describe('docker-compose.yml', () => {
       const deps = Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {});
       for (const dep of deps) expect({ name, dep, known: dep in services }).toEqual({ name, dep, known: true });
     }
-    for (const name of ['api', 'order-worker', 'payment-worker', 'restaurant-worker', 'projector']) {
+    for (const name of ['api', 'api-2', 'order-worker', 'payment-worker', 'restaurant-worker', 'projector', 'projector-2']) {
       expect(services[name]!.depends_on).toMatchObject({
         migrate: { condition: 'service_completed_successfully' },
         'temporal-setup': { condition: 'service_completed_successfully' },
       });
     }
     expect(services.temporal!.depends_on).toMatchObject({ 'temporal-schema': { condition: 'service_completed_successfully' } });
+  });
+
+  it('runs a second read replica as `npm start -- --read-replicas 2` does: its own Postgres, its projector on its own slot, an API reading it', () => {
+    const env = (name: string) => envOf(services[name]!);
+    expect(services['postgres-read-2']).toMatchObject({ image: services['postgres-read']!.image, volumes: ['read-2-db:/var/lib/postgresql/data'] });
+    expect(compose.volumes).toHaveProperty('read-2-db');
+    expect(services['postgres-read']!.volumes).toEqual(['read-db:/var/lib/postgresql/data']);
+    // The names harness/local-stack.ts gives read-2: replica read-2, slot menu_read_projector_2.
+    expect([env('projector').CDC_SLOT_NAME, env('projector-2').CDC_SLOT_NAME]).toEqual(['menu_read_projector', 'menu_read_projector_2']);
+    expect(['api', 'projector', 'api-2', 'projector-2'].map((n) => env(n).MENU_READ_REPLICA)).toEqual(['read-1', 'read-1', 'read-2', 'read-2']);
+    // Both projectors stream the one publication migrate creates.
+    expect(env('projector-2').CDC_PUBLICATION).toBe(env('migrate').CDC_PUBLICATION);
+    expect(services.migrate!.depends_on).toMatchObject({ 'postgres-read-2': { condition: 'service_healthy' } });
+    // api-2 is the API, its own host ports apart from api's.
+    const { environment: _e1, ports: apiPorts, ...api } = services.api!;
+    const { environment: _e2, ports: api2Ports, ...api2 } = services['api-2']!;
+    expect(api2).toEqual(api);
+    expect([apiPorts, api2Ports]).toEqual([['${API_PORTS:-3000-3009}:3000'], ['${API_2_PORTS:-3010-3019}:3000']]);
+    const differs = (a: string, b: string) =>
+      Object.keys({ ...env(a), ...env(b) })
+        .filter((k) => env(a)[k] !== env(b)[k])
+        .sort();
+    expect(differs('api', 'api-2')).toEqual(['MENU_READ_DATABASE_URL', 'MENU_READ_REPLICA']);
+    expect(differs('projector', 'projector-2')).toEqual(['CDC_SLOT_NAME', 'MENU_READ_DATABASE_URL', 'MENU_READ_REPLICA']);
   });
 
   it('registers the search attributes the workflow sets', () => {
@@ -240,8 +281,8 @@ describe('docker-compose.yml', () => {
 describe('docker-compose.yml: what is reachable, and with which credentials', () => {
   // Temporal's frontend has no authentication (whoever reaches it can cancel, terminate or reset a saga),
   // nor have the Web UI and Prometheus; the databases are the data.
-  const INTERNAL_ONLY = ['temporal', 'prometheus', 'postgres', 'postgres-read', 'postgres-temporal'];
-  const PUBLIC = ['api', 'grafana'];
+  const INTERNAL_ONLY = ['temporal', 'prometheus', 'postgres', 'postgres-read', 'postgres-read-2', 'postgres-temporal'];
+  const PUBLIC = ['api', 'api-2', 'grafana'];
   const isDefault = (s: Service) => s.profiles === undefined || s.profiles.length === 0;
 
   it('has an internal backend network, and every service names its networks (none lands on the default one)', () => {
@@ -268,7 +309,7 @@ describe('docker-compose.yml: what is reachable, and with which credentials', ()
       Object.entries(services)
         .filter(([, s]) => s.ports && isDefault(s))
         .map(([n]) => n),
-    ).toEqual(['api']);
+    ).toEqual(['api', 'api-2']);
     // The Web UI: the ops profile, the host's loopback (docs/runbook.md says how to reach it).
     expect(services['temporal-ui']).toMatchObject({ profiles: ['ops'], ports: ['127.0.0.1:${TEMPORAL_UI_PORT:-8080}:8080'] });
     expect(fs.readFileSync(path.join(ROOT, 'docs/runbook.md'), 'utf8')).toMatch(/## Reaching Temporal[\s\S]*--profile ops[\s\S]*ssh -L/);
@@ -317,6 +358,8 @@ describe('docker-compose.yml: what is reachable, and with which credentials', ()
       },
       projector: { RESTAURANTS_DATABASE_URL: 'menu_projector', MENU_READ_DATABASE_URL: 'menu_projector' },
     };
+    expected['api-2'] = expected.api!;
+    expected['projector-2'] = expected.projector!;
     for (const [name, roles] of Object.entries(expected)) {
       expect(login(name)).toEqual(Object.fromEntries(Object.entries(roles).map(([k, role]) => [k, [role, passwordVariable(role)]])));
       for (const [key, role] of Object.entries(roles)) {

@@ -1,4 +1,5 @@
-import { popularMenuPaths, seededRandom, zipfSampler } from '../bench/menu-popularity';
+import { judge, popularMenuPaths, seededRandom, zipfSampler, type PopularityRun } from '../bench/menu-popularity';
+import type { HttpRun } from '../bench/lib/http-load';
 
 // The benchmark's draws of which restaurant a menu read asks for (bench/menu-popularity.ts).
 
@@ -29,5 +30,43 @@ describe('menu popularity draws', () => {
     expect(top).not.toBe('/restaurants/rst_0001/menu');
     const uniform = new Set(take(popularMenuPaths(restaurants, 'uniform'), 20_000));
     expect(uniform.size).toBe(500);
+  });
+
+  describe('the Zipf target', () => {
+    const http = (requestsPerSec: number, p99Ms: number): HttpRun => ({
+      label: 'x',
+      connections: 4,
+      seconds: 10,
+      requestsPerSec,
+      p50Ms: 1,
+      p90Ms: 1,
+      p99Ms,
+      maxMs: p99Ms,
+      non2xx: 0,
+      errors: 0,
+      timeouts: 0,
+    });
+    const run = (connections: number, zipfCold: number, zipfWarm?: number, warmP99 = 10): PopularityRun => ({
+      connections,
+      healthz: http(4000, 5),
+      zipf: http(zipfCold * 4000, 10),
+      ...(zipfWarm === undefined ? {} : { zipfWarm: http(zipfWarm * 4000, warmP99), zipfWarmRatio: zipfWarm }),
+      uniform: http(1600, 10),
+      zipfRatio: zipfCold,
+      uniformRatio: 0.4,
+      cacheHitRatio: { zipf: 0.5, uniform: 0.03 },
+    });
+
+    it('is judged on the warm window when there is one, and keeps the cold figure beside it', () => {
+      const t = judge([run(4, 0.47, 0.62), run(16, 0.44, 0.7, 25)], 400);
+      // The 16-connection warm run has the better ratio but misses the p99: the 4-connection one counts.
+      expect(t.zipf).toEqual({ ratio: 0.62, connections: 4, met: true, basis: 'warm' });
+      expect(t.zipfCold).toEqual({ ratio: 0.47, connections: 4 });
+    });
+
+    it('is judged cold without a warm-up', () => {
+      const t = judge([run(4, 0.47), run(16, 0.44)], 400);
+      expect(t.zipf).toEqual({ ratio: 0.47, connections: 4, met: false, basis: 'cold' });
+    });
   });
 });

@@ -123,4 +123,27 @@ describe("scripts/migrate.ts (the compose file's migrate job)", () => {
       await c.end();
     }
   });
+
+  it("sets up a further read replica's menu_read from MENU_READ_REPLICA_DATABASE_URLS (docker-compose.yml's read-2), where the reader reads and the projector writes", async () => {
+    const replicaUrl = at(process.env.TEST_PG_READ_ADMIN_URL!, `menu_read_mig2_${suffix}`);
+    const run = migrate({ ...env(), MENU_READ_REPLICA_DATABASE_URLS: replicaUrl });
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
+    const as = async <T>(role: 'menu_reader' | 'menu_projector', sql: string): Promise<T[]> => {
+      const u = new URL(replicaUrl);
+      u.username = role;
+      u.password = TEST_ROLE_PASSWORDS[role];
+      const c = new pg.Client({ connectionString: u.toString() });
+      await c.connect();
+      try {
+        return (await c.query(sql)).rows as T[];
+      } finally {
+        await c.end();
+      }
+    };
+    expect(await as('menu_reader', 'SELECT count(*)::int AS n FROM restaurants_read')).toEqual([{ n: 0 }]);
+    expect(
+      await as('menu_projector', "INSERT INTO restaurants_read (restaurant_id, name, auto_accept) VALUES ('rst_t', 't', false) RETURNING restaurant_id"),
+    ).toEqual([{ restaurant_id: 'rst_t' }]);
+    await expect(as('menu_reader', "DELETE FROM restaurants_read WHERE restaurant_id = 'rst_t'")).rejects.toThrow(/permission denied/);
+  });
 });

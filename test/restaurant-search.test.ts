@@ -1,3 +1,4 @@
+import { createMenuService, queryPieces, rarestPieces } from '../api/services/menus';
 import { restaurantIdFor } from '../db/seed';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 
@@ -147,5 +148,74 @@ describe('finding a restaurant: GET /restaurants with q and category', () => {
       expect(res.body.error.code).toBe('VALIDATION_FAILED');
       expect(typeof res.body.error.message).toBe('string');
     }
+  });
+
+  it('with the name statistics in place (ANALYZE) the index is asked for the rarest pieces only, and every answer and page stays the same', async () => {
+    const queries = ['치킨', '교촌', '교촌치킨 강남', '강남점', '홍', 'bhc', 'BHC치킨 신촌', '치킨강남', '피자', '%', '100%_할인', '페이지치킨', '바뀜'];
+    const before = new Map<string, string[]>();
+    for (const q of queries) before.set(q, ids(await search(q, '&limit=200')));
+    await stack.dbs.menuRead.raw('ANALYZE restaurants_read');
+    const stats = await stack.dbs.menuRead.raw(
+      "SELECT most_common_elems IS NOT NULL AS present FROM pg_stats WHERE tablename = 'restaurants_read' AND attname = 'name_grams'",
+    );
+    expect(stats.rows).toEqual([{ present: true }]);
+    // A service of its own: it reads the statistics ANALYZE has just written.
+    const menus = createMenuService({ restaurantsDb: stack.dbs.restaurants, menuReadDb: stack.dbs.menuRead });
+    for (const q of queries) {
+      const all = await menus.listRestaurants({ limit: 200, q });
+      expect({ q, ids: all.restaurants.map((r) => r.restaurantId) }).toEqual({ q, ids: before.get(q) });
+      const paged: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await menus.listRestaurants({ limit: 2, q, cursor });
+        paged.push(...page.restaurants.map((r) => r.restaurantId));
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      expect({ q, paged }).toEqual({ q, paged: before.get(q) });
+    }
+  });
+});
+
+describe("a name search's pieces (api/services/menus.ts)", () => {
+  it('are the pieces query_grams() makes, with their places; none where lower() could differ from Postgres', () => {
+    expect(queryPieces('교촌치킨 강남')).toEqual([
+      { piece: '교촌', at: 0 },
+      { piece: '촌치', at: 1 },
+      { piece: '치킨', at: 2 },
+      { piece: '킨 ', at: 3 },
+      { piece: ' 강', at: 4 },
+      { piece: '강남', at: 5 },
+    ]);
+    expect(queryPieces('BHC')).toEqual([
+      { piece: 'bh', at: 0 },
+      { piece: 'hc', at: 1 },
+    ]);
+    expect(queryPieces('홍')).toEqual([{ piece: '홍', at: 0 }]);
+    // A piece met again is the one at its first place.
+    expect(queryPieces('치킨치킨')).toEqual([
+      { piece: '치킨', at: 0 },
+      { piece: '킨치', at: 1 },
+    ]);
+    expect(queryPieces('İstanbul')).toBeUndefined();
+    expect(queryPieces('Ärzte')).toBeUndefined();
+  });
+
+  it('asks for the rarest piece and the rarest one that does not overlap it', () => {
+    const pieces = queryPieces('교촌치킨 강남')!;
+    const frequency = new Map([
+      ['교촌', 0.049],
+      ['촌치', 0.049],
+      ['치킨', 0.2],
+      ['킨 ', 0.2],
+      [' 강', 0.05],
+      ['강남', 0.05],
+    ]);
+    // 촌치 is as rare as 교촌 but always goes with it: the next piece clear of 교촌 is taken instead.
+    expect(rarestPieces(pieces, frequency)).toEqual(['교촌', ' 강']);
+    // A piece the statistics do not list is rarer than every piece they list.
+    expect(rarestPieces(pieces, new Map([...frequency].filter(([p]) => p !== '강남')))).toEqual(['강남', '교촌']);
+    // Pieces that all overlap: one.
+    expect(rarestPieces(queryPieces('강남점')!, frequency)).toEqual(['남점']);
+    expect(rarestPieces([], frequency)).toEqual([]);
   });
 });

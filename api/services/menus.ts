@@ -28,7 +28,66 @@ const MENU_QUERY = `
 /** How many restaurants, in id order, a name search checks one by one before it asks the index. */
 const SEARCH_WINDOW = 5000;
 
+/** How long the name pieces' frequencies (pg_stats, refreshed by ANALYZE) are kept before they are read again. */
+const PIECE_STATS_TTL_MS = 10 * 60_000;
+
+/**
+ * The query's pieces as query_grams() (read-model migration 0002) makes them, with their places in the
+ * query, or undefined when lower() here might differ from Postgres's: only printable ASCII and caseless scripts
+ * (Hangul, digits, ...) are taken, so a piece computed here is always one the index holds.
+ */
+export function queryPieces(q: string): Array<{ piece: string; at: number }> | undefined {
+  if (!/^[\x20-\x7E\p{Script=Hangul}\p{Script=Han}\p{N}\p{Zs}\p{P}]*$/u.test(q)) return undefined;
+  const chars = Array.from(q.toLowerCase());
+  if (chars.length === 1) return [{ piece: chars[0]!, at: 0 }];
+  const seen = new Set<string>();
+  const pieces: Array<{ piece: string; at: number }> = [];
+  for (let i = 0; i + 1 < chars.length; i++) {
+    const piece = chars[i]! + chars[i + 1]!;
+    if (!seen.has(piece)) pieces.push({ piece, at: i });
+    seen.add(piece);
+  }
+  return pieces;
+}
+
+/**
+ * The pieces the index is asked for: the rarest piece, and the rarest one that does not overlap it in
+ * the query. Every other piece costs a read of its whole posting list (치킨 is in a fifth of all names)
+ * for little: pieces that overlap go together (교촌 and 촌치), and strpos confirms every candidate anyway,
+ * so asking for fewer pieces never changes the answer, only how many rows are checked. A piece
+ * missing from the statistics is rarer than every piece in them.
+ */
+export function rarestPieces(pieces: Array<{ piece: string; at: number }>, frequency: ReadonlyMap<string, number>): string[] {
+  const byRarity = [...pieces].sort((a, b) => (frequency.get(a.piece) ?? 0) - (frequency.get(b.piece) ?? 0) || a.at - b.at);
+  const first = byRarity[0];
+  if (!first) return [];
+  const second = byRarity.find((p) => Math.abs(p.at - first.at) >= 2);
+  return second ? [first.piece, second.piece] : [first.piece];
+}
+
 export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: MenuServiceDeps) {
+  let pieceStats: { at: number; frequency: Promise<Map<string, number>> } | undefined;
+  /**
+   * How often each name piece occurs, from the planner's statistics on name_grams (its most common
+   * elements; ANALYZE keeps them current). Empty before the first ANALYZE: then every piece is asked for.
+   */
+  function pieceFrequencies(): Promise<Map<string, number>> {
+    if (!pieceStats || Date.now() - pieceStats.at > PIECE_STATS_TTL_MS) {
+      const frequency = menuReadDb
+        .raw(
+          `SELECT most_common_elems::text::text[] AS elems, most_common_elem_freqs AS freqs
+             FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'restaurants_read' AND attname = 'name_grams'`,
+        )
+        .then((r: { rows: Array<{ elems: string[] | null; freqs: number[] | null }> }) => {
+          const { elems, freqs } = r.rows[0] ?? { elems: null, freqs: null };
+          return new Map((elems ?? []).map((e, i) => [e, freqs?.[i] ?? 0]));
+        })
+        .catch(() => new Map<string, number>());
+      pieceStats = { at: Date.now(), frequency };
+    }
+    return pieceStats.frequency;
+  }
+
   /** A restaurant's menu from the read model, serialized (what the cache keeps). */
   async function loadMenuBody(restaurantId: string, seesHidden: boolean): Promise<string> {
     // The hottest read of the system: one statement, one round trip (restaurant, items, read-model
@@ -86,8 +145,24 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
           .orderBy('restaurant_id')
           .limit(q.limit + 1);
       }
-      if (rows.length <= q.limit) {
-        rows = await matching(filtered(menuReadDb('restaurants_read').select(columns)))
+      if (rows.length <= q.limit && q.q) {
+        // Rare matches: every match after the cursor, found by the index on the query's rarest pieces
+        // (rarestPieces) and confirmed by strpos, then sorted. MATERIALIZED keeps the planner from
+        // walking the primary key instead, hoping for early matches that a rare query does not have.
+        const pieces = queryPieces(q.q);
+        const frequency = pieces && pieces.length > 1 ? await pieceFrequencies() : undefined;
+        const asked = pieces && frequency && frequency.size > 0 ? rarestPieces(pieces, frequency) : undefined;
+        let candidates = filtered(menuReadDb('restaurants_read').select(columns));
+        candidates = asked ? candidates.whereRaw('name_grams @> ?::text[]', [asked]) : candidates.whereRaw('name_grams @> query_grams(?)', [q.q]);
+        candidates = candidates.whereRaw('strpos(lower(name), lower(?)) > 0', [q.q]);
+        rows = await menuReadDb
+          .withMaterialized('m', candidates)
+          .select(columns)
+          .from('m')
+          .orderBy('restaurant_id')
+          .limit(q.limit + 1);
+      } else if (rows.length <= q.limit) {
+        rows = await filtered(menuReadDb('restaurants_read').select(columns))
           .orderBy('restaurant_id')
           .limit(q.limit + 1);
       }

@@ -22,6 +22,9 @@ const envSchema = z.object({
   RESTAURANTS_DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:54329/restaurants'),
   MENU_READ_DATABASE_URL: z.string().default('postgres://postgres:postgres@127.0.0.1:54339/menu_read'),
   DB_POOL_MAX: z.coerce.number().int().min(1).default(10),
+  // scripts/migrate.ts only: the superuser's URLs of further read replicas' menu_read databases,
+  // comma-separated (docker-compose.yml's read-2); each gets the read model's roles and migrations.
+  MENU_READ_REPLICA_DATABASE_URLS: z.string().default(''),
   // scripts/migrate.ts only: the passwords it gives the services' database roles (db/roles.ts); the
   // *_DATABASE_URLs it is given are the superuser's. Each process then connects with its role's URL.
   DB_PASSWORD_ORDERS_SERVICE: z.string().min(1).optional(),
