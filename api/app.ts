@@ -61,6 +61,8 @@ export interface ApiDeps {
   orderWaitMaxHolds?: number;
   /** Refuse the PSP sandbox's steering card tokens (default: under NODE_ENV=production). */
   refuseSandboxCardTokens?: boolean;
+  /** Start order sagas eagerly: `temporal` shares its NativeConnection with this process's order worker (API_ORDER_WORKER). */
+  eagerOrderSagaStart?: boolean;
   /** Express "trust proxy" (TRUST_PROXY); default false. */
   trustProxy?: string | number | boolean;
   /** The built web console served at /console/ (default web/dist, built by `npm run setup`). */
@@ -158,6 +160,7 @@ export function createApp(deps: ApiDeps): express.Express {
     ordersInFlightMax: deps.ordersInFlightMax ?? 5,
     waitMaxHolds: deps.orderWaitMaxHolds ?? 200,
     refuseSandboxCardTokens: deps.refuseSandboxCardTokens ?? process.env.NODE_ENV === 'production',
+    eagerSagaStart: deps.eagerOrderSagaStart ?? false,
   });
   const menus = createMenuService({ restaurantsDb: deps.restaurantsDb, menuReadDb: deps.menuReadDb, menuCache: deps.menuCache });
   const mount = { checkResponses: deps.checkResponses ?? process.env.NODE_ENV === 'test' };

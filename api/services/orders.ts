@@ -33,6 +33,11 @@ export interface OrderServiceDeps {
   waitMaxHolds?: number;
   /** Refuse the PSP sandbox's steering card tokens (production). */
   refuseSandboxCardTokens?: boolean;
+  /**
+   * Start sagas with `requestEagerStart`: only when `temporal` shares its NativeConnection with an
+   * order workflow worker of this process (processes/api-order-worker.ts, API_ORDER_WORKER).
+   */
+  eagerSagaStart?: boolean;
 }
 
 /** Customers see their orders without the link to Temporal's Web UI (an operator's tool). */
@@ -91,7 +96,9 @@ function createOrderPlacement(deps: OrderServiceDeps) {
    */
   async function startSaga(input: OrderSagaInput): Promise<boolean> {
     try {
-      await temporal.withDeadline(Date.now() + START_SAGA_DEADLINE_MS, () => startOrderSaga(temporal, input, deps.taskQueuePrefix));
+      await temporal.withDeadline(Date.now() + START_SAGA_DEADLINE_MS, () =>
+        startOrderSaga(temporal, input, deps.taskQueuePrefix, 'first-run', { eager: deps.eagerSagaStart }),
+      );
       return true;
     } catch (err) {
       deps.logger?.warn(
