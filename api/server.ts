@@ -4,9 +4,12 @@ import { createLogger } from '../lib/node/logger';
 import { dataConverterFor, payloadCodecFrom } from '../lib/node/payload-codec';
 import { startApi } from './start-api';
 
-// Entry point of the API process.
+// Entry point of the API process (with API_ORDER_WORKER=true the API runs from
+// processes/api-order-worker.ts instead, beside the order workflow worker).
 async function main() {
   const config = loadConfig();
+  if (config.API_ORDER_WORKER === 'true')
+    throw new Error('API_ORDER_WORKER=true: start processes/api-order-worker.ts (the API with the order worker), not api/server.ts');
   // Before anything starts: a missing or bad keyring stops the API here (production needs one).
   const payloadCodec = payloadCodecFrom(config);
   const logger = createLogger('api', config.LOG_LEVEL);
