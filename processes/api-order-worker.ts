@@ -1,3 +1,4 @@
+import os from 'node:os';
 import { Client } from '@temporalio/client';
 import { startApi } from '../api/start-api';
 import { createLogger } from '../lib/node/logger';
@@ -21,7 +22,14 @@ runWorkerProcess(
   (c) => c.ORDERS_DATABASE_URL,
   async (args) => {
     const { config, connection, payloadCodec } = args;
-    const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, dataConverter: dataConverterFor(payloadCodec) });
+    // The API's own identity (the worker's is `pid@host`): a saga's history then names the API as the
+    // one that took its first workflow task when the start was eager (test/api-order-worker.test.ts).
+    const client = new Client({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      dataConverter: dataConverterFor(payloadCodec),
+      identity: `${process.pid}@${os.hostname()} api`,
+    });
     const service = await buildOrderService({ ...args, client });
     const api = startApi({ config, payloadCodec, temporal: client, logger: createLogger('api', config.LOG_LEVEL), eagerOrderSagaStart: true });
     return {
