@@ -637,8 +637,11 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     const all = [...apis, ...workers.order, ...workers.payment, ...workers.restaurant, ...projectors, psp];
     started.unshift(() => Promise.all(all.map((p) => p.stop())));
     for (const p of [psp, ...projectors, ...workers.order, ...workers.payment, ...workers.restaurant, ...apis]) p.start();
+    // An API running the order worker listens once that worker is built (its workflows bundled by
+    // webpack: over a minute on two busy cores), so it gets longer.
+    const apiStartMs = apiOrderWorkerOf(opts) ? 180_000 : 60_000;
     await Promise.all([
-      ...replicas.map((r) => waitForPort(Number(new URL(r.apiUrl).port), 60000, () => r.api.running)),
+      ...replicas.map((r) => waitForPort(Number(new URL(r.apiUrl).port), apiStartMs, () => r.api.running)),
       waitForPort(ports.psp, 60000, () => psp.running),
     ]);
 
