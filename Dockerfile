@@ -40,6 +40,7 @@ COPY activities ./activities
 COPY workflows ./workflows
 COPY workers ./workers
 COPY api ./api
+COPY processes ./processes
 COPY psp ./psp
 COPY scripts ./scripts
 COPY --from=web /app/web/dist ./web/dist

@@ -23,6 +23,9 @@ const NOT_WORKERS = {
   message: "activities/ and workers/ are the workers' code; the writes the API shares with the order service are in db/orders/",
 };
 const NOT_API = { regex: reaching('api'), message: 'api/ is the HTTP edge: nothing below it imports it' };
+// processes/ puts services together in one process (the API with the order worker): it stands above
+// both, so neither imports it.
+const NOT_PROCESSES = { regex: reaching('processes'), message: 'processes/ composes the API and the workers: nothing it composes imports it' };
 const NOT_PROJECTOR = {
   regex: reaching('db/projector'),
   message: "db/projector/ is the CDC projector's process; the menu-change notice contract is db/menu-read/",
@@ -124,12 +127,16 @@ export default tseslint.config(
     message: "lib/'s modules are shared by the API and the workers: they import only lib/ and db/knex (start workflows by their type's name)",
   }),
   // The API: HTTP edge over its databases and Temporal; it never runs worker or projector code.
-  fence(['api/**/*.ts'], NOT_WORKERS, NOT_PROJECTOR, NOT_TOOLS, WORKFLOWS_BY_TYPE),
+  fence(['api/**/*.ts'], NOT_WORKERS, NOT_PROCESSES, NOT_PROJECTOR, NOT_TOOLS, WORKFLOWS_BY_TYPE),
   activityFence('order'),
   activityFence('payment'),
   activityFence('restaurant'),
   activityFence(null),
-  fence(['workers/**/*.ts'], NOT_API, NOT_PROJECTOR, NOT_TOOLS, WORKFLOWS_BY_TYPE),
+  fence(['workers/**/*.ts'], NOT_API, NOT_PROCESSES, NOT_PROJECTOR, NOT_TOOLS, WORKFLOWS_BY_TYPE),
+  // A process of several services (processes/api-order-worker.ts: the API and the order worker on one
+  // connection, for eager saga starts) may import the API and the workers, the only place that may
+  // import both; like them it runs no projector code, no tool, and workflow code by type only.
+  fence(['processes/**/*.ts'], NOT_PROJECTOR, NOT_TOOLS, WORKFLOWS_BY_TYPE),
   // The CDC projector reads the restaurants database and writes menu_read; nothing else.
   fence(
     ['db/projector/**/*.ts'],

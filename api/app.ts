@@ -69,6 +69,8 @@ export interface ApiDeps {
   sagaStarter?: SagaStarter;
   /** SAGA_START_CONCURRENCY and SAGA_START_QUEUE_MAX (defaults 16 and 2000) for the default starter. */
   sagaStartLimits?: { concurrency: number; queueMax: number };
+  /** Start order sagas eagerly: `temporal` shares its NativeConnection with this process's order worker (API_ORDER_WORKER). */
+  eagerOrderSagaStart?: boolean;
   /** Express "trust proxy" (TRUST_PROXY); default false. */
   trustProxy?: string | number | boolean;
   /** The built web console served at /console/ (default web/dist, built by `npm run setup`). */
@@ -182,9 +184,11 @@ export function createApp(deps: ApiDeps): express.Express {
 }
 
 /** The API's background saga starter over its Temporal client, its metrics in the app's registry. */
-export function createApiSagaStarter(deps: Pick<ApiDeps, 'temporal' | 'taskQueuePrefix' | 'logger' | 'registry' | 'sagaStartLimits'>): SagaStarter {
+export function createApiSagaStarter(
+  deps: Pick<ApiDeps, 'temporal' | 'taskQueuePrefix' | 'logger' | 'registry' | 'sagaStartLimits' | 'eagerOrderSagaStart'>,
+): SagaStarter {
   return createSagaStarter({
-    start: temporalSagaStart(deps.temporal, deps.taskQueuePrefix),
+    start: temporalSagaStart(deps.temporal, deps.taskQueuePrefix, { eager: deps.eagerOrderSagaStart ?? false }),
     concurrency: deps.sagaStartLimits?.concurrency ?? 16,
     queueMax: deps.sagaStartLimits?.queueMax ?? 2000,
     logger: deps.logger,

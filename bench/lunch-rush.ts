@@ -117,7 +117,10 @@ npm run bench -- [flags]
   --mixed-read-rate N          menu reads/s during the mixed phase (default 200)
   --cdc-rates LIST             update rates stepped to find the projector's limit (default 1000,2000,3000,4000; quick 1000,2000)
   --cdc-step-seconds N         (default 15; quick 6)
-  --workers O,P,R              order, payment, restaurant worker processes (default 1,1,1)
+  --workers O,P,R              order, payment, restaurant worker processes (default 1,1,1; 0,1,1 with --api-order-worker)
+  --api-order-worker           the API process also runs the order worker and starts sagas eagerly
+                               (API_ORDER_WORKER=true, processes/api-order-worker.ts); its CPU is reported
+                               as api+order-worker
   --env KEY=VALUE              extra environment for every process of the stack (repeatable), e.g. LOG_LEVEL=warn
   --temporal-arg ARG           extra argument for 'temporal server start-dev' (repeatable), e.g.
                                --temporal-arg=--sqlite-pragma --temporal-arg=synchronous=NORMAL
@@ -157,6 +160,8 @@ interface Args {
   cdcRates: number[];
   cdcStepSeconds: number;
   workers: { order: number; payment: number; restaurant: number };
+  /** API_ORDER_WORKER: the API runs the order worker (processes/api-order-worker.ts). */
+  apiOrderWorker: boolean;
   env: Record<string, string>;
   temporalArgs: string[];
   /** Temporal as the cluster (harness/temporal-cluster.ts) instead of the dev server. */
@@ -175,7 +180,7 @@ function parseArgs(argv: string[]): Args {
     if (!a.startsWith('--')) throw new Error(`unexpected argument ${a}`);
     const eq = a.indexOf('=');
     const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-    if (['quick', 'keep-data', 'help', 'cluster'].includes(name)) {
+    if (['quick', 'keep-data', 'help', 'cluster', 'api-order-worker'].includes(name)) {
       flags.add(name);
       continue;
     }
@@ -225,7 +230,9 @@ function parseArgs(argv: string[]): Args {
   const one = (k: string) => values.get(k)?.at(-1);
   const num = (k: string, full: number, q = full) => Number(one(k) ?? (quick ? q : full));
   const list = (k: string, full: string, q = full) => (one(k) ?? (quick ? q : full)).split(',').map(Number);
-  const [o, p, r] = (one('workers') ?? '1,1,1').split(',').map(Number);
+  const env = Object.fromEntries((values.get('env') ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const apiOrderWorker = flags.has('api-order-worker') || (env.API_ORDER_WORKER ?? process.env.API_ORDER_WORKER) === 'true';
+  const [o, p, r] = (one('workers') ?? (apiOrderWorker ? '0,1,1' : '1,1,1')).split(',').map(Number);
   const phases = new Set((one('phases') ?? 'idle,orders,baseline,menu,popularity,cdc,spike').split(','));
   if (phases.has('spike') && !phases.has('orders') && one('spike-base') === undefined) throw new Error('--phases spike without orders needs --spike-base RATE');
   const readReplicas = Number(one('read-replicas') ?? 1);
@@ -258,7 +265,8 @@ function parseArgs(argv: string[]): Args {
     cdcRates: list('cdc-rates', '1000,2000,3000,4000', '1000,2000'),
     cdcStepSeconds: num('cdc-step-seconds', 15, 6),
     workers: { order: o ?? 1, payment: p ?? 1, restaurant: r ?? 1 },
-    env: Object.fromEntries((values.get('env') ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+    apiOrderWorker,
+    env,
     temporalArgs: values.get('temporal-arg') ?? [],
     cluster: flags.has('cluster'),
     label: one('label') ?? (quick ? 'quick' : 'full'),
@@ -281,6 +289,7 @@ const say = (msg: string) => process.stderr.write(`[bench ${new Date().toISOStri
 /** The stack's processes, by the name its cost is reported under ('temporal' on the dev server, the rest on the cluster). */
 const STACK_GROUPS = [
   'api',
+  'api+order-worker',
   'order-worker',
   'payment-worker',
   'restaurant-worker',
@@ -481,6 +490,7 @@ async function startStack(args: Args): Promise<StackAccess> {
     ports,
     readReplicas: args.readReplicas,
     workers: args.workers,
+    apiOrderWorker: args.apiOrderWorker,
     env: { AUTH_SECRET: secret, ...LOAD_HARNESS_LIMITS, ...profileEnv(args.cpuProfile), ...args.env },
     seed: { restaurants: args.restaurants, itemsPerRestaurant: args.itemsPerRestaurant },
     engine: args.cluster ? ('cluster' as const) : ('dev-server' as const),
@@ -576,7 +586,8 @@ function stackGroups(s: LocalStack, dataDir: string, baseline: BaselineProcess):
   let primaryPid: number | undefined;
   let readPid: number | undefined;
   return [
-    { name: 'api', roots: () => [s.api.pid] },
+    // With API_ORDER_WORKER the API process runs the order worker too: one figure for both.
+    { name: s.apiOrderWorker ? 'api+order-worker' : 'api', roots: () => [s.api.pid] },
     { name: 'order-worker', roots: () => s.workers.order.map((w) => w.pid) },
     { name: 'payment-worker', roots: () => s.workers.payment.map((w) => w.pid) },
     { name: 'restaurant-worker', roots: () => s.workers.restaurant.map((w) => w.pid) },
@@ -1348,7 +1359,7 @@ function reportHeader({ out }: ReportParts, r: Record<string, any>, args: Args):
     `machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGB} GB, Node ${m.node}, Postgres ${m.postgres}${m.temporal ? `, ${m.temporal.split('\n')[0]}` : ''}`,
   );
   out.push(
-    `stack: ${args.api ? `external at ${args.api}` : 'embedded (harness/local-stack.ts)'}, workers order/payment/restaurant ${args.workers.order}/${args.workers.payment}/${args.workers.restaurant}, ${r.stack?.menuItems} menu items, ${r.stack?.restaurants} restaurants (${r.stack?.autoAcceptRestaurants} auto-accept)`,
+    `stack: ${args.api ? `external at ${args.api}` : 'embedded (harness/local-stack.ts)'}, workers order/payment/restaurant ${args.workers.order}/${args.workers.payment}/${args.workers.restaurant}${args.apiOrderWorker ? ' + the order worker inside the API (API_ORDER_WORKER, eager saga starts)' : ''}, ${r.stack?.menuItems} menu items, ${r.stack?.restaurants} restaurants (${r.stack?.autoAcceptRestaurants} auto-accept)`,
   );
   if (Object.keys(args.env).length > 0 || args.temporalArgs.length > 0)
     out.push(`settings: env ${JSON.stringify(args.env)} temporal ${JSON.stringify(args.temporalArgs)}`);
@@ -1546,7 +1557,8 @@ function reportMenuReads({ out, summary }: ReportParts, r: Record<string, any>, 
   const rows = conns.map((c) => {
     const h = runs.find((x) => x.connections === c && x.label === 'healthz');
     const mm = runs.find((x) => x.connections === c && x.label === 'menu');
-    const apiMs = (x?: HttpRun & { cpu?: CpuFigures }) => (x?.cpu ? round(((x.cpu.byGroup.api ?? 0) / (x.requestsPerSec * x.seconds)) * 1000, 2) : '-');
+    const apiMs = (x?: HttpRun & { cpu?: CpuFigures }) =>
+      x?.cpu ? round(((x.cpu.byGroup.api || x.cpu.byGroup['api+order-worker'] || 0) / (x.requestsPerSec * x.seconds)) * 1000, 2) : '-';
     return [
       c,
       round(h?.requestsPerSec ?? NaN),

@@ -58,6 +58,13 @@ export interface LocalStackOptions {
    */
   readReplicas?: number;
   workers?: { order: number; payment: number; restaurant: number };
+  /**
+   * API_ORDER_WORKER: each API process is processes/api-order-worker.ts, the API with the order
+   * workflow worker (sweeper, reconciler Schedule) on one connection, starting sagas eagerly; the
+   * order worker processes then default to none (workers.order). Default: API_ORDER_WORKER of the
+   * options' env or of this process's environment, else false.
+   */
+  apiOrderWorker?: boolean;
   env?: Record<string, string>;
   seed?: SeedOptions;
   /**
@@ -138,6 +145,8 @@ export interface LocalStack {
   /** The API reading the first read replica (replicas[0].api). */
   api: ManagedProcess;
   workers: { order: ManagedProcess[]; payment: ManagedProcess[]; restaurant: ManagedProcess[] };
+  /** Whether the APIs run the order worker too (API_ORDER_WORKER; then workers.order may be empty). */
+  apiOrderWorker: boolean;
   /** Prometheus endpoints by process name (api, projector, api-2, projector-2, order-worker-1, ...). */
   metricsUrls: Record<string, string>;
   stop(): Promise<void>;
@@ -246,12 +255,19 @@ async function replicaPlaces(opts: LocalStackOptions) {
       pgPort: i === 1 ? opts.ports.pgRead : await freePort(),
       metricsPort: i === 1 ? opts.ports.projectorMetrics : await freePort(),
       apiPort: i === 1 ? opts.ports.api : await freePort(),
+      // The order worker's /metrics of an API running it (API_ORDER_WORKER), beside the API's own.
+      apiWorkerMetricsPort: apiOrderWorkerOf(opts) ? await freePort() : undefined,
       slotName: i === 1 ? (opts.env?.CDC_SLOT_NAME ?? 'menu_read_projector') : `menu_read_projector_${i}`,
     });
   }
   return places;
 }
 type ReplicaPlace = Awaited<ReturnType<typeof replicaPlaces>>[number];
+
+/** The stack's layout of the order service: the option, else API_ORDER_WORKER (options' env, then ours). */
+function apiOrderWorkerOf(opts: LocalStackOptions): boolean {
+  return opts.apiOrderWorker ?? (opts.env?.API_ORDER_WORKER ?? process.env.API_ORDER_WORKER) === 'true';
+}
 
 /** Above this many restaurants the stack's seed is generated inside Postgres (db/bulk-seed.ts). */
 const BULK_SEED_ABOVE = 20_000;
@@ -506,11 +522,14 @@ function replicaProcesses(
       CDC_SLOT_NAME: place.slotName,
       PROJECTOR_METRICS_PORT: String(place.metricsPort),
     });
-    const api = tsProcess(`api${suffix}`, 'api/server.ts', {
+    const withOrderWorker = place.apiWorkerMetricsPort !== undefined;
+    const api = tsProcess(`api${suffix}`, withOrderWorker ? 'processes/api-order-worker.ts' : 'api/server.ts', {
       ...dbEnv.api,
       MENU_READ_DATABASE_URL: replicaRoleUrl('menu_reader'),
       MENU_READ_REPLICA: place.name,
       PORT: String(place.apiPort),
+      API_ORDER_WORKER: String(withOrderWorker),
+      ...(withOrderWorker ? { WORKER_METRICS_PORT: String(place.apiWorkerMetricsPort) } : {}),
     });
     const replica: ReadReplica = {
       name: place.name,
@@ -521,7 +540,12 @@ function replicaProcesses(
       api,
       apiUrl: `http://127.0.0.1:${place.apiPort}`,
     };
-    return { replica, metrics: { [`api${suffix}`]: `${replica.apiUrl}/metrics`, [`projector${suffix}`]: `http://127.0.0.1:${place.metricsPort}/metrics` } };
+    const metrics: Record<string, string> = {
+      [`api${suffix}`]: `${replica.apiUrl}/metrics`,
+      [`projector${suffix}`]: `http://127.0.0.1:${place.metricsPort}/metrics`,
+    };
+    if (withOrderWorker) metrics[`api-order-worker${suffix}`] = `http://127.0.0.1:${place.apiWorkerMetricsPort}/metrics`;
+    return { replica, metrics };
   });
 }
 
@@ -529,7 +553,8 @@ function replicaProcesses(
 async function serviceProcesses(opts: LocalStackOptions, managed: Managed, dbEnv: ReturnType<typeof databaseEnv>, replicaDbs: ReplicaDatabases) {
   const tsProcess = (name: string, file: string, extraEnv?: Record<string, string>) =>
     managed(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file)], extraEnv);
-  const counts = opts.workers ?? { order: 1, payment: 1, restaurant: 1 };
+  // With API_ORDER_WORKER the APIs run the order worker: no order worker process unless asked for.
+  const counts = opts.workers ?? { order: apiOrderWorkerOf(opts) ? 0 : 1, payment: 1, restaurant: 1 };
   // Worker processes share this host, so each gets its own free /metrics port (kept across restarts).
   const perReplica = replicaProcesses(tsProcess, dbEnv, replicaDbs);
   const metricsUrls: Record<string, string> = Object.assign({}, ...perReplica.map((r) => r.metrics)) as Record<string, string>;
@@ -612,8 +637,11 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     const all = [...apis, ...workers.order, ...workers.payment, ...workers.restaurant, ...projectors, psp];
     started.unshift(() => Promise.all(all.map((p) => p.stop())));
     for (const p of [psp, ...projectors, ...workers.order, ...workers.payment, ...workers.restaurant, ...apis]) p.start();
+    // An API running the order worker listens once that worker is built (its workflows bundled by
+    // webpack: over a minute on two busy cores), so it gets longer.
+    const apiStartMs = apiOrderWorkerOf(opts) ? 180_000 : 60_000;
     await Promise.all([
-      ...replicas.map((r) => waitForPort(Number(new URL(r.apiUrl).port), 60000, () => r.api.running)),
+      ...replicas.map((r) => waitForPort(Number(new URL(r.apiUrl).port), apiStartMs, () => r.api.running)),
       waitForPort(ports.psp, 60000, () => psp.running),
     ]);
 
@@ -636,6 +664,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       projector,
       api,
       workers,
+      apiOrderWorker: apiOrderWorkerOf(opts),
       metricsUrls,
       async stop() {
         log('stopping the APIs, workers, projectors and PSP sandbox');

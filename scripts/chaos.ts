@@ -24,6 +24,8 @@ const USAGE = `npm run chaos -- [flags]
   --cluster         run on the Temporal cluster (a process per service, two history processes,
                     Postgres; built by \`npm run setup\`) instead of the dev server, and add its node-loss
                     faults: ${CLUSTER_FAULT_KINDS.join(', ')}
+  --api-order-worker  the API process also runs an order worker and starts sagas eagerly (API_ORDER_WORKER);
+                    the --workers order worker processes still run beside it
   --kinds K1,K2     only these fault kinds (e.g. --kinds ${CLUSTER_FAULT_KINDS.join(',')} for node loss alone)
   --keep-data       keep the stack's data folder and logs
   --help            this text`;
@@ -42,6 +44,7 @@ const { values: flags } = parseArgs({
     json: { type: 'string' },
     'keep-data': { type: 'boolean' },
     cluster: { type: 'boolean' },
+    'api-order-worker': { type: 'boolean' },
     kinds: { type: 'string' },
     help: { type: 'boolean' },
   },
@@ -85,6 +88,7 @@ async function main() {
     keepData: flags['keep-data'] === true,
     engine,
     kinds: kindsFlag(engine),
+    apiOrderWorker: flags['api-order-worker'] === true || process.env.API_ORDER_WORKER === 'true',
   });
   process.stdout.write(`\n${formatChaosSummary(summary)}\n`);
   const out = flags.json ?? path.join('bench-results', `chaos-${summary.seed}-${Date.now()}.json`);

@@ -4,6 +4,8 @@
 // `npm start -- --read-replicas N`: N read sides, each its own Postgres, projector (own slot) and API.
 // `--cluster`: Temporal as a cluster instead of the dev server (harness/temporal-cluster.ts: a process
 // per service, two history processes, Postgres), built by `npm run setup` with Go.
+// `--api-order-worker` (or API_ORDER_WORKER=true): the API process also runs the order worker and
+// starts sagas eagerly (processes/api-order-worker.ts); no separate order worker process.
 import fs from 'node:fs';
 import path from 'node:path';
 import { restaurantIdFor } from '../db/seed';
@@ -13,6 +15,8 @@ import { PROJECT_ROOT } from '../lib/node/temporal-tools';
 import { startLocalStack, type LocalStack } from '../harness/local-stack';
 
 const cluster = process.argv.includes('--cluster');
+// Without the flag, the harness reads API_ORDER_WORKER from the environment.
+const apiOrderWorker = process.argv.includes('--api-order-worker') ? true : undefined;
 // Each engine keeps its own data: the service databases' orders belong to the sagas of one engine.
 const DATA = path.join(PROJECT_ROOT, cluster ? '.data-cluster' : '.data');
 const DATA_NAME = path.basename(DATA);
@@ -46,6 +50,7 @@ async function main() {
     engine: cluster ? 'cluster' : 'dev-server',
     dataDir: DATA,
     readReplicas,
+    apiOrderWorker,
     ports: {
       pgPrimary: port('PG_PRIMARY_PORT', 54329),
       pgRead: port('PG_READ_PORT', 54339),
@@ -86,6 +91,11 @@ ${stack.replicas
   )
   .join('\n')}
   PSP sandbox         ${stack.pspUrl}
+  Order worker        ${
+    stack.apiOrderWorker
+      ? 'inside the API process (API_ORDER_WORKER: one connection, sagas started eagerly)'
+      : `${stack.workers.order.length} process(es); \`npm start -- --api-order-worker\` runs it inside the API`
+  }
   Logs                ${DATA_NAME}/logs/<service>.log
   OpenAPI             ${api}/openapi.json  (browse: ${api}/docs)
   Metrics (Prometheus)

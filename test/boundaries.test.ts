@@ -252,6 +252,37 @@ const CASES: Case[] = [
     "import { createOrderActivities } from '../activities/order';\nimport type { orderSaga } from '../workflows/order-saga';\nexport type O = typeof orderSaga;\nexport const a = createOrderActivities;\n",
   ),
 
+  // processes/: the one place the API and a worker run together (API_ORDER_WORKER, eager saga starts).
+  allowed(
+    'the combined process imports the API and the order worker',
+    'processes/api-order-worker.ts',
+    "import { startApi } from '../api/start-api';\nimport { buildOrderService } from '../workers/order-service';\nimport { runWorkerProcess } from '../workers/run-worker';\nexport const all = [startApi, buildOrderService, runWorkerProcess];\n",
+  ),
+  crossing(
+    'the combined process imports the test harness',
+    'processes/api-order-worker.ts',
+    "import { startLocalStack } from '../harness/local-stack';\nexport const s = startLocalStack;\n",
+    'Tools, tests and the PSP sandbox',
+  ),
+  crossing(
+    'the combined process imports workflow code as a value',
+    'processes/api-order-worker.ts',
+    "import { orderSaga } from '../workflows/order-saga';\nexport const o = orderSaga;\n",
+    'its types only',
+  ),
+  crossing(
+    'API imports the combined process',
+    'api/server.ts',
+    "import { startApi } from '../processes/api-order-worker';\nexport const s = startApi;\n",
+    'processes/ composes the API and the workers',
+  ),
+  crossing(
+    'worker imports the combined process',
+    'workers/order-worker.ts',
+    "import { startApi } from '../processes/api-order-worker';\nexport const s = startApi;\n",
+    'processes/ composes the API and the workers',
+  ),
+
   // db/projector/: its own process.
   crossing(
     'projector imports the API',

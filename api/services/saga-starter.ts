@@ -128,9 +128,13 @@ export function createSagaStarter(opts: SagaStarterOptions): SagaStarter {
 /** How long one start call may wait for Temporal to take it before the order is left to the sweeper. */
 export const START_SAGA_DEADLINE_MS = 5_000;
 
-/** The API's start of one saga: first run only, within START_SAGA_DEADLINE_MS (Temporal restarting or saturated). */
-export function temporalSagaStart(temporal: Client, taskQueuePrefix: string): SagaStarterOptions['start'] {
-  return (input) => temporal.withDeadline(Date.now() + START_SAGA_DEADLINE_MS, () => startOrderSaga(temporal, input, taskQueuePrefix));
+/**
+ * The API's start of one saga: first run only, within START_SAGA_DEADLINE_MS (Temporal restarting or
+ * saturated); `eager` when `temporal` shares its NativeConnection with this process's order worker.
+ */
+export function temporalSagaStart(temporal: Client, taskQueuePrefix: string, opts: { eager?: boolean } = {}): SagaStarterOptions['start'] {
+  return (input) =>
+    temporal.withDeadline(Date.now() + START_SAGA_DEADLINE_MS, () => startOrderSaga(temporal, input, taskQueuePrefix, 'first-run', { eager: opts.eager }));
 }
 
 function starterMetrics(registry: Registry) {

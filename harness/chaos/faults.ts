@@ -164,7 +164,8 @@ export class FaultInjector {
     await stack.api.kill();
     await sleep(300 + this.o.random() * 1200);
     stack.api.start();
-    await waitForPort(stack.ports.api, 60_000);
+    // An API running the order worker (API_ORDER_WORKER) listens once its workflows are bundled.
+    await waitForPort(stack.ports.api, stack.apiOrderWorker ? 180_000 : 60_000);
     return `${inFlight} request(s) in flight`;
   }
 

@@ -52,6 +52,12 @@ export interface ChaosOptions {
   engine?: 'dev-server' | 'cluster';
   /** Only these fault kinds (default: every kind of the engine, faultKindsFor). */
   kinds?: FaultKind[];
+  /**
+   * API_ORDER_WORKER: the API runs an order worker too and starts sagas eagerly; the
+   * workersPerService order worker processes still run beside it (so kill-order-worker still has
+   * targets, and kill-api now also takes an order worker down).
+   */
+  apiOrderWorker?: boolean;
   /** Length of each psp-slower-than-timeout window (default 60). */
   slowPspSeconds?: number;
   /** Longest wait for the reconciler pass at the end (default 120). */
@@ -101,6 +107,7 @@ async function startChaos(opts: ChaosOptions, run: HarnessRun, log: (m: string) 
     dataDir: run.dataDir,
     ports,
     workers: { order: n, payment: n, restaurant: n },
+    apiOrderWorker: opts.apiOrderWorker ?? false,
     engine: opts.engine ?? 'dev-server',
     env: {
       AUTH_SECRET: run.secret,
@@ -264,6 +271,7 @@ async function checkAfterRecovery(c: Chaos, opts: ChaosOptions, t: TrafficOutcom
   return {
     seed: opts.seed,
     engine: stack.temporal.kind,
+    ...(stack.apiOrderWorker ? { apiOrderWorker: true } : {}),
     ...(nodeLoss ? { nodeLoss } : {}),
     ordersOffered: opts.orders,
     ordersPlaced: t.placedIds.length,

@@ -6,6 +6,8 @@ export interface ChaosSummary {
   seed: number;
   /** Temporal's engine: the dev server or the cluster. */
   engine?: 'dev-server' | 'cluster';
+  /** Whether the API ran an order worker too (API_ORDER_WORKER, eager saga starts). */
+  apiOrderWorker?: boolean;
   /** On the cluster: the pause each node loss caused, and order-to-CONFIRMED away from them. */
   nodeLoss?: { pauses: NodeLossPause[]; baseline: { orders: number; medianMs: number; p99Ms: number; longestMs: number } };
   ordersOffered: number;
@@ -68,7 +70,7 @@ export function formatChaosSummary(s: ChaosSummary): string {
   const op = s.operator;
   const reconciler = s.reconciler.ok ? `ok in ${s.reconciler.seconds.toFixed(1)} s: ${JSON.stringify(s.reconciler.result)}` : `FAILED (${s.reconciler.error})`;
   return [
-    `Chaos run (seed ${s.seed}${s.engine ? `, Temporal ${s.engine}` : ''}): ${s.ordersOffered} orders offered, ${s.ordersPlaced} placed, ${s.ordersNeverAccepted} never accepted by the API`,
+    `Chaos run (seed ${s.seed}${s.engine ? `, Temporal ${s.engine}` : ''}${s.apiOrderWorker ? ', the API running an order worker' : ''}): ${s.ordersOffered} orders offered, ${s.ordersPlaced} placed, ${s.ordersNeverAccepted} never accepted by the API`,
     `  duplicate posts ${s.duplicatePosts} (answered with another order: ${s.duplicateMismatches}), orders created twice ${s.duplicateOrders}, accept/reject/cancel races ${s.raceActions}`,
     '  final states:',
     rows(s.finalStates),

@@ -66,6 +66,14 @@ const envSchema = z.object({
   TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_UI_URL: z.string().default('http://127.0.0.1:8233'),
+  // The order service's layout. 'true': the API process also runs the order workflow worker (with the
+  // PENDING sweeper, the reconciler's Schedule and the open-order metrics), both on one Temporal
+  // NativeConnection, and starts each order's saga with eager workflow start (the server hands the
+  // first workflow task back in the start call: one poll and about one state transition less per
+  // order). The entry point is then processes/api-order-worker.ts, and no separate order worker is
+  // needed (more may still run: they share the task queue). api/server.ts refuses to start with it;
+  // `npm start`, `npm run bench` and the harness pick the entry point from it (or --api-order-worker).
+  API_ORDER_WORKER: z.enum(['true', 'false']).default('false'),
   // Lets several stacks (or test files) share one Temporal server without stealing each other's tasks.
   TASK_QUEUE_PREFIX: z.string().default(''),
   PSP_URL: z.string().default('http://127.0.0.1:4010'),
