@@ -1,14 +1,11 @@
 import type { Client } from '@temporalio/client';
-import type { PayloadCodec } from '@temporalio/common';
-import type { NativeConnection, Worker } from '@temporalio/worker';
-import type { Registry } from 'prom-client';
-import type { Db } from '../db/knex';
-import type { SagaMetrics } from '../activities/saga-metrics';
+import type { Worker } from '@temporalio/worker';
 import { reconcileSettings, type Config } from '../lib/node/config';
-import { createLogger, type Logger } from '../lib/node/logger';
+import { createLogger } from '../lib/node/logger';
 import { registerOpenOrderMetrics } from './open-orders-metrics';
 import { startPendingOrderSweeper } from './pending-order-sweeper';
 import { ensureReconcileSchedule, reconcileScheduleId } from './reconcile-schedule';
+import type { WorkerProcessParts } from './run-worker';
 import { createOrderWorker } from './service-workers';
 
 /**
@@ -18,16 +15,7 @@ import { createOrderWorker } from './service-workers';
  * never started; the reconciler's Schedule kept in place; the open orders on /metrics
  * (open-orders-metrics.ts). `client` starts sagas (sweeper) and manages the Schedule.
  */
-export async function buildOrderService(args: {
-  config: Config;
-  connection: NativeConnection;
-  payloadCodec: PayloadCodec;
-  db: Db;
-  metrics: SagaMetrics;
-  registry: Registry;
-  logger: Logger;
-  client: Client;
-}): Promise<{ worker: Worker; onStop: () => Promise<void> }> {
+export async function buildOrderService(args: WorkerProcessParts & { client: Client }): Promise<{ worker: Worker; onStop: () => Promise<void> }> {
   const { config, connection, payloadCodec, db, metrics, registry, logger, client } = args;
   registerOpenOrderMetrics(registry, db, logger);
   const worker = await createOrderWorker({

@@ -8,6 +8,18 @@ import { payloadCodecFrom } from '../lib/node/payload-codec';
 import type { SagaMetrics } from '../activities/saga-metrics';
 import { startWorkerTelemetry } from './telemetry';
 
+/** What a worker process has ready when it builds its worker. */
+export interface WorkerProcessParts {
+  config: Config;
+  connection: NativeConnection;
+  /** The payload codec of this process's worker and clients (PAYLOAD_KEYS / PAYLOAD_KEYS_FILE). */
+  payloadCodec: PayloadCodec;
+  db: Db;
+  metrics: SagaMetrics;
+  registry: Registry;
+  logger: Logger;
+}
+
 /**
  * The shared shape of a worker process: install the Temporal Runtime (pino logs, Prometheus metrics
  * on WORKER_METRICS_PORT), connect to Temporal (retrying while it starts), open this service's own
@@ -16,16 +28,7 @@ import { startWorkerTelemetry } from './telemetry';
 export async function runWorkerProcess(
   service: string,
   databaseUrl: (config: Config) => string,
-  build: (args: {
-    config: Config;
-    connection: NativeConnection;
-    /** The payload codec of this process's worker and clients (PAYLOAD_KEYS / PAYLOAD_KEYS_FILE). */
-    payloadCodec: PayloadCodec;
-    db: Db;
-    metrics: SagaMetrics;
-    registry: Registry;
-    logger: Logger;
-  }) => Promise<Worker | { worker: Worker; onStop: () => Promise<void> }>,
+  build: (args: WorkerProcessParts) => Promise<Worker | { worker: Worker; onStop: () => Promise<void> }>,
 ): Promise<void> {
   const config = loadConfig();
   // Before anything starts: a missing or bad keyring stops the process here (production needs one).
