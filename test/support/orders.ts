@@ -49,8 +49,11 @@ export async function rowsOf(stack: TestStack, orderId: string) {
   return { order, payment, paymentEvents, ticket, history: history.map((h: { status: string }) => h.status) };
 }
 
-/** A PENDING-order sweeper on the test stack that sweeps only when asked (its own interval is an hour). */
-export function testSweeper(stack: TestStack, olderThanSeconds: number) {
+/**
+ * A PENDING-order sweeper on the test stack. By default it sweeps only when asked (its own interval
+ * is an hour); `intervalMs` makes it sweep on its own as the order worker's does in production.
+ */
+export function testSweeper(stack: TestStack, olderThanSeconds: number, intervalMs = 3_600_000) {
   return startPendingOrderSweeper({
     db: stack.dbs.orders,
     client: stack.client,
@@ -58,6 +61,6 @@ export function testSweeper(stack: TestStack, olderThanSeconds: number) {
     acceptanceWindowSeconds: 300,
     logger: createLogger('sweeper-test', 'silent'),
     olderThanSeconds,
-    intervalMs: 3_600_000,
+    intervalMs,
   });
 }
