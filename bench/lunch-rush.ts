@@ -46,6 +46,7 @@ import { dataConverterFor, payloadCodecFrom } from '../lib/node/payload-codec';
 import { clusterToolPath, PROJECT_ROOT, temporalCliPath } from '../lib/node/temporal-tools';
 import { freePort, startHarnessRun, startStackOnFreePorts, stopOnSignal, type HarnessRun } from '../harness/bootstrap';
 import { LOAD_HARNESS_LIMITS, type LocalStack } from '../harness/local-stack';
+import { checkedNice } from '../harness/managed-process';
 import type { BaselineStepResult } from './baseline';
 import { offerUpdates } from './cdc';
 import { renderChart, type Phase, type Series } from './lib/chart';
@@ -121,6 +122,9 @@ npm run bench -- [flags]
   --api-order-worker           the API process also runs the order worker and starts sagas eagerly
                                (API_ORDER_WORKER=true, processes/api-order-worker.ts); its CPU is reported
                                as api+order-worker
+  --api-nice N                 the API processes' scheduling priority (nice, -20..19; below 0 needs root),
+                               e.g. -10: the front door ahead of the rest on this one machine, as its own
+                               machines would put it in production (default: the same as every process)
   --env KEY=VALUE              extra environment for every process of the stack (repeatable), e.g. LOG_LEVEL=warn
   --temporal-arg ARG           extra argument for 'temporal server start-dev' (repeatable), e.g.
                                --temporal-arg=--sqlite-pragma --temporal-arg=synchronous=NORMAL
@@ -162,6 +166,8 @@ interface Args {
   workers: { order: number; payment: number; restaurant: number };
   /** API_ORDER_WORKER: the API runs the order worker (processes/api-order-worker.ts). */
   apiOrderWorker: boolean;
+  /** The API processes' nice value (harness/managed-process.ts), when set. */
+  apiNice?: number;
   env: Record<string, string>;
   temporalArgs: string[];
   /** Temporal as the cluster (harness/temporal-cluster.ts) instead of the dev server. */
@@ -220,6 +226,7 @@ function parseArgs(argv: string[]): Args {
     'cdc-rates',
     'cdc-step-seconds',
     'workers',
+    'api-nice',
     'env',
     'temporal-arg',
     'label',
@@ -266,6 +273,7 @@ function parseArgs(argv: string[]): Args {
     cdcStepSeconds: num('cdc-step-seconds', 15, 6),
     workers: { order: o ?? 1, payment: p ?? 1, restaurant: r ?? 1 },
     apiOrderWorker,
+    apiNice: one('api-nice') === undefined ? undefined : checkedNice(one('api-nice')!, '--api-nice'),
     env,
     temporalArgs: values.get('temporal-arg') ?? [],
     cluster: flags.has('cluster'),
@@ -491,6 +499,7 @@ async function startStack(args: Args): Promise<StackAccess> {
     readReplicas: args.readReplicas,
     workers: args.workers,
     apiOrderWorker: args.apiOrderWorker,
+    apiNice: args.apiNice,
     env: { AUTH_SECRET: secret, ...LOAD_HARNESS_LIMITS, ...profileEnv(args.cpuProfile), ...args.env },
     seed: { restaurants: args.restaurants, itemsPerRestaurant: args.itemsPerRestaurant },
     engine: args.cluster ? ('cluster' as const) : ('dev-server' as const),
@@ -503,6 +512,10 @@ async function startStack(args: Args): Promise<StackAccess> {
       }
     },
   }));
+  if (args.apiNice !== undefined)
+    say(
+      `API processes at nice ${stack.replicas.map((r) => (r.api.pid === undefined ? '?' : os.getPriority(r.api.pid))).join(', ')} (--api-nice ${args.apiNice})`,
+    );
   // A start that failed and was tried again on other ports is not part of the measurement.
   if (unexpected.length > 0) say(`before the stack was up: ${unexpected.splice(0).join(', ')}`);
   run.onClose(async () => {
@@ -1359,7 +1372,7 @@ function reportHeader({ out }: ReportParts, r: Record<string, any>, args: Args):
     `machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGB} GB, Node ${m.node}, Postgres ${m.postgres}${m.temporal ? `, ${m.temporal.split('\n')[0]}` : ''}`,
   );
   out.push(
-    `stack: ${args.api ? `external at ${args.api}` : 'embedded (harness/local-stack.ts)'}, workers order/payment/restaurant ${args.workers.order}/${args.workers.payment}/${args.workers.restaurant}${args.apiOrderWorker ? ' + the order worker inside the API (API_ORDER_WORKER, eager saga starts)' : ''}, ${r.stack?.menuItems} menu items, ${r.stack?.restaurants} restaurants (${r.stack?.autoAcceptRestaurants} auto-accept)`,
+    `stack: ${args.api ? `external at ${args.api}` : 'embedded (harness/local-stack.ts)'}, workers order/payment/restaurant ${args.workers.order}/${args.workers.payment}/${args.workers.restaurant}${args.apiOrderWorker ? ' + the order worker inside the API (API_ORDER_WORKER, eager saga starts)' : ''}${args.apiNice === undefined ? '' : `, API processes at nice ${args.apiNice} (--api-nice)`}, ${r.stack?.menuItems} menu items, ${r.stack?.restaurants} restaurants (${r.stack?.autoAcceptRestaurants} auto-accept)`,
   );
   if (Object.keys(args.env).length > 0 || args.temporalArgs.length > 0)
     out.push(`settings: env ${JSON.stringify(args.env)} temporal ${JSON.stringify(args.temporalArgs)}`);

@@ -65,6 +65,12 @@ export interface LocalStackOptions {
    * options' env or of this process's environment, else false.
    */
   apiOrderWorker?: boolean;
+  /**
+   * The API processes' scheduling priority (nice, -20..19; below 0 needs root): a load harness on
+   * one small machine can put the front door ahead of the rest, as its own machines would in
+   * production (bench --api-nice). Default: unchanged.
+   */
+  apiNice?: number;
   env?: Record<string, string>;
   seed?: SeedOptions;
   /**
@@ -224,7 +230,8 @@ async function restartablePostgres(name: string, dataDir: string, port: number, 
   };
 }
 
-type Managed = (name: string, command: string, args: string[], extraEnv?: Record<string, string>) => ManagedProcess;
+type Managed = (name: string, command: string, args: string[], extraEnv?: Record<string, string>, nice?: number) => ManagedProcess;
+type TsProcess = (name: string, file: string, extraEnv?: Record<string, string>, nice?: number) => ManagedProcess;
 
 /**
  * The services' database role passwords, generated on first start and kept in the stack's data
@@ -508,11 +515,7 @@ type ReplicaDatabases = Awaited<ReturnType<typeof startDatabases>>['replicas'];
  * Per read replica, its projector (own slot, own metrics port) and the API reading it: the first
  * replica's are `projector` and `api`, further ones `projector-N` and `api-N`.
  */
-function replicaProcesses(
-  tsProcess: (name: string, file: string, extraEnv?: Record<string, string>) => ManagedProcess,
-  dbEnv: ReturnType<typeof databaseEnv>,
-  replicas: ReplicaDatabases,
-) {
+function replicaProcesses(tsProcess: TsProcess, dbEnv: ReturnType<typeof databaseEnv>, replicas: ReplicaDatabases, apiNice: number | undefined) {
   return replicas.map(({ place, postgres, menuReadUrl, roleUrl: replicaRoleUrl }, i) => {
     const suffix = i === 0 ? '' : `-${i + 1}`;
     const projector = tsProcess(`projector${suffix}`, 'db/projector/main.ts', {
@@ -523,14 +526,19 @@ function replicaProcesses(
       PROJECTOR_METRICS_PORT: String(place.metricsPort),
     });
     const withOrderWorker = place.apiWorkerMetricsPort !== undefined;
-    const api = tsProcess(`api${suffix}`, withOrderWorker ? 'processes/api-order-worker.ts' : 'api/server.ts', {
-      ...dbEnv.api,
-      MENU_READ_DATABASE_URL: replicaRoleUrl('menu_reader'),
-      MENU_READ_REPLICA: place.name,
-      PORT: String(place.apiPort),
-      API_ORDER_WORKER: String(withOrderWorker),
-      ...(withOrderWorker ? { WORKER_METRICS_PORT: String(place.apiWorkerMetricsPort) } : {}),
-    });
+    const api = tsProcess(
+      `api${suffix}`,
+      withOrderWorker ? 'processes/api-order-worker.ts' : 'api/server.ts',
+      {
+        ...dbEnv.api,
+        MENU_READ_DATABASE_URL: replicaRoleUrl('menu_reader'),
+        MENU_READ_REPLICA: place.name,
+        PORT: String(place.apiPort),
+        API_ORDER_WORKER: String(withOrderWorker),
+        ...(withOrderWorker ? { WORKER_METRICS_PORT: String(place.apiWorkerMetricsPort) } : {}),
+      },
+      apiNice,
+    );
     const replica: ReadReplica = {
       name: place.name,
       slotName: place.slotName,
@@ -551,12 +559,12 @@ function replicaProcesses(
 
 /** The PSP sandbox, the CDC projectors, the workers and the APIs, not started yet. */
 async function serviceProcesses(opts: LocalStackOptions, managed: Managed, dbEnv: ReturnType<typeof databaseEnv>, replicaDbs: ReplicaDatabases) {
-  const tsProcess = (name: string, file: string, extraEnv?: Record<string, string>) =>
-    managed(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file)], extraEnv);
+  const tsProcess: TsProcess = (name, file, extraEnv, nice) =>
+    managed(name, process.execPath, ['--import', 'tsx', path.join(PROJECT_ROOT, file)], extraEnv, nice);
   // With API_ORDER_WORKER the APIs run the order worker: no order worker process unless asked for.
   const counts = opts.workers ?? { order: apiOrderWorkerOf(opts) ? 0 : 1, payment: 1, restaurant: 1 };
   // Worker processes share this host, so each gets its own free /metrics port (kept across restarts).
-  const perReplica = replicaProcesses(tsProcess, dbEnv, replicaDbs);
+  const perReplica = replicaProcesses(tsProcess, dbEnv, replicaDbs, opts.apiNice);
   const metricsUrls: Record<string, string> = Object.assign({}, ...perReplica.map((r) => r.metrics)) as Record<string, string>;
   const workerProcesses = async (service: 'order' | 'payment' | 'restaurant', count: number) => {
     const list: ManagedProcess[] = [];
@@ -615,11 +623,12 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       RESTAURANTS_DATABASE_URL: urls.restaurants,
       MENU_READ_DATABASE_URL: urls.menu_read,
     };
-    const managed: Managed = (name, command, args, extraEnv = {}) =>
+    const managed: Managed = (name, command, args, extraEnv = {}, nice) =>
       new ManagedProcess(name, command, args, {
         cwd: PROJECT_ROOT,
         env: { ...processEnv, ...extraEnv },
         logFile: path.join(logs, `${name}.log`),
+        nice,
         onUnexpectedExit: opts.onUnexpectedExit,
       });
 

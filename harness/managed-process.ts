@@ -17,6 +17,11 @@ export class ManagedProcess {
       cwd: string;
       env: Record<string, string | undefined>;
       logFile: string;
+      /**
+       * Scheduling priority (nice, -20..19), set before the program runs so every thread it starts
+       * has it; below 0 needs root (CAP_SYS_NICE). Default: this process's own.
+       */
+      nice?: number;
       onUnexpectedExit?: (name: string, code: number | null, signal: string | null) => void;
     },
   ) {}
@@ -38,7 +43,8 @@ export class ManagedProcess {
     if (this.running) return;
     this.pausedPid = undefined;
     const log = fs.openSync(this.opts.logFile, 'a');
-    const proc = spawn(this.command, this.args, { cwd: this.opts.cwd, env: { ...process.env, ...this.opts.env }, stdio: ['ignore', log, log] });
+    const [command, args] = this.opts.nice === undefined ? [this.command, this.args] : ['nice', ['-n', String(this.opts.nice), this.command, ...this.args]];
+    const proc = spawn(command, args, { cwd: this.opts.cwd, env: { ...process.env, ...this.opts.env }, stdio: ['ignore', log, log] });
     fs.closeSync(log);
     this.proc = proc;
     let expected = false;
@@ -98,4 +104,15 @@ export class ManagedProcess {
     this.restarts++;
     this.start();
   }
+}
+
+/**
+ * A nice value for ManagedProcess, checked before anything starts: `nice` itself only warns when it
+ * may not lower the value, and the process would then run unprioritised without anyone noticing.
+ */
+export function checkedNice(value: string, flag: string, isRoot = process.getuid?.() === 0): number {
+  const nice = Number(value);
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new Error(`${flag} wants a whole number from -20 to 19, not ${value}`);
+  if (nice < 0 && !isRoot) throw new Error(`${flag} ${nice}: a priority above the default needs root (CAP_SYS_NICE)`);
+  return nice;
 }
