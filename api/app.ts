@@ -31,7 +31,7 @@ import { createAdminOrders } from './services/admin-orders';
 import { createAdminStory } from './services/admin-story';
 import { createMenuService } from './services/menus';
 import { createOrderService } from './services/orders';
-import { createSagaStarter, temporalSagaStart, type SagaStarter } from './services/saga-starter';
+import { createSagaStarter, START_SAGA_RETRY_DELAYS_MS, temporalSagaStart, type SagaStarter } from './services/saga-starter';
 
 export interface ApiDeps {
   ordersDb: Db;
@@ -191,6 +191,7 @@ export function createApiSagaStarter(
     start: temporalSagaStart(deps.temporal, deps.taskQueuePrefix, { eager: deps.eagerOrderSagaStart ?? false }),
     concurrency: deps.sagaStartLimits?.concurrency ?? 16,
     queueMax: deps.sagaStartLimits?.queueMax ?? 2000,
+    retryDelaysMs: START_SAGA_RETRY_DELAYS_MS,
     logger: deps.logger,
     registry: deps.registry,
   });

@@ -47,10 +47,10 @@ describe('the saga on a Temporal cluster (a process per service, two history pro
     return results.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof waitForOrder>>>).value);
   }
 
-  /** The API's saga start outcomes, from its /metrics. */
+  /** The API's saga start outcomes and retries, from its /metrics. */
   async function sagaStartOutcomes(): Promise<string> {
     const res = await fetch(`${stack.baseUrl}/metrics`);
-    const lines = (await res.text()).split('\n').filter((l) => l.startsWith('api_saga_start_outcomes_total{'));
+    const lines = (await res.text()).split('\n').filter((l) => l.startsWith('api_saga_start_outcomes_total{') || l.startsWith('api_saga_start_retries_total'));
     return `API saga starts: ${lines.join(', ') || 'none'}`;
   }
 
@@ -149,9 +149,9 @@ describe('the saga on a Temporal cluster (a process per service, two history pro
     const killedAt = Date.now();
     await victim.kill();
     // Orders placed now are answered before their sagas start (api/services/saga-starter.ts), and a
-    // start whose shard the dead process still holds fails until the shard moves: that order is the
-    // sweeper's to start. Before the sweeper ran here, such an order stayed PENDING (CI, 2026-12-02:
-    // 2 of 16 never authorized).
+    // start whose shard the dead process still holds fails until the shard moves (about 6 s): the
+    // starter tries it again after 1 s and 4 s, and the sweeper starts what it gave up on. With
+    // neither, such an order stayed PENDING (CI, 2026-12-02: 2 of 16 never authorized).
     const starting = await place(8);
     expect(starting.map((p) => p.status)).toEqual(starting.map(() => 202));
     const batch = [...running, ...starting];

@@ -111,4 +111,64 @@ describe('saga starter (api/services/saga-starter.ts)', () => {
     expect(calls).toHaveLength(1);
     expect(warnings.map((w) => [w.orderId, w.reason])).toEqual([['ord_unit4', 'API stopping']]);
   });
+  it("tries a failed start again after each pause, in the queue and in its bound; only a start failing every try is the sweeper's; stop ends the waits", async () => {
+    const { calls, start } = heldStarts();
+    const { logger, warnings, infos } = recordingLogger();
+    const registry = new Registry();
+    const starter = createSagaStarter({ start, concurrency: 1, queueMax: 1, retryDelaysMs: [20, 40], logger, registry });
+    const waitForCalls = async (n: number) => {
+      for (let i = 0; i < 200 && calls.length < n; i++) await new Promise((r) => setTimeout(r, 5));
+      expect(calls).toHaveLength(n);
+    };
+
+    // Fails twice (a shard moving), then Temporal takes it: started, nothing logged.
+    const recovering = starter.enqueue(input(1));
+    await waitForCalls(1);
+    const rejoined = starter.enqueue(input(1)); // a client's retry while it waits: no second start
+    calls[0]!.reject(new Error('Unavailable'));
+    await waitForCalls(2);
+    calls[1]!.reject(new Error('deadline exceeded'));
+    await waitForCalls(3);
+    calls[2]!.resolve(true);
+    expect(await recovering).toBe('started');
+    expect(await rejoined).toBe('started');
+    expect(calls.map((c) => c.orderId)).toEqual(['ord_unit1', 'ord_unit1', 'ord_unit1']);
+    expect(warnings).toEqual([]);
+    expect(await sample(registry, 'api_saga_start_retries_total')).toBe(2);
+
+    // Fails on every try: left to the sweeper once its retries are spent, logged once.
+    const failing = starter.enqueue(input(2));
+    for (const n of [4, 5, 6]) {
+      await waitForCalls(n);
+      calls[n - 1]!.reject(new Error('Unavailable'));
+    }
+    expect(await failing).toBe('left-to-sweeper');
+    expect(warnings.map((w) => [w.orderId, w.reason])).toEqual([['ord_unit2', 'start failed or timed out']]);
+
+    // A retry that finds the queue full is the sweeper's: other orders took the slot and the only place.
+    const crowdedOut = starter.enqueue(input(3));
+    await waitForCalls(7);
+    calls[6]!.reject(new Error('Unavailable'));
+    await new Promise((r) => setTimeout(r, 1));
+    const inSlot = starter.enqueue(input(4));
+    await waitForCalls(8);
+    const inQueue = starter.enqueue(input(6));
+    expect(await crowdedOut).toBe('left-to-sweeper');
+    expect(warnings.at(-1)).toMatchObject({ orderId: 'ord_unit3', reason: 'start queue full (1) for a retry' });
+    calls[7]!.resolve(true);
+    await waitForCalls(9);
+    calls[8]!.resolve(true);
+    expect(await Promise.all([inSlot, inQueue])).toEqual(['started', 'started']);
+
+    // Stopping while a start waits for its retry: left to the sweeper at once, no further call.
+    const waiting = starter.enqueue(input(5));
+    await waitForCalls(10);
+    calls[9]!.reject(new Error('Unavailable'));
+    await new Promise((r) => setTimeout(r, 5));
+    await starter.stop();
+    expect(await waiting).toBe('left-to-sweeper');
+    expect(infos).toEqual([{ dropped: 1 }]);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(calls).toHaveLength(10);
+  }, 10_000);
 });

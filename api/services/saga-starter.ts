@@ -9,7 +9,7 @@ import { orderWorkflowId } from '../../lib/workflow-safe/task-queues';
  * What became of one order's saga start:
  * - `started`: Temporal took the start (or the saga already ran and was joined);
  * - `already-started`: a closed run forbids another (the reconciler's, lib/order-saga-starter.ts);
- * - `left-to-sweeper`: not started here (queue full, start failed or timed out, API stopping). The
+ * - `left-to-sweeper`: not started here (queue full, start failed or timed out on every try, API stopping). The
  *   order row is its saga's outbox, so the order worker's sweeper starts it.
  */
 export type StartOutcome = 'started' | 'already-started' | 'left-to-sweeper';
@@ -21,6 +21,11 @@ export interface SagaStarterOptions {
   concurrency: number;
   /** Starts waiting for a slot; one more is left to the sweeper at once. */
   queueMax: number;
+  /**
+   * After a start fails, wait this long and queue it again, once per entry (default none: the first
+   * failure leaves the order to the sweeper). A failure with none left is the sweeper's.
+   */
+  retryDelaysMs?: readonly number[];
   logger?: Logger;
   registry?: Registry;
 }
@@ -40,6 +45,8 @@ export interface SagaStarter {
 interface Entry {
   input: OrderSagaInput;
   queuedAt: number;
+  /** Failed start calls so far. */
+  failures: number;
   settle: (outcome: StartOutcome) => void;
   outcome: Promise<StartOutcome>;
 }
@@ -54,6 +61,8 @@ export function createSagaStarter(opts: SagaStarterOptions): SagaStarter {
   const queue: Entry[] = [];
   const pending = new Map<string, Entry>(); // queued or in flight, by order id
   const settling = new Set<Promise<unknown>>();
+  const retrying = new Map<Entry, NodeJS.Timeout>(); // failed, waiting to be queued again
+  const retryDelays = opts.retryDelaysMs ?? [];
   let inFlight = 0;
   let stopped = false;
   const metrics = opts.registry ? starterMetrics(opts.registry) : undefined;
@@ -70,6 +79,28 @@ export function createSagaStarter(opts: SagaStarterOptions): SagaStarter {
     entry.settle(outcome);
   }
 
+  /**
+   * A failed start is tried again after a pause while it has retries left: a shard moving to another
+   * history process, or a frontend restarting, refuses starts for seconds, and the sweeper would
+   * only take the order after its threshold (30 s). Back in the queue, it counts against its bound.
+   */
+  function failed(entry: Entry, err: unknown) {
+    const delay = retryDelays[entry.failures++];
+    if (delay === undefined || stopped) return finish(entry, 'left-to-sweeper', 'start failed or timed out', err);
+    metrics?.retries.inc();
+    const timer = setTimeout(() => {
+      retrying.delete(entry);
+      if (stopped) finish(entry, 'left-to-sweeper');
+      else if (queue.length >= opts.queueMax) finish(entry, 'left-to-sweeper', `start queue full (${opts.queueMax}) for a retry`, err);
+      else {
+        queue.push(entry);
+        pump();
+      }
+    }, delay);
+    timer.unref();
+    retrying.set(entry, timer);
+  }
+
   function pump() {
     while (!stopped && inFlight < opts.concurrency && queue.length > 0) {
       const entry = queue.shift()!;
@@ -78,7 +109,7 @@ export function createSagaStarter(opts: SagaStarterOptions): SagaStarter {
         .start(entry.input)
         .then(
           (ran) => finish(entry, ran ? 'started' : 'already-started'),
-          (err: unknown) => finish(entry, 'left-to-sweeper', 'start failed or timed out', err),
+          (err: unknown) => failed(entry, err),
         )
         .finally(() => {
           inFlight--;
@@ -97,7 +128,7 @@ export function createSagaStarter(opts: SagaStarterOptions): SagaStarter {
       if (known) return known.outcome;
       let settle!: (outcome: StartOutcome) => void;
       const outcome = new Promise<StartOutcome>((resolve) => (settle = resolve));
-      const entry: Entry = { input, queuedAt: Date.now(), settle, outcome };
+      const entry: Entry = { input, queuedAt: Date.now(), failures: 0, settle, outcome };
       if (stopped) finish(entry, 'left-to-sweeper', 'API stopping');
       else if (queue.length >= opts.queueMax) finish(entry, 'left-to-sweeper', `start queue full (${opts.queueMax})`);
       else {
@@ -109,7 +140,9 @@ export function createSagaStarter(opts: SagaStarterOptions): SagaStarter {
     },
     async stop() {
       stopped = true;
-      const dropped = queue.splice(0);
+      for (const timer of retrying.values()) clearTimeout(timer);
+      const dropped = [...queue.splice(0), ...retrying.keys()];
+      retrying.clear();
       // One line for the whole queue, not one per order: the sweeper recovers them all.
       if (dropped.length > 0) opts.logger?.info({ dropped: dropped.length }, 'API stopping: queued saga starts left to the sweeper');
       for (const entry of dropped) finish(entry, 'left-to-sweeper');
@@ -125,8 +158,15 @@ export function createSagaStarter(opts: SagaStarterOptions): SagaStarter {
   };
 }
 
-/** How long one start call may wait for Temporal to take it before the order is left to the sweeper. */
+/** How long one start call may wait for Temporal to take it. */
 export const START_SAGA_DEADLINE_MS = 5_000;
+
+/**
+ * The API's pauses before a failed start is tried again: with the deadline, the last attempt ends
+ * about 20 s after the first began, before the sweeper's 30 s threshold, and covers a history
+ * process's shards moving to another (about 6 s on the cluster, test/cluster.test.ts).
+ */
+export const START_SAGA_RETRY_DELAYS_MS = [1_000, 4_000] as const;
 
 /**
  * The API's start of one saga: first run only, within START_SAGA_DEADLINE_MS (Temporal restarting or
@@ -146,8 +186,13 @@ function starterMetrics(registry: Registry) {
     }),
     outcomes: new Counter({
       name: 'api_saga_start_outcomes_total',
-      help: 'Order saga starts by outcome: started, already-started (a closed run forbids another), left-to-sweeper (queue full, failed, timed out, API stopping)',
+      help: 'Order saga starts by outcome: started, already-started (a closed run forbids another), left-to-sweeper (queue full, failed or timed out on every try, API stopping)',
       labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: 'api_saga_start_retries_total',
+      help: 'Order saga starts that failed (Temporal unavailable or past the deadline) and were queued again after a pause',
       registers: [registry],
     }),
     latency: new Histogram({
