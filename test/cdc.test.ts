@@ -506,6 +506,53 @@ describe('CDC projector: re-sync from a snapshot', () => {
   });
 });
 
+describe('CDC projector: catching up after a snapshot', () => {
+  it('replays what the source wrote while its snapshot was taken, however far behind that leaves it, instead of taking another', async () => {
+    // At full size (5.7 M items) a snapshot takes minutes and the source writes over 1 GB of WAL
+    // meanwhile (hint bits, vacuum); the far-behind rule then asked for another snapshot, which
+    // left as much behind it: the replica never streamed (bench, 2026-12-02).
+    const pair = await createPair('catchup');
+    await seedRestaurants(pair.source, { restaurants: 20, itemsPerRestaurant: 10 });
+    const threshold = 256 * 1024;
+    let wrote = false;
+    const { projector, registry } = startProjector(pair, {
+      resyncBehindBytes: threshold,
+      lagSampleIntervalMs: 20,
+      onSnapshotExported: async () => {
+        if (wrote) return;
+        wrote = true;
+        // After the snapshot's point: 20,000 changes, megabytes of WAL, for the stream to replay.
+        for (let i = 0; i < 100; i++) await pair.source.raw('UPDATE menu_items SET price = price + 1, version = version + 1');
+      },
+    });
+    let maxBehind = 0;
+    const watch = setInterval(() => {
+      void metric(registry, 'cdc_projector_lag_bytes').then(
+        (v) => (maxBehind = Math.max(maxBehind, v)),
+        () => undefined,
+      );
+    }, 10);
+    try {
+      await projector.start();
+      await expectConverged(pair, 60_000);
+    } finally {
+      clearInterval(watch);
+    }
+    expect(wrote).toBe(true);
+    // It was past the threshold while catching up, and took no second snapshot for it.
+    expect(maxBehind).toBeGreaterThan(threshold);
+    expect(await resyncsBy(registry)).toEqual({ first_start: 1 });
+    expect((await stateOf(pair))!.changesApplied).toBe(20_000);
+  });
+});
+
+/** cdc_projector_resyncs_total by reason, the reasons with a count only. */
+async function resyncsBy(registry: Registry): Promise<Record<string, number>> {
+  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === 'cdc_projector_resyncs_total');
+  const values = (m?.values ?? []) as Array<{ value: number; labels: Record<string, string> }>;
+  return Object.fromEntries(values.filter((v) => v.value > 0).map((v) => [v.labels.reason, v.value]));
+}
+
 describe('CDC projector process', () => {
   function spawnProjector(pair: Pair, args: string[] = []) {
     // One node process with the tsx loader (no tsx wrapper process), in its own process group so

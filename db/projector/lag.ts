@@ -55,10 +55,17 @@ export class LagGauges {
     this.metrics.lagSeconds.set(oldest === null ? 0 : Math.max(0, Date.now() - oldest) / 1000);
   }
 
-  /** Streaming, but so far behind that a snapshot is the shorter way back: ask the run for one. */
+  /**
+   * Streaming, but so far behind that a snapshot is the shorter way back: ask the run for one. Not
+   * while catching up with what the source wrote during the snapshot this session started from.
+   */
   private resyncIfFarBehind(behind: number): void {
-    if (this.resyncBehindBytes <= 0 || behind <= this.resyncBehindBytes) return;
-    if (this.run.phase !== 'streaming' || this.run.resyncRequested) return;
+    if (this.resyncBehindBytes <= 0) return;
+    if (behind <= this.resyncBehindBytes) {
+      if (this.run.phase === 'streaming') this.run.catchingUpFromSnapshot = false;
+      return;
+    }
+    if (this.run.phase !== 'streaming' || this.run.resyncRequested || this.run.catchingUpFromSnapshot) return;
     this.run.resyncCause = { reason: 'far_behind', detail: `the read model is ${behind} bytes of WAL behind (more than ${this.resyncBehindBytes})` };
     this.run.resyncRequested = true;
     this.run.wake.notify();

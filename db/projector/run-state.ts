@@ -38,6 +38,13 @@ export class RunState {
   resyncRequested = false;
   /** Why the re-sync was requested (null: an operator's or a test's request). */
   resyncCause: ResyncCause | null = null;
+  /**
+   * The session streams from a snapshot it just took and has not yet caught up with the WAL the
+   * source wrote meanwhile. That backlog is no reason for another snapshot: one taken now would
+   * leave the same behind it (at full size, minutes of snapshot and the hint bits and vacuum of
+   * 5.7 M fresh rows: 1.3 GB of WAL), so the far-behind re-sync waits until it has caught up once.
+   */
+  catchingUpFromSnapshot = false;
   /** Everything up to here is committed in the read model (null before the first session). */
   applied: Lsn | null = null;
   /** What the stream delivered and the read model does not have yet. */

@@ -78,6 +78,7 @@ async function chooseStartPosition({ settings, run, metrics, log }: ProjectorPar
     : untrustedPosition(stored, slot, publicationChanged, { sourceLsn, maxBehindBytes: settings.resyncBehindBytes });
   if (!why && stored) {
     if (slot?.activePid) throw new Error(`replication slot ${settings.slotName} is in use by pid ${slot.activePid}`);
+    run.catchingUpFromSnapshot = false;
     return stored.lastLsn;
   }
   const cause = why ?? { reason: 'first_start', detail: 'the read model has no position yet' };
@@ -95,6 +96,7 @@ async function chooseStartPosition({ settings, run, metrics, log }: ProjectorPar
   });
   run.resyncRequested = false;
   run.resyncCause = null;
+  run.catchingUpFromSnapshot = true;
   return result.consistentLsn;
 }
 
