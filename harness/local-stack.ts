@@ -296,6 +296,7 @@ async function seedStack(db: Parameters<typeof seedRestaurants>[0], seed: SeedOp
       lastLog = p.elapsedMs;
       log(`bulk seed: ${p.restaurants} restaurants, ${p.items} items after ${(p.elapsedMs / 1000).toFixed(0)} s`);
     },
+    log,
   });
 }
 

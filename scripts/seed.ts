@@ -33,6 +33,7 @@ async function main(): Promise<void> {
         console.error(
           `seed: ${p.restaurants.toLocaleString('en')}/${restaurants.toLocaleString('en')} restaurants, ${p.items.toLocaleString('en')} items, ${(p.elapsedMs / 1000).toFixed(1)} s`,
         ),
+      log: (msg) => console.error(msg),
     });
     console.error(
       `seed: done in ${((Date.now() - started) / 1000).toFixed(1)} s; inserted ${inserted.restaurants.toLocaleString('en')} restaurants and ${inserted.items.toLocaleString('en')} items (rows already there were kept)`,
