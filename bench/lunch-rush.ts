@@ -125,6 +125,8 @@ npm run bench -- [flags]
   --api-nice N                 the API processes' scheduling priority (nice, -20..19; below 0 needs root),
                                e.g. -10: the front door ahead of the rest on this one machine, as its own
                                machines would put it in production (default: the same as every process)
+  --primary-nice N             the same for the primary Postgres (postmaster and every backend): the orders
+                               database each POST commits to, and the services' other databases
   --env KEY=VALUE              extra environment for every process of the stack (repeatable), e.g. LOG_LEVEL=warn
   --temporal-arg ARG           extra argument for 'temporal server start-dev' (repeatable), e.g.
                                --temporal-arg=--sqlite-pragma --temporal-arg=synchronous=NORMAL
@@ -168,6 +170,8 @@ interface Args {
   apiOrderWorker: boolean;
   /** The API processes' nice value (harness/managed-process.ts), when set. */
   apiNice?: number;
+  /** The primary Postgres's nice value (harness/priority.ts), when set. */
+  primaryNice?: number;
   env: Record<string, string>;
   temporalArgs: string[];
   /** Temporal as the cluster (harness/temporal-cluster.ts) instead of the dev server. */
@@ -227,6 +231,7 @@ function parseArgs(argv: string[]): Args {
     'cdc-step-seconds',
     'workers',
     'api-nice',
+    'primary-nice',
     'env',
     'temporal-arg',
     'label',
@@ -274,6 +279,7 @@ function parseArgs(argv: string[]): Args {
     workers: { order: o ?? 1, payment: p ?? 1, restaurant: r ?? 1 },
     apiOrderWorker,
     apiNice: one('api-nice') === undefined ? undefined : checkedNice(one('api-nice')!, '--api-nice'),
+    primaryNice: one('primary-nice') === undefined ? undefined : checkedNice(one('primary-nice')!, '--primary-nice'),
     env,
     temporalArgs: values.get('temporal-arg') ?? [],
     cluster: flags.has('cluster'),
@@ -500,6 +506,7 @@ async function startStack(args: Args): Promise<StackAccess> {
     workers: args.workers,
     apiOrderWorker: args.apiOrderWorker,
     apiNice: args.apiNice,
+    primaryNice: args.primaryNice,
     env: { AUTH_SECRET: secret, ...LOAD_HARNESS_LIMITS, ...profileEnv(args.cpuProfile), ...args.env },
     seed: { restaurants: args.restaurants, itemsPerRestaurant: args.itemsPerRestaurant },
     engine: args.cluster ? ('cluster' as const) : ('dev-server' as const),
@@ -1372,7 +1379,7 @@ function reportHeader({ out }: ReportParts, r: Record<string, any>, args: Args):
     `machine: ${m.nproc} CPUs (${m.cpuModel}), ${m.memoryGB} GB, Node ${m.node}, Postgres ${m.postgres}${m.temporal ? `, ${m.temporal.split('\n')[0]}` : ''}`,
   );
   out.push(
-    `stack: ${args.api ? `external at ${args.api}` : 'embedded (harness/local-stack.ts)'}, workers order/payment/restaurant ${args.workers.order}/${args.workers.payment}/${args.workers.restaurant}${args.apiOrderWorker ? ' + the order worker inside the API (API_ORDER_WORKER, eager saga starts)' : ''}${args.apiNice === undefined ? '' : `, API processes at nice ${args.apiNice} (--api-nice)`}, ${r.stack?.menuItems} menu items, ${r.stack?.restaurants} restaurants (${r.stack?.autoAcceptRestaurants} auto-accept)`,
+    `stack: ${args.api ? `external at ${args.api}` : 'embedded (harness/local-stack.ts)'}, workers order/payment/restaurant ${args.workers.order}/${args.workers.payment}/${args.workers.restaurant}${args.apiOrderWorker ? ' + the order worker inside the API (API_ORDER_WORKER, eager saga starts)' : ''}${args.apiNice === undefined ? '' : `, API processes at nice ${args.apiNice} (--api-nice)`}${args.primaryNice === undefined ? '' : `, primary Postgres at nice ${args.primaryNice} (--primary-nice)`}, ${r.stack?.menuItems} menu items, ${r.stack?.restaurants} restaurants (${r.stack?.autoAcceptRestaurants} auto-accept)`,
   );
   if (Object.keys(args.env).length > 0 || args.temporalArgs.length > 0)
     out.push(`settings: env ${JSON.stringify(args.env)} temporal ${JSON.stringify(args.temporalArgs)}`);

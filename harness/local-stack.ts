@@ -13,6 +13,7 @@ import { freePort, waitForPort } from '../lib/node/ports';
 import { EncryptionCodec, payloadKeysFrom } from '../lib/node/payload-codec';
 import { SEARCH_ATTRIBUTES, PROJECT_ROOT, temporalCliPath } from '../lib/node/temporal-tools';
 import { ManagedProcess } from './managed-process';
+import { reniceProcessTree } from './priority';
 import { SHARED_DYNAMIC_CONFIG, startTemporalCluster, type TemporalCluster, type TemporalClusterOptions } from './temporal-cluster';
 
 export { waitForPort };
@@ -71,6 +72,12 @@ export interface LocalStackOptions {
    * production (bench --api-nice). Default: unchanged.
    */
   apiNice?: number;
+  /**
+   * The primary Postgres's priority (nice; below 0 needs root): its postmaster and every backend,
+   * after each start. It holds the orders database every POST /orders commits to, and the other
+   * services' databases too (bench --primary-nice). Default: unchanged.
+   */
+  primaryNice?: number;
   env?: Record<string, string>;
   seed?: SeedOptions;
   /**
@@ -177,8 +184,15 @@ function alive(pid: number): boolean {
   }
 }
 
-async function restartablePostgres(name: string, dataDir: string, port: number, log: (l: string) => void): Promise<RestartablePostgres> {
+async function restartablePostgres(name: string, dataDir: string, port: number, log: (l: string) => void, nice?: number): Promise<RestartablePostgres> {
+  const prioritise = () => {
+    if (nice === undefined) return;
+    const pid = postmasterPid(dataDir);
+    if (pid === undefined) throw new Error(`no postmaster.pid in ${dataDir} to set its priority`);
+    reniceProcessTree(pid, nice);
+  };
   let instance: PostgresInstance = await startPostgres({ dataDir, port, log });
+  prioritise();
   let running = true;
   // One stop/start at a time: overlapping restarts would start a second postmaster on the same folder.
   let queue: Promise<unknown> = Promise.resolve();
@@ -193,6 +207,7 @@ async function restartablePostgres(name: string, dataDir: string, port: number, 
     for (let attempt = 1; ; attempt++) {
       try {
         instance = await startPostgres({ dataDir, port, log });
+        prioritise();
         running = true;
         return;
       } catch (err) {
@@ -328,7 +343,7 @@ async function startDatabases(opts: LocalStackOptions, places: ReplicaPlace[], p
   const { dataDir, ports, log } = opts;
   log(`starting Postgres (primary and ${places.length} read instance${places.length > 1 ? 's' : ''})`);
   const instances = await Promise.allSettled([
-    restartablePostgres('primary', path.join(dataDir, 'pg-primary'), ports.pgPrimary, (l) => pgLog.write(`[primary] ${l}`)),
+    restartablePostgres('primary', path.join(dataDir, 'pg-primary'), ports.pgPrimary, (l) => pgLog.write(`[primary] ${l}`), opts.primaryNice),
     ...places.map((p) => restartablePostgres(p.name, p.dataDir, p.pgPort, (l) => pgLog.write(`[${p.name}] ${l}`))),
   ]);
   for (const i of instances) if (i.status === 'fulfilled') started.unshift(() => i.value.stop());

@@ -1,7 +1,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawn } from 'node:child_process';
 import { checkedNice, ManagedProcess } from '../harness/managed-process';
+import { reniceProcessTree } from '../harness/priority';
 
 // The load harness can run the API ahead of the rest (bench --api-nice): the value reaches the
 // program itself and every thread it starts, and a value that could not take effect is refused
@@ -59,6 +61,47 @@ describe('a managed process at a chosen priority', () => {
     expect(() => checkedNice('-21', '--api-nice', true)).toThrow('--api-nice wants a whole number from -20 to 19, not -21');
     expect(() => checkedNice('1.5', '--api-nice', true)).toThrow('whole number');
     expect(() => checkedNice('high', '--api-nice', true)).toThrow('whole number');
+  });
+});
+
+describe('a running process tree set to a priority (bench --primary-nice: a postmaster and its backends)', () => {
+  it('sets every thread of the process and of its children, and what it starts later inherits it', async () => {
+    const sleeper = `require('child_process').spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' })`;
+    // A parent with one child now, which starts another (and prints its pid) on a line of input.
+    const parent = spawn(process.execPath, ['-e', `${sleeper}; process.stdin.on('data', () => console.log(${sleeper}.pid)); setTimeout(() => {}, 60000)`], {
+      detached: true,
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    const threadsOf = (pid: number) => fs.readdirSync(`/proc/${pid}/task`).map(Number);
+    const childrenOf = (pid: number) =>
+      fs
+        .readdirSync('/proc')
+        .filter((e) => /^\d+$/.test(e))
+        .filter((e) => {
+          try {
+            const stat = fs.readFileSync(`/proc/${e}/stat`, 'utf8');
+            return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+          } catch {
+            return false;
+          }
+        })
+        .map(Number);
+    try {
+      let child = 0;
+      await waitFor(() => {
+        child = childrenOf(parent.pid!)[0] ?? 0;
+        return child > 0 && threadsOf(child).length > 1 && threadsOf(parent.pid!).length > 1;
+      });
+      expect(reniceProcessTree(parent.pid!, 6)).toBe(threadsOf(parent.pid!).length + threadsOf(child).length);
+      for (const pid of [parent.pid!, child]) expect(threadsOf(pid).map((t) => os.getPriority(t))).toEqual(threadsOf(pid).map(() => 6));
+
+      const later = new Promise<number>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))));
+      parent.stdin!.write('\n');
+      const laterPid = await later;
+      expect(os.getPriority(laterPid)).toBe(6);
+    } finally {
+      process.kill(-parent.pid!, 'SIGKILL');
+    }
   });
 });
 
