@@ -32,6 +32,8 @@ export interface RoleGrant {
   access: Access;
   /** Only these tables (default: every table of the database, present and future, but the migrations' own). */
   tables?: readonly string[];
+  /** Also VACUUM and ANALYZE (Postgres 17+ MAINTAIN; not granted on older servers). */
+  maintain?: boolean;
 }
 
 export interface RoleSpec {
@@ -56,7 +58,8 @@ export const SERVICE_ROLES: Record<ServiceRole, RoleSpec> = {
     replication: true,
     grants: [
       { database: 'restaurants', access: 'read', tables: Object.keys(SOURCE_TABLES) },
-      { database: 'menu_read', access: 'write' },
+      // MAINTAIN: it vacuums and analyzes the read model after copying a snapshot into it.
+      { database: 'menu_read', access: 'write', maintain: true },
     ],
   },
   menu_reader: { usedBy: "API: menu queries and the menu cache's LISTEN", grants: [{ database: 'menu_read', access: 'read' }] },
@@ -209,9 +212,10 @@ const MIGRATION_TABLES = ['knex_migrations', 'knex_migrations_lock'];
 async function grantRights(c: pg.Client, name: DatabaseName, publication: string): Promise<void> {
   const owner = ident(OWNER_ROLES[name]);
   const tables = (await c.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).rows.map((r) => r.tablename);
+  const hasMaintain = Number((await c.query<{ server_version_num: string }>('SHOW server_version_num')).rows[0]!.server_version_num) >= 170000;
   for (const [role, grant] of rolesOn(name)) {
     const r = ident(role);
-    const privileges = grant.access === 'write' ? 'SELECT, INSERT, UPDATE, DELETE' : 'SELECT';
+    const privileges = (grant.access === 'write' ? 'SELECT, INSERT, UPDATE, DELETE' : 'SELECT') + (grant.maintain && hasMaintain ? ', MAINTAIN' : '');
     await c.query(`GRANT USAGE ON SCHEMA public TO ${r}`);
     // Start from nothing, so a right the matrix no longer gives is taken back.
     await c.query(`REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${r}`);

@@ -5,6 +5,7 @@ import { OWNER_ROLES, scramVerifier, SERVICE_ROLES, SERVICE_ROLE_NAMES, setUpDat
 import { seedRestaurants } from '../db/seed';
 import { createTestDatabases, TEST_PUBLICATION, TEST_ROLE_PASSWORDS, type TestDatabases } from './support/databases';
 import { startTestProjector, type TestProjector } from './support/projector';
+import { untilPasses } from './support/retry';
 
 // Least privilege in Postgres (db/roles.ts), against the real instances of global-setup: each
 // service's role does its job, and reaches nothing else. 42501 is insufficient_privilege.
@@ -195,6 +196,18 @@ describe('database roles: each does its job', () => {
       const slot = await dbs.restaurants.raw('SELECT plugin, active FROM pg_replication_slots WHERE slot_name = ?', [projector.slotName]);
       expect(slot.rows).toEqual([{ plugin: 'pgoutput', active: true }]);
       expect(Number((await dbs.menuRead('menu_items_read').count('* as n').first())?.n)).toBe(6);
+      // After its snapshot it vacuums and analyzes the copy (MAINTAIN): without the privilege VACUUM
+      // only warns and skips, and autovacuum would do the work later, while the replica streams.
+      await untilPasses(async () => {
+        const stats = await dbs.menuRead.raw(
+          `SELECT relname, last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed
+             FROM pg_stat_user_tables WHERE relname IN ('restaurants_read', 'menu_items_read') ORDER BY relname`,
+        );
+        expect(stats.rows).toEqual([
+          { relname: 'menu_items_read', vacuumed: true, analyzed: true },
+          { relname: 'restaurants_read', vacuumed: true, analyzed: true },
+        ]);
+      }, 5000, 100);
       await dbs
         .restaurants('menu_items')
         .where({ menu_id: 'mnu_0001_01' })

@@ -90,11 +90,31 @@ export async function resyncFromSnapshot(opts: ResyncOptions): Promise<ResyncRes
     });
     await reader.query('COMMIT');
     logger.info({ slotName, consistentLsn: formatLsn(slot.consistentLsn), ...counts }, 'read model rebuilt from snapshot');
+    await settleAfterSnapshot(readDb, logger);
     return { consistentLsn: slot.consistentLsn, ...counts };
   } finally {
     await reader.end().catch(() => undefined);
     await slot.close();
   }
+}
+
+/**
+ * Every row of a freshly copied read model is new: without this, autovacuum would come to freeze
+ * and analyze all of it minutes later, and the first reads would set hint bits (a full-page WAL
+ * write per page, with data checksums), both while the replica streams and serves. Vacuuming now,
+ * before streaming starts, does that work once, with nothing else waiting on it, and gives the
+ * planner statistics for the new rows. The stream resumes afterwards from the snapshot's point.
+ * Needs the MAINTAIN privilege (Postgres 17+; db/roles.ts grants it); on older servers autovacuum does it.
+ */
+async function settleAfterSnapshot(readDb: Db, logger: Logger): Promise<void> {
+  const version = Number((await readDb.raw('SHOW server_version_num')).rows[0].server_version_num);
+  if (version < 170000) {
+    logger.info({ serverVersion: version }, 'read model not vacuumed after the snapshot (a non-owner needs Postgres 17+); autovacuum will');
+    return;
+  }
+  const started = Date.now();
+  await readDb.raw('VACUUM (FREEZE, ANALYZE) restaurants_read, menu_items_read');
+  logger.info({ ms: Date.now() - started }, 'read model vacuumed (frozen) and analyzed after the snapshot');
 }
 
 function col(rows: Array<Record<string, unknown>>, name: string) {
