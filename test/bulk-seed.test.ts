@@ -3,6 +3,7 @@ import { menuIdFor, restaurantIdFor } from '../db/seed';
 import { RESTAURANT_CATEGORIES } from '../lib/workflow-safe/domain';
 import { createTestDatabases, type TestDatabases } from './support/databases';
 import { startTestProjector, type TestProjector } from './support/projector';
+import { untilPasses } from './support/retry';
 
 // `npm run seed`'s generator at a small size: counts, realistic rows, the same rows for the same
 // seed (and others for another), a re-run that adds nothing, and the projector's snapshot of it.
@@ -98,6 +99,34 @@ describe('bulk seed (npm run seed -- --restaurants N)', () => {
     expect(Number((await a.menuRead('menu_items_read').count('* as n').first())?.n)).toBe(N * 10);
     const chicken = await a.menuRead('restaurants_read').where({ category: 'chicken' }).count('* as n').first();
     expect(chicken).toEqual(await a.restaurants('restaurants').where({ category: 'chicken' }).count('* as n').first());
+  });
+
+  it('leaves room on each page: menu changes after the seed and their projection stay on their pages (HOT), writing no index entries', async () => {
+    // The seed's pages are frozen full; a change of price or status (no indexed column) could then
+    // only move its row to another page and write both indexes, on the source and in the read model.
+    const items = Array.from({ length: 300 }, (_, i) => menuIdFor(1 + ((i * 7) % N), 1 + (i % 10)));
+    const hotUpdates = async (db: TestDatabases['restaurants'], table: string) => {
+      const row = (await db.raw('SELECT n_tup_upd::int AS upd, n_tup_hot_upd::int AS hot FROM pg_stat_user_tables WHERE relname = ?', [table])).rows[0];
+      return row as { upd: number; hot: number };
+    };
+    const [source0, read0] = [await hotUpdates(a.restaurants, 'menu_items'), await hotUpdates(a.menuRead, 'menu_items_read')];
+    for (const id of items)
+      await a
+        .restaurants('menu_items')
+        .where({ menu_id: id })
+        .update({ price: a.restaurants.raw('price + 10'), version: a.restaurants.raw('version + 1') });
+    await projector!.waitForCatchUp();
+    await untilPasses(
+      async () => {
+        const [source, read] = [await hotUpdates(a.restaurants, 'menu_items'), await hotUpdates(a.menuRead, 'menu_items_read')];
+        expect(source.upd - source0.upd).toBe(items.length);
+        expect(source.hot - source0.hot).toBeGreaterThanOrEqual(items.length * 0.95);
+        expect(read.upd - read0.upd).toBe(items.length);
+        expect(read.hot - read0.hot).toBeGreaterThanOrEqual(items.length * 0.95);
+      },
+      10_000,
+      200,
+    );
   });
 
   it('names restaurants past 9,999 as db/seed.ts does (rst_10000, mnu_10000_01), without collisions', async () => {
