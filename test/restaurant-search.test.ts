@@ -1,4 +1,4 @@
-import { createMenuService, queryPieces, rarestPieces } from '../api/services/menus';
+import { createMenuService, nameHolds, queryPieces, rarestPieces } from '../api/services/menus';
 import { restaurantIdFor } from '../db/seed';
 import { eventually, http, startStack, type TestStack } from './support/stack';
 
@@ -198,6 +198,12 @@ describe("a name search's pieces (api/services/menus.ts)", () => {
     ]);
     expect(queryPieces('İstanbul')).toBeUndefined();
     expect(queryPieces('Ärzte')).toBeUndefined();
+  });
+
+  it('are confirmed without lower() only when q has no letter with a case (the searches above run both ways)', () => {
+    for (const q of ['치킨', '교촌치킨 강남', '홍', '100', '0%_', '\\', '饭店', '1 세트!', '(주)한솥']) expect(nameHolds(q).sql).toBe('strpos(name, ?) > 0');
+    for (const q of ['bhc', 'BBQ치킨', 'İstanbul', 'é', 'a\u0307', '1+1 세트']) expect(nameHolds(q).sql).toBe('strpos(lower(name), lower(?)) > 0');
+    expect(nameHolds('치킨').bindings).toEqual(['치킨']);
   });
 
   it('asks for the rarest piece and the rarest one that does not overlap it', () => {
