@@ -198,16 +198,20 @@ describe('database roles: each does its job', () => {
       expect(Number((await dbs.menuRead('menu_items_read').count('* as n').first())?.n)).toBe(6);
       // After its snapshot it vacuums and analyzes the copy (MAINTAIN): without the privilege VACUUM
       // only warns and skips, and autovacuum would do the work later, while the replica streams.
-      await untilPasses(async () => {
-        const stats = await dbs.menuRead.raw(
-          `SELECT relname, last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed
+      await untilPasses(
+        async () => {
+          const stats = await dbs.menuRead.raw(
+            `SELECT relname, last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed
              FROM pg_stat_user_tables WHERE relname IN ('restaurants_read', 'menu_items_read') ORDER BY relname`,
-        );
-        expect(stats.rows).toEqual([
-          { relname: 'menu_items_read', vacuumed: true, analyzed: true },
-          { relname: 'restaurants_read', vacuumed: true, analyzed: true },
-        ]);
-      }, 5000, 100);
+          );
+          expect(stats.rows).toEqual([
+            { relname: 'menu_items_read', vacuumed: true, analyzed: true },
+            { relname: 'restaurants_read', vacuumed: true, analyzed: true },
+          ]);
+        },
+        5000,
+        100,
+      );
       await dbs
         .restaurants('menu_items')
         .where({ menu_id: 'mnu_0001_01' })

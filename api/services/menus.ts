@@ -154,10 +154,7 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
         // one by one. Enough matches there fill the page; otherwise the index answers below. The
         // check is strpos alone (q matched literally, no wildcards to escape, unlike LIKE): testing
         // each row's pieces first cost more than it saved.
-        const window = filtered(menuReadDb('restaurants_read').select(columns))
-          .orderBy('restaurant_id')
-          .limit(SEARCH_WINDOW)
-          .as('w');
+        const window = filtered(menuReadDb('restaurants_read').select(columns)).orderBy('restaurant_id').limit(SEARCH_WINDOW).as('w');
         const holds = nameHolds(q.q);
         rows = await menuReadDb
           .select(columns)
