@@ -43,7 +43,8 @@ export function reniceProcessTree(pid: number, nice: number): number {
         os.setPriority(Number(tid), nice);
         threads++;
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ESRCH' && !String(err).includes('ESRCH')) throw err;
+        // A thread that exited meanwhile: Node reports it as ERR_SYSTEM_ERROR with the errno in info.
+        if ((err as { info?: { code?: string } }).info?.code !== 'ESRCH') throw err;
       }
     }
   }

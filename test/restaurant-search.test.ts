@@ -174,6 +174,44 @@ describe('finding a restaurant: GET /restaurants with q and category', () => {
       expect({ q, paged }).toEqual({ q, paged: before.get(q) });
     }
   });
+
+  it('reads the name statistics once; when they are old a search goes on with them while fresh ones are read', async () => {
+    // The read of pg_stats is held at a gate, so a search that waited for it would not finish.
+    let statsReads = 0;
+    let openGate: () => void = () => undefined;
+    let gate: Promise<void> = Promise.resolve();
+    const db = stack.dbs.menuRead;
+    const gatedDb = new Proxy(db, {
+      get(target, prop, receiver) {
+        if (prop !== 'raw') return Reflect.get(target, prop, receiver);
+        return (sql: string, bindings?: unknown) => {
+          if (!sql.includes('pg_stats')) return target.raw(sql, bindings as never);
+          statsReads += 1;
+          return gate.then(() => target.raw(sql));
+        };
+      },
+    });
+    const menus = createMenuService({ restaurantsDb: stack.dbs.restaurants, menuReadDb: gatedDb });
+    const expected = ids(await search('교촌치킨 강남'));
+    expect((await menus.listRestaurants({ limit: 50, q: '교촌치킨 강남' })).restaurants.map((r) => r.restaurantId)).toEqual(expected);
+    await menus.listRestaurants({ limit: 50, q: '강남점' });
+    expect(statsReads).toBe(1);
+
+    gate = new Promise((resolve) => (openGate = resolve));
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(now + 11 * 60_000);
+    try {
+      const page = await menus.listRestaurants({ limit: 50, q: '교촌치킨 강남' });
+      expect(page.restaurants.map((r) => r.restaurantId)).toEqual(expected);
+      expect(statsReads).toBe(2);
+      // Only one refresh at a time.
+      await menus.listRestaurants({ limit: 50, q: '교촌치킨 강남' });
+      expect(statsReads).toBe(2);
+    } finally {
+      openGate();
+      clock.mockRestore();
+    }
+  });
 });
 
 describe("a name search's pieces (api/services/menus.ts)", () => {

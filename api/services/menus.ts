@@ -79,30 +79,33 @@ export function rarestPieces(pieces: Array<{ piece: string; at: number }>, frequ
 
 export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: MenuServiceDeps) {
   let pieceStats: { at: number; frequency: Promise<Map<string, number>> } | undefined;
+  /** The planner's statistics on name_grams: its most common elements and their frequencies. */
+  function readPieceFrequencies(): Promise<Map<string, number>> {
+    return menuReadDb
+      .raw(
+        `SELECT most_common_elems::text::text[] AS elems, most_common_elem_freqs AS freqs
+           FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'restaurants_read' AND attname = 'name_grams'`,
+      )
+      .then((r: { rows: Array<{ elems: string[] | null; freqs: number[] | null }> }) => {
+        const { elems, freqs } = r.rows[0] ?? { elems: null, freqs: null };
+        return new Map((elems ?? []).map((e, i) => [e, freqs?.[i] ?? 0]));
+      });
+  }
   /**
-   * How often each name piece occurs, from the planner's statistics on name_grams (its most common
-   * elements; ANALYZE keeps them current). Empty before the first ANALYZE: then every piece is asked for.
-   * Once read, a search never waits for them again: when they are old, the search takes the ones it
-   * has and a fresh read replaces them in the background (reading them costs a search ~15 ms).
+   * How often each name piece occurs (ANALYZE keeps the statistics current). Empty before the first
+   * ANALYZE, or when they cannot be read: then every piece is asked for. Only the first search of a
+   * process waits for them (80 ms at 572,550 restaurants, BENCHMARKS.md): when they are old, searches
+   * go on with the ones in hand while a fresh read replaces them (a failed one keeps them).
    */
   function pieceFrequencies(): Promise<Map<string, number>> {
-    if (!pieceStats || Date.now() - pieceStats.at > PIECE_STATS_TTL_MS) {
-      const previous = pieceStats?.frequency;
-      const frequency = menuReadDb
-        .raw(
-          `SELECT most_common_elems::text::text[] AS elems, most_common_elem_freqs AS freqs
-             FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'restaurants_read' AND attname = 'name_grams'`,
-        )
-        .then((r: { rows: Array<{ elems: string[] | null; freqs: number[] | null }> }) => {
-          const { elems, freqs } = r.rows[0] ?? { elems: null, freqs: null };
-          return new Map((elems ?? []).map((e, i) => [e, freqs?.[i] ?? 0]));
-        })
-        .catch(() => new Map<string, number>());
-      pieceStats = { at: Date.now(), frequency };
-      if (previous) {
-        void frequency.then((fresh) => (pieceStats = { at: Date.now(), frequency: Promise.resolve(fresh) }));
-        pieceStats = { at: Date.now(), frequency: previous };
-      }
+    if (!pieceStats) {
+      pieceStats = { at: Date.now(), frequency: readPieceFrequencies().catch(() => new Map<string, number>()) };
+    } else if (Date.now() - pieceStats.at > PIECE_STATS_TTL_MS) {
+      pieceStats.at = Date.now();
+      readPieceFrequencies().then(
+        (fresh) => (pieceStats = { at: Date.now(), frequency: Promise.resolve(fresh) }),
+        () => undefined,
+      );
     }
     return pieceStats.frequency;
   }
