@@ -104,24 +104,29 @@ async function main() {
         `${JSON.stringify(query).padEnd(40)} p50 ${pct(50)} ms  p99 ${pct(99)} ms  max ${times[times.length - 1]!.toFixed(2)} ms  (page of ${found}; first call ${firstMs.toFixed(2)} ms)`,
       );
     }
-    // The plans of exactly the statements the service runs for these queries (window, then index).
+    // The plans of exactly the statements the service runs for these queries (window, then index),
+    // on the first page and on a later one: three timed rounds in four follow a cursor.
     for (const query of [{ q: '치킨' }, { q: '교촌치킨 강남' }, { q: '없는가게' }]) {
-      const statements: Array<{ sql: string; bindings: readonly unknown[] }> = [];
-      // Knex reports each statement as the driver receives it too: $1-style placeholders, bindings in order.
-      const record = (data: { sql: string; bindings?: readonly unknown[] }) => {
-        if (!data.sql.includes('pg_stats') && !data.sql.includes('?')) statements.push({ sql: data.sql, bindings: data.bindings ?? [] });
-      };
-      db.on('query', record);
-      await menus.listRestaurants({ limit: 50, ...query });
-      db.off('query', record);
-      const conn = (await db.client.acquireConnection()) as pg.PoolClient;
-      try {
-        for (const { sql, bindings } of statements) {
-          const plan = (await conn.query(`EXPLAIN (ANALYZE, BUFFERS OFF) ${sql}`, [...bindings])).rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']);
-          console.log(`\nEXPLAIN ANALYZE q=${query.q}\n${plan.join('\n')}`);
+      const first = await menus.listRestaurants({ limit: 50, ...query });
+      const pages = [{ page: 'first page' }, ...(first.nextCursor ? [{ page: `page after ${first.nextCursor}`, cursor: first.nextCursor }] : [])];
+      for (const { page, cursor } of pages as Array<{ page: string; cursor?: string }>) {
+        const statements: Array<{ sql: string; bindings: readonly unknown[] }> = [];
+        // Knex reports each statement as the driver receives it too: $1-style placeholders, bindings in order.
+        const record = (data: { sql: string; bindings?: readonly unknown[] }) => {
+          if (!data.sql.includes('pg_stats') && !data.sql.includes('?')) statements.push({ sql: data.sql, bindings: data.bindings ?? [] });
+        };
+        db.on('query', record);
+        await menus.listRestaurants({ limit: 50, ...query, ...(cursor ? { cursor } : {}) });
+        db.off('query', record);
+        const conn = (await db.client.acquireConnection()) as pg.PoolClient;
+        try {
+          for (const { sql, bindings } of statements) {
+            const plan = (await conn.query(`EXPLAIN (ANALYZE, BUFFERS OFF) ${sql}`, [...bindings])).rows.map((r: { 'QUERY PLAN': string }) => r['QUERY PLAN']);
+            console.log(`\nEXPLAIN ANALYZE q=${query.q}, ${page}\n${plan.join('\n')}`);
+          }
+        } finally {
+          await db.client.releaseConnection(conn);
         }
-      } finally {
-        await db.client.releaseConnection(conn);
       }
     }
   } finally {
