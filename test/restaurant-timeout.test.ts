@@ -69,18 +69,25 @@ describe('restaurant never answers, PSP stays down (time-skipping Temporal)', ()
       const placed = await placeOrder(stack, customer, { restaurantId: restaurantIdFor(3), items: [{ menuId: menuIdFor(3, 1), quantity: 1 }] });
       expect(placed.status).toBe(202);
       orderId = placed.body.orderId;
-      // The hold has given up once the saga compensates; the PSP comes back so that the release can land.
-      // Waiting on the result is what lets the test server skip the retries' backoff.
+      // Time moves in explicit steps here, shorter than the payment activity's heartbeat timeout (10 s).
+      // Left to skip by itself (awaiting the result) while activities failed and retried, the test
+      // server jumped to its default execution timeout (10 years) and timed the saga out, in 3 of 10
+      // runs on a loaded machine (and in CI): its time-skipping lock is not held through every retry.
       const handle = stack.client.workflow.getHandle(`order-${orderId}`);
-      void handle.result().catch(() => undefined);
-      await eventually(async () => {
-        const history = await handle.fetchHistory();
-        return (history.events ?? []).some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'voidAuthorization');
-      }, 120_000);
+      const compensating = async () =>
+        ((await handle.fetchHistory()).events ?? []).some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'voidAuthorization');
+      await eventually(() => handle.describe(), 30_000); // the API may answer before the saga has started
+      for (let skipped = 0; !(await compensating()); skipped += 5) {
+        if (skipped > 300) throw new Error('the hold had not given up after 5 minutes of PSP outage');
+        await env.sleep('5s');
+      }
     } finally {
       stack.psp.setFaults({ failRate: 0 });
     }
-    const result = await stack.client.workflow.getHandle(`order-${orderId}`).result();
+    // The PSP is back: the release and the rest of the saga run in real time, no skipping.
+    const handle = stack.client.workflow.getHandle(`order-${orderId}`);
+    await eventually(async () => (await handle.describe()).status.name !== 'RUNNING', 30_000);
+    const result = await handle.result();
     expect(result).toMatchObject({ status: 'REJECTED', failureReason: 'PAYMENT_UNAVAILABLE' });
     const rows = await rowsOf(stack, orderId);
     expect(rows.order).toMatchObject({ status: 'REJECTED', failure_reason: 'PAYMENT_UNAVAILABLE' });
