@@ -20,19 +20,22 @@ export function createOrderActivities({ db, metrics = noSagaMetrics }: OrderDeps
    * reconciler restart only PENDING orders' sagas), so the card token is removed in the same update.
    */
   async function transition(orderId: string, to: OrderStatus, fields: Record<string, unknown>, reason: string | null = null): Promise<boolean> {
-    return db.transaction(async (trx) => {
-      const changed = await trx('orders')
-        .where({ order_id: orderId })
-        .whereIn(
-          'status',
-          OPEN.filter((s) => s !== to),
-        )
-        .update({ status: to, updated_at: trx.fn.now(), card_token: null, ...fields });
-      if (changed > 0) {
-        await trx('order_status_history').insert({ order_id: orderId, status: to, reason }).onConflict(['order_id', 'status']).ignore();
-      }
-      return changed > 0;
-    });
+    // One statement, so one round trip and its own transaction: the guarded update, and the history
+    // row only for an update that happened.
+    const changed = db('orders')
+      .where({ order_id: orderId })
+      .whereIn(
+        'status',
+        OPEN.filter((s) => s !== to),
+      )
+      .update({ status: to, updated_at: db.fn.now(), card_token: null, ...fields })
+      .returning('order_id');
+    const history = db.raw(
+      'INSERT INTO order_status_history (order_id, status, reason) SELECT order_id, ?, ? FROM changed ON CONFLICT (order_id, status) DO NOTHING',
+      [to, reason],
+    );
+    const [row] = await db.with('changed', changed).with('history', history).from('changed').count({ n: '*' });
+    return Number(row?.n) > 0;
   }
 
   return {
@@ -41,11 +44,17 @@ export function createOrderActivities({ db, metrics = noSagaMetrics }: OrderDeps
      * leaves it alone from now on), and returns the total as stored.
      */
     async createOrder(input: OrderSagaInput): Promise<{ totalAmount: number }> {
-      await insertOrder(db, input);
-      const [stored] = await db('orders')
-        .where({ order_id: input.orderId })
-        .update({ saga_started_at: db.raw('coalesce(saga_started_at, now())') })
-        .returning('total_amount');
+      const markStarted = () =>
+        db('orders')
+          .where({ order_id: input.orderId })
+          .update({ saga_started_at: db.raw('coalesce(saga_started_at, now())') })
+          .returning('total_amount');
+      // The API has almost always recorded the order already: one round trip then, the insert only when it has not.
+      let [stored] = await markStarted();
+      if (!stored) {
+        await insertOrder(db, input);
+        [stored] = await markStarted();
+      }
       return { totalAmount: Number(stored?.total_amount) };
     },
 

@@ -80,7 +80,11 @@ async function load(db: Db, orderId: string): Promise<PaymentRow | undefined> {
   return db<PaymentRow>('payments').where({ order_id: orderId }).first();
 }
 
-/** Moves the row from one of `from` to `to` (a guarded UPDATE) and records the event once per key. */
+/**
+ * Moves the row from one of `from` to `to` (a guarded UPDATE) and records the event once per key.
+ * One statement, so one round trip and its own transaction; the event is recorded whether or not
+ * the row moved, as a retry finds it already moved.
+ */
 async function record(
   db: Db,
   paymentId: string,
@@ -90,24 +94,24 @@ async function record(
   event: { kind: EventKind; amount: number; key: string; response: PspResult | null },
   extra: Record<string, unknown> = {},
 ): Promise<boolean> {
-  return db.transaction(async (trx) => {
-    const changed = await trx('payments')
-      .where({ payment_id: paymentId })
-      .whereIn('status', from)
-      .update({ status: to, updated_at: trx.fn.now(), ...extra });
-    await trx('payment_events')
-      .insert({
-        payment_id: paymentId,
-        order_id: orderId,
-        kind: event.kind,
-        amount: event.amount,
-        idempotency_key: event.key,
-        psp_response: event.response ? JSON.stringify(event.response) : null,
-      })
-      .onConflict('idempotency_key')
-      .ignore();
-    return changed > 0;
-  });
+  const changed = db('payments')
+    .where({ payment_id: paymentId })
+    .whereIn('status', from)
+    .update({ status: to, updated_at: db.fn.now(), ...extra })
+    .returning('payment_id');
+  const recorded = db('payment_events')
+    .insert({
+      payment_id: paymentId,
+      order_id: orderId,
+      kind: event.kind,
+      amount: event.amount,
+      idempotency_key: event.key,
+      psp_response: event.response ? JSON.stringify(event.response) : null,
+    })
+    .onConflict('idempotency_key')
+    .ignore();
+  const [row] = await db.with('changed', changed).with('event', recorded).from('changed').count({ n: '*' });
+  return Number(row?.n) > 0;
 }
 
 /** Writes the PSP's state into our row (whatever the row said: the PSP holds the money). */
@@ -123,7 +127,12 @@ async function adopt(db: Db, row: PaymentRow, truth: PspResult): Promise<Payment
 
 /** The payment's row, created PENDING if this is the first step to touch it (idempotent). */
 async function loadOrCreatePending(db: Db, paymentId: string, orderId: string, amount: number): Promise<PaymentRow> {
-  await db('payments').insert({ payment_id: paymentId, order_id: orderId, amount, status: 'PENDING' }).onConflict('order_id').ignore();
+  const [created] = await db<PaymentRow>('payments')
+    .insert({ payment_id: paymentId, order_id: orderId, amount, status: 'PENDING' })
+    .onConflict('order_id')
+    .ignore()
+    .returning('*');
+  if (created) return created;
   const row = await load(db, orderId);
   if (!row) throw new Error(`payment row for ${orderId} vanished`);
   return row;
