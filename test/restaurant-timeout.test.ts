@@ -1,5 +1,6 @@
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { temporal } from '@temporalio/proto';
+import type { WorkflowHandle } from '@temporalio/client';
 import { ORDER_SEARCH_ATTRIBUTES } from '../lib/workflow-safe/search-attributes';
 import { menuIdFor, restaurantIdFor } from '../db/seed';
 import { temporalTestServerPath } from '../lib/node/temporal-tools';
@@ -65,6 +66,7 @@ describe('restaurant never answers, PSP stays down (time-skipping Temporal)', ()
     const customer = await stack.token({ role: 'customer', sub: 'cust-psp-down' });
     stack.psp.setFaults({ failRate: 1 });
     let orderId: string;
+    let handle: WorkflowHandle;
     try {
       const placed = await placeOrder(stack, customer, { restaurantId: restaurantIdFor(3), items: [{ menuId: menuIdFor(3, 1), quantity: 1 }] });
       expect(placed.status).toBe(202);
@@ -73,7 +75,7 @@ describe('restaurant never answers, PSP stays down (time-skipping Temporal)', ()
       // Left to skip by itself (awaiting the result) while activities failed and retried, the test
       // server jumped to its default execution timeout (10 years) and timed the saga out, in 3 of 10
       // runs on a loaded machine (and in CI): its time-skipping lock is not held through every retry.
-      const handle = stack.client.workflow.getHandle(`order-${orderId}`);
+      handle = stack.client.workflow.getHandle(`order-${orderId}`);
       const compensating = async () =>
         ((await handle.fetchHistory()).events ?? []).some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'voidAuthorization');
       await eventually(() => handle.describe(), 30_000); // the API may answer before the saga has started
@@ -85,7 +87,6 @@ describe('restaurant never answers, PSP stays down (time-skipping Temporal)', ()
       stack.psp.setFaults({ failRate: 0 });
     }
     // The PSP is back: the release and the rest of the saga run in real time, no skipping.
-    const handle = stack.client.workflow.getHandle(`order-${orderId}`);
     await eventually(async () => (await handle.describe()).status.name !== 'RUNNING', 30_000);
     const result = await handle.result();
     expect(result).toMatchObject({ status: 'REJECTED', failureReason: 'PAYMENT_UNAVAILABLE' });
