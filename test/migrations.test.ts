@@ -6,6 +6,7 @@ import { createTestDatabases, TEST_ROLE_PASSWORDS, type TestDatabases } from './
 import { seedRestaurants } from '../db/seed';
 import { migrateLatest } from '../db/migrations';
 import { ordersMigrations } from '../db/migrations/orders';
+import { menuReadMigrations } from '../db/migrations/menu-read';
 import { passwordVariable, SERVICE_ROLE_NAMES } from '../db/roles';
 
 const ROOT = path.resolve(__dirname, '..');
@@ -64,6 +65,54 @@ describe('migrations and seed', () => {
         statuses.map((s) => `ord_retention_${s}`),
       )
       .delete();
+  });
+
+  it("menu-read 0005 lists the names' pieces of the rows already there, and its triggers follow every insert, upsert, rename and delete", async () => {
+    const db = dbs.menuRead;
+    // The pieces the table must hold: every 2-character piece of every lower-cased name.
+    const drift = async () =>
+      (
+        await db.raw(`
+          (SELECT piece, restaurant_id FROM restaurant_name_pieces
+           EXCEPT SELECT g, restaurant_id FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2)
+          UNION ALL
+          (SELECT g, restaurant_id FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2
+           EXCEPT SELECT piece, restaurant_id FROM restaurant_name_pieces)`)
+      ).rows;
+    const pieces = async (restaurantId: string) =>
+      ((await db('restaurant_name_pieces').where({ restaurant_id: restaurantId }).pluck('piece')) as string[]).sort();
+    const migration = menuReadMigrations.find((m) => m.name === '0005_restaurant_name_pieces')!;
+    await migration.down(db);
+    await db('restaurants_read').insert([
+      { restaurant_id: 'rst_np1', name: '교촌치킨 강남점', auto_accept: false },
+      { restaurant_id: 'rst_np2', name: 'BHC치킨', auto_accept: false },
+    ]);
+    await migration.up(db);
+    expect(await pieces('rst_np2')).toEqual(['c치', 'bh', 'hc', '치킨'].sort());
+    expect(await drift()).toEqual([]);
+
+    await db('restaurants_read').insert([
+      { restaurant_id: 'rst_np3', name: '홍콩반점', auto_accept: false },
+      { restaurant_id: 'rst_np4', name: '피자', auto_accept: false },
+    ]);
+    await db('restaurants_read').where({ restaurant_id: 'rst_np1' }).update({ name: '교촌치킨 홍대점' });
+    // Same name again, and a change of another column: no pieces move.
+    await db('restaurants_read').where({ restaurant_id: 'rst_np3' }).update({ name: '홍콩반점', item_count: 3 });
+    // The projector's upsert: one row inserted, one renamed.
+    await db.raw(
+      `INSERT INTO restaurants_read (restaurant_id, name, auto_accept) VALUES ('rst_np5', '맘스터치', false), ('rst_np4', '도미노피자', false)
+       ON CONFLICT (restaurant_id) DO UPDATE SET name = excluded.name`,
+    );
+    expect(await pieces('rst_np1')).toContain('홍대');
+    expect(await pieces('rst_np1')).not.toContain('강남');
+    expect(await pieces('rst_np4')).toEqual(['노피', '도미', '미노', '피자'].sort());
+    expect(await drift()).toEqual([]);
+
+    await db('restaurants_read').whereIn('restaurant_id', ['rst_np1', 'rst_np4']).delete();
+    expect(await pieces('rst_np1')).toEqual([]);
+    expect(await drift()).toEqual([]);
+    await db('restaurants_read').where('restaurant_id', 'like', 'rst_np%').delete();
+    expect(await db('restaurant_name_pieces').count({ n: '*' }).first()).toEqual({ n: 0 });
   });
 
   it('seeds 50 restaurants with 10 items each, idempotently, some auto-accepting', async () => {

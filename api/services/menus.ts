@@ -56,10 +56,10 @@ export function queryPieces(q: string): Array<{ piece: string; at: number }> | u
  * letter that has a case: Hangul, Han, digits, spaces and punctuation. Lower-casing never turns a
  * letter into one of those, so there `strpos(name, q)` gives the same answer.
  */
-export function nameHolds(q: string): { sql: string; bindings: string[] } {
+export function nameHolds(q: string, column = 'name'): { sql: string; bindings: string[] } {
   return /^[\p{Script=Hangul}\p{Script=Han}\p{Nd}\p{Zs}\p{P}]*$/u.test(q)
-    ? { sql: 'strpos(name, ?) > 0', bindings: [q] }
-    : { sql: 'strpos(lower(name), lower(?)) > 0', bindings: [q] };
+    ? { sql: `strpos(${column}, ?) > 0`, bindings: [q] }
+    : { sql: `strpos(lower(${column}), lower(?)) > 0`, bindings: [q] };
 }
 
 /**
@@ -75,6 +75,15 @@ export function rarestPieces(pieces: Array<{ piece: string; at: number }>, frequ
   if (!first) return [];
   const second = byRarity.find((p) => Math.abs(p.at - first.at) >= 2);
   return second ? [first.piece, second.piece] : [first.piece];
+}
+
+/** One page of `limit` restaurants from `limit + 1` rows; the extra one says whether another page follows. */
+function pageOf(rows: Array<{ restaurant_id: string; name: string; auto_accept: boolean; category: string }>, limit: number) {
+  const page = rows.slice(0, limit);
+  return {
+    restaurants: page.map((r) => ({ restaurantId: r.restaurant_id, name: r.name, autoAccept: r.auto_accept, category: r.category as RestaurantCategory })),
+    nextCursor: rows.length > limit ? page[page.length - 1]!.restaurant_id : null,
+  };
 }
 
 export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: MenuServiceDeps) {
@@ -151,12 +160,37 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
       };
       const columns = ['restaurant_id', 'name', 'auto_accept', 'category'];
       let rows: Array<{ restaurant_id: string; name: string; auto_accept: boolean; category: string }> = [];
+      const pieces = q.q ? queryPieces(q.q) : undefined;
+      if (q.q && pieces && pieces[0]!.piece.length === 2) {
+        // Two characters or more: walk the rarest piece's restaurants in id order from the cursor
+        // (read-model migration 0005), keep those that also have the rarest piece not overlapping it,
+        // confirm each with strpos, and stop once the page is full. A later page costs what the first does.
+        const [walked, probed] = rarestPieces(pieces, pieces.length > 1 ? await pieceFrequencies() : new Map());
+        const holds = nameHolds(q.q, 'r.name');
+        let query = menuReadDb({ p: 'restaurant_name_pieces' })
+          .join({ r: 'restaurants_read' }, 'r.restaurant_id', 'p.restaurant_id')
+          .select(columns.map((c) => `r.${c}`))
+          .where('p.piece', walked!);
+        if (probed) {
+          query = query.whereExists((sub) => {
+            sub.select(menuReadDb.raw('1')).from({ o: 'restaurant_name_pieces' }).where('o.piece', probed).where('o.restaurant_id', menuReadDb.ref('p.restaurant_id'));
+            // Said again here so a merge join starts this list at the cursor too, not at its beginning.
+            if (q.cursor) sub.where('o.restaurant_id', '>', q.cursor);
+          });
+        }
+        if (q.cursor) query = query.where('p.restaurant_id', '>', q.cursor);
+        if (q.category) query = query.where('r.category', q.category);
+        rows = await query
+          .whereRaw(holds.sql, holds.bindings)
+          .orderBy('p.restaurant_id')
+          .limit(q.limit + 1);
+        return pageOf(rows, q.limit);
+      }
       if (q.q) {
-        // Fast path for common words, whose pieces the planner may take for rare when they go
-        // together (강남 and 남점 in "강남점"): the next SEARCH_WINDOW restaurants in id order, checked
-        // one by one. Enough matches there fill the page; otherwise the index answers below. The
-        // check is strpos alone (q matched literally, no wildcards to escape, unlike LIKE): testing
-        // each row's pieces first cost more than it saved.
+        // One character, or a script whose lower() may differ from Postgres's: the next SEARCH_WINDOW
+        // restaurants in id order, checked one by one. Enough matches there fill the page; otherwise
+        // the GIN index answers below. The check is strpos alone (q matched literally, no wildcards
+        // to escape, unlike LIKE).
         const window = filtered(menuReadDb('restaurants_read').select(columns)).orderBy('restaurant_id').limit(SEARCH_WINDOW).as('w');
         const holds = nameHolds(q.q);
         rows = await menuReadDb
@@ -167,14 +201,10 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
           .limit(q.limit + 1);
       }
       if (rows.length <= q.limit && q.q) {
-        // Rare matches: every match after the cursor, found by the index on the query's rarest pieces
-        // (rarestPieces) and confirmed by strpos, then sorted. MATERIALIZED keeps the planner from
-        // walking the primary key instead, hoping for early matches that a rare query does not have.
-        const pieces = queryPieces(q.q);
-        const frequency = pieces && pieces.length > 1 ? await pieceFrequencies() : undefined;
-        const asked = pieces && frequency && frequency.size > 0 ? rarestPieces(pieces, frequency) : undefined;
-        let candidates = filtered(menuReadDb('restaurants_read').select(columns));
-        candidates = asked ? candidates.whereRaw('name_grams @> ?::text[]', [asked]) : candidates.whereRaw('name_grams @> query_grams(?)', [q.q]);
+        // Rare matches: every match after the cursor, found by the GIN index on the name's pieces and
+        // confirmed by strpos, then sorted. MATERIALIZED keeps the planner from walking the primary
+        // key instead, hoping for early matches that a rare query does not have.
+        let candidates = filtered(menuReadDb('restaurants_read').select(columns)).whereRaw('name_grams @> query_grams(?)', [q.q]);
         const holds = nameHolds(q.q);
         candidates = candidates.whereRaw(holds.sql, holds.bindings);
         rows = await menuReadDb
@@ -188,11 +218,7 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
           .orderBy('restaurant_id')
           .limit(q.limit + 1);
       }
-      const page = rows.slice(0, q.limit);
-      return {
-        restaurants: page.map((r) => ({ restaurantId: r.restaurant_id, name: r.name, autoAccept: r.auto_accept, category: r.category as RestaurantCategory })),
-        nextCursor: rows.length > q.limit ? page[page.length - 1]!.restaurant_id : null,
-      };
+      return pageOf(rows, q.limit);
     },
 
     /**

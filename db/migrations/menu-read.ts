@@ -98,4 +98,66 @@ export const menuReadMigrations: Migration[] = [
       await knex.raw('DROP INDEX restaurants_read_id_covering');
     },
   },
+  {
+    // A rare name search (every piece common, the whole name rare: "교촌치킨 강남") must not read every
+    // match of the GIN index to sort them for one page. This table keeps each name's 2-character
+    // pieces in (piece, restaurant_id) order, so a search walks its rarest piece's list from the
+    // cursor in id order and stops once the page is full (api/services/menus.ts). Triggers keep it
+    // (like name_grams, the projector does not write it): one statement per insert or delete batch,
+    // and a row trigger only when a name really changes.
+    name: '0005_restaurant_name_pieces',
+    async up(knex: Knex) {
+      await knex.raw(`
+        CREATE TABLE restaurant_name_pieces (
+          piece text NOT NULL,
+          restaurant_id text NOT NULL,
+          PRIMARY KEY (piece, restaurant_id)
+        )`);
+      await knex.raw(`
+        CREATE FUNCTION restaurant_name_pieces_added() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          INSERT INTO restaurant_name_pieces (piece, restaurant_id)
+          SELECT g, a.restaurant_id FROM added a, unnest(a.name_grams) AS g WHERE char_length(g) = 2
+          ON CONFLICT DO NOTHING;
+          RETURN NULL;
+        END $$`);
+      await knex.raw(`
+        CREATE FUNCTION restaurant_name_pieces_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          DELETE FROM restaurant_name_pieces p
+           USING (SELECT r.restaurant_id, g FROM removed r, unnest(r.name_grams) AS g WHERE char_length(g) = 2) r
+           WHERE p.piece = r.g AND p.restaurant_id = r.restaurant_id;
+          RETURN NULL;
+        END $$`);
+      await knex.raw(`
+        CREATE FUNCTION restaurant_name_pieces_renamed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          DELETE FROM restaurant_name_pieces
+           WHERE restaurant_id = OLD.restaurant_id AND piece = ANY(OLD.name_grams) AND NOT piece = ANY(NEW.name_grams);
+          INSERT INTO restaurant_name_pieces (piece, restaurant_id)
+          SELECT g, NEW.restaurant_id FROM unnest(NEW.name_grams) AS g WHERE char_length(g) = 2
+          ON CONFLICT DO NOTHING;
+          RETURN NULL;
+        END $$`);
+      await knex.raw(`
+        CREATE TRIGGER restaurant_name_pieces_added AFTER INSERT ON restaurants_read
+          REFERENCING NEW TABLE AS added FOR EACH STATEMENT EXECUTE FUNCTION restaurant_name_pieces_added()`);
+      await knex.raw(`
+        CREATE TRIGGER restaurant_name_pieces_removed AFTER DELETE ON restaurants_read
+          REFERENCING OLD TABLE AS removed FOR EACH STATEMENT EXECUTE FUNCTION restaurant_name_pieces_removed()`);
+      await knex.raw(`
+        CREATE TRIGGER restaurant_name_pieces_renamed AFTER UPDATE OF name ON restaurants_read
+          FOR EACH ROW WHEN (OLD.name IS DISTINCT FROM NEW.name) EXECUTE FUNCTION restaurant_name_pieces_renamed()`);
+      await knex.raw(`
+        INSERT INTO restaurant_name_pieces (piece, restaurant_id)
+        SELECT g, r.restaurant_id FROM restaurants_read r, unnest(r.name_grams) AS g WHERE char_length(g) = 2`);
+    },
+    async down(knex: Knex) {
+      await knex.raw('DROP TRIGGER restaurant_name_pieces_renamed ON restaurants_read');
+      await knex.raw('DROP TRIGGER restaurant_name_pieces_removed ON restaurants_read');
+      await knex.raw('DROP TRIGGER restaurant_name_pieces_added ON restaurants_read');
+      await knex.raw('DROP FUNCTION restaurant_name_pieces_renamed(), restaurant_name_pieces_removed(), restaurant_name_pieces_added()');
+      await knex.raw('DROP TABLE restaurant_name_pieces');
+    },
+  },
 ];

@@ -113,7 +113,7 @@ async function settleAfterSnapshot(readDb: Db, logger: Logger): Promise<void> {
     return;
   }
   const started = Date.now();
-  await readDb.raw('VACUUM (FREEZE, ANALYZE) restaurants_read, menu_items_read');
+  await readDb.raw('VACUUM (FREEZE, ANALYZE) restaurants_read, restaurant_name_pieces, menu_items_read');
   logger.info({ ms: Date.now() - started }, 'read model vacuumed (frozen) and analyzed after the snapshot');
 }
 
