@@ -21,12 +21,17 @@
  *      stepped to its own saturation, with its CPU per order;
  *   4. menu reads: GET /restaurants/:id/menu against /healthz (the HTTP stack's ceiling), autocannon
  *      at several concurrencies;
+ *   4b. popularity: menu reads by Zipf and uniform draws (bench/menu-popularity.ts);
+ *   4c. search: GET /restaurants?q=&category= with pages along nextCursor, a fixed mix of searches
+ *      at each concurrency (bench/restaurant-search-load.ts);
  *   5. CDC under load: 500 menu updates/s (3,000 with --read-replicas 2 or more: issue #17) while
  *      orders and menu reads run, commit-to-visible lag of each read replica's projector; then update
  *      rates stepped up to find the highest every replica keeps up with;
  *   6. spike: half the sustained rate, a burst at five times it, then half until the backlog has
  *      drained (bench/lib/spike-phase.ts), and the audit with the PSP's books;
  *
+ * Once every read model is complete it also records what the read model (each replica's) and the
+ * restaurants database take on disk (bench/lib/disk-size.ts),
  * and writes bench-results/lunch-rush-<time>.json and .svg (throughput and latency over time), and
  * a table on stdout. With --api URL it drives a stack that is already running instead (addresses
  * and secret from the same environment variables as the processes; no per-process CPU then).
@@ -52,6 +57,19 @@ import { offerUpdates } from './cdc';
 import { renderChart, type Phase, type Series } from './lib/chart';
 import { runHttp, startHttp, type HttpRun } from './lib/http-load';
 import { popularityReport, popularityTargetRows, runMenuPopularity, type PopularityResult } from './menu-popularity';
+import {
+  readSeedShape,
+  runRestaurantSearch,
+  searchReport,
+  searchSettings,
+  searchTargetRows,
+  SEARCH_FLAGS,
+  SEARCH_HELP,
+  SEARCH_MIXES,
+  type SearchResult,
+  type SearchTargets,
+} from './restaurant-search-load';
+import { diskSize, diskSizeLines, diskSizeSummary, type DiskSize } from './lib/disk-size';
 import { OrderDriver, type OrderRecord } from './lib/orders';
 import { manualAcceptLine, measureManualAccept, orderCostTargets } from './lib/order-cost';
 import {
@@ -86,7 +104,7 @@ npm run bench -- [flags]
   --quick                      short steps, 20,000 menu items, fewer steps, a shorter spike (~6-10 min)
   --api URL                    drive a running stack instead of starting one (env: *_DATABASE_URL,
                                TEMPORAL_ADDRESS, PSP_URL, AUTH_SECRET, PROJECTOR_METRICS_PORT); no per-process CPU
-  --phases LIST                idle,orders,baseline,menu,popularity,cdc,spike (default: all)
+  --phases LIST                idle,orders,baseline,menu,popularity,search,cdc,spike (default: all)
   --restaurants N              restaurants to seed (default 10000; quick 2000), 10 items each
   --menu-items N               menu items to seed instead (restaurants = N / --items-per-restaurant),
                                e.g. 5725500 for the seed's full size (bulk seed; snapshot ~3 min)
@@ -110,7 +128,7 @@ npm run bench -- [flags]
   --popularity-warmup-seconds N  Zipf reads, not measured, before a second (warm) Zipf window at each
                                concurrency; the Zipf target is judged on the warm window (default 30;
                                quick 10; 0: cold windows only, judged cold)
-  --cdc-rate N                 menu updates/s during the mixed phase, spread over every restaurant that does
+${SEARCH_HELP}  --cdc-rate N                 menu updates/s during the mixed phase, spread over every restaurant that does
                                not auto-accept (default 500; 3000 with --read-replicas 2 or more, issue #17's
                                target: lag p99 <= 250 ms on each replica)
   --mixed-seconds N            mixed phase length (default 30; quick 10)
@@ -159,6 +177,8 @@ interface Args {
   menuSeconds: number;
   popularityConnections: number[];
   popularityWarmupSeconds: number;
+  /** The search phase's concurrencies and seconds per concurrency (bench/restaurant-search-load.ts). */
+  search: { connections: number[]; seconds: number };
   cdcRate: number;
   mixedSeconds: number;
   mixedOrderRate?: number;
@@ -236,6 +256,7 @@ function parseArgs(argv: string[]): Args {
     'temporal-arg',
     'label',
     ...SPIKE_FLAGS,
+    ...SEARCH_FLAGS,
   ];
   for (const k of values.keys()) if (!known.includes(k)) throw new Error(`unknown flag --${k} (see --help)`);
   const quick = flags.has('quick');
@@ -245,9 +266,10 @@ function parseArgs(argv: string[]): Args {
   const env = Object.fromEntries((values.get('env') ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
   const apiOrderWorker = flags.has('api-order-worker') || (env.API_ORDER_WORKER ?? process.env.API_ORDER_WORKER) === 'true';
   const [o, p, r] = (one('workers') ?? (apiOrderWorker ? '0,1,1' : '1,1,1')).split(',').map(Number);
-  const phases = new Set((one('phases') ?? 'idle,orders,baseline,menu,popularity,cdc,spike').split(','));
+  const phases = new Set((one('phases') ?? 'idle,orders,baseline,menu,popularity,search,cdc,spike').split(','));
   if (phases.has('spike') && !phases.has('orders') && one('spike-base') === undefined) throw new Error('--phases spike without orders needs --spike-base RATE');
   const readReplicas = Number(one('read-replicas') ?? 1);
+  const popularityConnections = list('popularity-connections', '4,16,64', '16');
   if (!Number.isInteger(readReplicas) || readReplicas < 1 || readReplicas > 8) throw new Error(`--read-replicas wants a whole number from 1 to 8`);
   return {
     quick,
@@ -267,8 +289,9 @@ function parseArgs(argv: string[]): Args {
     baselineStepSeconds: num('baseline-step-seconds', 10, 5),
     menuConnections: list('menu-connections', '1,2,4,8,16,64', '1,4,16'),
     menuSeconds: num('menu-seconds', 10, 5),
-    popularityConnections: list('popularity-connections', '4,16,64', '16'),
+    popularityConnections,
     popularityWarmupSeconds: num('popularity-warmup-seconds', 30, 10),
+    search: searchSettings(one, quick, popularityConnections),
     // With replicas, the mixed phase is issue #17's benchmark (3,000 updates/s); alone, the rate earlier runs used.
     cdcRate: num('cdc-rate', readReplicas >= 2 ? CDC_RATE_REPLICATED : 500),
     mixedSeconds: num('mixed-seconds', 30, 10),
@@ -765,6 +788,7 @@ async function main(): Promise<void> {
       workers: args.workers,
       readyAfterMs: targets.seedMs,
     };
+    result.diskSize = await measureDiskSizes(access);
 
     const tokens = await Promise.all(
       Array.from({ length: 50 }, (_, i) => mintToken({ role: 'customer', sub: `bench-customer-${i + 1}` }, access.secret, 86_400)),
@@ -829,6 +853,20 @@ async function main(): Promise<void> {
         phase: b.phase,
       });
     }
+    if (args.phases.has('search')) {
+      const seedShape = await readSeedShape(menuReadDb);
+      say(`search: the ${seedShape} seed's names, ${args.search.seconds} s at each of ${args.search.connections.join(', ')} connections`);
+      result.search = await runRestaurantSearch({
+        apiUrl: access.apiUrl,
+        mix: SEARCH_MIXES[seedShape],
+        seedShape,
+        restaurants: targets.allRestaurants.length,
+        connections: args.search.connections,
+        seconds: args.search.seconds,
+        log: say,
+        phase: b.phase,
+      });
+    }
     if (args.phases.has('cdc')) result.cdc = await runCdcPhase(b, targets, orderSteps);
     if (args.phases.has('spike')) result.spike = await runSpike(b, orderSteps);
 
@@ -880,6 +918,23 @@ function writeResults(
     );
   process.stdout.write(report.text);
   process.stdout.write(`\nresults: ${path.relative(process.cwd(), base)}.json\nchart:   ${path.relative(process.cwd(), base)}.svg\n`);
+}
+
+/**
+ * What each replica's read model and the restaurants database (the source) take on disk, once every
+ * read model holds the whole menu. A database that cannot be measured is left out, not the run.
+ */
+async function measureDiskSizes(access: StackAccess): Promise<DiskSize[]> {
+  const sizes: DiskSize[] = [];
+  for (const [name, url] of [...access.replicas.map((r) => [r.name, r.menuReadUrl] as const), ['source', access.urls.restaurants] as const]) {
+    try {
+      sizes.push(await diskSize(url, name));
+    } catch (e) {
+      say(`disk size of ${name}: ${(e as Error).message}`);
+    }
+  }
+  for (const line of diskSizeLines(sizes)) say(`on disk (MB): ${line.trim()}`);
+  return sizes;
 }
 
 // ---- 1. no-load latency -----------------------------------------------------------------------
@@ -1356,6 +1411,7 @@ interface ReportParts {
 function buildReport(r: Record<string, any>, args: Args): { text: string; summary: Record<string, unknown> } {
   const rep: ReportParts = { out: [], summary: {} };
   reportHeader(rep, r, args);
+  reportDiskSize(rep, r);
   reportIdle(rep, r);
   const sagaBest = reportOrders(rep, r, args);
   reportMemory(rep, r);
@@ -1364,6 +1420,10 @@ function buildReport(r: Record<string, any>, args: Args): { text: string; summar
   if (r.menuPopularity) {
     rep.out.push('', ...popularityReport(r.menuPopularity as PopularityResult, args.env.MENU_CACHE_ENTRIES ?? '20000 (default)'));
     rep.summary.menuPopularity = (r.menuPopularity as PopularityResult).targets;
+  }
+  if (r.search) {
+    rep.out.push('', ...searchReport(r.search as SearchResult));
+    rep.summary.search = (r.search as SearchResult).targets;
   }
   reportCdc(rep, r, args);
   reportSpike(rep, r.spike);
@@ -1385,6 +1445,15 @@ function reportHeader({ out }: ReportParts, r: Record<string, any>, args: Args):
     out.push(`settings: env ${JSON.stringify(args.env)} temporal ${JSON.stringify(args.temporalArgs)}`);
   out.push(`load average (1/5/15 min): at start ${r.machine?.loadavgAtStart}, at end ${r.loadavgAtEnd}; run took ${r.durationSeconds} s`);
   out.push(`"other cores" = CPU used on this machine by processes outside the benchmark (other people's work), in cores.`);
+}
+
+function reportDiskSize({ out, summary }: ReportParts, r: Record<string, any>): void {
+  const sizes = (r.diskSize ?? []) as DiskSize[];
+  if (sizes.length === 0) return;
+  out.push('');
+  out.push(`ON DISK once the read models were ready (MB; each table with its indexes and TOAST, pg_total_relation_size; pg_database_size):`);
+  out.push(...diskSizeLines(sizes));
+  summary.diskSizeMB = diskSizeSummary(sizes);
 }
 
 function reportIdle({ out, summary }: ReportParts, r: Record<string, any>): void {
@@ -1715,6 +1784,7 @@ function reportTargets({ out, summary }: ReportParts, r: Record<string, any>): v
         ),
         t('highest menu update rate kept up with', 1000, 2000, summary.cdcHighestKeptUp, '/s'),
         ...popularityTargetRows(summary.menuPopularity as PopularityResult['targets'] | undefined, t),
+        ...searchTargetRows(summary.search as SearchTargets | undefined),
         ...orderCostTargets(summary).map((row) => t(...row)),
         ...spikeTargetRows(summary),
       ],

@@ -161,6 +161,6 @@ describe('bench spike phase', () => {
     expect(help.code).toBe(0);
     for (const flag of ['--spike-base', '--spike-seconds', '--spike-steady-seconds', '--spike-factor', '--spike-drain-max-seconds'])
       expect(help.output).toContain(flag);
-    expect(help.output).toContain('idle,orders,baseline,menu,popularity,cdc,spike');
+    expect(help.output).toContain('idle,orders,baseline,menu,popularity,search,cdc,spike');
   });
 });

@@ -81,3 +81,26 @@ function toRun(label: string, connections: number, result: autocannon.Result): H
     timeouts: result.timeouts,
   };
 }
+
+/**
+ * A closed-loop run in which every connection sends `requests` in turn, over and over (autocannon's
+ * request sequence: each step's setupRequest and onResponse see the connection's context, which
+ * starts afresh with each pass). `onAnswer` gets each response's status and time in ms, right after
+ * that request's own onResponse (autocannon calls both for one response in one go).
+ */
+export async function runHttpSequence(opts: {
+  label: string;
+  baseUrl: string;
+  requests: autocannon.Request[];
+  connections: number;
+  seconds: number;
+  onAnswer: (statusCode: number, ms: number) => void;
+}): Promise<HttpRun> {
+  return new Promise((resolve, reject) => {
+    const instance = autocannon(
+      { url: opts.baseUrl, connections: opts.connections, duration: opts.seconds, timeout: 10, requests: opts.requests },
+      (err, result) => (err ? reject(err) : resolve(toRun(opts.label, opts.connections, result))),
+    );
+    instance.on('response', (_client, statusCode, _bytes, responseTime) => opts.onAnswer(statusCode, responseTime));
+  });
+}
