@@ -67,27 +67,31 @@ describe('migrations and seed', () => {
       .delete();
   });
 
-  it("menu-read 0005 lists the names' pieces of the rows already there, and its triggers follow every insert, upsert, rename and delete", async () => {
+  it("menu-read 0005 and 0006 list the names' pieces of the rows already there, and their triggers follow every insert, upsert, rename, recategorization and delete", async () => {
     const db = dbs.menuRead;
     // The pieces the table must hold: every 2-character piece of every lower-cased name.
     const drift = async () =>
       (
         await db.raw(`
-          (SELECT piece, restaurant_id FROM restaurant_name_pieces
-           EXCEPT SELECT g, restaurant_id FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2)
+          (SELECT piece, restaurant_id, category FROM restaurant_name_pieces
+           EXCEPT SELECT g, restaurant_id, category FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2)
           UNION ALL
-          (SELECT g, restaurant_id FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2
-           EXCEPT SELECT piece, restaurant_id FROM restaurant_name_pieces)`)
+          (SELECT g, restaurant_id, category FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2
+           EXCEPT SELECT piece, restaurant_id, category FROM restaurant_name_pieces)`)
       ).rows;
     const pieces = async (restaurantId: string) =>
       ((await db('restaurant_name_pieces').where({ restaurant_id: restaurantId }).pluck('piece')) as string[]).sort();
-    const migration = menuReadMigrations.find((m) => m.name === '0005_restaurant_name_pieces')!;
-    await migration.down(db);
+    const [pieces5, category6] = ['0005_restaurant_name_pieces', '0006_restaurant_name_pieces_category'].map(
+      (name) => menuReadMigrations.find((m) => m.name === name)!,
+    );
+    await category6!.down(db);
+    await pieces5!.down(db);
     await db('restaurants_read').insert([
-      { restaurant_id: 'rst_np1', name: '교촌치킨 강남점', auto_accept: false },
-      { restaurant_id: 'rst_np2', name: 'BHC치킨', auto_accept: false },
+      { restaurant_id: 'rst_np1', name: '교촌치킨 강남점', auto_accept: false, category: 'chicken' },
+      { restaurant_id: 'rst_np2', name: 'BHC치킨', auto_accept: false, category: 'chicken' },
     ]);
-    await migration.up(db);
+    await pieces5!.up(db);
+    await category6!.up(db);
     expect(await pieces('rst_np2')).toEqual(['c치', 'bh', 'hc', '치킨'].sort());
     expect(await drift()).toEqual([]);
 
@@ -98,6 +102,9 @@ describe('migrations and seed', () => {
     await db('restaurants_read').where({ restaurant_id: 'rst_np1' }).update({ name: '교촌치킨 홍대점' });
     // Same name again, and a change of another column: no pieces move.
     await db('restaurants_read').where({ restaurant_id: 'rst_np3' }).update({ name: '홍콩반점', item_count: 3 });
+    // A new category moves every piece of the name with it.
+    await db('restaurants_read').where({ restaurant_id: 'rst_np2' }).update({ category: 'burger' });
+    expect(await db('restaurant_name_pieces').where({ restaurant_id: 'rst_np2' }).distinct('category')).toEqual([{ category: 'burger' }]);
     // The projector's upsert: one row inserted, one renamed.
     await db.raw(
       `INSERT INTO restaurants_read (restaurant_id, name, auto_accept) VALUES ('rst_np5', '맘스터치', false), ('rst_np4', '도미노피자', false)

@@ -130,17 +130,17 @@ describe('finding a restaurant: GET /restaurants with q and category', () => {
     expect(ids({ restaurants: renamed })).toEqual(['rst_p058']);
   });
 
-  it("the name pieces a search walks are exactly the read model's, after the snapshot, the stream's inserts and renames, and a delete", async () => {
+  it("the name pieces a search walks are exactly the read model's, after the snapshot, the stream's inserts, renames and new categories, and a delete", async () => {
     await stack.dbs.restaurants('restaurants').insert({ restaurant_id: 'rst_pgone', name: '곧닫는치킨', category: 'chicken' });
     await eventually(async () => (await search('곧닫는')).restaurants.length === 1);
     await stack.dbs.restaurants('restaurants').where({ restaurant_id: 'rst_pgone' }).delete();
     await eventually(async () => (await search('곧닫는')).restaurants.length === 0);
     const drift = await stack.dbs.menuRead.raw(`
-      (SELECT piece, restaurant_id FROM restaurant_name_pieces
-       EXCEPT SELECT g, restaurant_id FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2)
+      (SELECT piece, restaurant_id, category FROM restaurant_name_pieces
+       EXCEPT SELECT g, restaurant_id, category FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2)
       UNION ALL
-      (SELECT g, restaurant_id FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2
-       EXCEPT SELECT piece, restaurant_id FROM restaurant_name_pieces)`);
+      (SELECT g, restaurant_id, category FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2
+       EXCEPT SELECT piece, restaurant_id, category FROM restaurant_name_pieces)`);
     expect(drift.rows).toEqual([]);
     // rst_0003 came by the snapshot, rst_p058 was renamed by the stream.
     const held = await stack.dbs.menuRead('restaurant_name_pieces').whereIn('restaurant_id', ['rst_0003', 'rst_p058', 'rst_pgone']).distinct('restaurant_id');

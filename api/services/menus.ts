@@ -179,7 +179,8 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
           });
         }
         if (q.cursor) query = query.where('p.restaurant_id', '>', q.cursor);
-        if (q.category) query = query.where('r.category', q.category);
+        // On the piece's row: the walk is then the (piece, category) list alone (migration 0006).
+        if (q.category) query = query.where('p.category', q.category);
         rows = await query
           .whereRaw(holds.sql, holds.bindings)
           .orderBy('p.restaurant_id')
