@@ -688,8 +688,34 @@ async function waitForReadModels(restaurantsDb: Db, readDbs: Db[]): Promise<numb
       if (Date.now() > readyBy) throw new Error(`read-${i + 1}'s read model has ${n} of ${expectedItems} menu items after ${Math.round(allowMs / 1000)} s`);
       await sleep(500);
     }
+    await waitForSettledReadModel(readDb, i);
   }
   return expectedItems;
+}
+
+/**
+ * After a snapshot commits, the projector vacuums and analyzes the read model before it streams
+ * (db/projector/snapshot.ts); minutes at full size. Measuring meanwhile would time that vacuum too.
+ * Waits until every read table's last vacuum is later than the snapshot (Postgres 17+, where the
+ * projector may vacuum; older servers leave it to autovacuum, so there is nothing to wait for).
+ */
+async function waitForSettledReadModel(readDb: Db, replica: number): Promise<void> {
+  const version = Number((await readDb.raw('SHOW server_version_num')).rows[0].server_version_num);
+  if (version < 170000) return;
+  const started = Date.now();
+  for (;;) {
+    const { rows } = await readDb.raw(
+      `SELECT count(*) FILTER (WHERE greatest(last_vacuum, last_autovacuum) >= (SELECT max(resynced_at) FROM projector_state))::int AS settled,
+              count(*)::int AS tables
+         FROM pg_stat_user_tables WHERE relname IN ('restaurants_read', 'menu_items_read', 'restaurant_name_pieces')`,
+    );
+    if (rows[0].settled === rows[0].tables) return;
+    if (Date.now() - started > 600_000) {
+      say(`read-${replica + 1}: its read model shows no vacuum since its snapshot after 10 minutes; measuring anyway`);
+      return;
+    }
+    await sleep(1000);
+  }
 }
 
 async function findTargets(restaurantsDb: Db, readDbs: Db[], t0: number): Promise<Targets> {
