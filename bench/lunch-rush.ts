@@ -269,7 +269,6 @@ function parseArgs(argv: string[]): Args {
   const phases = new Set((one('phases') ?? 'idle,orders,baseline,menu,popularity,search,cdc,spike').split(','));
   if (phases.has('spike') && !phases.has('orders') && one('spike-base') === undefined) throw new Error('--phases spike without orders needs --spike-base RATE');
   const readReplicas = Number(one('read-replicas') ?? 1);
-  const popularityConnections = list('popularity-connections', '4,16,64', '16');
   if (!Number.isInteger(readReplicas) || readReplicas < 1 || readReplicas > 8) throw new Error(`--read-replicas wants a whole number from 1 to 8`);
   return {
     quick,
@@ -289,9 +288,9 @@ function parseArgs(argv: string[]): Args {
     baselineStepSeconds: num('baseline-step-seconds', 10, 5),
     menuConnections: list('menu-connections', '1,2,4,8,16,64', '1,4,16'),
     menuSeconds: num('menu-seconds', 10, 5),
-    popularityConnections,
+    popularityConnections: list('popularity-connections', '4,16,64', '16'),
     popularityWarmupSeconds: num('popularity-warmup-seconds', 30, 10),
-    search: searchSettings(one, quick, popularityConnections),
+    search: searchSettings(one, quick),
     // With replicas, the mixed phase is issue #17's benchmark (3,000 updates/s); alone, the rate earlier runs used.
     cdcRate: num('cdc-rate', readReplicas >= 2 ? CDC_RATE_REPLICATED : 500),
     mixedSeconds: num('mixed-seconds', 30, 10),

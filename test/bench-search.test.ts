@@ -33,15 +33,15 @@ import { runToExit } from './support/processes';
 // each seed's names hold. The load against the real stack runs in `npm run bench -- --phases search`.
 
 describe('bench search phase', () => {
-  it("takes the popularity phase's concurrencies unless given, shorter with --quick, and refuses bad values", () => {
+  it('starts at one connection unless given, shorter with --quick, and refuses bad values', () => {
     const none = () => undefined;
-    expect(searchSettings(none, false, [4, 16, 64])).toEqual({ connections: [4, 16, 64], seconds: 5 });
-    expect(searchSettings(none, true, [16])).toEqual({ connections: [16], seconds: 3 });
+    expect(searchSettings(none, false)).toEqual({ connections: [1, 4, 16], seconds: 5 });
+    expect(searchSettings(none, true)).toEqual({ connections: [1, 4], seconds: 3 });
     const given: Record<string, string> = { 'search-connections': '2,8', 'search-seconds': '4' };
-    expect(searchSettings((f) => given[f], true, [16])).toEqual({ connections: [2, 8], seconds: 4 });
-    expect(() => searchSettings((f) => (f === 'search-connections' ? '4,0' : undefined), false, [4])).toThrow('--search-connections');
-    expect(() => searchSettings((f) => (f === 'search-connections' ? 'many' : undefined), false, [4])).toThrow('--search-connections');
-    expect(() => searchSettings((f) => (f === 'search-seconds' ? '0' : undefined), false, [4])).toThrow('--search-seconds takes a positive number');
+    expect(searchSettings((f) => given[f], true)).toEqual({ connections: [2, 8], seconds: 4 });
+    expect(() => searchSettings((f) => (f === 'search-connections' ? '4,0' : undefined), false)).toThrow('--search-connections');
+    expect(() => searchSettings((f) => (f === 'search-connections' ? 'many' : undefined), false)).toThrow('--search-connections');
+    expect(() => searchSettings((f) => (f === 'search-seconds' ? '0' : undefined), false)).toThrow('--search-seconds takes a positive number');
   });
 
   it('mixes q, category and both, for each seed, with a search meant to find nothing', () => {
