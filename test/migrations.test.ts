@@ -81,8 +81,8 @@ describe('migrations and seed', () => {
       ).rows;
     const pieces = async (restaurantId: string) =>
       ((await db('restaurant_name_pieces').where({ restaurant_id: restaurantId }).pluck('piece')) as string[]).sort();
-    const [pieces5, category6] = ['0005_restaurant_name_pieces', '0006_restaurant_name_pieces_category'].map(
-      (name) => menuReadMigrations.find((m) => m.name === name)!,
+    const [pieces5, category6] = ['0005_restaurant_name_pieces', '0006_restaurant_name_pieces_category'].map((name) =>
+      menuReadMigrations.find((m) => m.name === name)!,
     );
     await category6!.down(db);
     await pieces5!.down(db);

@@ -148,8 +148,9 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
     /**
      * Restaurants in restaurant_id order, keyset-paged on that id (it never changes, so a page never
      * repeats or skips a restaurant that existed throughout, whatever is added or renamed meanwhile).
-     * `q` matches anywhere in the name, case-insensitively: the GIN index on the name's 1- and
-     * 2-character pieces (read-model migration 0002) finds the candidates, strpos confirms them.
+     * `q` matches anywhere in the name, case-insensitively: the name pieces in id order (read-model
+     * migrations 0005, 0006) or, for one character, the GIN index (0002) find the candidates, strpos
+     * confirms them.
      */
     async listRestaurants(q: { limit: number; cursor?: string; q?: string; category?: RestaurantCategory }) {
       const filtered = (from: Knex.QueryBuilder) => {
@@ -173,7 +174,11 @@ export function createMenuService({ restaurantsDb, menuReadDb, menuCache }: Menu
           .where('p.piece', walked!);
         if (probed) {
           query = query.whereExists((sub) => {
-            sub.select(menuReadDb.raw('1')).from({ o: 'restaurant_name_pieces' }).where('o.piece', probed).where('o.restaurant_id', menuReadDb.ref('p.restaurant_id'));
+            sub
+              .select(menuReadDb.raw('1'))
+              .from({ o: 'restaurant_name_pieces' })
+              .where('o.piece', probed)
+              .where('o.restaurant_id', menuReadDb.ref('p.restaurant_id'));
             // Said again here so a merge join starts this list at the cursor too, not at its beginning.
             if (q.cursor) sub.where('o.restaurant_id', '>', q.cursor);
           });
