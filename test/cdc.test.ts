@@ -12,7 +12,7 @@ import { parseLsn } from '../db/projector/lsn';
 import { createMenuProjector, type MenuProjector, type MenuProjectorOptions } from '../db/projector/projector';
 import { createLogger } from '../lib/node/logger';
 import { ensureDatabase } from '../lib/node/pg-admin';
-import { readModel, sourceModel } from './support/read-model';
+import { namePiecesDrift, readModel, sourceModel } from './support/read-model';
 import { killProcessGroups } from './support/processes';
 import { dropSlotWhenFree } from './support/projector';
 import { untilPasses } from './support/retry';
@@ -494,8 +494,11 @@ describe('CDC projector: re-sync from a snapshot', () => {
         .first(),
     ).toBeUndefined();
 
-    // An explicit re-sync replaces whatever the read model holds (here: a stray row).
+    // An explicit re-sync replaces whatever the read model holds (here: stray rows, and a name piece
+    // of no name, as drift in the search table would be).
     await pair.read('menu_items_read').insert({ menu_id: 'stray', restaurant_id: 'nowhere', name: 'x', price: 1, status: 'ON_SALE', version: 1 });
+    await pair.read('restaurants_read').insert({ restaurant_id: 'rst_stray', name: '유령식당', auto_accept: false });
+    await pair.read('restaurant_name_pieces').insert({ piece: 'zz', restaurant_id: restaurantIdFor(1), category: 'korean' });
     const resyncedBefore = (await stateOf(pair))!.resyncedAt!;
     const more = startWriter(pair, { concurrency: 2, items });
     await projector.resync();
@@ -503,6 +506,14 @@ describe('CDC projector: re-sync from a snapshot', () => {
     await expectConverged(pair);
     const after = (await stateOf(pair))!;
     expect(after.resyncedAt!.getTime()).toBeGreaterThan(resyncedBefore.getTime());
+    expect(await namePiecesDrift(pair.read)).toEqual([]);
+    expect(
+      await pair
+        .read('restaurant_name_pieces')
+        .whereIn('restaurant_id', [restaurantIdFor(7)])
+        .count({ n: '*' })
+        .first(),
+    ).not.toEqual({ n: 0 });
   });
 });
 

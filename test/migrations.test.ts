@@ -8,6 +8,7 @@ import { migrateLatest } from '../db/migrations';
 import { ordersMigrations } from '../db/migrations/orders';
 import { menuReadMigrations } from '../db/migrations/menu-read';
 import { passwordVariable, SERVICE_ROLE_NAMES } from '../db/roles';
+import { namePiecesDrift } from './support/read-model';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -69,21 +70,15 @@ describe('migrations and seed', () => {
 
   it("menu-read 0005 and 0006 list the names' pieces of the rows already there, and their triggers follow every insert, upsert, rename, recategorization and delete", async () => {
     const db = dbs.menuRead;
-    // The pieces the table must hold: every 2-character piece of every lower-cased name.
-    const drift = async () =>
-      (
-        await db.raw(`
-          (SELECT piece, restaurant_id, category FROM restaurant_name_pieces
-           EXCEPT SELECT g, restaurant_id, category FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2)
-          UNION ALL
-          (SELECT g, restaurant_id, category FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2
-           EXCEPT SELECT piece, restaurant_id, category FROM restaurant_name_pieces)`)
-      ).rows;
+    const drift = () => namePiecesDrift(db);
     const pieces = async (restaurantId: string) =>
       ((await db('restaurant_name_pieces').where({ restaurant_id: restaurantId }).pluck('piece')) as string[]).sort();
-    const [pieces5, category6] = ['0005_restaurant_name_pieces', '0006_restaurant_name_pieces_category'].map((name) =>
-      menuReadMigrations.find((m) => m.name === name)!,
-    );
+    const [pieces5, category6, deferrable7] = [
+      '0005_restaurant_name_pieces',
+      '0006_restaurant_name_pieces_category',
+      '0007_restaurant_name_pieces_deferrable',
+    ].map((name) => menuReadMigrations.find((m) => m.name === name)!);
+    await deferrable7!.down(db);
     await category6!.down(db);
     await pieces5!.down(db);
     await db('restaurants_read').insert([
@@ -92,6 +87,7 @@ describe('migrations and seed', () => {
     ]);
     await pieces5!.up(db);
     await category6!.up(db);
+    await deferrable7!.up(db);
     expect(await pieces('rst_np2')).toEqual(['c치', 'bh', 'hc', '치킨'].sort());
     expect(await drift()).toEqual([]);
 
@@ -120,6 +116,29 @@ describe('migrations and seed', () => {
     expect(await drift()).toEqual([]);
     await db('restaurants_read').where('restaurant_id', 'like', 'rst_np%').delete();
     expect(await db('restaurant_name_pieces').count({ n: '*' }).first()).toEqual({ n: 0 });
+  });
+
+  it("menu-read 0007: a transaction that sets menu_read.name_pieces = 'deferred' inserts and deletes restaurants without their pieces; others keep them", async () => {
+    const db = dbs.menuRead;
+    const count = async () => Number((await db('restaurant_name_pieces').where('restaurant_id', 'like', 'rst_df%').count({ n: '*' }).first())!.n);
+    await db('restaurants_read').insert({ restaurant_id: 'rst_df1', name: '교촌치킨', auto_accept: false, category: 'chicken' });
+    const before = await count();
+    expect(before).toBeGreaterThan(0);
+    await db.transaction(async (trx) => {
+      await trx.raw(`SET LOCAL menu_read.name_pieces = 'deferred'`);
+      await trx('restaurants_read').insert({ restaurant_id: 'rst_df2', name: '홍콩반점', auto_accept: false });
+      await trx('restaurants_read').where({ restaurant_id: 'rst_df1' }).delete();
+      expect(await trx('restaurant_name_pieces').whereIn('restaurant_id', ['rst_df1', 'rst_df2']).pluck('restaurant_id')).toEqual(
+        Array(before).fill('rst_df1'),
+      );
+    });
+    // The setting ended with its transaction: the next insert and delete are followed again.
+    await db('restaurant_name_pieces').where({ restaurant_id: 'rst_df1' }).delete();
+    await db('restaurants_read').insert({ restaurant_id: 'rst_df3', name: '피자', auto_accept: false });
+    await db('restaurants_read').where({ restaurant_id: 'rst_df2' }).delete();
+    expect(await namePiecesDrift(db)).toEqual([]);
+    await db('restaurants_read').where({ restaurant_id: 'rst_df3' }).delete();
+    expect(await count()).toBe(0);
   });
 
   it('seeds 50 restaurants with 10 items each, idempotently, some auto-accepting', async () => {

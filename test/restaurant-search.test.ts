@@ -1,6 +1,7 @@
 import { createMenuService, nameHolds, queryPieces, rarestPieces } from '../api/services/menus';
 import { restaurantIdFor } from '../db/seed';
 import { eventually, http, startStack, type TestStack } from './support/stack';
+import { namePiecesDrift } from './support/read-model';
 
 // GET /restaurants?q=&category=: name search (Korean substrings and prefixes), category filter and
 // keyset pages that neither repeat nor skip while restaurants are added and renamed, all from the
@@ -135,13 +136,7 @@ describe('finding a restaurant: GET /restaurants with q and category', () => {
     await eventually(async () => (await search('곧닫는')).restaurants.length === 1);
     await stack.dbs.restaurants('restaurants').where({ restaurant_id: 'rst_pgone' }).delete();
     await eventually(async () => (await search('곧닫는')).restaurants.length === 0);
-    const drift = await stack.dbs.menuRead.raw(`
-      (SELECT piece, restaurant_id, category FROM restaurant_name_pieces
-       EXCEPT SELECT g, restaurant_id, category FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2)
-      UNION ALL
-      (SELECT g, restaurant_id, category FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2
-       EXCEPT SELECT piece, restaurant_id, category FROM restaurant_name_pieces)`);
-    expect(drift.rows).toEqual([]);
+    expect(await namePiecesDrift(stack.dbs.menuRead)).toEqual([]);
     // rst_0003 came by the snapshot, rst_p058 was renamed by the stream.
     const held = await stack.dbs.menuRead('restaurant_name_pieces').whereIn('restaurant_id', ['rst_0003', 'rst_p058', 'rst_pgone']).distinct('restaurant_id');
     expect(held.map((r: { restaurant_id: string }) => r.restaurant_id).sort()).toEqual(['rst_0003', 'rst_p058']);

@@ -217,4 +217,29 @@ export const menuReadMigrations: Migration[] = [
       await knex.raw('ALTER TABLE restaurant_name_pieces DROP COLUMN category');
     },
   },
+  {
+    // A snapshot copies 572,550 restaurants in pages; the insert trigger then wrote each page's pieces
+    // into two indexes whose hot pages did not fit in memory (the snapshot took 380 s instead of 170 s).
+    // A transaction that sets menu_read.name_pieces = 'deferred' keeps the table itself: the snapshot
+    // deletes it whole and fills it once, sorted, after the copy (db/projector/snapshot.ts).
+    name: '0007_restaurant_name_pieces_deferrable',
+    async up(knex: Knex) {
+      await replaceBatchTriggers(knex, `WHEN (current_setting('menu_read.name_pieces', true) IS DISTINCT FROM 'deferred')`);
+    },
+    async down(knex: Knex) {
+      await replaceBatchTriggers(knex, '');
+    },
+  },
 ];
+
+/** (Re)creates the statement triggers of 0005 that follow inserted and deleted batches, with `when`. */
+async function replaceBatchTriggers(knex: Knex, when: string): Promise<void> {
+  await knex.raw('DROP TRIGGER restaurant_name_pieces_added ON restaurants_read');
+  await knex.raw('DROP TRIGGER restaurant_name_pieces_removed ON restaurants_read');
+  await knex.raw(`
+    CREATE TRIGGER restaurant_name_pieces_added AFTER INSERT ON restaurants_read
+      REFERENCING NEW TABLE AS added FOR EACH STATEMENT ${when} EXECUTE FUNCTION restaurant_name_pieces_added()`);
+  await knex.raw(`
+    CREATE TRIGGER restaurant_name_pieces_removed AFTER DELETE ON restaurants_read
+      REFERENCING OLD TABLE AS removed FOR EACH STATEMENT ${when} EXECUTE FUNCTION restaurant_name_pieces_removed()`);
+}

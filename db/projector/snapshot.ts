@@ -1,4 +1,5 @@
 import pg from 'pg';
+import type { Knex } from 'knex';
 import type { Db } from '../knex';
 import type { Logger } from '../../lib/node/logger';
 import { createSlotWithSnapshot, dropSlot, sourceClientConfig, withSourceClient } from './source';
@@ -52,6 +53,9 @@ export async function resyncFromSnapshot(opts: ResyncOptions): Promise<ResyncRes
     const snapshotAt = (await reader.query<{ now: Date }>('SELECT now() AS now')).rows[0]!.now;
 
     const counts = await readDb.transaction(async (trx) => {
+      // The name-pieces triggers stand aside for this transaction; the table is refilled once below.
+      await trx.raw(`SET LOCAL menu_read.name_pieces = 'deferred'`);
+      await trx.raw('DELETE FROM restaurant_name_pieces');
       await trx.raw('DELETE FROM menu_items_read');
       await trx.raw('DELETE FROM restaurants_read');
       // One read model, one stream: positions of other slots no longer describe these rows.
@@ -72,6 +76,7 @@ export async function resyncFromSnapshot(opts: ResyncOptions): Promise<ResyncRes
           [lsn, snapshotAt, col(rows, 'menu_id'), col(rows, 'restaurant_id'), col(rows, 'name'), col(rows, 'price'), col(rows, 'status'), col(rows, 'version')],
         ),
       );
+      await fillNamePieces(trx);
       await trx.raw(
         `UPDATE restaurants_read r SET item_count = c.n
            FROM (SELECT restaurant_id, count(*) AS n FROM menu_items_read WHERE status <> 'HIDDEN' GROUP BY restaurant_id) c
@@ -115,6 +120,20 @@ async function settleAfterSnapshot(readDb: Db, logger: Logger): Promise<void> {
   const started = Date.now();
   await readDb.raw('VACUUM (FREEZE, ANALYZE) restaurants_read, restaurant_name_pieces, menu_items_read');
   logger.info({ ms: Date.now() - started }, 'read model vacuumed (frozen) and analyzed after the snapshot');
+}
+
+/**
+ * One sorted insert of every name's pieces (migration 0005's table): index pages fill in order,
+ * where the per-page trigger scattered each page's pieces over both indexes.
+ */
+async function fillNamePieces(trx: Knex.Transaction): Promise<void> {
+  await trx.raw(
+    `INSERT INTO restaurant_name_pieces (piece, restaurant_id, category)
+     SELECT g, r.restaurant_id, r.category FROM restaurants_read r, unnest(r.name_grams) AS g
+      WHERE char_length(g) = 2
+      ORDER BY 1, 2`,
+  );
+  await trx.raw(`SET LOCAL menu_read.name_pieces = 'kept'`);
 }
 
 function col(rows: Array<Record<string, unknown>>, name: string) {

@@ -22,3 +22,17 @@ export async function readModel(db: Db) {
   const restaurants = (await db.raw('SELECT restaurant_id, name, auto_accept, category, item_count FROM restaurants_read')).rows as Row[];
   return { items: items.sort(byKey('menu_id')), restaurants: restaurants.sort(byKey('restaurant_id')) };
 }
+
+/**
+ * Rows where restaurant_name_pieces differs from the pieces of the read model's names (every
+ * 2-character piece of each lower-cased name, with its category): none once the table is in step.
+ */
+export async function namePiecesDrift(db: Db): Promise<Row[]> {
+  const res = await db.raw(`
+    (SELECT piece, restaurant_id, category FROM restaurant_name_pieces
+     EXCEPT SELECT g, restaurant_id, category FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2)
+    UNION ALL
+    (SELECT g, restaurant_id, category FROM restaurants_read, unnest(name_grams) AS g WHERE char_length(g) = 2
+     EXCEPT SELECT piece, restaurant_id, category FROM restaurant_name_pieces)`);
+  return res.rows as Row[];
+}
