@@ -46,6 +46,7 @@ import type { PayloadCodec } from '@temporalio/common';
 import pg from 'pg';
 import { createDb, type Db } from '../db/knex';
 import { mintToken } from '../lib/node/auth';
+import { hasMaintainPrivilege } from '../lib/node/pg-admin';
 import { loadConfig } from '../lib/node/config';
 import { dataConverterFor, payloadCodecFrom } from '../lib/node/payload-codec';
 import { clusterToolPath, PROJECT_ROOT, temporalCliPath } from '../lib/node/temporal-tools';
@@ -699,8 +700,7 @@ async function waitForReadModels(restaurantsDb: Db, readDbs: Db[]): Promise<numb
  * projector may vacuum; older servers leave it to autovacuum, so there is nothing to wait for).
  */
 async function waitForSettledReadModel(readDb: Db, replica: number): Promise<void> {
-  const version = Number((await readDb.raw('SHOW server_version_num')).rows[0].server_version_num);
-  if (version < 170000) return;
+  if (!(await hasMaintainPrivilege((sql) => readDb.raw(sql)))) return;
   const started = Date.now();
   for (;;) {
     const { rows } = await readDb.raw(

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { createDb } from './knex';
 import { migrateLatest, type DatabaseName } from './migrations';
 import { SOURCE_TABLES } from './projector/changes';
+import { hasMaintainPrivilege } from '../lib/node/pg-admin';
 
 // Least privilege in Postgres: who may do what in which database. Every process logs in as the role of
 // its service, which reaches its own database and nothing else; tables belong to a per-database owner
@@ -212,7 +213,7 @@ const MIGRATION_TABLES = ['knex_migrations', 'knex_migrations_lock'];
 async function grantRights(c: pg.Client, name: DatabaseName, publication: string): Promise<void> {
   const owner = ident(OWNER_ROLES[name]);
   const tables = (await c.query<{ tablename: string }>("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).rows.map((r) => r.tablename);
-  const hasMaintain = Number((await c.query<{ server_version_num: string }>('SHOW server_version_num')).rows[0]!.server_version_num) >= 170000;
+  const hasMaintain = await hasMaintainPrivilege((sql) => c.query(sql));
   for (const [role, grant] of rolesOn(name)) {
     const r = ident(role);
     const privileges = (grant.access === 'write' ? 'SELECT, INSERT, UPDATE, DELETE' : 'SELECT') + (grant.maintain && hasMaintain ? ', MAINTAIN' : '');

@@ -6,6 +6,7 @@ import { createSlotWithSnapshot, dropSlot, sourceClientConfig, withSourceClient 
 import { formatLsn, type Lsn } from './lsn';
 import { pgArray } from './apply';
 import { notifyMenuChanges } from '../menu-read/change-notices';
+import { hasMaintainPrivilege } from '../../lib/node/pg-admin';
 
 export interface SnapshotExportedInfo {
   slotName: string;
@@ -112,9 +113,8 @@ export async function resyncFromSnapshot(opts: ResyncOptions): Promise<ResyncRes
  * Needs the MAINTAIN privilege (Postgres 17+; db/roles.ts grants it); on older servers autovacuum does it.
  */
 async function settleAfterSnapshot(readDb: Db, logger: Logger): Promise<void> {
-  const version = Number((await readDb.raw('SHOW server_version_num')).rows[0].server_version_num);
-  if (version < 170000) {
-    logger.info({ serverVersion: version }, 'read model not vacuumed after the snapshot (a non-owner needs Postgres 17+); autovacuum will');
+  if (!(await hasMaintainPrivilege((sql) => readDb.raw(sql)))) {
+    logger.info('read model not vacuumed after the snapshot (a non-owner needs Postgres 17+); autovacuum will');
     return;
   }
   const started = Date.now();

@@ -12,3 +12,12 @@ export async function ensureDatabase(adminUrl: string, name: string): Promise<vo
     await client.end();
   }
 }
+
+/**
+ * Whether the server has the MAINTAIN privilege (Postgres 17+), with which a role that does not own
+ * a table may VACUUM and ANALYZE it. `run` is any query function: a pg client's or knex's raw.
+ */
+export async function hasMaintainPrivilege(run: (sql: string) => Promise<{ rows: Array<Record<string, unknown>> }>): Promise<boolean> {
+  const { rows } = await run('SHOW server_version_num');
+  return Number(rows[0]!.server_version_num) >= 170000;
+}
