@@ -178,11 +178,7 @@ export function createRestaurantActivities({ db, metrics = noSagaMetrics }: Rest
      */
     async acceptTicket(input: { orderId: string }): Promise<void> {
       // The usual case (PENDING) is one round trip; otherwise a fresh read says what the ticket is.
-      const [moved] = await db('tickets')
-        .where({ order_id: input.orderId, status: 'PENDING' })
-        .update({ status: 'ACCEPTED', reason: null, updated_at: db.fn.now() })
-        .returning('status');
-      if (moved) return;
+      if ((await transition(input.orderId, ['PENDING'], 'ACCEPTED')) > 0) return;
       const ticket = await db('tickets').select('status').where({ order_id: input.orderId }).first();
       if (ticket?.status === 'ACCEPTED') return;
       const message = `ticket of ${input.orderId} is ${ticket?.status ?? 'missing'}, cannot accept`;
