@@ -195,23 +195,17 @@ export function createRestaurantActivities({ db, metrics = noSagaMetrics }: Rest
      * ticket so a late createTicket attempt cannot open one afterwards.
      */
     async cancelTicket(input: { orderId: string; restaurantId: string }): Promise<void> {
-      const restaurantExists = await db('restaurants').where({ restaurant_id: input.restaurantId }).first();
-      let tombstone = 0;
-      if (restaurantExists) {
-        const inserted = await db('tickets')
-          .insert({
-            ticket_id: ticketIdFor(input.orderId),
-            order_id: input.orderId,
-            restaurant_id: input.restaurantId,
-            status: 'CANCELLED',
-            items: '[]',
-            reason: 'never opened',
-          })
-          .onConflict('order_id')
-          .ignore()
-          .returning('ticket_id');
-        tombstone = inserted.length;
-      }
+      // Two statements, not one: a ticket that createTicket commits while the tombstone waits on its
+      // key must be seen by the cancel, which a second statement's fresh snapshot does.
+      const { rows } = await db.raw(
+        `INSERT INTO tickets (ticket_id, order_id, restaurant_id, status, items, reason)
+         SELECT ?, ?, ?, 'CANCELLED', '[]', 'never opened'
+          WHERE EXISTS (SELECT 1 FROM restaurants WHERE restaurant_id = ?)
+         ON CONFLICT (order_id) DO NOTHING
+         RETURNING ticket_id`,
+        [ticketIdFor(input.orderId), input.orderId, input.restaurantId, input.restaurantId],
+      );
+      const tombstone = rows.length;
       const cancelled = await transition(input.orderId, ['PENDING', 'ACCEPTED'], 'CANCELLED', 'compensated');
       if (tombstone + cancelled > 0) {
         metrics.compensation('cancelTicket', 'CANCELLED');

@@ -12,7 +12,7 @@ import { createTestDatabases, type TestDatabases } from './support/databases';
 // against an insert without the guard (a ticket at the old price), and the in-flight ones against a
 // guard without FOR SHARE (it compares against the row as it was before the change commits).
 
-describe('createTicket and acceptTicket against the restaurants database, as the restaurant worker', () => {
+describe('createTicket, acceptTicket and cancelTicket against the restaurants database, as the restaurant worker', () => {
   let dbs: TestDatabases;
   let worker: Db;
   let restaurants: ReturnType<typeof createRestaurantActivities>;
@@ -156,6 +156,29 @@ describe('createTicket and acceptTicket against the restaurants database, as the
     const ticket = await ticketOf(input.orderId);
     expect(ticket.status).toBe('PENDING');
     expect(ticket.items).toEqual([expect.objectContaining({ menuId, currentVersion: before + 1 })]);
+  });
+
+  it('cancelTicket takes two round trips: a tombstone for a ticket never opened, a cancel of an open one, nothing for an unknown restaurant; again is a no-op', async () => {
+    const neverOpened = newOrder();
+    statements = 0;
+    await run(restaurants.cancelTicket, { orderId: neverOpened, restaurantId });
+    expect(statements).toBe(2);
+    expect(await ticketOf(neverOpened)).toMatchObject({ status: 'CANCELLED', reason: 'never opened' });
+
+    const input = await ticketInput(menuIdFor(1, 2));
+    await run(restaurants.createTicket, input);
+    statements = 0;
+    await run(restaurants.cancelTicket, { orderId: input.orderId, restaurantId });
+    expect(statements).toBe(2);
+    expect(await ticketOf(input.orderId)).toMatchObject({ status: 'CANCELLED', reason: 'compensated' });
+    await run(restaurants.cancelTicket, { orderId: input.orderId, restaurantId });
+    expect(await ticketOf(input.orderId)).toMatchObject({ status: 'CANCELLED', reason: 'compensated' });
+
+    const unknown = newOrder();
+    statements = 0;
+    await run(restaurants.cancelTicket, { orderId: unknown, restaurantId: 'rst_nope' });
+    expect(statements).toBe(2);
+    expect(await ticketOf(unknown)).toBeUndefined();
   });
 
   it('the CANCELLED tombstone wins over a later createTicket, and acceptTicket refuses it without retrying', async () => {
