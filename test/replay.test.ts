@@ -3,7 +3,7 @@ import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
-import { COMPENSATIONS_FIRST_PATCH, LOCAL_ORDER_STEPS_PATCH, STEPS_TOGETHER_PATCH, TRUTHFUL_SAGA_PATCH } from '../workflows/order-saga';
+import { COMPENSATIONS_FIRST_PATCH, LOCAL_ORDER_STEPS_PATCH, ONE_MARKER_PATCH, STEPS_TOGETHER_PATCH, TRUTHFUL_SAGA_PATCH } from '../workflows/order-saga';
 import { ENCRYPTED_ENCODING } from '../lib/node/payload-codec';
 import { CURRENT_HISTORY_GENERATION, ENCRYPTED_HISTORY_DIR, HISTORY_DIR } from './support/histories';
 import { TEST_DATA_CONVERTER } from './support/payload-keys';
@@ -82,7 +82,7 @@ describe('replay of recorded saga histories', () => {
   });
 
   it('a saga recorded with local order steps fails to replay when its patch marker names another change (the patch is what keeps both generations apart)', async () => {
-    const { workflowId, history } = load(`${CURRENT_HISTORY_GENERATION}/happy-auto-accept.json`);
+    const { workflowId, history } = load('5-steps-together/happy-auto-accept.json');
     const marker = history.events?.find((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')?.markerRecordedEventAttributes;
     const payload = marker?.details?.['patch-data']?.payloads?.[0];
     expect(defaultPayloadConverter.fromPayload(payload!)).toMatchObject({ id: LOCAL_ORDER_STEPS_PATCH });
@@ -93,8 +93,34 @@ describe('replay of recorded saga histories', () => {
     );
   });
 
-  it('a saga recorded with the hold and the ticket together fails to replay when its fourth patch marker names another change', async () => {
+  it('a saga of the current generation records one patch marker and one TemporalChangeVersion upsert (four of each before)', () => {
+    const count = (file: string) => {
+      const events = load(file).history.events ?? [];
+      return {
+        markers: events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').length,
+        versionUpserts: events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.TemporalChangeVersion).length,
+      };
+    };
+    const before = count('5-steps-together/happy-auto-accept.json');
+    const now = count(`${CURRENT_HISTORY_GENERATION}/happy-auto-accept.json`);
+    expect(before).toEqual({ markers: 4, versionUpserts: 4 });
+    expect(now).toEqual({ markers: 1, versionUpserts: 1 });
+  });
+
+  it('a saga recorded with one marker for the earlier changes fails to replay when the marker names another change', async () => {
     const { workflowId, history } = load(`${CURRENT_HISTORY_GENERATION}/restaurant-accepts.json`);
+    const markers = history.events?.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').map((e) => e.markerRecordedEventAttributes!);
+    const ids = markers?.map((m) => (defaultPayloadConverter.fromPayload(m.details!['patch-data']!.payloads![0]!) as { id: string }).id);
+    expect(ids).toEqual([ONE_MARKER_PATCH]);
+    // Without it the saga would ask for the four earlier markers, find none, and schedule createOrder remotely.
+    markers![0]!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
+    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId)).rejects.toThrow(
+      /[Nn]ondeterminism|DeterminismViolation/,
+    );
+  });
+
+  it('a saga recorded with the hold and the ticket together fails to replay when its fourth patch marker names another change', async () => {
+    const { workflowId, history } = load('5-steps-together/restaurant-accepts.json');
     const markers = history.events?.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').map((e) => e.markerRecordedEventAttributes!);
     const ids = markers?.map((m) => (defaultPayloadConverter.fromPayload(m.details!['patch-data']!.payloads![0]!) as { id: string }).id);
     expect(ids).toEqual([LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH, COMPENSATIONS_FIRST_PATCH, STEPS_TOGETHER_PATCH]);

@@ -12,7 +12,7 @@ export const HISTORY_DIR = path.resolve(__dirname, '..', 'histories');
  * Histories are kept by generation of the workflow code (a folder each): every generation must keep
  * replaying while sagas recorded by it may still run. New recordings go to the current one.
  */
-export const CURRENT_HISTORY_GENERATION = '5-steps-together';
+export const CURRENT_HISTORY_GENERATION = '6-one-marker';
 /**
  * Histories recorded with encrypted payloads (the TEST fixture keyring of support/payload-keys.ts),
  * by generation as above; the replay suite decrypts them.
