@@ -73,11 +73,14 @@ describe('migrations and seed', () => {
     const drift = () => namePiecesDrift(db);
     const pieces = async (restaurantId: string) =>
       ((await db('restaurant_name_pieces').where({ restaurant_id: restaurantId }).pluck('piece')) as string[]).sort();
-    const [pieces5, category6, deferrable7] = [
+    const [pieces5, category6, deferrable7, function8] = [
       '0005_restaurant_name_pieces',
       '0006_restaurant_name_pieces_category',
       '0007_restaurant_name_pieces_deferrable',
+      '0008_name_pieces_function',
     ].map((name) => menuReadMigrations.find((m) => m.name === name)!);
+    // The triggers as 0005 and 0006 wrote them; 0008 (their bodies on name_pieces()) comes back at the end.
+    await function8!.down(db);
     await deferrable7!.down(db);
     await category6!.down(db);
     await pieces5!.down(db);
@@ -116,6 +119,7 @@ describe('migrations and seed', () => {
     expect(await drift()).toEqual([]);
     await db('restaurants_read').where('restaurant_id', 'like', 'rst_np%').delete();
     expect(await db('restaurant_name_pieces').count({ n: '*' }).first()).toEqual({ n: 0 });
+    await function8!.up(db);
   });
 
   it("menu-read 0007: a transaction that sets menu_read.name_pieces = 'deferred' inserts and deletes restaurants without their pieces; others keep them", async () => {
@@ -139,6 +143,108 @@ describe('migrations and seed', () => {
     expect(await namePiecesDrift(db)).toEqual([]);
     await db('restaurants_read').where({ restaurant_id: 'rst_df3' }).delete();
     expect(await count()).toBe(0);
+  });
+
+  it('menu-read 0008: with the triggers on name_pieces() the pieces follow every insert, upsert, rename, recategorization and delete; 0008 goes down to the bodies of 0005/0006 and up again', async () => {
+    const db = dbs.menuRead;
+    const drift = () => namePiecesDrift(db);
+    const pieces = async (restaurantId: string) =>
+      ((await db('restaurant_name_pieces').where({ restaurant_id: restaurantId }).pluck('piece')) as string[]).sort();
+    const bodies = async () =>
+      Object.fromEntries(
+        (
+          (await db.raw(`SELECT proname, prosrc FROM pg_proc WHERE proname LIKE 'restaurant_name_pieces\\_%'`)).rows as Array<{
+            proname: string;
+            prosrc: string;
+          }>
+        ).map((r) => [r.proname, r.prosrc]),
+      );
+    const hasFunction = async () => (await db.raw(`SELECT to_regprocedure('name_pieces(text[])') IS NOT NULL AS ok`)).rows[0].ok as boolean;
+    const [pieces5, category6, deferrable7, function8] = [
+      '0005_restaurant_name_pieces',
+      '0006_restaurant_name_pieces_category',
+      '0007_restaurant_name_pieces_deferrable',
+      '0008_name_pieces_function',
+    ].map((name) => menuReadMigrations.find((m) => m.name === name)!);
+    const triggerFunctions = ['restaurant_name_pieces_added', 'restaurant_name_pieces_removed', 'restaurant_name_pieces_renamed'];
+
+    expect(await hasFunction()).toBe(true);
+    const with8 = await bodies();
+    expect(Object.keys(with8).sort()).toEqual(triggerFunctions);
+    for (const f of triggerFunctions) {
+      expect({ f, calls: with8[f]!.includes('name_pieces('), unnests: with8[f]!.includes('unnest(') }).toEqual({ f, calls: true, unnests: false });
+    }
+    await db('restaurants_read').insert([
+      { restaurant_id: 'rst_fn1', name: '교촌치킨 강남점', auto_accept: false, category: 'chicken' },
+      { restaurant_id: 'rst_fn2', name: 'BHC치킨', auto_accept: false, category: 'chicken' },
+    ]);
+    expect(await pieces('rst_fn2')).toEqual(['c치', 'bh', 'hc', '치킨'].sort());
+    expect(await drift()).toEqual([]);
+
+    // Down: the function is gone and the triggers are exactly what 0005 and 0006 created
+    // (0007..0005 down and up again recreate those to compare), and they still keep the pieces.
+    await function8!.down(db);
+    expect(await hasFunction()).toBe(false);
+    const without8 = await bodies();
+    await deferrable7!.down(db);
+    await category6!.down(db);
+    await pieces5!.down(db);
+    await pieces5!.up(db);
+    await category6!.up(db);
+    await deferrable7!.up(db);
+    expect(await bodies()).toEqual(without8);
+    await db('restaurants_read').where({ restaurant_id: 'rst_fn2' }).update({ name: 'BBQ치킨' });
+    expect(await drift()).toEqual([]);
+
+    // Up again, with rows in place: nothing to refill, and the triggers are 0008's again.
+    await function8!.up(db);
+    expect(await hasFunction()).toBe(true);
+    expect(await bodies()).toEqual(with8);
+    expect(await drift()).toEqual([]);
+
+    await db('restaurants_read').insert([
+      { restaurant_id: 'rst_fn3', name: '홍콩반점', auto_accept: false },
+      { restaurant_id: 'rst_fn4', name: '피', auto_accept: false }, // one character: no pieces
+      { restaurant_id: 'rst_fn5', name: 'Pizza HUT', auto_accept: false, category: 'pizza' },
+    ]);
+    expect(await pieces('rst_fn4')).toEqual([]);
+    expect(await pieces('rst_fn5')).toEqual(['pi', 'iz', 'zz', 'za', 'a ', ' h', 'hu', 'ut'].sort());
+    await db('restaurants_read').where({ restaurant_id: 'rst_fn1' }).update({ name: '교촌치킨 홍대점' });
+    await db('restaurants_read').where({ restaurant_id: 'rst_fn3' }).update({ name: '홍콩반점', item_count: 3 });
+    await db('restaurants_read').where({ restaurant_id: 'rst_fn2' }).update({ category: 'burger' });
+    expect(await db('restaurant_name_pieces').where({ restaurant_id: 'rst_fn2' }).distinct('category')).toEqual([{ category: 'burger' }]);
+    await db.raw(
+      `INSERT INTO restaurants_read (restaurant_id, name, auto_accept) VALUES ('rst_fn6', '맘스터치', false), ('rst_fn4', '도미노피자', false)
+       ON CONFLICT (restaurant_id) DO UPDATE SET name = excluded.name`,
+    );
+    expect(await pieces('rst_fn1')).toContain('홍대');
+    expect(await pieces('rst_fn1')).not.toContain('강남');
+    expect(await pieces('rst_fn4')).toEqual(['노피', '도미', '미노', '피자'].sort());
+    expect(await drift()).toEqual([]);
+
+    // The triggers' statements inline it too: counting every function call of a transaction
+    // (track_functions = 'all' counts SQL functions run as functions), each trigger ran and name_pieces() never did.
+    const calls = await db.transaction(async (trx) => {
+      await trx.raw(`SET LOCAL track_functions = 'all'`);
+      await trx('restaurants_read').insert({ restaurant_id: 'rst_fn7', name: '롯데리아', auto_accept: false });
+      await trx('restaurants_read').where({ restaurant_id: 'rst_fn7' }).update({ name: '롯데리아 역삼점' });
+      await trx('restaurants_read').where({ restaurant_id: 'rst_fn7' }).delete();
+      const n = async (fn: string) => Number((await trx.raw(`SELECT coalesce(pg_stat_get_xact_function_calls(?::regprocedure), 0) AS n`, [fn])).rows[0].n);
+      return {
+        added: await n('restaurant_name_pieces_added()'),
+        renamed: await n('restaurant_name_pieces_renamed()'),
+        removed: await n('restaurant_name_pieces_removed()'),
+        namePieces: await n('name_pieces(text[])'),
+      };
+    });
+    expect(calls).toEqual({ added: 1, renamed: 1, removed: 1, namePieces: 0 });
+
+    await db('restaurants_read').whereIn('restaurant_id', ['rst_fn1', 'rst_fn4']).delete();
+    expect(await pieces('rst_fn1')).toEqual([]);
+    expect(await drift()).toEqual([]);
+    await db('restaurants_read').where('restaurant_id', 'like', 'rst_fn%').delete();
+    expect(await db('restaurant_name_pieces').where('restaurant_id', 'like', 'rst_fn%').count({ n: '*' }).first()).toEqual({ n: 0 });
+    expect(await drift()).toEqual([]);
   });
 
   it('seeds 50 restaurants with 10 items each, idempotently, some auto-accepting', async () => {

@@ -230,6 +230,75 @@ export const menuReadMigrations: Migration[] = [
       await replaceBatchTriggers(knex, '');
     },
   },
+  {
+    // What a name's pieces are (its 2-character grams) was written out in each trigger and in the
+    // snapshot's fill (db/projector/snapshot.ts); one function now says it. It is a set-returning SQL
+    // function called in FROM, neither STRICT nor VOLATILE, one SELECT, no SET: the planner inlines
+    // it (the plan shows the unnest itself, not a Function Scan on name_pieces), so the snapshot's
+    // sorted fill of 5.7 million pieces costs what it did (test/migrations.test.ts checks the fill's
+    // plan, and that the triggers never call it as a function).
+    name: '0008_name_pieces_function',
+    async up(knex: Knex) {
+      await knex.raw(`
+        CREATE FUNCTION name_pieces(grams text[]) RETURNS SETOF text
+          LANGUAGE sql IMMUTABLE PARALLEL SAFE
+          BEGIN ATOMIC
+            SELECT g FROM unnest(grams) AS g WHERE char_length(g) = 2;
+          END`);
+      await knex.raw(`
+        CREATE OR REPLACE FUNCTION restaurant_name_pieces_added() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          INSERT INTO restaurant_name_pieces (piece, restaurant_id, category)
+          SELECT g, a.restaurant_id, a.category FROM added a, name_pieces(a.name_grams) AS g
+          ON CONFLICT DO NOTHING;
+          RETURN NULL;
+        END $$`);
+      await knex.raw(`
+        CREATE OR REPLACE FUNCTION restaurant_name_pieces_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          DELETE FROM restaurant_name_pieces p
+           USING (SELECT r.restaurant_id, g FROM removed r, name_pieces(r.name_grams) AS g) r
+           WHERE p.piece = r.g AND p.restaurant_id = r.restaurant_id;
+          RETURN NULL;
+        END $$`);
+      await knex.raw(`
+        CREATE OR REPLACE FUNCTION restaurant_name_pieces_renamed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          DELETE FROM restaurant_name_pieces WHERE restaurant_id = OLD.restaurant_id AND piece = ANY(OLD.name_grams);
+          INSERT INTO restaurant_name_pieces (piece, restaurant_id, category)
+          SELECT g, NEW.restaurant_id, NEW.category FROM name_pieces(NEW.name_grams) AS g;
+          RETURN NULL;
+        END $$`);
+    },
+    async down(knex: Knex) {
+      // The bodies of 0006 (added, renamed) and 0005 (removed), with the pieces written out again.
+      await knex.raw(`
+        CREATE OR REPLACE FUNCTION restaurant_name_pieces_added() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          INSERT INTO restaurant_name_pieces (piece, restaurant_id, category)
+          SELECT g, a.restaurant_id, a.category FROM added a, unnest(a.name_grams) AS g WHERE char_length(g) = 2
+          ON CONFLICT DO NOTHING;
+          RETURN NULL;
+        END $$`);
+      await knex.raw(`
+        CREATE OR REPLACE FUNCTION restaurant_name_pieces_removed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          DELETE FROM restaurant_name_pieces p
+           USING (SELECT r.restaurant_id, g FROM removed r, unnest(r.name_grams) AS g WHERE char_length(g) = 2) r
+           WHERE p.piece = r.g AND p.restaurant_id = r.restaurant_id;
+          RETURN NULL;
+        END $$`);
+      await knex.raw(`
+        CREATE OR REPLACE FUNCTION restaurant_name_pieces_renamed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+          DELETE FROM restaurant_name_pieces WHERE restaurant_id = OLD.restaurant_id AND piece = ANY(OLD.name_grams);
+          INSERT INTO restaurant_name_pieces (piece, restaurant_id, category)
+          SELECT g, NEW.restaurant_id, NEW.category FROM unnest(NEW.name_grams) AS g WHERE char_length(g) = 2;
+          RETURN NULL;
+        END $$`);
+      await knex.raw('DROP FUNCTION name_pieces(text[])');
+    },
+  },
 ];
 
 /** (Re)creates the statement triggers of 0005 that follow inserted and deleted batches, with `when`. */
