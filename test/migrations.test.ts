@@ -9,6 +9,7 @@ import { ordersMigrations } from '../db/migrations/orders';
 import { menuReadMigrations } from '../db/migrations/menu-read';
 import { passwordVariable, SERVICE_ROLE_NAMES } from '../db/roles';
 import { namePiecesDrift } from './support/read-model';
+import { FILL_NAME_PIECES_SQL } from '../db/projector/snapshot';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -29,6 +30,37 @@ describe('migrations and seed', () => {
     expect(await dbs.payments.schema.hasTable('payment_events')).toBe(true);
     expect(await dbs.restaurants.schema.hasTable('tickets')).toBe(true);
     expect(await dbs.menuRead.schema.hasTable('menu_items_read')).toBe(true);
+  });
+
+  it("menu-read 0008: the snapshot's fill takes the pieces from name_pieces(), which the planner inlines: the plan of the pieces written out, no Function Scan on it", async () => {
+    const explain = async (run: (sql: string) => Promise<{ rows: Array<{ 'QUERY PLAN': string }> }>, sql: string) =>
+      (await run(`EXPLAIN (VERBOSE, COSTS OFF) ${sql}`)).rows.map((r) => r['QUERY PLAN']).join('\n');
+    // What the fill was before 0008, with the pieces written out.
+    const writtenOut = `INSERT INTO restaurant_name_pieces (piece, restaurant_id, category)
+     SELECT g, r.restaurant_id, r.category FROM restaurants_read r, unnest(r.name_grams) AS g
+      WHERE char_length(g) = 2
+      ORDER BY 1, 2`;
+    expect(FILL_NAME_PIECES_SQL).toMatch(/\bname_pieces\(r\.name_grams\) AS g\b/);
+    // As the projector, which runs the snapshot (inlining also needs the caller's EXECUTE right), and
+    // before the cases below re-create the pieces table as the superuser (the projector has no grant on that one).
+    const c = new pg.Client({ connectionString: dbs.roleUrl('menu_projector', 'menu_read') });
+    await c.connect();
+    try {
+      const plan = await explain((sql) => c.query(sql), FILL_NAME_PIECES_SQL);
+      expect(plan).not.toMatch(/Function Scan on (public\.)?name_pieces/);
+      expect(plan).toMatch(/Function Scan on pg_catalog\.unnest g\n.*\n\s*Function Call: unnest\(r\.name_grams\)\n\s*Filter: \(char_length\(g\.g\) = 2\)/);
+      expect(plan).toEqual(await explain((sql) => c.query(sql), writtenOut));
+    } finally {
+      await c.end();
+    }
+    // The check can fail: a STRICT copy of the function is not inlined, and its plan shows the Function Scan.
+    await dbs.menuRead.transaction(async (trx) => {
+      await trx.raw(`CREATE FUNCTION name_pieces_strict(grams text[]) RETURNS SETOF text LANGUAGE sql IMMUTABLE STRICT
+                       BEGIN ATOMIC SELECT g FROM unnest(grams) AS g WHERE char_length(g) = 2; END`);
+      const strictPlan = await explain((sql) => trx.raw(sql), FILL_NAME_PIECES_SQL.replace('name_pieces(', 'name_pieces_strict('));
+      expect(strictPlan).toMatch(/Function Scan on public\.name_pieces_strict g\b/);
+      await trx.rollback();
+    });
   });
 
   it('0005 removes the card token of every order that has left PENDING, and keeps it for PENDING ones', async () => {
