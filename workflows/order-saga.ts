@@ -74,7 +74,7 @@ export const STEPS_TOGETHER_PATCH = 'hold-and-ticket-together';
 /**
  * Sagas started after this patch record this one marker in place of the four above, whose changes
  * they all have (issue #15, smaller histories): the SDK follows every patch marker with an upsert of
- * `TemporalChangeVersion`, so four markers cost eight events and four visibility updates per saga.
+ * `TemporalChangeVersion`, so four markers cost eight events per saga.
  * Sagas recorded before it have no such marker and read their generation from the four as before.
  * A later change adds its own patch after this one, as usual.
  */
