@@ -13,6 +13,45 @@ import { FILL_NAME_PIECES_SQL } from '../db/projector/snapshot';
 
 const ROOT = path.resolve(__dirname, '..');
 
+type Db = TestDatabases['menuRead'];
+
+const piecesOf = async (db: Db, restaurantId: string) =>
+  ((await db('restaurant_name_pieces').where({ restaurant_id: restaurantId }).pluck('piece')) as string[]).sort();
+
+/**
+ * On restaurants `${p}1` (교촌치킨 강남점), `${p}2` (chicken), `${p}3` (홍콩반점) and `${p}4`, which the
+ * caller inserted: a rename, a same-name update, a recategorization and the projector's upsert.
+ * The name pieces follow each one.
+ */
+async function renameRecategorizeUpsert(db: Db, p: string): Promise<void> {
+  await db('restaurants_read')
+    .where({ restaurant_id: `${p}1` })
+    .update({ name: '교촌치킨 홍대점' });
+  // Same name again, and a change of another column: no pieces move.
+  await db('restaurants_read')
+    .where({ restaurant_id: `${p}3` })
+    .update({ name: '홍콩반점', item_count: 3 });
+  // A new category moves every piece of the name with it.
+  await db('restaurants_read')
+    .where({ restaurant_id: `${p}2` })
+    .update({ category: 'burger' });
+  expect(
+    await db('restaurant_name_pieces')
+      .where({ restaurant_id: `${p}2` })
+      .distinct('category'),
+  ).toEqual([{ category: 'burger' }]);
+  // The projector's upsert: one row inserted, one renamed.
+  await db.raw(
+    `INSERT INTO restaurants_read (restaurant_id, name, auto_accept) VALUES (?, '맘스터치', false), (?, '도미노피자', false)
+     ON CONFLICT (restaurant_id) DO UPDATE SET name = excluded.name`,
+    [`${p}6`, `${p}4`],
+  );
+  expect(await piecesOf(db, `${p}1`)).toContain('홍대');
+  expect(await piecesOf(db, `${p}1`)).not.toContain('강남');
+  expect(await piecesOf(db, `${p}4`)).toEqual(['노피', '도미', '미노', '피자'].sort());
+  expect(await namePiecesDrift(db)).toEqual([]);
+}
+
 describe('migrations and seed', () => {
   let dbs: TestDatabases;
   beforeAll(async () => {
@@ -103,8 +142,7 @@ describe('migrations and seed', () => {
   it("menu-read 0005 and 0006 list the names' pieces of the rows already there, and their triggers follow every insert, upsert, rename, recategorization and delete", async () => {
     const db = dbs.menuRead;
     const drift = () => namePiecesDrift(db);
-    const pieces = async (restaurantId: string) =>
-      ((await db('restaurant_name_pieces').where({ restaurant_id: restaurantId }).pluck('piece')) as string[]).sort();
+    const pieces = (restaurantId: string) => piecesOf(db, restaurantId);
     const [pieces5, category6, deferrable7, function8] = [
       '0005_restaurant_name_pieces',
       '0006_restaurant_name_pieces_category',
@@ -130,21 +168,7 @@ describe('migrations and seed', () => {
       { restaurant_id: 'rst_np3', name: '홍콩반점', auto_accept: false },
       { restaurant_id: 'rst_np4', name: '피자', auto_accept: false },
     ]);
-    await db('restaurants_read').where({ restaurant_id: 'rst_np1' }).update({ name: '교촌치킨 홍대점' });
-    // Same name again, and a change of another column: no pieces move.
-    await db('restaurants_read').where({ restaurant_id: 'rst_np3' }).update({ name: '홍콩반점', item_count: 3 });
-    // A new category moves every piece of the name with it.
-    await db('restaurants_read').where({ restaurant_id: 'rst_np2' }).update({ category: 'burger' });
-    expect(await db('restaurant_name_pieces').where({ restaurant_id: 'rst_np2' }).distinct('category')).toEqual([{ category: 'burger' }]);
-    // The projector's upsert: one row inserted, one renamed.
-    await db.raw(
-      `INSERT INTO restaurants_read (restaurant_id, name, auto_accept) VALUES ('rst_np5', '맘스터치', false), ('rst_np4', '도미노피자', false)
-       ON CONFLICT (restaurant_id) DO UPDATE SET name = excluded.name`,
-    );
-    expect(await pieces('rst_np1')).toContain('홍대');
-    expect(await pieces('rst_np1')).not.toContain('강남');
-    expect(await pieces('rst_np4')).toEqual(['노피', '도미', '미노', '피자'].sort());
-    expect(await drift()).toEqual([]);
+    await renameRecategorizeUpsert(db, 'rst_np');
 
     await db('restaurants_read').whereIn('restaurant_id', ['rst_np1', 'rst_np4']).delete();
     expect(await pieces('rst_np1')).toEqual([]);
@@ -180,8 +204,7 @@ describe('migrations and seed', () => {
   it('menu-read 0008: with the triggers on name_pieces() the pieces follow every insert, upsert, rename, recategorization and delete; 0008 goes down to the bodies of 0005/0006 and up again', async () => {
     const db = dbs.menuRead;
     const drift = () => namePiecesDrift(db);
-    const pieces = async (restaurantId: string) =>
-      ((await db('restaurant_name_pieces').where({ restaurant_id: restaurantId }).pluck('piece')) as string[]).sort();
+    const pieces = (restaurantId: string) => piecesOf(db, restaurantId);
     const bodies = async () =>
       Object.fromEntries(
         (
@@ -241,18 +264,7 @@ describe('migrations and seed', () => {
     ]);
     expect(await pieces('rst_fn4')).toEqual([]);
     expect(await pieces('rst_fn5')).toEqual(['pi', 'iz', 'zz', 'za', 'a ', ' h', 'hu', 'ut'].sort());
-    await db('restaurants_read').where({ restaurant_id: 'rst_fn1' }).update({ name: '교촌치킨 홍대점' });
-    await db('restaurants_read').where({ restaurant_id: 'rst_fn3' }).update({ name: '홍콩반점', item_count: 3 });
-    await db('restaurants_read').where({ restaurant_id: 'rst_fn2' }).update({ category: 'burger' });
-    expect(await db('restaurant_name_pieces').where({ restaurant_id: 'rst_fn2' }).distinct('category')).toEqual([{ category: 'burger' }]);
-    await db.raw(
-      `INSERT INTO restaurants_read (restaurant_id, name, auto_accept) VALUES ('rst_fn6', '맘스터치', false), ('rst_fn4', '도미노피자', false)
-       ON CONFLICT (restaurant_id) DO UPDATE SET name = excluded.name`,
-    );
-    expect(await pieces('rst_fn1')).toContain('홍대');
-    expect(await pieces('rst_fn1')).not.toContain('강남');
-    expect(await pieces('rst_fn4')).toEqual(['노피', '도미', '미노', '피자'].sort());
-    expect(await drift()).toEqual([]);
+    await renameRecategorizeUpsert(db, 'rst_fn');
 
     // The triggers' statements inline it too: counting every function call of a transaction
     // (track_functions = 'all' counts SQL functions run as functions), each trigger ran and name_pieces() never did.
