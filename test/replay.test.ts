@@ -42,6 +42,22 @@ function load(file: string): { workflowId: string; history: ReturnType<typeof hi
   return { workflowId, history: historyFromJSON(json) };
 }
 
+/** The patches a saga of generation 5 recorded, in order. */
+const GENERATION_5_PATCHES = [LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH, COMPENSATIONS_FIRST_PATCH, STEPS_TOGETHER_PATCH];
+
+/** Renames the recorded patch marker at `index` (after checking which markers `file` holds); the replay must fail. */
+async function expectReplayFailsWithMarkerRenamed(file: string, patchIds: string[], index: number): Promise<void> {
+  const { workflowId, history } = load(file);
+  const markers = (history.events ?? [])
+    .filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')
+    .map((e) => e.markerRecordedEventAttributes!);
+  expect(markers.map((m) => (defaultPayloadConverter.fromPayload(m.details!['patch-data']!.payloads![0]!) as { id: string }).id)).toEqual(patchIds);
+  markers[index]!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
+  await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId)).rejects.toThrow(
+    /[Nn]ondeterminism|DeterminismViolation/,
+  );
+}
+
 describe('replay of recorded saga histories', () => {
   it.each(generations)('generation %s has a history for every saga path', (generation) => {
     const paths = files.filter((f) => f.startsWith(`${generation}/`)).map((f) => path.basename(f, '.json'));
@@ -81,18 +97,6 @@ describe('replay of recorded saga histories', () => {
     );
   });
 
-  it('a saga recorded with local order steps fails to replay when its patch marker names another change (the patch is what keeps both generations apart)', async () => {
-    const { workflowId, history } = load('5-steps-together/happy-auto-accept.json');
-    const marker = history.events?.find((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch')?.markerRecordedEventAttributes;
-    const payload = marker?.details?.['patch-data']?.payloads?.[0];
-    expect(defaultPayloadConverter.fromPayload(payload!)).toMatchObject({ id: LOCAL_ORDER_STEPS_PATCH });
-    // Same event, another change id: replay now takes the old branch (remote createOrder) and meets local-activity markers.
-    marker!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
-    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId)).rejects.toThrow(
-      /[Nn]ondeterminism|DeterminismViolation/,
-    );
-  });
-
   it('a saga of the current generation records one patch marker and one TemporalChangeVersion upsert (four of each before)', () => {
     const count = (file: string) => {
       const events = load(file).history.events ?? [];
@@ -107,52 +111,31 @@ describe('replay of recorded saga histories', () => {
     expect(now).toEqual({ markers: 1, versionUpserts: 1 });
   });
 
+  // Each patch is what keeps its generation apart: renaming its recorded marker sends the replay down
+  // the old branch, which cannot produce the recorded commands.
   it('a saga recorded with one marker for the earlier changes fails to replay when the marker names another change', async () => {
-    const { workflowId, history } = load(`${CURRENT_HISTORY_GENERATION}/restaurant-accepts.json`);
-    const markers = history.events?.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').map((e) => e.markerRecordedEventAttributes!);
-    const ids = markers?.map((m) => (defaultPayloadConverter.fromPayload(m.details!['patch-data']!.payloads![0]!) as { id: string }).id);
-    expect(ids).toEqual([ONE_MARKER_PATCH]);
     // Without it the saga would ask for the four earlier markers, find none, and schedule createOrder remotely.
-    markers![0]!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
-    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId)).rejects.toThrow(
-      /[Nn]ondeterminism|DeterminismViolation/,
-    );
+    await expectReplayFailsWithMarkerRenamed(`${CURRENT_HISTORY_GENERATION}/restaurant-accepts.json`, [ONE_MARKER_PATCH], 0);
   });
 
   it('a saga recorded with the hold and the ticket together fails to replay when its fourth patch marker names another change', async () => {
-    const { workflowId, history } = load('5-steps-together/restaurant-accepts.json');
-    const markers = history.events?.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').map((e) => e.markerRecordedEventAttributes!);
-    const ids = markers?.map((m) => (defaultPayloadConverter.fromPayload(m.details!['patch-data']!.payloads![0]!) as { id: string }).id);
-    expect(ids).toEqual([LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH, COMPENSATIONS_FIRST_PATCH, STEPS_TOGETHER_PATCH]);
     // Without the patch the saga would schedule the hold alone: the recorded hold-and-ticket pair would not match.
-    markers![3]!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
-    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId)).rejects.toThrow(
-      /[Nn]ondeterminism|DeterminismViolation/,
-    );
+    await expectReplayFailsWithMarkerRenamed('5-steps-together/restaurant-accepts.json', GENERATION_5_PATCHES, 3);
   });
 
   it('a saga recorded with compensations registered first fails to replay when its third patch marker names another change', async () => {
-    const { workflowId, history } = load('4-compensations-first/amount-mismatch.json');
-    const markers = history.events?.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').map((e) => e.markerRecordedEventAttributes!);
-    const ids = markers?.map((m) => (defaultPayloadConverter.fromPayload(m.details!['patch-data']!.payloads![0]!) as { id: string }).id);
-    expect(ids).toEqual([LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH, COMPENSATIONS_FIRST_PATCH]);
     // Without the patch an order refused for its amount has nothing to compensate: the recorded void and ticket cancel would not match.
-    markers![2]!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
-    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId)).rejects.toThrow(
-      /[Nn]ondeterminism|DeterminismViolation/,
-    );
+    await expectReplayFailsWithMarkerRenamed('4-compensations-first/amount-mismatch.json', GENERATION_5_PATCHES.slice(0, 3), 2);
   });
 
   it('a saga recorded with the amount check fails to replay when its second patch marker names another change', async () => {
-    const { workflowId, history } = load('3-truthful-saga/amount-mismatch.json');
-    const markers = history.events?.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch').map((e) => e.markerRecordedEventAttributes!);
-    const ids = markers?.map((m) => (defaultPayloadConverter.fromPayload(m.details!['patch-data']!.payloads![0]!) as { id: string }).id);
-    expect(ids).toEqual([LOCAL_ORDER_STEPS_PATCH, TRUTHFUL_SAGA_PATCH]);
     // Without the patch the saga would not check the amount: it would hold the money instead of closing.
-    markers![1]!.details!['patch-data']!.payloads![0] = defaultPayloadConverter.toPayload({ id: 'some-other-change', deprecated: false });
-    await expect(Worker.runReplayHistory({ workflowBundle: await workflowBundle(), dataConverter: TEST_DATA_CONVERTER }, history, workflowId)).rejects.toThrow(
-      /[Nn]ondeterminism|DeterminismViolation/,
-    );
+    await expectReplayFailsWithMarkerRenamed('3-truthful-saga/amount-mismatch.json', GENERATION_5_PATCHES.slice(0, 2), 1);
+  });
+
+  it('a saga recorded with local order steps fails to replay when its first patch marker names another change', async () => {
+    // Replay then takes the old branch (remote createOrder) and meets local-activity markers.
+    await expectReplayFailsWithMarkerRenamed('5-steps-together/happy-auto-accept.json', GENERATION_5_PATCHES, 0);
   });
 });
 
