@@ -15,6 +15,12 @@ const ROOT = path.resolve(__dirname, '..');
 
 type Db = TestDatabases['menuRead'];
 
+/** The read model's name-pieces migrations, 0005 to 0008, for the cases that take them down and up. */
+const namePieceMigrations = () =>
+  ['0005_restaurant_name_pieces', '0006_restaurant_name_pieces_category', '0007_restaurant_name_pieces_deferrable', '0008_name_pieces_function'].map((name) =>
+    menuReadMigrations.find((m) => m.name === name)!,
+  );
+
 const piecesOf = async (db: Db, restaurantId: string) =>
   ((await db('restaurant_name_pieces').where({ restaurant_id: restaurantId }).pluck('piece')) as string[]).sort();
 
@@ -143,12 +149,7 @@ describe('migrations and seed', () => {
     const db = dbs.menuRead;
     const drift = () => namePiecesDrift(db);
     const pieces = (restaurantId: string) => piecesOf(db, restaurantId);
-    const [pieces5, category6, deferrable7, function8] = [
-      '0005_restaurant_name_pieces',
-      '0006_restaurant_name_pieces_category',
-      '0007_restaurant_name_pieces_deferrable',
-      '0008_name_pieces_function',
-    ].map((name) => menuReadMigrations.find((m) => m.name === name)!);
+    const [pieces5, category6, deferrable7, function8] = namePieceMigrations();
     // The triggers as 0005 and 0006 wrote them; 0008 (their bodies on name_pieces()) comes back at the end.
     await function8!.down(db);
     await deferrable7!.down(db);
@@ -215,12 +216,7 @@ describe('migrations and seed', () => {
         ).map((r) => [r.proname, r.prosrc]),
       );
     const hasFunction = async () => (await db.raw(`SELECT to_regprocedure('name_pieces(text[])') IS NOT NULL AS ok`)).rows[0].ok as boolean;
-    const [pieces5, category6, deferrable7, function8] = [
-      '0005_restaurant_name_pieces',
-      '0006_restaurant_name_pieces_category',
-      '0007_restaurant_name_pieces_deferrable',
-      '0008_name_pieces_function',
-    ].map((name) => menuReadMigrations.find((m) => m.name === name)!);
+    const [pieces5, category6, deferrable7, function8] = namePieceMigrations();
     const triggerFunctions = ['restaurant_name_pieces_added', 'restaurant_name_pieces_removed', 'restaurant_name_pieces_renamed'];
 
     expect(await hasFunction()).toBe(true);
